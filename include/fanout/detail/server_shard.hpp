@@ -1,0 +1,55 @@
+// fanout/detail/server_shard.hpp — a Server's presence on one shard: its acceptor, its sessions and
+// the timer that drives their deadlines.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+namespace fanout {
+class Server;
+class Session;
+namespace detail {
+class Shard;
+
+class ServerShard {
+ public:
+  ServerShard(Server& server, Shard& shard, asio::ip::tcp::acceptor acceptor);
+  ~ServerShard();
+
+  void start();          // begins accepting and ticking; posted to the shard
+  void begin_drain();    // shard thread
+  void force_close();    // shard thread
+
+  void add(Session* s);
+  void remove(Session* s) noexcept;
+
+  Server& server;
+  Shard& shard;
+  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> upgraded{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> accept_errors{0};
+  std::atomic<std::int64_t> subscriptions{0};
+  bool draining = false;
+
+ private:
+  void accept();
+  void tick();
+
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer tick_timer_;
+  asio::steady_timer accept_pause_;
+  std::vector<Session*> sessions_;
+};
+
+std::shared_ptr<Session> make_plain_session(ServerShard& owner, asio::ip::tcp::socket socket);
+std::shared_ptr<Session> make_tls_session(ServerShard& owner, asio::ip::tcp::socket socket);
+
+}  // namespace detail
+}  // namespace fanout

@@ -1,0 +1,89 @@
+// fanout/frame.hpp — one complete server-to-client WebSocket frame, encoded once, shared by reference.
+//
+// A publish turns its payload into one Frame: header and payload in a single allocation, immutable
+// afterwards. Every session that delivers it holds a FrameRef, so N recipients cost N reference
+// counts, not N copies. Server frames are unmasked (RFC 6455 5.1), so the bytes are the same for
+// every client.
+//
+// Thread safety: a Frame is immutable; FrameRef may be copied and destroyed from any thread.
+//
+//   auto f = fanout::Frame::make(fanout::Opcode::text, R"({"px":1})");
+//   socket.write_some(asio::buffer(f->bytes().data(), f->bytes().size()));
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <utility>
+
+namespace fanout {
+
+enum class Opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA };
+
+class FrameRef;
+
+class Frame {
+ public:
+  /// Encodes a final (FIN) frame around `payload`. One allocation.
+  static FrameRef make(Opcode op, std::string_view payload);
+  /// Wraps bytes that are already a complete encoded frame (or several), e.g. from wslay.
+  static FrameRef make_raw(std::span<const std::byte> encoded);
+  /// A close frame with a status code and a reason (truncated to fit the 125-byte control limit).
+  static FrameRef make_close(std::uint16_t code, std::string_view reason);
+
+  std::span<const std::byte> bytes() const noexcept { return {data(), size_}; }
+  std::span<const std::byte> payload() const noexcept { return {data() + header_size_, size_ - header_size_}; }
+  std::string_view payload_view() const noexcept {
+    return {reinterpret_cast<const char*>(data() + header_size_), size_ - header_size_};
+  }
+  std::size_t size() const noexcept { return size_; }
+  Opcode opcode() const noexcept { return opcode_; }
+
+  /// Writes the header of an unmasked FIN frame into `out` (at least 10 bytes); returns its length.
+  static std::size_t encode_header(Opcode op, std::uint64_t payload_size, std::byte* out) noexcept;
+
+ private:
+  friend class FrameRef;
+  Frame(std::uint32_t size, std::uint8_t header_size, Opcode op) noexcept
+      : size_(size), header_size_(header_size), opcode_(op) {}
+  static Frame* allocate(std::size_t total, std::uint8_t header_size, Opcode op);
+  std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+  const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept;
+
+  std::atomic<std::uint32_t> refs_{1};
+  std::uint32_t size_;
+  std::uint8_t header_size_;
+  Opcode opcode_;
+};
+
+/// Intrusive shared reference to a Frame. Same size as a pointer.
+class FrameRef {
+ public:
+  FrameRef() noexcept = default;
+  FrameRef(const FrameRef& o) noexcept : p_(o.p_) { if (p_) p_->add_ref(); }
+  FrameRef(FrameRef&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+  FrameRef& operator=(FrameRef o) noexcept { std::swap(p_, o.p_); return *this; }
+  ~FrameRef() { if (p_) p_->release(); }
+
+  const Frame* get() const noexcept { return p_; }
+  const Frame* operator->() const noexcept { return p_; }
+  const Frame& operator*() const noexcept { return *p_; }
+  explicit operator bool() const noexcept { return p_ != nullptr; }
+
+  /// Gives up ownership without releasing; pair with adopt(). Used by queues that store raw pointers.
+  const Frame* detach() noexcept { return std::exchange(p_, nullptr); }
+  static FrameRef adopt(const Frame* f) noexcept { FrameRef r; r.p_ = const_cast<Frame*>(f); return r; }
+  /// A new reference to a frame someone else owns.
+  static FrameRef share(const Frame* f) noexcept { FrameRef r; r.p_ = const_cast<Frame*>(f); if (f) r.p_->add_ref(); return r; }
+
+ private:
+  friend class Frame;
+  explicit FrameRef(Frame* p) noexcept : p_(p) {}
+  Frame* p_ = nullptr;
+};
+
+}  // namespace fanout

@@ -1,0 +1,92 @@
+// fanout/outbound_queue.hpp — a session's queue of frames waiting for the socket.
+//
+// Holds references to shared frames (never copies), counts bytes and frames, and, when a data frame
+// would exceed the limits, lets a BackpressurePolicy decide what gives. Frames from the head are
+// handed to the writer as an iovec array so everything queued goes out in one gather-write.
+// An empty queue owns no memory beyond this object until the first push.
+//
+// Thread safety: none; a queue belongs to one session, which lives on one shard thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <sys/uio.h>
+
+#include "fanout/frame.hpp"
+
+namespace fanout {
+
+class BackpressurePolicy;
+
+/// What happened to frames because of limits. Summed per shard, reported by Server::stats().
+struct BackpressureCounters {
+  std::uint64_t dropped_newest = 0;
+  std::uint64_t dropped_oldest = 0;
+  std::uint64_t conflated = 0;
+  std::uint64_t disconnected = 0;
+};
+
+class OutboundQueue {
+ public:
+  struct Limits {
+    std::size_t max_bytes = 1 << 20;   // queued bytes per session before the policy acts
+    std::size_t max_frames = 16384;    // queued frames per session before the policy acts
+  };
+  enum class Result { queued, dropped, disconnect };
+
+  OutboundQueue() = default;
+  OutboundQueue(const OutboundQueue&) = delete;
+  OutboundQueue& operator=(const OutboundQueue&) = delete;
+  ~OutboundQueue() { clear(); }
+
+  /// Appends a data frame of `topic` (an opaque identity used by conflation), applying `policy`
+  /// when the limits would be exceeded. The counters record what the policy did.
+  Result push(FrameRef frame, const void* topic, const Limits& limits, BackpressurePolicy& policy,
+              BackpressureCounters& counters);
+  /// Appends a control frame (pong, close, protocol replies); not subject to the policy.
+  void push_control(FrameRef frame);
+
+  /// Fills up to `max_iov` iovecs, at most about `max_bytes`, from the head. Returns how many.
+  std::size_t gather(iovec* out, std::size_t max_iov, std::size_t max_bytes) const noexcept;
+  /// Removes `n` written bytes from the head (whole frames released, a partial one remembered).
+  void consume(std::size_t n) noexcept;
+
+  bool empty() const noexcept { return count_ == 0; }
+  std::size_t frames() const noexcept { return count_; }
+  std::size_t bytes() const noexcept { return bytes_; }
+  /// Drops every frame and frees the storage.
+  void clear() noexcept;
+  /// Frees the storage if the queue is empty (idle sessions then cost no queue memory).
+  void shrink_if_empty() noexcept;
+
+  // ---- for policies ----
+  /// Drops the oldest frame that is not partly written. False when there is none.
+  bool drop_oldest(BackpressureCounters& counters) noexcept;
+  /// Replaces the newest queued data frame of `topic` by `frame`, in place. False when none is queued.
+  bool replace_latest_of_topic(const void* topic, FrameRef& frame, BackpressureCounters& counters) noexcept;
+  /// True when `extra` more bytes (and one more frame) fit within `limits`.
+  bool fits(std::size_t extra, const Limits& limits) const noexcept {
+    return bytes_ + extra <= limits.max_bytes && count_ + 1 <= limits.max_frames;
+  }
+
+ private:
+  struct Entry {
+    const Frame* frame;   // owns one reference
+    const void* topic;    // nullptr for control frames, which policies never drop
+  };
+  Entry& at(std::size_t i) noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
+  const Entry& at(std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
+  void append(Entry e);
+  void erase_at(std::size_t i) noexcept;  // keeps order
+
+  std::unique_ptr<Entry[]> buf_;
+  std::uint32_t cap_ = 0;      // power of two
+  std::uint32_t head_ = 0;
+  std::uint32_t count_ = 0;
+  std::uint32_t head_offset_ = 0;  // bytes of the head frame already written
+  std::size_t bytes_ = 0;          // unwritten bytes queued
+};
+
+}  // namespace fanout

@@ -1,0 +1,60 @@
+// fanout/policy.hpp — what a session does when a client cannot keep up.
+//
+// Every session has OutboundQueue::Limits. When a data frame would push its queue past them, the
+// session's BackpressurePolicy decides: make room by dropping or conflating queued frames, drop the
+// new frame, or disconnect the client (close 1008). One slow client therefore never delays another
+// and never holds more than its limit.
+//
+// Built-in policies (stateless, shared): drop_newest(), drop_oldest(), conflate(), disconnect().
+// A user policy derives from BackpressurePolicy:
+//
+//   struct KeepControlOnly : fanout::BackpressurePolicy {
+//     std::string_view name() const noexcept override { return "mine"; }
+//     Verdict on_overflow(fanout::OutboundQueue& q, fanout::FrameRef& f, const void* topic,
+//                         const fanout::OutboundQueue::Limits& lim, fanout::BackpressureCounters& c) override {
+//       while (!q.fits(f->size(), lim) && q.drop_oldest(c)) {}
+//       return Verdict::enqueue;
+//     }
+//   };
+//
+// Thread safety: on_overflow runs on the session's shard thread; a policy object shared by
+// sessions of several shards must be stateless or synchronise itself.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "fanout/outbound_queue.hpp"
+
+namespace fanout {
+
+class BackpressurePolicy {
+ public:
+  enum class Verdict {
+    enqueue,     // append the new frame (dropped anyway, as dropped_newest, if it still does not fit)
+    drop,        // discard the new frame
+    disconnect,  // close the client with 1008
+    placed,      // the policy put the frame in the queue itself (e.g. replace_latest_of_topic)
+  };
+  virtual ~BackpressurePolicy() = default;
+  virtual std::string_view name() const noexcept = 0;
+  /// Called when `frame` of `topic` does not fit `limits`. May drop or replace queued frames.
+  virtual Verdict on_overflow(OutboundQueue& queue, FrameRef& frame, const void* topic,
+                              const OutboundQueue::Limits& limits, BackpressureCounters& counters) = 0;
+};
+
+/// Keep what is queued, discard the new frame.
+std::shared_ptr<BackpressurePolicy> drop_newest();
+/// Discard the oldest queued frames until the new one fits.
+std::shared_ptr<BackpressurePolicy> drop_oldest();
+/// Replace the queued frame of the same topic by the new one (only the newest value per topic
+/// survives); when none is queued, drop the oldest. Market data wants this.
+std::shared_ptr<BackpressurePolicy> conflate();
+/// Close the client with 1008 "slow consumer".
+std::shared_ptr<BackpressurePolicy> disconnect();
+
+/// The built-in policy called `name` ("drop_newest", "drop_oldest", "conflate", "disconnect").
+std::shared_ptr<BackpressurePolicy> policy_by_name(std::string_view name);
+
+}  // namespace fanout

@@ -1,0 +1,106 @@
+// fanout/server.hpp — accepts downstream clients: WebSocket upgrades on configured paths, a few
+// plain HTTP answers (GET /healthz), plain TCP or TLS.
+//
+// One SO_REUSEPORT acceptor per shard, so the kernel spreads connections and a session stays on the
+// shard that accepted it. The request head is parsed strictly (size limit, handshake deadline);
+// anything that is not a valid upgrade on a served path gets 400/404/405/426 and is closed.
+//
+//   fanout::Runtime rt({.shards = 1});
+//   fanout::Hub hub(rt);
+//   fanout::Server server(rt, hub, {.host = "0.0.0.0", .port = 8080, .paths = {"/ws"}});
+//   rt.start();   // clients: ws://host:8080/ws?subscribe=ticker   or   {"op":"subscribe","args":["ticker"]}
+//
+// Thread safety: construct and destroy on a controlling thread (not a shard thread); port(), stats()
+// and the Drainable functions from any thread. Callbacks run on the session's shard thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fanout/runtime.hpp"
+#include "fanout/session.hpp"
+
+namespace fanout {
+
+class Hub;
+namespace detail {
+class ServerShard;
+}
+
+class Server final : public Drainable {
+ public:
+  struct Tls {
+    std::string cert_file;  // PEM certificate chain
+    std::string key_file;   // PEM private key
+  };
+
+  struct Options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;                        // 0: any free port, see port()
+    std::vector<std::string> paths = {"/ws"};         // where WebSocket upgrades are accepted
+    std::optional<Tls> tls{};                         // set for wss://
+    std::size_t max_request_head_bytes = 8 * 1024;    // larger heads get 431
+    std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
+    int backlog = 4096;
+    std::chrono::milliseconds tick = std::chrono::milliseconds(250);  // granularity of every timer
+    Session::Options session{};
+  };
+
+  struct Callbacks {
+    std::function<void(Session&)> on_open{};   // after the upgrade
+    std::function<void(Session&)> on_close{};  // once, when the session ends
+  };
+
+  struct Stats {
+    std::uint64_t sessions = 0;          // open now (WebSocket and pending handshakes)
+    std::uint64_t accepted = 0;
+    std::uint64_t upgraded = 0;
+    std::uint64_t rejected = 0;          // handshakes answered with an HTTP error or timed out
+    std::uint64_t accept_errors = 0;     // e.g. out of file descriptors (accepting pauses briefly)
+    std::uint64_t subscriptions = 0;
+    std::uint64_t deliveries = 0;        // frames queued to sessions
+    std::uint64_t writes = 0;            // gather-writes that carried data
+    std::uint64_t dropped_newest = 0;
+    std::uint64_t dropped_oldest = 0;
+    std::uint64_t conflated = 0;
+    std::uint64_t disconnected_slow = 0;
+  };
+
+  /// Binds and listens at once (so port() is known); accepts once the shards run.
+  /// Throws std::system_error when it cannot listen, std::invalid_argument on bad options.
+  Server(Runtime& runtime, Hub& hub, Options options);
+  Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks);
+  ~Server() override;
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  std::uint16_t port() const noexcept { return port_; }
+  const Options& options() const noexcept { return options_; }
+  Stats stats() const;
+
+  void begin_drain() override;
+  std::size_t open_connections() const override;
+  void force_close() override;
+
+  // ---- internal ----
+  Hub& hub() noexcept { return hub_; }
+  const Callbacks& callbacks() const noexcept { return callbacks_; }
+  void* tls_context() noexcept { return tls_context_.get(); }
+
+ private:
+  Runtime& runtime_;
+  Hub& hub_;
+  Options options_;
+  Callbacks callbacks_;
+  std::uint16_t port_ = 0;
+  std::shared_ptr<void> tls_context_;  // asio::ssl::context when options_.tls is set
+  std::vector<std::unique_ptr<detail::ServerShard>> shards_;
+};
+
+}  // namespace fanout

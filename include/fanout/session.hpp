@@ -1,0 +1,144 @@
+// fanout/session.hpp — one downstream WebSocket connection.
+//
+// A session reads the HTTP upgrade, then client frames through wslay (masking, fragmentation,
+// control-frame rules, close codes; UTF-8 of text messages is checked here), answers the JSON
+// control protocol (subscribe / unsubscribe / ping), and writes queued frames with one gather-write
+// whenever the socket can take them. Its outbound queue applies the backpressure policy.
+//
+// Thread safety: a session lives on one shard; every member function must be called on that shard's
+// thread (from a Server callback, or through asio::post to context()).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <asio/ip/tcp.hpp>
+
+#include "fanout/error.hpp"
+#include "fanout/frame.hpp"
+#include "fanout/outbound_queue.hpp"
+#include "fanout/policy.hpp"
+
+struct wslay_event_context;
+
+namespace fanout {
+
+class Hub;
+namespace detail {
+class Shard;
+struct Topic;
+class ServerShard;
+class HttpRequest;
+}  // namespace detail
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  /// Per-connection limits and timers; every one has a safe default.
+  struct Options {
+    OutboundQueue::Limits queue{};                                    // 1 MiB, 16384 frames
+    std::shared_ptr<BackpressurePolicy> policy = drop_oldest();
+    std::size_t max_message_bytes = 64 * 1024;                        // inbound; larger closes with 1009
+    std::size_t max_subscriptions = 256;                              // per connection
+    std::chrono::milliseconds ping_interval = std::chrono::seconds(30);  // ping when the client is quiet; 0: off
+    std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);   // close when nothing arrives; 0: off
+    std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  // a write blocked this long is a slow consumer
+    std::chrono::milliseconds close_timeout = std::chrono::seconds(2);   // wait for the peer's close reply
+    std::size_t max_write_bytes = 256 * 1024;                          // per gather-write
+  };
+
+  enum class State : std::uint8_t { handshake, open, closing, closed };
+
+  virtual ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  std::uint64_t id() const noexcept { return id_; }
+  State state() const noexcept { return state_; }
+  std::size_t shard() const noexcept;
+  const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
+  std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
+  std::size_t subscription_count() const noexcept { return subs_.size(); }
+
+  /// Joins a topic as if the client had asked. Returns false (with no effect) when refused.
+  bool subscribe(std::string_view topic);
+  bool unsubscribe(std::string_view topic);
+  /// Queues a message for this client only (text by default), outside the backpressure policy.
+  void send(std::string_view payload, Opcode op = Opcode::text);
+  /// Starts the closing handshake after what is queued: close frame, then the socket.
+  void close(CloseCode code, std::string_view reason = {});
+
+  // ---- internal: hub and shard ----
+  /// Queues a published frame under the policy. Never closes synchronously.
+  void deliver(const FrameRef& frame, const void* topic, BackpressureCounters& counters);
+  /// Writes what is queued (called once per loop turn by the shard).
+  virtual void flush() = 0;
+  void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
+  std::size_t group_index(const detail::Topic* t) const noexcept;
+  bool dirty_ = false;
+
+ protected:
+  Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote);
+
+  // Transport hooks: plain and TLS differ only here.
+  virtual void start_reading() = 0;
+  virtual void close_transport() = 0;
+  virtual void shutdown_send() = 0;
+
+  /// Bytes that arrived (HTTP head or WebSocket frames). Returns false when the session ended.
+  bool on_bytes(std::span<const std::byte> data);
+  /// The peer closed or the read failed.
+  void on_read_end();
+  /// After a write: what's left of the queue, and what to do when it is empty.
+  void on_written(std::size_t n);
+  void schedule_flush();
+  void finish();  // ends the session: leaves topics, closes the socket, unregisters
+
+  detail::ServerShard& owner_;
+  detail::Shard& shard_;
+  Hub& hub_;
+  const Options& options_;
+  OutboundQueue queue_;
+  State state_ = State::handshake;
+  bool close_after_flush_ = false;     // HTTP answers and sent close frames
+  bool waiting_writable_ = false;      // one write in flight
+  std::chrono::steady_clock::time_point last_read_;
+  std::chrono::steady_clock::time_point write_blocked_since_;
+  std::chrono::steady_clock::time_point closing_since_;
+  bool ping_outstanding_ = false;
+  bool close_received_ = false;
+  std::shared_ptr<Session> self_;  // keeps the session alive until finish()
+
+ private:
+  friend class detail::ServerShard;
+  struct Subscription {
+    std::shared_ptr<detail::Topic> topic;
+    std::size_t index;  // place in the topic's member list on this shard
+  };
+  struct WsState;  // wslay context and the frame-boundary tracker, only while a message is in progress
+
+  bool on_handshake_bytes(std::span<const std::byte> data);
+  void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body);
+  void accept_websocket(const detail::HttpRequest& req);
+  bool on_ws_bytes(std::span<const std::byte> data);
+  void on_message(Opcode op, std::string_view payload);
+  void on_control(std::string_view text);
+  void reply_event(std::string_view json);
+  void reply_error(int code, std::string_view msg);
+  void tick(std::chrono::steady_clock::time_point now);
+  void unsubscribe_all();
+  bool group_index_known(std::string_view topic) const noexcept;
+
+  const std::uint64_t id_;
+  asio::ip::tcp::endpoint remote_;
+  std::vector<Subscription> subs_;
+  std::unique_ptr<WsState> ws_;
+  std::unique_ptr<detail::HttpRequest> request_;  // only during the handshake
+  std::size_t index_in_owner_ = 0;
+};
+
+}  // namespace fanout

@@ -1,0 +1,94 @@
+#include "fanout/detail/control_protocol.hpp"
+
+#include <simdjson.h>
+
+#include <fmt/format.h>
+
+namespace fanout::detail {
+
+ControlParse parse_control(std::string_view text) {
+  ControlParse out;
+  // The DOM parser validates the whole message (trailing garbage included); control messages are
+  // small and rare, so its cost does not matter here.
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(text.data(), text.size(), true).get(doc) || doc.get_object().get(obj)) {
+    out.message = "message is not a JSON object";
+    return out;
+  }
+  std::string_view op;
+  std::vector<std::string> args;
+  bool have_op = false;
+  // Unknown fields are ignored so clients may add their own (e.g. "id").
+  for (auto [key, value] : obj) {
+    if (key == "op") {
+      if (value.get_string().get(op)) {
+        out.error = ControlError::bad_args;
+        out.message = "\"op\" must be a string";
+        return out;
+      }
+      have_op = true;
+    } else if (key == "args") {
+      simdjson::dom::array arr;
+      if (value.get_array().get(arr)) {
+        out.error = ControlError::bad_args;
+        out.message = "\"args\" must be an array of topic names";
+        return out;
+      }
+      for (auto item : arr) {
+        std::string_view s;
+        if (item.get_string().get(s)) {
+          out.error = ControlError::bad_args;
+          out.message = "\"args\" must be an array of topic names";
+          return out;
+        }
+        args.emplace_back(s);
+      }
+    }
+  }
+  if (!have_op) {
+    out.error = ControlError::unknown_op;
+    out.message = "missing \"op\"";
+    return out;
+  }
+  if (op == "subscribe" || op == "unsubscribe") {
+    if (args.empty()) {
+      out.error = ControlError::bad_args;
+      out.message = fmt::format("\"{}\" needs a non-empty \"args\" array", op);
+      return out;
+    }
+    out.request.op = op == "subscribe" ? ControlRequest::Op::subscribe : ControlRequest::Op::unsubscribe;
+  } else if (op == "ping") {
+    out.request.op = ControlRequest::Op::ping;
+  } else {
+    out.error = ControlError::unknown_op;
+    out.message = "unknown op (subscribe, unsubscribe, ping)";
+    return out;
+  }
+  out.request.args = std::move(args);
+  out.ok = true;
+  return out;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) out += fmt::format("\\u{:04x}", c);
+        else out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace fanout::detail

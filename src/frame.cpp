@@ -1,0 +1,67 @@
+#include "fanout/frame.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+namespace fanout {
+
+std::size_t Frame::encode_header(Opcode op, std::uint64_t n, std::byte* out) noexcept {
+  out[0] = std::byte{0x80} | static_cast<std::byte>(op);
+  if (n < 126) {
+    out[1] = static_cast<std::byte>(n);
+    return 2;
+  }
+  if (n <= 0xFFFF) {
+    out[1] = std::byte{126};
+    out[2] = static_cast<std::byte>(n >> 8);
+    out[3] = static_cast<std::byte>(n);
+    return 4;
+  }
+  out[1] = std::byte{127};
+  for (int i = 0; i < 8; ++i) out[2 + i] = static_cast<std::byte>(n >> (56 - 8 * i));
+  return 10;
+}
+
+Frame* Frame::allocate(std::size_t total, std::uint8_t header_size, Opcode op) {
+  if (total > UINT32_MAX) throw std::length_error("fanout: frame larger than 4 GiB");
+  void* mem = ::operator new(sizeof(Frame) + total);
+  return new (mem) Frame(static_cast<std::uint32_t>(total), header_size, op);
+}
+
+FrameRef Frame::make(Opcode op, std::string_view payload) {
+  std::byte header[10];
+  const std::size_t h = encode_header(op, payload.size(), header);
+  Frame* f = allocate(h + payload.size(), static_cast<std::uint8_t>(h), op);
+  std::memcpy(f->data(), header, h);
+  if (!payload.empty()) std::memcpy(f->data() + h, payload.data(), payload.size());
+  return FrameRef(f);
+}
+
+FrameRef Frame::make_raw(std::span<const std::byte> encoded) {
+  const auto op = encoded.empty() ? Opcode::binary : static_cast<Opcode>(encoded[0] & std::byte{0x0F});
+  Frame* f = allocate(encoded.size(), 0, op);
+  if (!encoded.empty()) std::memcpy(f->data(), encoded.data(), encoded.size());
+  return FrameRef(f);
+}
+
+FrameRef Frame::make_close(std::uint16_t code, std::string_view reason) {
+  char body[125];
+  body[0] = static_cast<char>(code >> 8);
+  body[1] = static_cast<char>(code & 0xFF);
+  // Truncate on a UTF-8 boundary so the reason stays valid text.
+  std::size_t n = std::min<std::size_t>(reason.size(), sizeof body - 2);
+  while (n < reason.size() && n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  std::memcpy(body + 2, reason.data(), n);
+  return make(Opcode::close, {body, n + 2});
+}
+
+void Frame::release() noexcept {
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    this->~Frame();
+    ::operator delete(static_cast<void*>(this));
+  }
+}
+
+}  // namespace fanout

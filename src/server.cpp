@@ -1,0 +1,206 @@
+#include "fanout/server.hpp"
+
+#include <future>
+#include <stdexcept>
+#include <system_error>
+
+#include <asio/ip/address.hpp>
+#include <asio/post.hpp>
+#ifdef FANOUT_WITH_TLS
+#include <asio/ssl/context.hpp>
+#endif
+
+#include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/shard.hpp"
+#include "fanout/hub.hpp"
+
+namespace fanout {
+
+namespace detail {
+
+ServerShard::ServerShard(Server& s, Shard& sh, asio::ip::tcp::acceptor acceptor)
+    : server(s), shard(sh), acceptor_(std::move(acceptor)), tick_timer_(sh.context()), accept_pause_(sh.context()) {}
+
+ServerShard::~ServerShard() = default;
+
+void ServerShard::start() {
+  asio::post(shard.context(), [this] {
+    accept();
+    tick();
+  });
+}
+
+void ServerShard::accept() {
+  if (draining || !acceptor_.is_open()) return;
+  acceptor_.async_accept(shard.context(), [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || draining) return;
+    if (ec) {
+      ShardCounters::add(accept_errors, 1);
+      // Out of descriptors (EMFILE/ENFILE) or memory: back off instead of spinning on a hot loop.
+      accept_pause_.expires_after(std::chrono::milliseconds(100));
+      accept_pause_.async_wait([this](const asio::error_code& e) {
+        if (!e) accept();
+      });
+      return;
+    }
+    ShardCounters::add(accepted, 1);
+    if (server.options().tls) make_tls_session(*this, std::move(socket));
+    else make_plain_session(*this, std::move(socket));
+    accept();
+  });
+}
+
+void ServerShard::tick() {
+  const auto now = std::chrono::steady_clock::now();
+  // Backwards: finish() swap-removes, moving an already visited session into this slot.
+  for (std::size_t i = sessions_.size(); i-- > 0;) {
+    if (i < sessions_.size()) sessions_[i]->tick(now);
+  }
+  if (acceptor_.is_open() || !sessions_.empty()) {
+    tick_timer_.expires_after(server.options().tick);
+    tick_timer_.async_wait([this](const asio::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+}
+
+void ServerShard::add(Session* s) {
+  s->index_in_owner_ = sessions_.size();
+  sessions_.push_back(s);
+  open.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void ServerShard::remove(Session* s) noexcept {
+  const std::size_t i = s->index_in_owner_;
+  if (i >= sessions_.size() || sessions_[i] != s) return;
+  sessions_[i] = sessions_.back();
+  sessions_[i]->index_in_owner_ = i;
+  sessions_.pop_back();
+  open.store(sessions_.size(), std::memory_order_relaxed);
+}
+
+void ServerShard::begin_drain() {
+  draining = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  accept_pause_.cancel();
+  for (std::size_t i = sessions_.size(); i-- > 0;) {
+    if (i >= sessions_.size()) continue;
+    Session* s = sessions_[i];
+    if (s->state() == Session::State::open) s->close(CloseCode::going_away, "server shutting down");
+    else if (s->state() == Session::State::handshake) s->finish();
+  }
+}
+
+void ServerShard::force_close() {
+  draining = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  accept_pause_.cancel();
+  tick_timer_.cancel();
+  while (!sessions_.empty()) sessions_.back()->finish();
+}
+
+}  // namespace detail
+
+Server::Server(Runtime& runtime, Hub& hub, Options options) : Server(runtime, hub, std::move(options), Callbacks{}) {}
+
+Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
+    : runtime_(runtime), hub_(hub), options_(std::move(options)), callbacks_(std::move(callbacks)) {
+  if (options_.paths.empty()) throw std::invalid_argument("fanout: Server needs at least one WebSocket path");
+  for (const auto& p : options_.paths)
+    if (p.empty() || p[0] != '/') throw std::invalid_argument("fanout: WebSocket path must start with '/': " + p);
+  if (!options_.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");
+  if (options_.tls) {
+#ifdef FANOUT_WITH_TLS
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    ctx->use_certificate_chain_file(options_.tls->cert_file);  // throws std::system_error with the reason
+    ctx->use_private_key_file(options_.tls->key_file, asio::ssl::context::pem);
+    tls_context_ = ctx;
+#else
+    throw std::invalid_argument("fanout: built without TLS (FANOUT_WITH_TLS=OFF)");
+#endif
+  }
+
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
+  for (std::size_t i = 0; i < runtime_.shard_count(); ++i) {
+    asio::ip::tcp::acceptor acceptor(runtime_.context(i));
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    // One listening socket per shard on the same port: the kernel spreads connections.
+    int one = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+      throw std::system_error(errno, std::generic_category(), "fanout: SO_REUSEPORT");
+    acceptor.bind(i == 0 ? endpoint : asio::ip::tcp::endpoint(endpoint.address(), port_));
+    acceptor.listen(options_.backlog);
+    if (i == 0) port_ = acceptor.local_endpoint().port();
+    shards_.push_back(std::make_unique<detail::ServerShard>(*this, runtime_.shard(i), std::move(acceptor)));
+  }
+  for (auto& s : shards_) s->start();
+  runtime_.add_drainable(this);
+}
+
+Server::~Server() {
+  runtime_.remove_drainable(this);
+  force_close();
+}
+
+namespace {
+template <class F>
+void on_every_shard(Runtime& runtime, std::vector<std::unique_ptr<detail::ServerShard>>& shards, F f, bool wait) {
+  if (!runtime.running()) {
+    // Nothing runs the loops: touching the shards from here is safe.
+    for (auto& s : shards) f(*s);
+    return;
+  }
+  std::vector<std::future<void>> done;
+  for (auto& s : shards) {
+    auto p = std::make_shared<std::promise<void>>();
+    done.push_back(p->get_future());
+    asio::post(s->shard.context(), [p, &s, f] {
+      f(*s);
+      p->set_value();
+    });
+  }
+  if (wait)
+    for (auto& d : done) d.wait();
+}
+}  // namespace
+
+void Server::begin_drain() {
+  on_every_shard(runtime_, shards_, [](detail::ServerShard& s) { s.begin_drain(); }, false);
+}
+
+void Server::force_close() {
+  on_every_shard(runtime_, shards_, [](detail::ServerShard& s) { s.force_close(); }, true);
+}
+
+std::size_t Server::open_connections() const {
+  std::size_t n = 0;
+  for (const auto& s : shards_) n += s->open.load(std::memory_order_relaxed);
+  return n;
+}
+
+Server::Stats Server::stats() const {
+  Stats st;
+  for (const auto& s : shards_) {
+    st.sessions += s->open.load(std::memory_order_relaxed);
+    st.accepted += s->accepted.load(std::memory_order_relaxed);
+    st.upgraded += s->upgraded.load(std::memory_order_relaxed);
+    st.rejected += s->rejected.load(std::memory_order_relaxed);
+    st.accept_errors += s->accept_errors.load(std::memory_order_relaxed);
+    st.subscriptions += static_cast<std::uint64_t>(std::max<std::int64_t>(0, s->subscriptions.load(std::memory_order_relaxed)));
+    const auto& c = s->shard.counters;
+    st.deliveries += c.deliveries.load(std::memory_order_relaxed);
+    st.writes += c.writes.load(std::memory_order_relaxed);
+    st.dropped_newest += c.dropped_newest.load(std::memory_order_relaxed);
+    st.dropped_oldest += c.dropped_oldest.load(std::memory_order_relaxed);
+    st.conflated += c.conflated.load(std::memory_order_relaxed);
+    st.disconnected_slow += c.disconnected_slow.load(std::memory_order_relaxed);
+  }
+  return st;
+}
+
+}  // namespace fanout

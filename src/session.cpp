@@ -1,0 +1,486 @@
+#include "fanout/session.hpp"
+
+#include <wslay/wslay.h>
+#include <simdjson.h>
+
+#include <asio/post.hpp>
+#include <atomic>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/handshake.hpp"
+#include "fanout/detail/http_request.hpp"
+#include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/shard.hpp"
+#include "fanout/detail/topic.hpp"
+#include "fanout/hub.hpp"
+#include "fanout/server.hpp"
+
+namespace fanout {
+
+namespace {
+std::atomic<std::uint64_t> next_session_id{1};
+
+/// Follows client frame boundaries in the byte stream, so the wslay context can be freed whenever
+/// no frame or fragmented message is half-received: an idle connection then holds no parser state
+/// (wslay's context carries a 4 KiB input buffer, eight times our per-connection budget).
+struct FrameBoundary {
+  std::uint8_t header[14];
+  std::uint8_t header_len = 0;
+  std::uint64_t payload_left = 0;
+  bool message_open = false;  // a fragmented data message awaits its continuation frames
+
+  void feed(const std::byte* p, std::size_t n) noexcept {
+    while (n > 0) {
+      if (payload_left > 0) {
+        const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left, n));
+        payload_left -= k;
+        p += k;
+        n -= k;
+        continue;
+      }
+      header[header_len++] = static_cast<std::uint8_t>(*p++);
+      --n;
+      if (header_len < 2) continue;
+      const std::uint8_t len7 = header[1] & 0x7F;
+      const std::size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((header[1] & 0x80) ? 4 : 0);
+      if (header_len < need) continue;
+      std::uint64_t len = len7;
+      if (len7 == 126) len = (std::uint64_t{header[2]} << 8) | header[3];
+      if (len7 == 127) {
+        len = 0;
+        for (int i = 0; i < 8; ++i) len = (len << 8) | header[2 + i];
+      }
+      const bool fin = header[0] & 0x80;
+      const std::uint8_t opcode = header[0] & 0x0F;
+      if (opcode == 0x1 || opcode == 0x2) message_open = !fin;
+      else if (opcode == 0x0 && fin) message_open = false;
+      payload_left = len;
+      header_len = 0;
+    }
+  }
+  bool idle() const noexcept { return header_len == 0 && payload_left == 0 && !message_open; }
+};
+}  // namespace
+
+struct Session::WsState {
+  wslay_event_context* ctx = nullptr;
+  const std::byte* in = nullptr;
+  std::size_t in_left = 0;
+  std::string out;  // what wslay wants sent (pongs, close replies)
+  FrameBoundary boundary;
+  ~WsState() {
+    if (ctx) wslay_event_context_free(ctx);
+  }
+};
+
+Session::Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote)
+    : owner_(owner),
+      shard_(owner.shard),
+      hub_(owner.server.hub()),
+      options_(owner.server.options().session),
+      last_read_(std::chrono::steady_clock::now()),
+      id_(next_session_id.fetch_add(1, std::memory_order_relaxed)),
+      remote_(std::move(remote)) {}
+
+Session::~Session() = default;
+
+std::size_t Session::shard() const noexcept { return shard_.index(); }
+
+void Session::set_group_index(const detail::Topic* t, std::size_t i) noexcept {
+  for (auto& s : subs_)
+    if (s.topic.get() == t) {
+      s.index = i;
+      return;
+    }
+}
+
+std::size_t Session::group_index(const detail::Topic* t) const noexcept {
+  for (const auto& s : subs_)
+    if (s.topic.get() == t) return s.index;
+  return SIZE_MAX;
+}
+
+// ---------------------------------------------------------------- outbound
+
+void Session::deliver(const FrameRef& frame, const void* topic, BackpressureCounters& counters) {
+  if (state_ != State::open) return;
+  switch (queue_.push(frame, topic, options_.queue, *options_.policy, counters)) {
+    case OutboundQueue::Result::queued: schedule_flush(); break;
+    case OutboundQueue::Result::dropped: break;
+    case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); break;
+  }
+}
+
+void Session::schedule_flush() {
+  if (dirty_ || waiting_writable_ || state_ == State::closed) return;
+  dirty_ = true;
+  shard_.mark_dirty(this);
+}
+
+void Session::send(std::string_view payload, Opcode op) {
+  if (state_ != State::open) return;
+  queue_.push_control(Frame::make(op, payload));
+  schedule_flush();
+}
+
+void Session::reply_event(std::string_view json) { send(json); }
+
+void Session::reply_error(int code, std::string_view msg) {
+  send(fmt::format(R"({{"event":"error","code":{},"msg":{}}})", code, detail::json_string(msg)));
+}
+
+void Session::close(CloseCode code, std::string_view reason) {
+  if (state_ != State::open) return;
+  state_ = State::closing;
+  closing_since_ = std::chrono::steady_clock::now();
+  if (code == CloseCode::policy_violation) {
+    // The client is not reading: what is queued would hold the close frame back for good.
+    queue_.clear();
+  }
+  queue_.push_control(Frame::make_close(static_cast<std::uint16_t>(code), reason));
+  close_after_flush_ = true;
+  schedule_flush();
+}
+
+void Session::on_written(std::size_t n) {
+  queue_.consume(n);
+  if (queue_.empty() && close_after_flush_) {
+    if (state_ == State::handshake || close_received_) {
+      finish();
+    } else {
+      // Our close frame is out; the peer's reply (or close_timeout) ends the session.
+      shutdown_send();
+    }
+  }
+}
+
+// ---------------------------------------------------------------- inbound
+
+bool Session::on_bytes(std::span<const std::byte> data) {
+  last_read_ = std::chrono::steady_clock::now();
+  ping_outstanding_ = false;
+  if (state_ == State::handshake) return on_handshake_bytes(data);
+  if (state_ == State::open || (state_ == State::closing && !close_received_)) return on_ws_bytes(data);
+  return state_ != State::closed;
+}
+
+void Session::on_read_end() {
+  // The peer is gone (or half-closed after our close frame): nothing more can be delivered.
+  finish();
+}
+
+bool Session::on_handshake_bytes(std::span<const std::byte> data) {
+  if (close_after_flush_) return true;  // answered already; ignore the rest
+  if (!request_) request_ = std::make_unique<detail::HttpRequest>(owner_.server.options().max_request_head_bytes);
+  std::size_t consumed = 0;
+  switch (request_->feed(data, consumed)) {
+    case detail::HttpRequest::Status::incomplete: return true;
+    case detail::HttpRequest::Status::bad:
+      answer_http(400, "Bad Request", {}, "malformed HTTP request\n");
+      return true;
+    case detail::HttpRequest::Status::too_large:
+      answer_http(431, "Request Header Fields Too Large", {}, "request head too large\n");
+      return true;
+    case detail::HttpRequest::Status::complete: break;
+  }
+  const auto& req = *request_;
+  const auto path = req.path();
+  const auto& paths = owner_.server.options().paths;
+  const bool ws_path = std::find(paths.begin(), paths.end(), path) != paths.end();
+  if (!ws_path) {
+    if (path == "/healthz") {
+      if (req.method() == "GET" || req.method() == "HEAD") answer_http(200, "OK", {}, "ok\n");
+      else answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
+    } else {
+      answer_http(404, "Not Found", {}, "not found\n");
+    }
+    return true;
+  }
+  if (req.method() != "GET") {
+    answer_http(405, "Method Not Allowed", "Allow: GET\r\n", "method not allowed\n");
+    return true;
+  }
+  if (!req.http11() || !req.header("Host")) {
+    answer_http(400, "Bad Request", {}, "HTTP/1.1 with a Host header required\n");
+    return true;
+  }
+  if (!req.header_has_token("Upgrade", "websocket") || !req.header_has_token("Connection", "upgrade")) {
+    answer_http(426, "Upgrade Required", "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                "this path speaks WebSocket\n");
+    return true;
+  }
+  if (req.header("Sec-WebSocket-Version").value_or("") != "13") {
+    answer_http(426, "Upgrade Required", "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n",
+                "unsupported Sec-WebSocket-Version (13 expected)\n");
+    return true;
+  }
+  const auto key = req.header("Sec-WebSocket-Key");
+  if (!key || !detail::valid_websocket_key(*key)) {
+    answer_http(400, "Bad Request", {}, "missing or invalid Sec-WebSocket-Key\n");
+    return true;
+  }
+  accept_websocket(req);
+  request_.reset();
+  // Frames the client sent right behind its head.
+  if (consumed < data.size() && state_ == State::open) return on_ws_bytes(data.subspan(consumed));
+  return state_ != State::closed;
+}
+
+void Session::answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body) {
+  if (status >= 400) detail::ShardCounters::add(owner_.rejected, 1);
+  const auto text = detail::http_response(status, reason, extra_headers, "text/plain", body);
+  queue_.push_control(Frame::make_raw(std::as_bytes(std::span(text))));
+  close_after_flush_ = true;
+  request_.reset();
+  schedule_flush();
+}
+
+void Session::accept_websocket(const detail::HttpRequest& req) {
+  const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
+  const auto head = fmt::format(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+      accept);
+  queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
+  state_ = State::open;
+  detail::ShardCounters::add(owner_.upgraded, 1);
+  schedule_flush();
+  if (auto topics = detail::query_param(req.query(), "subscribe")) {
+    std::string_view rest = *topics;
+    while (!rest.empty() && state_ == State::open) {
+      const auto comma = rest.find(',');
+      const auto t = rest.substr(0, comma);
+      if (!t.empty()) {
+        // Same path as a JSON subscribe, so the client gets the same acks and errors.
+        on_control(fmt::format(R"({{"op":"subscribe","args":[{}]}})", detail::json_string(t)));
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (owner_.server.callbacks().on_open) owner_.server.callbacks().on_open(*this);
+}
+
+bool Session::on_ws_bytes(std::span<const std::byte> data) {
+  if (!ws_) {
+    ws_ = std::make_unique<WsState>();
+    static constexpr wslay_event_callbacks callbacks{
+        [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) -> ssize_t {
+          auto& ws = *static_cast<Session*>(user)->ws_;
+          if (ws.in_left == 0) {
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+          }
+          const std::size_t n = std::min(len, ws.in_left);
+          std::memcpy(buf, ws.in, n);
+          ws.in += n;
+          ws.in_left -= n;
+          return static_cast<ssize_t>(n);
+        },
+        [](wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user) -> ssize_t {
+          static_cast<Session*>(user)->ws_->out.append(reinterpret_cast<const char*>(data), len);
+          return static_cast<ssize_t>(len);
+        },
+        nullptr,
+        nullptr,
+        nullptr,
+        nullptr,
+        [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
+          auto* self = static_cast<Session*>(user);
+          self->on_message(static_cast<Opcode>(arg->opcode),
+                           {reinterpret_cast<const char*>(arg->msg), arg->msg_length});
+        },
+    };
+    if (wslay_event_context_server_init(&ws_->ctx, &callbacks, this) != 0) throw std::bad_alloc();
+    wslay_event_config_set_max_recv_msg_length(ws_->ctx, options_.max_message_bytes);
+  }
+  ws_->in = data.data();
+  ws_->in_left = data.size();
+  ws_->boundary.feed(data.data(), data.size());
+  const int rv = wslay_event_recv(ws_->ctx);
+  if (state_ == State::closed) return false;
+  // Whatever wslay answered (pong, close with 1002/1009, the echo of the client's close).
+  if (wslay_event_want_write(ws_->ctx)) {
+    wslay_event_send(ws_->ctx);
+    if (!ws_->out.empty()) {
+      queue_.push_control(Frame::make_raw(std::as_bytes(std::span(ws_->out))));
+      ws_->out.clear();
+      schedule_flush();
+    }
+  }
+  const bool close_sent = wslay_event_get_close_sent(ws_->ctx);
+  if (wslay_event_get_close_received(ws_->ctx)) close_received_ = true;
+  if (rv != 0 || close_sent || !wslay_event_get_read_enabled(ws_->ctx)) {
+    // wslay failed the connection (its close frame is queued) or answered the client's close.
+    if (state_ == State::open) {
+      state_ = State::closing;
+      closing_since_ = std::chrono::steady_clock::now();
+    }
+    close_after_flush_ = true;
+    if (close_received_ && queue_.empty()) finish();
+    return state_ != State::closed;
+  }
+  if (close_received_ && state_ == State::closing && queue_.empty()) {
+    finish();
+    return false;
+  }
+  if (ws_->boundary.idle()) ws_.reset();
+  return true;
+}
+
+void Session::on_message(Opcode op, std::string_view payload) {
+  switch (op) {
+    case Opcode::text:
+      if (!simdjson::validate_utf8(payload.data(), payload.size())) {
+        wslay_event_shutdown_read(ws_->ctx);
+        close(CloseCode::invalid_payload, "text message is not valid UTF-8");
+        return;
+      }
+      if (state_ == State::open) on_control(payload);
+      return;
+    case Opcode::binary:
+      if (state_ == State::open) reply_error(static_cast<int>(detail::ControlError::unsupported), "binary messages are not understood");
+      return;
+    case Opcode::close:
+      close_received_ = true;
+      return;
+    default:  // ping is answered by wslay; a pong proves liveness, already noted
+      return;
+  }
+}
+
+void Session::on_control(std::string_view text) {
+  using detail::ControlError;
+  auto parsed = detail::parse_control(text);
+  if (!parsed.ok) {
+    reply_error(static_cast<int>(parsed.error), parsed.message);
+    return;
+  }
+  switch (parsed.request.op) {
+    case detail::ControlRequest::Op::ping: reply_event(R"({"event":"pong"})"); return;
+    case detail::ControlRequest::Op::subscribe:
+      for (const auto& t : parsed.request.args) {
+        if (group_index_known(t)) {
+          reply_event(fmt::format(R"({{"event":"subscribe","arg":{}}})", detail::json_string(t)));
+          continue;
+        }
+        if (subs_.size() >= options_.max_subscriptions) {
+          reply_error(static_cast<int>(ControlError::too_many_subscriptions),
+                      fmt::format("at most {} subscriptions per connection", options_.max_subscriptions));
+          continue;
+        }
+        if (!subscribe(t)) continue;
+        reply_event(fmt::format(R"({{"event":"subscribe","arg":{}}})", detail::json_string(t)));
+      }
+      return;
+    case detail::ControlRequest::Op::unsubscribe:
+      for (const auto& t : parsed.request.args) {
+        if (unsubscribe(t)) reply_event(fmt::format(R"({{"event":"unsubscribe","arg":{}}})", detail::json_string(t)));
+        else reply_error(static_cast<int>(ControlError::not_subscribed), fmt::format("not subscribed to {}", t));
+      }
+      return;
+  }
+}
+
+bool Session::group_index_known(std::string_view topic) const noexcept {
+  for (const auto& s : subs_)
+    if (s.topic->name == topic) return true;
+  return false;
+}
+
+bool Session::subscribe(std::string_view topic) {
+  if (state_ != State::open) return false;
+  if (group_index_known(topic)) return true;
+  if (subs_.size() >= options_.max_subscriptions) return false;
+  std::shared_ptr<detail::Topic> t;
+  std::size_t index = 0;
+  switch (hub_.subscribe(topic, shard_.index(), this, t, index)) {
+    case Hub::SubscribeResult::ok: break;
+    case Hub::SubscribeResult::invalid_topic:
+      reply_error(static_cast<int>(detail::ControlError::invalid_topic), fmt::format("invalid topic name {}", detail::json_string(topic)));
+      return false;
+    case Hub::SubscribeResult::too_many_topics:
+      reply_error(static_cast<int>(detail::ControlError::too_many_topics), "the server has too many topics");
+      return false;
+  }
+  subs_.push_back({std::move(t), index});
+  owner_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool Session::unsubscribe(std::string_view topic) {
+  for (std::size_t i = 0; i < subs_.size(); ++i) {
+    if (subs_[i].topic->name != topic) continue;
+    auto t = std::move(subs_[i].topic);
+    hub_.unsubscribe(t, shard_.index(), this);
+    subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(i));
+    owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+  }
+  return false;
+}
+
+void Session::unsubscribe_all() {
+  while (!subs_.empty()) {
+    auto t = subs_.back().topic;
+    hub_.unsubscribe(t, shard_.index(), this);
+    subs_.pop_back();
+    owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+  }
+  subs_.shrink_to_fit();
+}
+
+// ---------------------------------------------------------------- timers and the end
+
+void Session::tick(std::chrono::steady_clock::time_point now) {
+  using std::chrono::duration_cast;
+  switch (state_) {
+    case State::handshake:
+      if (now - last_read_ > owner_.server.options().handshake_timeout) {
+        detail::ShardCounters::add(owner_.rejected, 1);
+        finish();
+      }
+      return;
+    case State::open:
+      if (waiting_writable_ && options_.write_timeout.count() > 0 && now - write_blocked_since_ > options_.write_timeout) {
+        detail::ShardCounters::add(shard_.counters.disconnected_slow, 1);
+        finish();
+        return;
+      }
+      if (options_.idle_timeout.count() > 0 && now - last_read_ > options_.idle_timeout) {
+        close(CloseCode::going_away, "idle timeout");
+        return;
+      }
+      if (options_.ping_interval.count() > 0 && !ping_outstanding_ && now - last_read_ > options_.ping_interval) {
+        ping_outstanding_ = true;
+        queue_.push_control(Frame::make(Opcode::ping, {}));
+        schedule_flush();
+      }
+      if (!waiting_writable_) queue_.shrink_if_empty();
+      return;
+    case State::closing:
+      if (now - closing_since_ > options_.close_timeout) finish();
+      return;
+    case State::closed: return;
+  }
+}
+
+void Session::finish() {
+  if (state_ == State::closed) return;
+  const bool was_ws = state_ != State::handshake;
+  state_ = State::closed;
+  unsubscribe_all();
+  if (dirty_) shard_.forget(this);
+  dirty_ = false;
+  queue_.clear();
+  ws_.reset();
+  request_.reset();
+  close_transport();
+  owner_.remove(this);
+  if (was_ws && owner_.server.callbacks().on_close) owner_.server.callbacks().on_close(*this);
+  // Handlers may still be queued for this session; the last reference goes with them.
+  asio::post(shard_.context(), [keep = std::move(self_)] {});
+}
+
+}  // namespace fanout

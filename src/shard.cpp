@@ -1,0 +1,50 @@
+#include "fanout/detail/shard.hpp"
+
+#include <asio/post.hpp>
+#include <algorithm>
+
+#include "fanout/detail/topic.hpp"
+#include "fanout/session.hpp"
+
+namespace fanout::detail {
+
+Shard::Shard(asio::io_context& ioc, std::size_t index)
+    : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]) {}
+
+void Shard::deliver(Topic& topic, const FrameRef& frame) {
+  BackpressureCounters c;
+  const auto& members = topic.groups[index_].members;
+  for (Session* s : members) s->deliver(frame, &topic, c);
+  ShardCounters::add(counters.deliveries, members.size());
+  if (c.dropped_newest) ShardCounters::add(counters.dropped_newest, c.dropped_newest);
+  if (c.dropped_oldest) ShardCounters::add(counters.dropped_oldest, c.dropped_oldest);
+  if (c.conflated) ShardCounters::add(counters.conflated, c.conflated);
+  if (c.disconnected) ShardCounters::add(counters.disconnected_slow, c.disconnected);
+}
+
+void Shard::mark_dirty(Session* s) {
+  dirty_.push_back(s);
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  // Runs after the tasks already queued (other publishes): they all go out in the same writes.
+  asio::post(ioc_, [this] { flush(); });
+}
+
+void Shard::forget(Session* s) noexcept {
+  std::replace(dirty_.begin(), dirty_.end(), s, static_cast<Session*>(nullptr));
+  std::replace(flushing_.begin(), flushing_.end(), s, static_cast<Session*>(nullptr));
+}
+
+void Shard::flush() {
+  flush_posted_ = false;
+  flushing_.swap(dirty_);
+  for (std::size_t i = 0; i < flushing_.size(); ++i) {
+    Session* s = flushing_[i];
+    if (!s) continue;
+    s->dirty_ = false;
+    s->flush();
+  }
+  flushing_.clear();
+}
+
+}  // namespace fanout::detail

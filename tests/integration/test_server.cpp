@@ -1,0 +1,161 @@
+// fanout-test-server: a server driven through stdin, used by the integration tests (README.md here).
+#include <fanout/fanout.hpp>
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::mutex out_mutex;
+void say(const std::string& line) {
+  std::lock_guard lock(out_mutex);
+  std::cout << line << std::endl;
+}
+
+long rss_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string key;
+  while (f >> key) {
+    if (key == "VmRSS:") {
+      long v = 0;
+      f >> v;
+      return v;
+    }
+    f.ignore(1 << 12, '\n');
+  }
+  return 0;
+}
+
+std::uint64_t now_us() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+}
+
+struct Publisher {
+  fanout::Hub& hub;
+  std::mutex mutex;
+  std::map<std::string, std::uint64_t> seqs;
+
+  std::uint64_t publish_one(const std::string& topic, std::size_t bytes) {
+    std::uint64_t seq;
+    {
+      std::lock_guard lock(mutex);
+      seq = ++seqs[topic];
+    }
+    std::string msg = fmt::format(R"({{"seq":{},"ts":{},"topic":"{}","pad":")", seq, now_us(), topic);
+    if (msg.size() + 2 < bytes) msg.append(bytes - msg.size() - 2, 'x');
+    msg += "\"}";
+    hub.publish(topic, msg);
+    return seq;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  fanout::Server::Options opt;
+  opt.port = 0;
+  unsigned shards = 1;
+  auto num = [&](int& i) { return std::stoll(argv[++i]); };
+  auto ms = [&](int& i) { return std::chrono::milliseconds(num(i)); };
+  try {
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
+      if (a == "--host") opt.host = argv[++i];
+      else if (a == "--port") opt.port = static_cast<std::uint16_t>(num(i));
+      else if (a == "--shards") shards = static_cast<unsigned>(num(i));
+      else if (a == "--path") opt.paths = {argv[++i]};
+      else if (a == "--policy") opt.session.policy = fanout::policy_by_name(argv[++i]);
+      else if (a == "--max-queue-bytes") opt.session.queue.max_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--max-queue-frames") opt.session.queue.max_frames = static_cast<std::size_t>(num(i));
+      else if (a == "--max-message-bytes") opt.session.max_message_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--handshake-timeout-ms") opt.handshake_timeout = ms(i);
+      else if (a == "--ping-interval-ms") opt.session.ping_interval = ms(i);
+      else if (a == "--idle-timeout-ms") opt.session.idle_timeout = ms(i);
+      else if (a == "--write-timeout-ms") opt.session.write_timeout = ms(i);
+      else if (a == "--max-subscriptions") opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
+      else if (a == "--tls-cert") opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
+      else if (a == "--tls-key") opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};
+      else throw std::invalid_argument("unknown option " + a);
+    }
+    if (opt.session.ping_interval > std::chrono::milliseconds(0) && opt.tick > opt.session.ping_interval)
+      opt.tick = opt.session.ping_interval;
+    opt.tick = std::min(opt.tick, std::chrono::milliseconds(100));
+  } catch (const std::exception& e) {
+    std::cerr << "fanout-test-server: " << e.what() << "\n";
+    return 2;
+  }
+
+  fanout::Runtime runtime({.shards = shards});
+  fanout::Hub hub(runtime);
+  fanout::Server server(runtime, hub, opt);
+  runtime.start();
+  say(fmt::format("port={}", server.port()));
+
+  Publisher pub{hub, {}, {}};
+  std::vector<std::thread> background;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    std::istringstream in(line);
+    std::string cmd;
+    in >> cmd;
+    if (cmd == "publish") {
+      std::string topic;
+      std::size_t count = 0, bytes = 0;
+      in >> topic >> count >> bytes;
+      std::uint64_t last = 0;
+      for (std::size_t i = 0; i < count; ++i) last = pub.publish_one(topic, bytes);
+      say(fmt::format("published {} {}", topic, last));
+    } else if (cmd == "rate") {
+      std::string topic;
+      double per_sec = 0, seconds = 0;
+      std::size_t bytes = 0;
+      in >> topic >> per_sec >> bytes >> seconds;
+      say("rate-started " + topic);
+      background.emplace_back([&pub, topic, per_sec, bytes, seconds] {
+        const auto start = std::chrono::steady_clock::now();
+        const auto total = static_cast<std::uint64_t>(per_sec * seconds);
+        std::uint64_t last = 0;
+        for (std::uint64_t i = 0; i < total; ++i) {
+          std::this_thread::sleep_until(start + std::chrono::duration<double>(static_cast<double>(i) / per_sec));
+          last = pub.publish_one(topic, bytes);
+        }
+        say(fmt::format("rate-done {} {}", topic, last));
+      });
+    } else if (cmd == "wait-subscribers") {
+      std::size_t n = 0;
+      long timeout_ms = 0;
+      in >> n >> timeout_ms;
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+      while (server.stats().subscriptions < n && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      say(fmt::format("subscribers {}", server.stats().subscriptions));
+    } else if (cmd == "stats") {
+      const auto s = server.stats();
+      say(fmt::format(
+          R"({{"sessions":{},"subscriptions":{},"published":{},"delivered":{},"writes":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{}}})",
+          s.sessions, s.subscriptions, hub.published(), s.deliveries, s.writes, s.dropped_newest, s.dropped_oldest,
+          s.conflated, s.disconnected_slow, s.rejected, rss_kb()));
+    } else if (cmd == "quit") {
+      break;
+    } else if (!cmd.empty()) {
+      say("error unknown command " + cmd);
+    }
+  }
+  for (auto& t : background) t.join();
+  runtime.stop(std::chrono::seconds(5));
+  say("bye");
+  return 0;
+}

@@ -1,0 +1,48 @@
+#include <doctest/doctest.h>
+
+#include <fanout/detail/http_request.hpp>
+
+#include <string>
+
+using fanout::detail::HttpRequest;
+
+static HttpRequest::Status feed(HttpRequest& r, std::string_view s, std::size_t& consumed) {
+  return r.feed(std::as_bytes(std::span(s.data(), s.size())), consumed);
+}
+
+TEST_CASE("a WebSocket upgrade head, fed in pieces") {
+  HttpRequest r(8192);
+  std::size_t consumed = 0;
+  const std::string head =
+      "GET /ws?subscribe=a,b HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  CHECK(feed(r, head.substr(0, 20), consumed) == HttpRequest::Status::incomplete);
+  CHECK(feed(r, head.substr(20) + "\x81\x80", consumed) == HttpRequest::Status::complete);
+  CHECK(consumed == head.size() - 20);
+  CHECK(r.method() == "GET");
+  CHECK(r.path() == "/ws");
+  CHECK(r.query() == "subscribe=a,b");
+  CHECK(r.header("upgrade") == "websocket");
+  CHECK(r.header_has_token("Connection", "upgrade"));
+  CHECK(r.http11());
+}
+
+TEST_CASE("garbage is a bad request") {
+  HttpRequest r(8192);
+  std::size_t consumed = 0;
+  CHECK(feed(r, "\x16\x03\x01 hello\r\n\r\n", consumed) == HttpRequest::Status::bad);
+}
+
+TEST_CASE("a head over the limit is refused") {
+  HttpRequest r(1024);
+  std::size_t consumed = 0;
+  std::string head = "GET / HTTP/1.1\r\nX: " + std::string(2000, 'a') + "\r\n\r\n";
+  CHECK(feed(r, head, consumed) == HttpRequest::Status::too_large);
+}
+
+TEST_CASE("query parameters are decoded") {
+  using fanout::detail::query_param;
+  CHECK(query_param("a=1&subscribe=t%2C1,t2", "subscribe") == "t,1,t2");
+  CHECK(!query_param("a=1", "subscribe"));
+  CHECK(!query_param("subscribe=%zz", "subscribe"));
+}
