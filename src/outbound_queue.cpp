@@ -79,6 +79,19 @@ void OutboundQueue::clear() noexcept {
   bytes_ = 0;
 }
 
+void OutboundQueue::clear_unsent() noexcept {
+  if (head_offset_ == 0) {
+    clear();
+    return;
+  }
+  while (count_ > 1) {
+    const Entry gone = at(count_ - 1);
+    bytes_ -= gone.frame->size();
+    --count_;
+    FrameRef::adopt(gone.frame);
+  }
+}
+
 void OutboundQueue::shrink_if_empty() noexcept {
   if (count_ == 0 && buf_) clear();
 }

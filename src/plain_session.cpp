@@ -9,6 +9,8 @@
 #include "fanout/detail/shard.hpp"
 #include "fanout/session.hpp"
 
+#include <asio/post.hpp>
+
 namespace fanout {
 namespace detail {
 namespace {
@@ -40,7 +42,9 @@ class PlainSession final : public Session {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        finish();  // reset by peer, broken pipe: nobody left to write to
+        // Reset by peer, broken pipe: nobody left to write to. Ended from the loop, since flush()
+        // may run inside a delivery walk that must not see the member list change.
+        fail_later();
         return;
       }
       ShardCounters::add(shard_.counters.writes, 1);
@@ -91,6 +95,12 @@ class PlainSession final : public Session {
       return;
     }
     if (state_ != State::closed) start_reading();
+  }
+
+  void fail_later() {
+    waiting_writable_ = true;  // nothing more is written
+    queue_.clear_unsent();
+    asio::post(shard_.context(), [self = shared_from_this(), this] { finish(); });
   }
 
   void wait_writable() {

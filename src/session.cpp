@@ -69,6 +69,10 @@ struct Session::WsState {
   const std::byte* in = nullptr;
   std::size_t in_left = 0;
   std::string out;  // what wslay wants sent (pongs, close replies)
+  // Messages completed during one wslay_event_recv, handled after it so replies keep arrival order
+  // with wslay's own answers (a ping's pong goes out before the reply to a later text message).
+  std::vector<std::pair<Opcode, std::string>> messages;
+  bool protocol_error = false;  // something wslay lets through that RFC 6455 forbids
   FrameBoundary boundary;
   ~WsState() {
     if (ctx) wslay_event_context_free(ctx);
@@ -107,7 +111,12 @@ std::size_t Session::group_index(const detail::Topic* t) const noexcept {
 void Session::deliver(const FrameRef& frame, const void* topic, BackpressureCounters& counters) {
   if (state_ != State::open) return;
   switch (queue_.push(frame, topic, options_.queue, *options_.policy, counters)) {
-    case OutboundQueue::Result::queued: schedule_flush(); break;
+    case OutboundQueue::Result::queued:
+      // A full batch goes out now, so a burst of publishes does not wait for the end of the loop
+      // turn (and fill the queue to its limit) before the first byte is written.
+      if (queue_.bytes() >= options_.max_write_bytes && !waiting_writable_) flush();
+      else schedule_flush();
+      break;
     case OutboundQueue::Result::dropped: break;
     case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); break;
   }
@@ -137,7 +146,7 @@ void Session::close(CloseCode code, std::string_view reason) {
   closing_since_ = std::chrono::steady_clock::now();
   if (code == CloseCode::policy_violation) {
     // The client is not reading: what is queued would hold the close frame back for good.
-    queue_.clear();
+    queue_.clear_unsent();
   }
   queue_.push_control(Frame::make_close(static_cast<std::uint16_t>(code), reason));
   close_after_flush_ = true;
@@ -287,9 +296,12 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
         nullptr,
         nullptr,
         [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
-          auto* self = static_cast<Session*>(user);
-          self->on_message(static_cast<Opcode>(arg->opcode),
-                           {reinterpret_cast<const char*>(arg->msg), arg->msg_length});
+          auto& ws = *static_cast<Session*>(user)->ws_;
+          const auto op = static_cast<Opcode>(arg->opcode);
+          // A close payload of one byte cannot hold a status code (RFC 6455 5.5.1).
+          if (op == Opcode::close && arg->msg_length == 1) ws.protocol_error = true;
+          if (op == Opcode::text || op == Opcode::binary || op == Opcode::close)
+            ws.messages.emplace_back(op, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
         },
     };
     if (wslay_event_context_server_init(&ws_->ctx, &callbacks, this) != 0) throw std::bad_alloc();
@@ -300,7 +312,15 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
   ws_->boundary.feed(data.data(), data.size());
   const int rv = wslay_event_recv(ws_->ctx);
   if (state_ == State::closed) return false;
-  // Whatever wslay answered (pong, close with 1002/1009, the echo of the client's close).
+  if (rv != 0 || ws_->protocol_error) {
+    // A framing error wslay reports without a status code (fragmented or oversized control frame,
+    // bad opcode sequence): answer 1002 ourselves instead of its empty close frame.
+    ws_.reset();
+    close_received_ = true;  // nothing more will be read; do not wait for the peer's reply
+    fail(CloseCode::protocol_error, "protocol error");
+    return state_ != State::closed;
+  }
+  // Whatever wslay answered (pong, close with 1002/1007/1009, the echo of the client's close).
   if (wslay_event_want_write(ws_->ctx)) {
     wslay_event_send(ws_->ctx);
     if (!ws_->out.empty()) {
@@ -309,32 +329,44 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
       schedule_flush();
     }
   }
-  const bool close_sent = wslay_event_get_close_sent(ws_->ctx);
+  auto messages = std::move(ws_->messages);
+  ws_->messages.clear();
+  for (auto& [op, payload] : messages) on_message(op, payload);
+  if (state_ == State::closed) return false;
+  if (!ws_) return true;  // on_message failed the connection
   if (wslay_event_get_close_received(ws_->ctx)) close_received_ = true;
-  if (rv != 0 || close_sent || !wslay_event_get_read_enabled(ws_->ctx)) {
+  if (wslay_event_get_close_sent(ws_->ctx) || !wslay_event_get_read_enabled(ws_->ctx)) {
     // wslay failed the connection (its close frame is queued) or answered the client's close.
     if (state_ == State::open) {
       state_ = State::closing;
       closing_since_ = std::chrono::steady_clock::now();
     }
     close_after_flush_ = true;
-    if (close_received_ && queue_.empty()) finish();
+    close_received_ = true;  // reading is over either way
+    ws_.reset();
+    if (queue_.empty()) finish();
     return state_ != State::closed;
-  }
-  if (close_received_ && state_ == State::closing && queue_.empty()) {
-    finish();
-    return false;
   }
   if (ws_->boundary.idle()) ws_.reset();
   return true;
 }
 
+void Session::fail(CloseCode code, std::string_view reason) {
+  if (state_ == State::open) {
+    close(code, reason);
+  } else if (state_ == State::closing && !close_after_flush_) {
+    close_after_flush_ = true;
+  }
+}
+
 void Session::on_message(Opcode op, std::string_view payload) {
   switch (op) {
     case Opcode::text:
+      // wslay checks UTF-8 as frames arrive; this guards the control parser all the same.
       if (!simdjson::validate_utf8(payload.data(), payload.size())) {
-        wslay_event_shutdown_read(ws_->ctx);
-        close(CloseCode::invalid_payload, "text message is not valid UTF-8");
+        ws_.reset();
+        close_received_ = true;
+        fail(CloseCode::invalid_payload, "text message is not valid UTF-8");
         return;
       }
       if (state_ == State::open) on_control(payload);
@@ -412,8 +444,7 @@ bool Session::subscribe(std::string_view topic) {
 bool Session::unsubscribe(std::string_view topic) {
   for (std::size_t i = 0; i < subs_.size(); ++i) {
     if (subs_[i].topic->name != topic) continue;
-    auto t = std::move(subs_[i].topic);
-    hub_.unsubscribe(t, shard_.index(), this);
+    hub_.unsubscribe(subs_[i].topic, shard_.index(), this);
     subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(i));
     owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
     return true;

@@ -58,6 +58,8 @@ class OutboundQueue {
   std::size_t bytes() const noexcept { return bytes_; }
   /// Drops every frame and frees the storage.
   void clear() noexcept;
+  /// Drops every frame not yet started; a partly written one stays so the stream remains valid.
+  void clear_unsent() noexcept;
   /// Frees the storage if the queue is empty (idle sessions then cost no queue memory).
   void shrink_if_empty() noexcept;
 

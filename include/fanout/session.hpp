@@ -127,6 +127,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool on_ws_bytes(std::span<const std::byte> data);
   void on_message(Opcode op, std::string_view payload);
   void on_control(std::string_view text);
+  void fail(CloseCode code, std::string_view reason);  // close after a protocol violation
   void reply_event(std::string_view json);
   void reply_error(int code, std::string_view msg);
   void tick(std::chrono::steady_clock::time_point now);
