@@ -21,6 +21,7 @@ namespace fanout {
 
 namespace {
 std::atomic<std::uint64_t> next_session_id{1};
+constexpr std::uint8_t k_quiet_ticks_before_shrink = 40;  // 10 s at the default 250 ms tick
 
 /// Follows client frame boundaries in the byte stream, so the wslay context can be freed whenever
 /// no frame or fragmented message is half-received: an idle connection then holds no parser state
@@ -110,6 +111,7 @@ std::size_t Session::group_index(const detail::Topic* t) const noexcept {
 
 void Session::deliver(const FrameRef& frame, const void* topic, BackpressureCounters& counters) {
   if (state_ != State::open) return;
+  delivered_since_tick_ = true;
   switch (queue_.push(frame, topic, options_.queue, *options_.policy, counters)) {
     case OutboundQueue::Result::queued:
       // A full batch goes out now, so a burst of publishes does not wait for the end of the loop
@@ -488,7 +490,12 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
         queue_.push_control(Frame::make(Opcode::ping, {}));
         schedule_flush();
       }
-      if (!waiting_writable_) queue_.shrink_if_empty();
+      // Free the queue's storage only after a quiet spell: a session that receives a message every
+      // few ticks would otherwise allocate it again for every message.
+      if (delivered_since_tick_) quiet_ticks_ = 0;
+      else if (quiet_ticks_ < 255) ++quiet_ticks_;
+      delivered_since_tick_ = false;
+      if (quiet_ticks_ >= k_quiet_ticks_before_shrink && !waiting_writable_) queue_.shrink_if_empty();
       return;
     case State::closing:
       if (now - closing_since_ > options_.close_timeout) finish();

@@ -32,19 +32,20 @@ void Shard::mark_dirty(Session* s) {
 
 void Shard::forget(Session* s) noexcept {
   std::replace(dirty_.begin(), dirty_.end(), s, static_cast<Session*>(nullptr));
-  std::replace(flushing_.begin(), flushing_.end(), s, static_cast<Session*>(nullptr));
 }
 
 void Shard::flush() {
-  flush_posted_ = false;
-  flushing_.swap(dirty_);
-  for (std::size_t i = 0; i < flushing_.size(); ++i) {
-    Session* s = flushing_[i];
+  // By index: a session may become dirty again while this runs and is then flushed in this pass.
+  // One vector, kept at its size, so a steady stream of publishes allocates nothing here.
+  flush_posted_ = true;
+  for (std::size_t i = 0; i < dirty_.size(); ++i) {
+    Session* s = dirty_[i];
     if (!s) continue;
     s->dirty_ = false;
     s->flush();
   }
-  flushing_.clear();
+  dirty_.clear();
+  flush_posted_ = false;
 }
 
 }  // namespace fanout::detail

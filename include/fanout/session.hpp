@@ -111,6 +111,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point closing_since_;
   bool ping_outstanding_ = false;
   bool close_received_ = false;
+  bool delivered_since_tick_ = false;
+  std::uint8_t quiet_ticks_ = 0;  // ticks without deliveries; a long quiet spell frees the queue
   std::shared_ptr<Session> self_;  // keeps the session alive until finish()
 
  private:

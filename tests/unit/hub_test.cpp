@@ -1,1 +1,152 @@
+// Hub and fan-out over real loopback sessions, with allocations counted.
+#include <doctest/doctest.h>
 
+#include <fanout/fanout.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+// GCC flags free() of a pointer from the replaced operator new: both sides are ours, so it matches.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+// Every allocation in the process is counted; the test reads the difference around a publish.
+static std::atomic<std::size_t> g_allocations{0};
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+int connect_ws(std::uint16_t port, const std::string& topic) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const std::string req = "GET /ws?subscribe=" + topic +
+                          " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
+  return fd;
+}
+
+// Reads until `needle` has been seen `times` times in total (or 5 s pass).
+std::string read_until(int fd, const std::string& needle, int times) {
+  std::string got;
+  timeval tv{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto count = [&] {
+    int c = 0;
+    for (auto p = got.find(needle); p != std::string::npos; p = got.find(needle, p + 1)) ++c;
+    return c;
+  };
+  char buf[65536];
+  while (count() < times) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<std::size_t>(n));
+  }
+  return got;
+}
+
+template <class F>
+void wait_for(F f) {
+  for (int i = 0; i < 500 && !f(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+// Allocations made by one publish that reaches `n` subscribers on one shard, after a warm-up
+// publish that sized every queue.
+std::size_t allocations_per_publish(std::size_t n) {
+  fanout::Runtime rt(fanout::Runtime::Options{.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Server::Options opt;
+  opt.port = 0;
+  fanout::Server server(rt, hub, opt);
+  rt.start();
+  std::vector<int> fds;
+  for (std::size_t i = 0; i < n; ++i) fds.push_back(connect_ws(server.port(), "t"));
+  for (int fd : fds) read_until(fd, "\"event\":\"subscribe\"", 1);
+  wait_for([&] { return hub.subscriber_count("t") == n; });
+  REQUIRE(hub.subscriber_count("t") == n);
+
+  hub.publish("t", "warm-up");
+  for (int fd : fds) CHECK(read_until(fd, "warm-up", 1).find("warm-up") != std::string::npos);
+
+  // Quiesce the shard, then count around one publish and its delivery.
+  wait_for([&] { return server.stats().deliveries == n; });
+  const std::size_t before = g_allocations.load();
+  hub.publish("t", "measured-payload");
+  wait_for([&] { return server.stats().deliveries == 2 * n; });
+  // Until every client has bytes waiting (FIONREAD allocates nothing on this side).
+  wait_for([&] {
+    for (int fd : fds) {
+      int avail = 0;
+      if (::ioctl(fd, FIONREAD, &avail) != 0 || avail == 0) return false;
+    }
+    return true;
+  });
+  const std::size_t used = g_allocations.load() - before;
+  for (int fd : fds) CHECK(read_until(fd, "measured-payload", 1).find("measured-payload") != std::string::npos);
+  for (int fd : fds) ::close(fd);
+  rt.stop();
+  return used;
+}
+
+}  // namespace
+
+TEST_CASE("one publish allocates the same small amount for 10 or 500 subscribers") {
+  const auto few = allocations_per_publish(10);
+  const auto many = allocations_per_publish(500);
+  MESSAGE("allocations per publish: 10 subscribers: " << few << ", 500 subscribers: " << many);
+  // The frame (1), the post to the shard and the flush task; nothing per recipient.
+  CHECK(many <= 3);
+  CHECK(many == few);
+}
+
+TEST_CASE("publish reaches only the shards with members and every member") {
+  fanout::Runtime rt(fanout::Runtime::Options{.shards = 2});
+  fanout::Hub hub(rt);
+  fanout::Server::Options opt;
+  opt.port = 0;
+  fanout::Server server(rt, hub, opt);
+  rt.start();
+  CHECK(hub.publish("nobody", "x") == 0);
+  std::vector<int> fds;
+  for (int i = 0; i < 40; ++i) fds.push_back(connect_ws(server.port(), i % 2 ? "odd" : "even"));
+  for (int fd : fds) read_until(fd, "\"event\":\"subscribe\"", 1);
+  wait_for([&] { return hub.subscriber_count("odd") == 20 && hub.subscriber_count("even") == 20; });
+  CHECK(hub.topic_count() == 2);
+  for (int k = 0; k < 50; ++k) hub.publish("odd", "odd-" + std::to_string(k) + ";");
+  for (int i = 0; i < 40; ++i) {
+    if (i % 2) {
+      const auto got = read_until(fds[static_cast<std::size_t>(i)], ";", 50);
+      std::string expect;
+      for (int k = 0; k < 50; ++k) expect += "odd-" + std::to_string(k) + ";";
+      // frames of one topic arrive in publish order, each whole
+      std::string payloads;
+      for (std::size_t p = got.find("odd-"); p != std::string::npos; p = got.find("odd-", p + 1))
+        payloads += got.substr(p, got.find(';', p) - p + 1);
+      CHECK(payloads == expect);
+    }
+  }
+  for (int fd : fds) ::close(fd);
+  wait_for([&] { return hub.topic_count() == 0; });
+  CHECK(hub.topic_count() == 0);  // topics without members are forgotten
+  rt.stop();
+}

@@ -59,7 +59,6 @@ class Shard {
   std::size_t index_;
   std::unique_ptr<std::byte[]> read_buffer_;
   std::vector<Session*> dirty_;
-  std::vector<Session*> flushing_;
   bool flush_posted_ = false;
 };
 
