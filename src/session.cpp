@@ -322,9 +322,11 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
     fail(CloseCode::protocol_error, "protocol error");
     return state_ != State::closed;
   }
-  // Whatever wslay answered (pong, close with 1002/1007/1009, the echo of the client's close).
+  // Whatever wslay answered (pong, close with 1002/1007/1009, the echo of the client's close),
+  // unless our own close frame is already queued: after it nothing may follow.
   if (wslay_event_want_write(ws_->ctx)) {
     wslay_event_send(ws_->ctx);
+    if (state_ == State::closing && close_after_flush_) ws_->out.clear();
     if (!ws_->out.empty()) {
       queue_.push_control(Frame::make_raw(std::as_bytes(std::span(ws_->out))));
       ws_->out.clear();
