@@ -26,7 +26,7 @@ class HttpRequest {
 
   std::string_view method() const noexcept { return method_; }
   std::string_view target() const noexcept { return target_; }
-  std::string_view path() const noexcept { return target_.substr(0, target_.find('?')); }
+  std::string_view path() const noexcept { return std::string_view(target_).substr(0, target_.find('?')); }
   std::string_view query() const noexcept {
     auto q = target_.find('?');
     return q == std::string::npos ? std::string_view{} : std::string_view(target_).substr(q + 1);
