@@ -2,6 +2,7 @@
 #include <fanout/fanout.hpp>
 
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <atomic>
 #include <chrono>
@@ -145,9 +146,9 @@ int main(int argc, char** argv) {
     } else if (cmd == "stats") {
       const auto s = server.stats();
       say(fmt::format(
-          R"({{"sessions":{},"subscriptions":{},"published":{},"delivered":{},"writes":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{}}})",
+          R"({{"sessions":{},"subscriptions":{},"published":{},"delivered":{},"writes":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{}}})",
           s.sessions, s.subscriptions, hub.published(), s.deliveries, s.writes, s.dropped_newest, s.dropped_oldest,
-          s.conflated, s.disconnected_slow, s.rejected, rss_kb()));
+          s.conflated, s.disconnected_slow, s.rejected, rss_kb(), mallinfo2().uordblks));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {
