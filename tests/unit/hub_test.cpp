@@ -3,6 +3,9 @@
 
 #include <fanout/fanout.hpp>
 
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -154,4 +157,26 @@ TEST_CASE("publish reaches only the shards with members and every member") {
   wait_for([&] { return hub.topic_count() == 0; });
   CHECK(hub.topic_count() == 0);  // topics without members are forgotten
   rt.stop();
+}
+
+TEST_CASE("io_contexts handed in by the application: fanout starts no thread") {
+  asio::io_context ioc(1);
+  asio::io_context* contexts[] = {&ioc};
+  fanout::Runtime rt{std::span<asio::io_context* const>(contexts)};
+  fanout::Hub hub(rt);
+  fanout::Server::Options opt;
+  opt.port = 0;
+  fanout::Server server(rt, hub, opt);
+  rt.start();  // no thread: the application runs ioc
+  auto guard = asio::make_work_guard(ioc);
+  std::thread app([&] { ioc.run(); });
+  const int fd = connect_ws(server.port(), "mine");
+  read_until(fd, "\"event\":\"subscribe\"", 1);
+  wait_for([&] { return hub.subscriber_count("mine") == 1; });
+  hub.publish("mine", "from-the-app-loop");
+  CHECK(read_until(fd, "from-the-app-loop", 1).find("from-the-app-loop") != std::string::npos);
+  ::close(fd);
+  rt.stop();  // drains through the application's loop
+  guard.reset();
+  app.join();
 }
