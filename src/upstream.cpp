@@ -1,0 +1,571 @@
+#include "fanout/upstream.hpp"
+
+#include <wslay/wslay.h>
+#include <zlib.h>
+
+#include <asio/connect.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/read_until.hpp>
+#include <asio/ssl.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/streambuf.hpp>
+#include <asio/write.hpp>
+#include <fmt/format.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <openssl/evp.h>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+
+#include "fanout/detail/handshake.hpp"
+
+namespace fanout {
+
+WsUrl parse_ws_url(std::string_view url) {
+  WsUrl u;
+  std::string_view rest;
+  if (url.starts_with("wss://")) {
+    u.tls = true;
+    rest = url.substr(6);
+  } else if (url.starts_with("ws://")) {
+    rest = url.substr(5);
+  } else {
+    throw std::invalid_argument(fmt::format("fanout: upstream URL must start with ws:// or wss://: '{}'", url));
+  }
+  const auto slash = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) u.target = std::string(rest.substr(slash));
+  if (!u.target.empty() && u.target[0] == '?') u.target = "/" + u.target;
+  if (authority.starts_with('[')) {  // [::1]:443
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) throw std::invalid_argument(fmt::format("fanout: bad IPv6 host in '{}'", url));
+    u.host = std::string(authority.substr(1, close - 1));
+    authority.remove_prefix(close + 1);
+    if (authority.starts_with(':')) u.port = std::string(authority.substr(1));
+  } else {
+    const auto colon = authority.rfind(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) u.port = std::string(authority.substr(colon + 1));
+  }
+  if (u.host.empty()) throw std::invalid_argument(fmt::format("fanout: no host in '{}'", url));
+  if (u.port.empty()) u.port = u.tls ? "443" : "80";
+  if (!std::all_of(u.port.begin(), u.port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    throw std::invalid_argument(fmt::format("fanout: bad port in '{}'", url));
+  return u;
+}
+
+const char* Upstream::to_string(State s) noexcept {
+  switch (s) {
+    case State::stopped: return "stopped";
+    case State::connecting: return "connecting";
+    case State::live: return "live";
+    case State::backing_off: return "backing_off";
+  }
+  return "?";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tcp = asio::ip::tcp;
+
+/// Inflates permessage-deflate messages (raw deflate + the 00 00 ff ff tail) or gzip/zlib data.
+class Inflater {
+ public:
+  explicit Inflater(int window_bits) : window_bits_(window_bits) {}
+  ~Inflater() {
+    if (ready_) inflateEnd(&z_);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  /// Appends the inflated bytes of `in` to `out`; false on corrupt data or over `limit`.
+  bool inflate(std::string_view in, bool add_tail, std::size_t limit, std::string& out) {
+    if (!ready_) {
+      if (inflateInit2(&z_, window_bits_) != Z_OK) return false;
+      ready_ = true;
+    }
+    static constexpr unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
+    auto run = [&](const unsigned char* p, std::size_t n) {
+      z_.next_in = const_cast<unsigned char*>(p);
+      z_.avail_in = static_cast<uInt>(n);
+      while (z_.avail_in > 0) {
+        char buf[16384];
+        z_.next_out = reinterpret_cast<unsigned char*>(buf);
+        z_.avail_out = sizeof buf;
+        const int rc = ::inflate(&z_, Z_SYNC_FLUSH);
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) return false;
+        out.append(buf, sizeof buf - z_.avail_out);
+        if (out.size() > limit) return false;
+        if (rc == Z_STREAM_END) {
+          inflateReset(&z_);  // gzip members or a finished zlib stream: the next starts afresh
+          if (z_.avail_in == 0) break;
+        }
+        if (rc == Z_BUF_ERROR && z_.avail_out != 0) break;
+      }
+      return true;
+    };
+    if (!run(reinterpret_cast<const unsigned char*>(in.data()), in.size())) return false;
+    return !add_tail || run(tail, sizeof tail);
+  }
+  void reset() {
+    if (ready_) inflateReset(&z_);
+  }
+
+ private:
+  z_stream z_{};
+  int window_bits_;
+  bool ready_ = false;
+};
+
+/// One connection attempt and, if it succeeds, the live connection.
+struct Connection {
+  Connection(asio::io_context& io, asio::ssl::context& ctx) : resolver(io), stream(io, ctx) {}
+  tcp::resolver resolver;
+  asio::ssl::stream<tcp::socket> stream;
+  bool tls = false;
+  bool closed = false;
+  wslay_event_context* ws = nullptr;
+  std::string request;
+  asio::streambuf head;       // HTTP response head and whatever followed it
+  std::array<char, 16384> in{};
+  const char* feed = nullptr;  // bytes wslay may read
+  std::size_t feed_left = 0;
+  std::string out;            // frames wslay produced, waiting for the socket
+  std::string writing;        // the write in flight
+  bool write_busy = false;
+  bool deflate = false;       // permessage-deflate agreed
+  bool server_no_context_takeover = false;
+  std::unique_ptr<Inflater> pmd;  // permessage-deflate stream
+  std::string scratch;        // inflated message
+  struct Message {
+    std::uint8_t opcode;
+    std::uint8_t rsv;
+    std::string data;
+  };
+  std::vector<Message> messages;  // completed during one wslay_event_recv
+  ~Connection() {
+    if (ws) wslay_event_context_free(ws);
+  }
+};
+
+}  // namespace
+
+struct Upstream::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io, Options o, OnMessage m, OnEvent e, std::atomic<State>& st)
+      : io(io), options(std::move(o)), on_message(std::move(m)), on_event(std::move(e)), state(st),
+        ssl(asio::ssl::context::tls_client), timer(io), rng(std::random_device{}()) {
+    if (options.urls.empty()) throw std::invalid_argument("fanout: Upstream needs at least one URL");
+    for (const auto& u : options.urls) urls.push_back(parse_ws_url(u));
+    if (options.insecure_skip_verify) {
+      ssl.set_verify_mode(asio::ssl::verify_none);
+    } else {
+      ssl.set_verify_mode(asio::ssl::verify_peer);
+      if (options.ca_file.empty()) ssl.set_default_verify_paths();
+      else ssl.load_verify_file(options.ca_file);  // throws with the reason on a bad file
+    }
+  }
+
+  asio::io_context& io;
+  Options options;
+  OnMessage on_message;
+  OnEvent on_event;
+  std::atomic<State>& state;
+  asio::ssl::context ssl;
+  asio::steady_timer timer;  // one tick drives connect timeout, heartbeat, staleness and backoff
+  std::vector<WsUrl> urls;
+  std::size_t url_index = 0;
+  std::shared_ptr<Connection> conn;
+  bool running = false;
+  unsigned failures_in_row = 0;
+  Clock::time_point deadline{};       // connect timeout while connecting, retry time while backing off
+  Clock::time_point last_message{};
+  Clock::time_point next_heartbeat{};
+  std::mt19937_64 rng;
+  Inflater binary_inflater{15 + 32};  // gzip or zlib header, detected
+
+  mutable std::mutex stats_mutex;
+  Stats stats;
+
+  void set_state(State s, std::string reason = {}, std::chrono::milliseconds retry = {}) {
+    state.store(s, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(stats_mutex);
+      stats.state = s;
+      stats.url = options.urls[url_index];
+    }
+    if (on_event) on_event(Event{s, options.urls[url_index], std::move(reason), retry});
+  }
+  template <class F>
+  void count(F f) {
+    std::lock_guard lock(stats_mutex);
+    f(stats);
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  void start() {
+    if (running) return;
+    running = true;
+    connect();
+    tick();
+  }
+
+  void stop() {
+    if (!running) return;
+    running = false;
+    timer.cancel();
+    close_connection();
+    set_state(State::stopped, "stopped");
+  }
+
+  void tick() {
+    if (!running) return;
+    const auto now = Clock::now();
+    const State s = state.load(std::memory_order_relaxed);
+    if (s == State::connecting && now >= deadline) {
+      fail("connect timeout");
+    } else if (s == State::backing_off && now >= deadline) {
+      connect();
+    } else if (s == State::live) {
+      if (options.stale_timeout.count() > 0 && now - last_message > options.stale_timeout) {
+        fail(fmt::format("stale: no message for {} ms", options.stale_timeout.count()));
+      } else if (options.heartbeat != Heartbeat::none && now >= next_heartbeat) {
+        next_heartbeat = now + options.heartbeat_interval;
+        if (options.heartbeat == Heartbeat::text) send(WSLAY_TEXT_FRAME, options.heartbeat_text);
+        else send(WSLAY_PING, {});
+        count([](Stats& st) { ++st.heartbeats_sent; });
+      }
+    }
+    timer.expires_after(std::chrono::milliseconds(50));
+    timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (!ec) self->tick();
+    });
+  }
+
+  void close_connection() {
+    if (!conn) return;
+    conn->closed = true;
+    asio::error_code ec;
+    conn->resolver.cancel();
+    conn->stream.lowest_layer().close(ec);
+    conn.reset();
+  }
+
+  /// The current attempt or connection failed: back off, then try the next endpoint.
+  void fail(const std::string& reason) {
+    if (!running) return;
+    const bool was_live = state.load(std::memory_order_relaxed) == State::live;
+    close_connection();
+    count([](Stats& st) { ++st.failures; });
+    if (!was_live) url_index = (url_index + 1) % urls.size();
+    // Full jitter: uniform in [0, min(max, initial * 2^n)], so a crowd of relays does not reconnect in step.
+    const auto cap = std::min<std::int64_t>(options.backoff_max.count(),
+                                            options.backoff_initial.count() << std::min(failures_in_row, 20u));
+    ++failures_in_row;
+    const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 1))(rng));
+    deadline = Clock::now() + delay;
+    set_state(State::backing_off, reason, delay);
+  }
+
+  // ------------------------------------------------------------------ connect
+
+  void connect() {
+    close_connection();
+    auto c = std::make_shared<Connection>(io, ssl);
+    conn = c;
+    const WsUrl& u = urls[url_index];
+    c->tls = u.tls;
+    deadline = Clock::now() + options.connect_timeout;
+    set_state(State::connecting);
+    c->resolver.async_resolve(u.host, u.port, [self = shared_from_this(), c](const asio::error_code& ec, tcp::resolver::results_type r) {
+      if (c->closed) return;
+      if (ec) return self->fail("resolve: " + ec.message());
+      asio::async_connect(c->stream.lowest_layer(), r, [self, c](const asio::error_code& e, const tcp::endpoint&) {
+        if (c->closed) return;
+        if (e) return self->fail("connect: " + e.message());
+        asio::error_code ignored;
+        c->stream.lowest_layer().set_option(tcp::no_delay(true), ignored);
+        if (c->tls) self->tls_handshake(c);
+        else self->send_upgrade(c);
+      });
+    });
+  }
+
+  void tls_handshake(const std::shared_ptr<Connection>& c) {
+    const WsUrl& u = urls[url_index];
+    // SNI, and the certificate must name the host we asked for.
+    SSL_set_tlsext_host_name(c->stream.native_handle(), u.host.c_str());
+    if (!options.insecure_skip_verify) c->stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
+    c->stream.async_handshake(asio::ssl::stream_base::client, [self = shared_from_this(), c](const asio::error_code& ec) {
+      if (c->closed) return;
+      if (ec) return self->fail("TLS handshake: " + ec.message());
+      self->send_upgrade(c);
+    });
+  }
+
+  template <class Buffers, class Handler>
+  void write(const std::shared_ptr<Connection>& c, const Buffers& b, Handler&& h) {
+    if (c->tls) asio::async_write(c->stream, b, std::forward<Handler>(h));
+    else asio::async_write(c->stream.next_layer(), b, std::forward<Handler>(h));
+  }
+  template <class Buffers, class Handler>
+  void read_some(const std::shared_ptr<Connection>& c, const Buffers& b, Handler&& h) {
+    if (c->tls) c->stream.async_read_some(b, std::forward<Handler>(h));
+    else c->stream.next_layer().async_read_some(b, std::forward<Handler>(h));
+  }
+
+  std::string key;
+
+  void send_upgrade(const std::shared_ptr<Connection>& c) {
+    const WsUrl& u = urls[url_index];
+    unsigned char nonce[16];
+    RAND_bytes(nonce, sizeof nonce);
+    {
+      unsigned char b64[32];
+      const int n = EVP_EncodeBlock(b64, nonce, sizeof nonce);
+      key.assign(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
+    }
+    const bool default_port = (u.tls && u.port == "443") || (!u.tls && u.port == "80");
+    std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
+    if (!default_port) host += ":" + u.port;
+    c->request = fmt::format(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {}\r\n"
+        "Sec-WebSocket-Version: 13\r\nUser-Agent: fanout\r\n",
+        u.target, host, key);
+    if (options.permessage_deflate) c->request += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    for (const auto& [k, v] : options.headers) c->request += fmt::format("{}: {}\r\n", k, v);
+    c->request += "\r\n";
+    write(c, asio::buffer(c->request), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {
+      if (c->closed) return;
+      if (ec) return self->fail("send upgrade: " + ec.message());
+      self->read_response(c);
+    });
+  }
+
+  void read_response(const std::shared_ptr<Connection>& c) {
+    auto handler = [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
+      if (c->closed) return;
+      if (ec) return self->fail("upgrade response: " + ec.message());
+      self->on_response(c, n);
+    };
+    c->head.prepare(0);
+    if (c->tls) asio::async_read_until(c->stream, c->head, "\r\n\r\n", handler);
+    else asio::async_read_until(c->stream.next_layer(), c->head, "\r\n\r\n", handler);
+  }
+
+  static std::string lower(std::string_view s) {
+    std::string r(s);
+    for (auto& ch : r) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return r;
+  }
+
+  void on_response(const std::shared_ptr<Connection>& c, std::size_t head_len) {
+    const std::string_view all(static_cast<const char*>(c->head.data().data()), c->head.size());
+    const std::string_view head = all.substr(0, head_len);
+    const auto line_end = head.find("\r\n");
+    const auto status_line = head.substr(0, line_end);
+    if (!status_line.starts_with("HTTP/1.1 101")) {
+      count([](Stats& st) { ++st.bad_input; });
+      return fail(fmt::format("upgrade refused: {}", status_line));
+    }
+    std::string accept, extensions;
+    for (std::size_t p = line_end + 2; p < head.size();) {
+      const auto e = head.find("\r\n", p);
+      const auto line = head.substr(p, e - p);
+      p = e == std::string_view::npos ? head.size() : e + 2;
+      const auto colon = line.find(':');
+      if (colon == std::string_view::npos) continue;
+      const auto name = lower(line.substr(0, colon));
+      auto value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (name == "sec-websocket-accept") accept = std::string(value);
+      if (name == "sec-websocket-extensions") extensions = lower(value);
+    }
+    if (accept != detail::websocket_accept(key)) {
+      count([](Stats& st) { ++st.bad_input; });
+      return fail("upgrade: wrong Sec-WebSocket-Accept");
+    }
+    if (!extensions.empty()) {
+      if (!options.permessage_deflate || extensions.find("permessage-deflate") == std::string::npos)
+        return fail("upgrade: server chose an extension we did not offer: " + extensions);
+      c->deflate = true;
+      c->server_no_context_takeover = extensions.find("server_no_context_takeover") != std::string::npos;
+      int bits = 15;
+      if (auto p = extensions.find("server_max_window_bits="); p != std::string::npos)
+        bits = std::clamp(std::atoi(extensions.c_str() + p + 23), 8, 15);
+      c->pmd = std::make_unique<Inflater>(-bits);
+    }
+    std::string early(all.substr(head_len));  // frames that came with the head
+    open_websocket(c);
+    count([](Stats& st) { ++st.connects; });
+    failures_in_row = 0;
+    last_message = Clock::now();
+    next_heartbeat = last_message + options.heartbeat_interval;
+    set_state(State::live);
+    if (!options.login.empty()) send(WSLAY_TEXT_FRAME, options.login);
+    for (const auto& s : options.subscribe) send(WSLAY_TEXT_FRAME, s);
+    if (!early.empty() && !feed(c, early.data(), early.size())) return;
+    read_loop(c);
+  }
+
+  // ------------------------------------------------------------------ WebSocket
+
+  void open_websocket(const std::shared_ptr<Connection>& c) {
+    static constexpr wslay_event_callbacks callbacks{
+        [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) -> ssize_t {
+          auto* conn = static_cast<Connection*>(user);
+          if (conn->feed_left == 0) {
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+          }
+          const std::size_t n = std::min(len, conn->feed_left);
+          std::memcpy(buf, conn->feed, n);
+          conn->feed += n;
+          conn->feed_left -= n;
+          return static_cast<ssize_t>(n);
+        },
+        [](wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user) -> ssize_t {
+          static_cast<Connection*>(user)->out.append(reinterpret_cast<const char*>(data), len);
+          return static_cast<ssize_t>(len);
+        },
+        [](wslay_event_context_ptr, uint8_t* buf, size_t len, void*) -> int {
+          return RAND_bytes(buf, static_cast<int>(len)) == 1 ? 0 : -1;
+        },
+        nullptr,
+        nullptr,
+        nullptr,
+        nullptr,  // messages are collected by on_msg below (set per connection through user data)
+    };
+    wslay_event_context_client_init(&c->ws, &callbacks, c.get());
+    wslay_event_config_set_max_recv_msg_length(c->ws, options.max_message_bytes);
+    if (c->deflate) wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
+    wslay_event_callbacks with_msg = callbacks;
+    with_msg.on_msg_recv_callback = [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
+      auto* conn = static_cast<Connection*>(user);
+      conn->messages.push_back({arg->opcode, arg->rsv, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length)});
+    };
+    wslay_event_config_set_callbacks(c->ws, &with_msg);
+  }
+
+  void read_loop(const std::shared_ptr<Connection>& c) {
+    read_some(c, asio::buffer(c->in), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
+      if (c->closed) return;
+      if (ec) return self->fail(ec == asio::error::eof ? "closed by the server" : "read: " + ec.message());
+      if (!self->feed(c, c->in.data(), n)) return;
+      self->read_loop(c);
+    });
+  }
+
+  /// Runs bytes through wslay; false when the connection ended.
+  bool feed(const std::shared_ptr<Connection>& c, const char* data, std::size_t n) {
+    c->feed = data;
+    c->feed_left = n;
+    const int rv = wslay_event_recv(c->ws);
+    auto messages = std::move(c->messages);
+    c->messages.clear();
+    for (auto& m : messages) {
+      if (c->closed) return false;
+      handle_message(c, m);
+    }
+    if (c->closed) return false;
+    if (rv != 0 || !wslay_event_get_read_enabled(c->ws)) {
+      const bool by_peer = wslay_event_get_close_received(c->ws);
+      const auto code = wslay_event_get_status_code_received(c->ws);
+      if (!by_peer) count([](Stats& st) { ++st.bad_input; });
+      flush(c);  // our close frame, best effort
+      fail(by_peer ? fmt::format("closed by the server ({})", code) : "protocol error from the server");
+      return false;
+    }
+    flush(c);
+    return true;
+  }
+
+  void handle_message(const std::shared_ptr<Connection>& c, Connection::Message& m) {
+    if (m.opcode != WSLAY_TEXT_FRAME && m.opcode != WSLAY_BINARY_FRAME) {
+      last_message = Clock::now();  // pongs and pings prove liveness too
+      return;
+    }
+    std::string_view payload = m.data;
+    bool binary = m.opcode == WSLAY_BINARY_FRAME;
+    if (m.rsv & WSLAY_RSV1_BIT) {
+      c->scratch.clear();
+      if (!c->pmd || !c->pmd->inflate(payload, true, options.max_message_bytes, c->scratch)) {
+        count([](Stats& st) { ++st.bad_input; });
+        return fail("permessage-deflate: corrupt or oversize message");
+      }
+      if (c->server_no_context_takeover) c->pmd->reset();
+      payload = c->scratch;
+    }
+    if (binary && options.inflate_binary == Inflate::gzip_or_zlib) {
+      std::string inflated;
+      binary_inflater.reset();
+      if (!binary_inflater.inflate(payload, false, options.max_message_bytes, inflated)) {
+        count([](Stats& st) { ++st.bad_input; });  // skipped, the stream goes on
+        return;
+      }
+      c->scratch = std::move(inflated);
+      payload = c->scratch;
+      binary = false;
+    }
+    last_message = Clock::now();
+    count([&](Stats& st) {
+      ++st.messages;
+      st.bytes += payload.size();
+    });
+    if (on_message) on_message(payload, binary);
+  }
+
+  void send(uint8_t opcode, std::string_view text) {
+    if (!conn || !conn->ws) return;
+    wslay_event_msg msg{opcode, reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+    wslay_event_queue_msg(conn->ws, &msg);
+    flush(conn);
+  }
+
+  void flush(const std::shared_ptr<Connection>& c) {
+    if (c->closed || !c->ws) return;
+    wslay_event_send(c->ws);
+    if (c->write_busy || c->out.empty()) return;
+    c->writing.swap(c->out);
+    c->out.clear();
+    c->write_busy = true;
+    write(c, asio::buffer(c->writing), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {
+      c->write_busy = false;
+      if (c->closed) return;
+      if (ec) return self->fail("write: " + ec.message());
+      self->flush(c);
+    });
+  }
+};
+
+Upstream::Upstream(asio::io_context& io, Options options, OnMessage on_message, OnEvent on_event)
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_message), std::move(on_event), state_)) {}
+
+Upstream::~Upstream() {
+  // The io_context may already be stopped; stop() posts nothing and closes in place then.
+  impl_->running = false;
+  impl_->timer.cancel();
+  impl_->close_connection();
+}
+
+void Upstream::start() {
+  asio::post(impl_->io, [impl = impl_] { impl->start(); });
+}
+
+void Upstream::stop() {
+  auto impl = impl_;
+  asio::post(impl->io, [impl] { impl->stop(); });
+}
+
+Upstream::Stats Upstream::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+}  // namespace fanout

@@ -1,0 +1,184 @@
+// Upstream against a real fanout server on loopback: subscribe, receive, reconnect, staleness.
+#include <doctest/doctest.h>
+
+#include <fanout/fanout.hpp>
+#include <fanout/upstream.hpp>
+
+#include <asio/executor_work_guard.hpp>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+template <class F>
+bool eventually(F f, std::chrono::milliseconds limit = 10s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (f()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return f();
+}
+
+struct Relayed {
+  std::mutex m;
+  std::vector<std::string> messages;
+  std::vector<std::string> events;
+  void add(std::string_view s) {
+    std::lock_guard l(m);
+    messages.emplace_back(s);
+  }
+  std::size_t count(std::string_view needle) {
+    std::lock_guard l(m);
+    std::size_t n = 0;
+    for (auto& s : messages) n += s.find(needle) != std::string::npos;
+    return n;
+  }
+  bool saw_event(std::string_view needle) {
+    std::lock_guard l(m);
+    for (auto& e : events)
+      if (e.find(needle) != std::string::npos) return true;
+    return false;
+  }
+};
+
+struct Downstream {  // a fanout server standing in for an exchange
+  explicit Downstream(std::uint16_t port = 0) {
+    fanout::Server::Options o;
+    o.port = port;
+    server = std::make_unique<fanout::Server>(rt, hub, o);
+    rt.start();
+  }
+  fanout::Runtime rt{fanout::Runtime::Options{.shards = 1}};
+  fanout::Hub hub{rt};
+  std::unique_ptr<fanout::Server> server;
+};
+
+struct ClientLoop {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> guard = asio::make_work_guard(io);
+  std::thread thread{[this] { io.run(); }};
+  ~ClientLoop() {
+    guard.reset();
+    io.stop();
+    thread.join();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("parse_ws_url") {
+  auto u = fanout::parse_ws_url("wss://ws.okx.com:8443/ws/v5/public?x=1");
+  CHECK(u.tls);
+  CHECK(u.host == "ws.okx.com");
+  CHECK(u.port == "8443");
+  CHECK(u.target == "/ws/v5/public?x=1");
+  auto v = fanout::parse_ws_url("ws://[::1]/");
+  CHECK(v.host == "::1");
+  CHECK(v.port == "80");
+  CHECK(fanout::parse_ws_url("ws://h").target == "/");
+  CHECK_THROWS_AS(fanout::parse_ws_url("http://h/"), std::invalid_argument);
+  CHECK_THROWS_AS(fanout::parse_ws_url("ws://:80/"), std::invalid_argument);
+  CHECK_THROWS_AS(fanout::parse_ws_url("ws://h:8x/"), std::invalid_argument);
+}
+
+TEST_CASE("upstream subscribes, receives, and resubscribes after the server restarts") {
+  auto down = std::make_unique<Downstream>();
+  const auto port = down->server->port();
+  Relayed got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(port) + "/ws"};
+  o.subscribe = {R"({"op":"subscribe","args":["ticks"]})"};
+  o.heartbeat = fanout::Upstream::Heartbeat::ws_ping;
+  o.heartbeat_interval = 100ms;
+  o.backoff_initial = 20ms;
+  o.backoff_max = 200ms;
+  fanout::Upstream up(loop.io, o, [&](std::string_view m, bool) { got.add(m); },
+                      [&](const fanout::Upstream::Event& e) {
+                        std::lock_guard l(got.m);
+                        got.events.push_back(std::string(fanout::Upstream::to_string(e.state)) + " " + e.reason);
+                      });
+  up.start();
+  REQUIRE(eventually([&] { return down->hub.subscriber_count("ticks") == 1; }));
+  CHECK(got.count(R"({"event":"subscribe","arg":"ticks"})") == 1);
+  for (int i = 0; i < 20; ++i) down->hub.publish("ticks", "tick-" + std::to_string(i));
+  CHECK(eventually([&] { return got.count("tick-") == 20; }));
+  CHECK(up.state() == fanout::Upstream::State::live);
+
+  // The server goes away: the client backs off and retries until one is back on the same port.
+  down.reset();
+  CHECK(eventually([&] { return up.state() != fanout::Upstream::State::live; }));
+  CHECK(eventually([&] { return got.saw_event("backing_off"); }));
+  std::this_thread::sleep_for(300ms);
+  down = std::make_unique<Downstream>(port);
+  REQUIRE(eventually([&] { return down->hub.subscriber_count("ticks") == 1; }));  // resubscribed unasked
+  down->hub.publish("ticks", "after-restart");
+  CHECK(eventually([&] { return got.count("after-restart") == 1; }));
+  CHECK(up.stats().connects >= 2);
+  CHECK(eventually([&] { return up.stats().heartbeats_sent > 0; }));
+  up.stop();
+  CHECK(eventually([&] { return up.state() == fanout::Upstream::State::stopped; }));
+}
+
+TEST_CASE("a silent stream triggers the stale timeout and a reconnect") {
+  Downstream down;
+  Relayed got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
+  o.subscribe = {R"({"op":"subscribe","args":["quiet"]})"};
+  o.heartbeat = fanout::Upstream::Heartbeat::none;
+  o.stale_timeout = 300ms;
+  o.backoff_initial = 10ms;
+  o.backoff_max = 50ms;
+  fanout::Upstream up(loop.io, o, [&](std::string_view m, bool) { got.add(m); },
+                      [&](const fanout::Upstream::Event& e) {
+                        std::lock_guard l(got.m);
+                        got.events.push_back(e.reason);
+                      });
+  up.start();
+  CHECK(eventually([&] { return got.saw_event("stale"); }));
+  CHECK(eventually([&] { return up.stats().connects >= 2; }));
+  up.stop();
+}
+
+TEST_CASE("endpoints are tried in order: a dead one first, then a live one") {
+  Downstream down;
+  Relayed got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:1/ws", "ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
+  o.subscribe = {R"({"op":"subscribe","args":["x"]})"};
+  o.backoff_initial = 10ms;
+  o.backoff_max = 50ms;
+  fanout::Upstream up(loop.io, o, [&](std::string_view m, bool) { got.add(m); });
+  up.start();
+  CHECK(eventually([&] { return down.hub.subscriber_count("x") == 1; }));
+  CHECK(up.stats().failures >= 1);
+  CHECK(up.stats().url == o.urls[1]);
+  up.stop();
+}
+
+TEST_CASE("an upgrade the server refuses is a failure, not a crash") {
+  Downstream down;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(down.server->port()) + "/not-served"};
+  o.backoff_initial = 10ms;
+  o.backoff_max = 20ms;
+  std::atomic<bool> refused{false};
+  fanout::Upstream up(loop.io, o, {}, [&](const fanout::Upstream::Event& e) {
+    if (e.reason.find("404") != std::string::npos) refused = true;
+  });
+  up.start();
+  CHECK(eventually([&] { return refused.load(); }));
+  CHECK(up.stats().bad_input >= 1);
+  up.stop();
+}
