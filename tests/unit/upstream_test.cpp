@@ -5,6 +5,7 @@
 #include <fanout/upstream.hpp>
 
 #include <asio/executor_work_guard.hpp>
+#include <asio/ip/tcp.hpp>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -154,7 +155,15 @@ TEST_CASE("endpoints are tried in order: a dead one first, then a live one") {
   Relayed got;
   ClientLoop loop;
   fanout::Upstream::Options o;
-  o.urls = {"ws://127.0.0.1:1/ws", "ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
+  // A port that was free a moment ago: connecting to it is refused.
+  std::uint16_t dead_port = 0;
+  {
+    asio::io_context tmp;
+    asio::ip::tcp::acceptor a(tmp, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    dead_port = a.local_endpoint().port();
+  }
+  o.urls = {"ws://127.0.0.1:" + std::to_string(dead_port) + "/ws",
+            "ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
   o.subscribe = {R"({"op":"subscribe","args":["x"]})"};
   o.backoff_initial = 10ms;
   o.backoff_max = 50ms;

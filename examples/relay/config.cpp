@@ -1,0 +1,251 @@
+#include "config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include <stdexcept>
+
+namespace relay {
+namespace {
+
+using ms = std::chrono::milliseconds;
+
+Listen parse_listen(const std::string& s, bool tls) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) throw std::runtime_error(fmt::format("listen address '{}' must be HOST:PORT", s));
+  Listen l;
+  l.host = s.substr(0, colon);
+  if (l.host.starts_with('[') && l.host.ends_with(']')) l.host = l.host.substr(1, l.host.size() - 2);
+  const auto port = std::stoul(s.substr(colon + 1));
+  if (port > 65535) throw std::runtime_error(fmt::format("port out of range in '{}'", s));
+  l.port = static_cast<std::uint16_t>(port);
+  l.tls = tls;
+  return l;
+}
+
+template <class T>
+void read(const toml::table& t, std::string_view key, T& out) {
+  if (auto v = t[key].value<T>()) out = *v;
+  else if (t.contains(key)) throw std::runtime_error(fmt::format("'{}' has the wrong type", key));
+}
+void read_ms(const toml::table& t, std::string_view key, ms& out) {
+  if (auto v = t[key].value<std::int64_t>()) {
+    if (*v < 0) throw std::runtime_error(fmt::format("'{}' must not be negative", key));
+    out = ms(*v);
+  } else if (t.contains(key)) {
+    throw std::runtime_error(fmt::format("'{}' must be an integer (milliseconds)", key));
+  }
+}
+std::vector<std::string> strings(const toml::table& t, std::string_view key) {
+  std::vector<std::string> r;
+  if (auto* a = t[key].as_array()) {
+    for (auto& e : *a) {
+      auto s = e.value<std::string>();
+      if (!s) throw std::runtime_error(fmt::format("'{}' must be a list of strings", key));
+      r.push_back(*s);
+    }
+  } else if (auto s = t[key].value<std::string>()) {
+    r.push_back(*s);
+  } else if (t.contains(key)) {
+    throw std::runtime_error(fmt::format("'{}' must be a string or a list of strings", key));
+  }
+  return r;
+}
+
+fanout::Upstream::Heartbeat heartbeat_by_name(const std::string& s) {
+  if (s == "text") return fanout::Upstream::Heartbeat::text;
+  if (s == "ping") return fanout::Upstream::Heartbeat::ws_ping;
+  if (s == "none") return fanout::Upstream::Heartbeat::none;
+  throw std::runtime_error(fmt::format("heartbeat '{}' must be text, ping or none", s));
+}
+
+void apply_file(const std::string& path, Config& c) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
+  }
+  try {
+    if (auto* s = root["server"].as_table()) {
+      for (auto& l : strings(*s, "listen")) c.listen.push_back(parse_listen(l, false));
+      for (auto& l : strings(*s, "listen_tls")) c.listen.push_back(parse_listen(l, true));
+      if (s->contains("path")) c.paths = strings(*s, "path");
+      std::int64_t shards = c.shards;
+      read(*s, "shards", shards);
+      if (shards < 0 || shards > 64) throw std::runtime_error("server.shards must be 0..64");
+      c.shards = static_cast<unsigned>(shards);
+      read(*s, "tls_cert", c.tls_cert);
+      read(*s, "tls_key", c.tls_key);
+      read_ms(*s, "handshake_timeout_ms", c.server.handshake_timeout);
+      std::int64_t head = static_cast<std::int64_t>(c.server.max_request_head_bytes);
+      read(*s, "max_request_head_bytes", head);
+      c.server.max_request_head_bytes = static_cast<std::size_t>(head);
+      std::int64_t stats = c.stats_interval_s;
+      read(*s, "stats_interval_s", stats);
+      c.stats_interval_s = static_cast<unsigned>(stats);
+      read_ms(*s, "drain_ms", c.drain);
+    }
+    if (auto* l = root["limits"].as_table()) {
+      auto& so = c.server.session;
+      auto size = [&](std::string_view key, std::size_t& out) {
+        std::int64_t v = static_cast<std::int64_t>(out);
+        read(*l, key, v);
+        if (v <= 0) throw std::runtime_error(fmt::format("limits.{} must be positive", key));
+        out = static_cast<std::size_t>(v);
+      };
+      size("max_queue_bytes", so.queue.max_bytes);
+      size("max_queue_frames", so.queue.max_frames);
+      size("max_message_bytes", so.max_message_bytes);
+      size("max_subscriptions", so.max_subscriptions);
+      read_ms(*l, "ping_interval_ms", so.ping_interval);
+      read_ms(*l, "idle_timeout_ms", so.idle_timeout);
+      read_ms(*l, "write_timeout_ms", so.write_timeout);
+      std::string policy;
+      read(*l, "policy", policy);
+      if (!policy.empty()) so.policy = fanout::policy_by_name(policy);
+    }
+    if (auto* ups = root["upstream"].as_array()) {
+      for (auto& node : *ups) {
+        auto* t = node.as_table();
+        if (!t) throw std::runtime_error("[[upstream]] entries must be tables");
+        UpstreamConfig u;
+        read(*t, "name", u.name);
+        u.options.name = u.name;
+        u.options.urls = strings(*t, "urls");
+        if (t->contains("url")) u.options.urls = strings(*t, "url");
+        if (u.options.urls.empty()) throw std::runtime_error(fmt::format("upstream '{}' needs urls", u.name));
+        u.options.subscribe = strings(*t, "subscribe");
+        read(*t, "login", u.options.login);
+        if (auto* h = (*t)["headers"].as_table())
+          for (auto& [k, v] : *h) u.options.headers.emplace_back(std::string(k.str()), v.value_or<std::string>(""));
+        std::string hb;
+        read(*t, "heartbeat", hb);
+        if (!hb.empty()) u.options.heartbeat = heartbeat_by_name(hb);
+        read(*t, "heartbeat_text", u.options.heartbeat_text);
+        read_ms(*t, "heartbeat_interval_ms", u.options.heartbeat_interval);
+        read_ms(*t, "stale_timeout_ms", u.options.stale_timeout);
+        read_ms(*t, "connect_timeout_ms", u.options.connect_timeout);
+        read_ms(*t, "backoff_initial_ms", u.options.backoff_initial);
+        read_ms(*t, "backoff_max_ms", u.options.backoff_max);
+        read(*t, "ca_file", u.options.ca_file);
+        read(*t, "insecure_skip_verify", u.options.insecure_skip_verify);
+        read(*t, "permessage_deflate", u.options.permessage_deflate);
+        bool inflate = false;
+        read(*t, "inflate_binary", inflate);
+        if (inflate) u.options.inflate_binary = fanout::Upstream::Inflate::gzip_or_zlib;
+        read(*t, "standby", u.standby);
+        if (auto* r = (*t)["route"].as_table()) {
+          read(*r, "topic", u.route.topic_template);
+          read(*r, "default_topic", u.route.default_topic);
+          read(*r, "key", u.route.key_path);
+          read(*r, "seq", u.route.seq_path);
+          if (r->contains("control_fields")) u.route.control_fields = strings(*r, "control_fields");
+          if (r->contains("heartbeat_texts")) u.route.heartbeat_texts = strings(*r, "heartbeat_texts");
+        }
+        c.upstreams.push_back(std::move(u));
+      }
+    }
+    if (auto* s = root["simulator"].as_table()) {
+      read(*s, "enabled", c.simulator.enabled);
+      std::int64_t port = c.simulator.port;
+      read(*s, "port", port);
+      c.simulator.port = static_cast<std::uint16_t>(port);
+      read(*s, "rate", c.simulator.rate);
+      std::int64_t size = static_cast<std::int64_t>(c.simulator.size);
+      read(*s, "size", size);
+      c.simulator.size = static_cast<std::size_t>(size);
+    }
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
+  }
+}
+
+}  // namespace
+
+bool load(int argc, char** argv, Config& c) {
+  CLI::App app{"fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
+               "With no upstream configured, it runs the bundled feed simulator and relays that."};
+  std::string config_file;
+  std::vector<std::string> upstream_urls, subscribe, listen, listen_tls;
+  std::string route, policy, path;
+  unsigned shards = 0;
+  std::size_t max_queue_bytes = 0;
+  bool insecure = false, no_standby = true;
+  std::string ca_file;
+  app.add_option("-c,--config", config_file, "TOML configuration file (see examples/relay/relay.toml)")->check(CLI::ExistingFile);
+  app.add_option("-u,--upstream", upstream_urls, "upstream ws:// or wss:// URL (repeat for failover endpoints)");
+  app.add_option("-s,--subscribe", subscribe, "message sent to the upstream on every connect (repeatable)");
+  app.add_option("-r,--route", route, "topic template over JSON fields, e.g. {arg.channel}:{arg.instId}");
+  app.add_option("-l,--listen", listen, "HOST:PORT to serve WebSocket clients on (repeatable; default 127.0.0.1:8080)");
+  app.add_option("--listen-tls", listen_tls, "HOST:PORT for wss clients (needs --tls-cert and --tls-key)");
+  app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for --listen-tls");
+  app.add_option("--tls-key", c.tls_key, "PEM private key for --listen-tls");
+  app.add_option("--path", path, "WebSocket path (default /ws)");
+  app.add_option("--shards", shards, "I/O threads (default 1; 0 = one per core)");
+  app.add_option("--policy", policy, "backpressure policy: drop_oldest, drop_newest, conflate, disconnect");
+  app.add_option("--max-queue-bytes", max_queue_bytes, "queued bytes per client before the policy acts");
+  app.add_option("--ca-file", ca_file, "CA bundle to verify wss upstreams with");
+  app.add_flag("--insecure", insecure, "do not verify upstream certificates (tests only)");
+  app.add_option("--stats-interval", c.stats_interval_s, "seconds between stats lines (0: off)");
+  app.add_flag("--sim", c.simulator.enabled, "run the bundled feed simulator even with upstreams configured");
+  app.add_option("--sim-port", c.simulator.port, "port of the bundled simulator (default: any free)");
+  app.add_option("--sim-rate", c.simulator.rate, "simulator messages per second per instrument");
+  (void)no_standby;
+  bool check = false;
+  app.add_flag("--check", check, "validate the configuration, print a summary and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    app.exit(e);
+    return false;
+  } catch (const CLI::ParseError& e) {
+    throw std::runtime_error(e.what());
+  }
+
+  if (!config_file.empty()) apply_file(config_file, c);
+  // Flags override the file.
+  for (auto& l : listen) c.listen.push_back(parse_listen(l, false));
+  for (auto& l : listen_tls) c.listen.push_back(parse_listen(l, true));
+  if (!path.empty()) c.paths = {path};
+  if (shards) c.shards = shards;
+  if (!policy.empty()) c.server.session.policy = fanout::policy_by_name(policy);
+  if (max_queue_bytes) c.server.session.queue.max_bytes = max_queue_bytes;
+  if (!upstream_urls.empty()) {
+    UpstreamConfig u;
+    u.name = "upstream";
+    u.options.urls = upstream_urls;
+    c.upstreams.push_back(std::move(u));
+  }
+  for (auto& u : c.upstreams) {
+    if (!subscribe.empty()) u.options.subscribe = subscribe;
+    if (!route.empty()) u.route.topic_template = route;
+    if (!ca_file.empty()) u.options.ca_file = ca_file;
+    if (insecure) u.options.insecure_skip_verify = true;
+  }
+  if (c.listen.empty()) c.listen.push_back(Listen{});
+  for (auto& l : c.listen)
+    if (l.tls && (c.tls_cert.empty() || c.tls_key.empty()))
+      throw std::runtime_error(fmt::format("TLS listener {}:{} needs tls_cert and tls_key", l.host, l.port));
+  if (c.upstreams.empty()) c.simulator.enabled = true;
+  // Routers and policies reject bad templates and names here, before anything starts.
+  for (auto& u : c.upstreams) {
+    try {
+      fanout::Router probe(u.route);
+      for (auto& url : u.options.urls) fanout::parse_ws_url(url);
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(fmt::format("upstream '{}': {}", u.name, e.what()));
+    }
+  }
+  if (check) {
+    fmt::print("configuration ok: {} listener(s), {} upstream(s){}\n", c.listen.size(), c.upstreams.size(),
+               c.simulator.enabled ? ", bundled simulator" : "");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace relay

@@ -1,0 +1,194 @@
+// fanout-relay: upstream WebSocket feeds -> router -> hub -> many downstream clients.
+//
+//   fanout-relay                          # relays the bundled feed simulator on 127.0.0.1:8080/ws
+//   fanout-relay --config relay.toml
+//   fanout-relay -u wss://ws.okx.com:8443/ws/v5/public
+//     -s '{"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]}' -r '{arg.channel}:{arg.instId}'
+#include <fanout/dedupe.hpp>
+#include <fanout/fanout.hpp>
+#include <fanout/router.hpp>
+#include <fanout/upstream.hpp>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <feed_sim.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <ctime>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "config.hpp"
+
+namespace {
+
+template <class... Args>
+void log(fmt::format_string<Args...> f, Args&&... args) {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  fmt::print(stderr, "{:%Y-%m-%d %H:%M:%S}.{:03} {}\n", fmt::localtime(std::chrono::system_clock::to_time_t(now)), ms,
+             fmt::format(f, std::forward<Args>(args)...));
+}
+
+/// One configured upstream: its connection(s), its router and, for a standby pair, the dedupe.
+struct Feed {
+  relay::UpstreamConfig config;
+  fanout::Router router;
+  std::unique_ptr<fanout::Dedupe> dedupe;
+  std::vector<std::unique_ptr<fanout::Upstream>> connections;
+  std::uint64_t published = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  relay::Config config;
+  try {
+    if (!relay::load(argc, argv, config)) return 0;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fanout-relay: {}\n", e.what());
+    return 2;
+  }
+
+  asio::io_context ingest;  // upstreams, routing and publishing run here, off the I/O shards
+  auto ingest_guard = asio::make_work_guard(ingest);
+  std::unique_ptr<fanout::sim::FeedSimulator> simulator;
+  try {
+    if (config.simulator.enabled) {
+      fanout::sim::FeedSimulator::Options so;
+      so.host = config.simulator.host;
+      so.port = config.simulator.port;
+      so.rate = config.simulator.rate;
+      so.size = config.simulator.size;
+      simulator = std::make_unique<fanout::sim::FeedSimulator>(so);
+      simulator->start();
+      relay::UpstreamConfig u;
+      u.name = "simulator";
+      u.options.name = u.name;
+      u.options.urls = {fmt::format("ws://127.0.0.1:{}/ws", simulator->port())};
+      u.options.subscribe = {
+          R"({"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"},{"channel":"tickers","instId":"ETH-USDT"},)"
+          R"({"channel":"trades","instId":"BTC-USDT"},{"channel":"trades","instId":"ETH-USDT"}]})"};
+      u.route.key_path = "data.0.instId";
+      u.route.seq_path = "data.0.seq";
+      config.upstreams.insert(config.upstreams.begin(), std::move(u));
+      log("feed simulator on ws://127.0.0.1:{}/ws ({} msg/s per instrument)", simulator->port(), config.simulator.rate);
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fanout-relay: cannot start the feed simulator: {}\n", e.what());
+    return 1;
+  }
+
+  fanout::Runtime runtime(fanout::Runtime::Options{.shards = config.shards});
+  fanout::Hub hub(runtime);
+  std::vector<std::unique_ptr<fanout::Server>> servers;
+  try {
+    for (const auto& l : config.listen) {
+      auto o = config.server;
+      o.host = l.host;
+      o.port = l.port;
+      o.paths = config.paths;
+      if (l.tls) o.tls = fanout::Server::Tls{config.tls_cert, config.tls_key};
+      servers.push_back(std::make_unique<fanout::Server>(runtime, hub, o));
+      log("serving {}://{}:{}{} (policy {}, queue {} bytes)", l.tls ? "wss" : "ws", l.host, servers.back()->port(),
+          config.paths.front(), o.session.policy->name(), o.session.queue.max_bytes);
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fanout-relay: cannot listen: {}\n", e.what());
+    return 1;
+  }
+
+  std::vector<std::unique_ptr<Feed>> feeds;
+  try {
+    for (auto& uc : config.upstreams) {
+      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(uc.route), nullptr, {}, 0});
+      if (uc.standby) feed->dedupe = std::make_unique<fanout::Dedupe>();
+      const int copies = uc.standby ? 2 : 1;
+      for (int i = 0; i < copies; ++i) {
+        auto options = uc.options;
+        options.name = copies > 1 ? fmt::format("{}#{}", uc.name, i + 1) : uc.name;
+        Feed* f = feed.get();
+        feed->connections.push_back(std::make_unique<fanout::Upstream>(
+            ingest, options,
+            [f, &hub](std::string_view msg, bool binary) {
+              fanout::Routed r;
+              if (f->router.route(msg, r) != fanout::Router::Result::routed) return;
+              if (f->dedupe && !f->dedupe->first_time(r, msg)) return;
+              hub.publish(r.topic, msg, binary ? fanout::Opcode::binary : fanout::Opcode::text);
+              ++f->published;
+            },
+            [name = options.name](const fanout::Upstream::Event& e) {
+              switch (e.state) {
+                case fanout::Upstream::State::live: log("upstream {} live: {}", name, e.url); break;
+                case fanout::Upstream::State::backing_off:
+                  log("upstream {} down ({}); reconnect in {} ms", name, e.reason, e.retry_in.count());
+                  break;
+                case fanout::Upstream::State::connecting: log("upstream {} connecting to {}", name, e.url); break;
+                case fanout::Upstream::State::stopped: log("upstream {} stopped", name); break;
+              }
+            }));
+      }
+      feeds.push_back(std::move(feed));
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fanout-relay: bad upstream configuration: {}\n", e.what());
+    return 2;
+  }
+
+  runtime.start();
+  for (auto& f : feeds)
+    for (auto& c : f->connections) c->start();
+  std::thread ingest_thread([&] { ingest.run(); });
+  if (!servers.empty())
+    log("ready: try  ws://127.0.0.1:{}{}?subscribe=tickers:BTC-USDT", servers.front()->port(), config.paths.front());
+
+  // Periodic stats, on the ingest loop.
+  asio::steady_timer stats_timer(ingest);
+  std::uint64_t last_deliveries = 0, last_published = 0;
+  std::function<void()> stats = [&] {
+    if (config.stats_interval_s == 0) return;
+    stats_timer.expires_after(std::chrono::seconds(config.stats_interval_s));
+    stats_timer.async_wait([&](const asio::error_code& ec) {
+      if (ec) return;
+      std::uint64_t clients = 0, deliveries = 0, dropped = 0;
+      for (auto& s : servers) {
+        const auto st = s->stats();
+        clients += st.sessions;
+        deliveries = std::max(deliveries, st.deliveries);  // shard counters are shared by all servers
+        dropped = std::max(dropped, st.dropped_newest + st.dropped_oldest + st.conflated + st.disconnected_slow);
+      }
+      const auto published = hub.published();
+      log("stats: clients {} topics {} published {}/s delivered {}/s dropped {} total", clients, hub.topic_count(),
+          (published - last_published) / config.stats_interval_s, (deliveries - last_deliveries) / config.stats_interval_s,
+          dropped);
+      last_deliveries = deliveries;
+      last_published = published;
+      stats();
+    });
+  };
+  asio::post(ingest, stats);
+
+  std::promise<int> stop_signal;
+  asio::signal_set signals(ingest, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (!ec) stop_signal.set_value(sig);
+  });
+  const int sig = stop_signal.get_future().get();
+  log("signal {}: draining clients (up to {} ms)", sig, config.drain.count());
+  for (auto& f : feeds)
+    for (auto& c : f->connections) c->stop();
+  stats_timer.cancel();
+  runtime.stop(config.drain);
+  ingest_guard.reset();
+  ingest.stop();
+  ingest_thread.join();
+  if (simulator) simulator->stop();
+  log("stopped");
+  return 0;
+}
