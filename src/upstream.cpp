@@ -403,7 +403,10 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     }
     std::string early(all.substr(head_len));  // frames that came with the head
     open_websocket(c);
-    count([](Stats& st) { ++st.connects; });
+    count([&](Stats& st) {
+      ++st.connects;
+      st.permessage_deflate = c->deflate;
+    });
     failures_in_row = 0;
     last_message = Clock::now();
     next_heartbeat = last_message + options.heartbeat_interval;

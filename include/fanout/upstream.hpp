@@ -74,6 +74,7 @@ class Upstream {
     std::uint64_t heartbeats_sent = 0;
     std::uint64_t bad_input = 0;         // protocol errors, inflate errors, oversize messages
     std::string url;                     // current or last endpoint
+    bool permessage_deflate = false;     // the current connection agreed on compression
   };
 
   using OnMessage = std::function<void(std::string_view payload, bool binary)>;
