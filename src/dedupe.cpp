@@ -183,8 +183,9 @@ struct Dedupe::Impl {
     const Id id = identity(route, payload);
     const Clock::time_point now = Clock::now();
     Window& w = window_for(route.topic);
-    // Remembered while younger than max_age.
-    w.forget_older_than(now - options.max_age);
+    // Remembered while younger than max_age. (The guard keeps a huge max_age from wrapping the clock.)
+    if (options.max_age < std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()))
+      w.forget_older_than(now - options.max_age);
     if (w.contains(id)) {
       ++duplicates;
       return false;
@@ -197,6 +198,8 @@ struct Dedupe::Impl {
 Dedupe::Dedupe() : Dedupe(Options{}) {}
 Dedupe::Dedupe(Options options) : impl_(std::make_unique<Impl>(options)) {}
 Dedupe::~Dedupe() = default;
+Dedupe::Dedupe(Dedupe&&) noexcept = default;
+Dedupe& Dedupe::operator=(Dedupe&&) noexcept = default;
 
 bool Dedupe::first_time(const Routed& route, std::string_view payload) { return impl_->first_time(route, payload); }
 

@@ -32,7 +32,8 @@ Path parse_path(std::string_view text, std::string_view what) {
   std::size_t begin = 0;
   for (;;) {
     const std::size_t dot = text.find('.', begin);
-    const std::string_view seg = text.substr(begin, dot == std::string_view::npos ? std::string_view::npos : dot - begin);
+    const std::string_view seg =
+        text.substr(begin, dot == std::string_view::npos ? std::string_view::npos : dot - begin);
     if (seg.empty())
       throw std::invalid_argument(fmt::format("fanout::Router: {} path \"{}\" has an empty segment", what, text));
     Segment s{std::string(seg), std::nullopt};
@@ -73,9 +74,15 @@ bool append_scalar(simdjson::dom::element v, std::string& out) {
   std::to_chars_result r{};
   switch (v.type()) {
     case simdjson::dom::element_type::STRING: out += v.get_string().value_unsafe(); return true;
-    case simdjson::dom::element_type::INT64: r = std::to_chars(buf, buf + sizeof buf, v.get_int64().value_unsafe()); break;
-    case simdjson::dom::element_type::UINT64: r = std::to_chars(buf, buf + sizeof buf, v.get_uint64().value_unsafe()); break;
-    case simdjson::dom::element_type::DOUBLE: r = std::to_chars(buf, buf + sizeof buf, v.get_double().value_unsafe()); break;
+    case simdjson::dom::element_type::INT64:
+      r = std::to_chars(buf, buf + sizeof buf, v.get_int64().value_unsafe());
+      break;
+    case simdjson::dom::element_type::UINT64:
+      r = std::to_chars(buf, buf + sizeof buf, v.get_uint64().value_unsafe());
+      break;
+    case simdjson::dom::element_type::DOUBLE:
+      r = std::to_chars(buf, buf + sizeof buf, v.get_double().value_unsafe());
+      break;
     case simdjson::dom::element_type::BOOL: out += v.get_bool().value_unsafe() ? "true" : "false"; return true;
     default: return false;
   }
@@ -101,7 +108,7 @@ std::optional<std::uint64_t> as_seq(simdjson::dom::element v) {
     }
     case simdjson::dom::element_type::STRING: {
       const std::string_view s = v.get_string().value_unsafe();
-      if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;  // from_chars takes no sign, but be explicit
+      if (s.empty() || s.front() < '0' || s.front() > '9') return std::nullopt;  // no sign, no spaces
       std::uint64_t n = 0;
       const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
       if (ec == std::errc{} && end == s.data() + s.size()) return n;
@@ -113,7 +120,9 @@ std::optional<std::uint64_t> as_seq(simdjson::dom::element v) {
 
 // route() runs on one thread, counters() on any: a relaxed load and store is enough for a single
 // writer, and cheaper than a locked read-modify-write.
-void bump(std::atomic<std::uint64_t>& c) noexcept { c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+void bump(std::atomic<std::uint64_t>& c) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
 
 }  // namespace
 

@@ -30,6 +30,8 @@ class Dedupe {
   Dedupe();
   explicit Dedupe(Options options);
   ~Dedupe();
+  Dedupe(Dedupe&&) noexcept;
+  Dedupe& operator=(Dedupe&&) noexcept;
 
   /// True the first time this message is seen within the window; false for a duplicate.
   bool first_time(const Routed& route, std::string_view payload);

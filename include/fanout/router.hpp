@@ -34,7 +34,9 @@ class Router {
  public:
   struct Options {
     /// Topic built from JSON fields: "{a.b}" is the field at path a.b; "{data.0.x}" indexes arrays.
-    /// Strings are inserted unquoted, numbers and booleans as written. Literal text is kept.
+    /// Strings are inserted unquoted; integers exactly, other numbers in shortest form (1.50 -> 1.5);
+    /// booleans as true/false. Literal text is kept; there is no escape for '{' or '}'. A null field
+    /// counts as missing.
     std::string topic_template = "{arg.channel}:{arg.instId}";
     /// Topic for JSON messages the template does not match (a field missing). Empty: not forwarded.
     std::string default_topic{};
@@ -51,7 +53,8 @@ class Router {
 
   enum class Result { routed, control, heartbeat, unmatched, invalid };
 
-  /// A user rule: return the route, or nullopt to drop the message (counted as unmatched).
+  /// A user rule: return the route, or nullopt to drop the message (counted as unmatched). It sees
+  /// every message, heartbeats and acks included.
   using Callback = std::function<std::optional<Routed>(std::string_view message)>;
 
   Router();
@@ -61,7 +64,7 @@ class Router {
   Router(Router&&) noexcept;
   Router& operator=(Router&&) noexcept;
 
-  /// Classifies `message`; on `routed`, `out` holds the route.
+  /// Classifies `message`; on `routed`, `out` holds the route (otherwise it is unspecified).
   Result route(std::string_view message, Routed& out);
 
   struct Counters {
