@@ -132,7 +132,7 @@ struct Connection {
   bool closed = false;
   wslay_event_context* ws = nullptr;
   std::string request;
-  asio::streambuf head;       // HTTP response head and whatever followed it
+  asio::streambuf head{64 * 1024};  // HTTP response head (bounded) and whatever followed it
   std::array<char, 16384> in{};
   const char* feed = nullptr;  // bytes wslay may read
   std::size_t feed_left = 0;
@@ -354,7 +354,6 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       if (ec) return self->fail("upgrade response: " + ec.message());
       self->on_response(c, n);
     };
-    c->head.prepare(0);
     if (c->tls) asio::async_read_until(c->stream, c->head, "\r\n\r\n", handler);
     else asio::async_read_until(c->stream.next_layer(), c->head, "\r\n\r\n", handler);
   }
