@@ -1217,6 +1217,18 @@ std::size_t FeedSimulator::drop_connections() {
   });
 }
 
+std::size_t FeedSimulator::drop_one_connection() {
+  return impl_->run_sync([impl = impl_.get()] {
+    // Ids grow with each accept, so the smallest open one is the oldest connection.
+    std::shared_ptr<Session> oldest;
+    for (auto& s : impl->all_sessions())
+      if (s->is_open() && (!oldest || s->id() < oldest->id())) oldest = s;
+    if (!oldest) return std::size_t{0};
+    oldest->abort();
+    return std::size_t{1};
+  });
+}
+
 void FeedSimulator::set_silent(bool on) {
   impl_->run_sync([impl = impl_.get(), on] {
     bool was = impl->silent;

@@ -87,6 +87,7 @@ class FeedSimulator {
 
   // Misbehaviour. Each returns the number of connections affected where that means something.
   std::size_t drop_connections();  // TCP reset, no close frame, no TLS close_notify; all connections
+  std::size_t drop_one_connection();  // the same, for the oldest open WebSocket connection only (0 or 1)
   void set_silent(bool on);        // no data, no acks, no pongs (text or WebSocket) while on
   std::size_t send_garbage_json();   // one text frame of invalid JSON to each open connection
   std::size_t send_garbage_frame();  // one frame with reserved opcode 0x3 to each open connection

@@ -6,6 +6,8 @@
 //   {"connections":0,"subscriptions":0,"messages_sent":0,...}
 //   drop
 //   ok drop connections=0
+//   drop-one
+//   ok drop-one connections=0
 //
 // Prints "port=<N>" once listening, then reads commands from stdin, one per line; every command
 // answers with exactly one line on stdout ("ok ...", "error ...", or the stats JSON), so a test can
@@ -29,7 +31,7 @@
 namespace {
 
 constexpr const char* k_help =
-    "commands: drop | silent on|off | garbage-json | garbage-frame | handshake-delay MS | rate N | stats | quit";
+    "commands: drop | drop-one | silent on|off | garbage-json | garbage-frame | handshake-delay MS | rate N | stats | quit";
 
 void say(const std::string& line) {
   std::fputs(line.c_str(), stdout);
@@ -50,6 +52,8 @@ bool execute(fanout::sim::FeedSimulator& sim, const std::string& line) {
   try {
     if (cmd == "drop" && arg.empty()) {
       say(fmt::format("ok drop connections={}", sim.drop_connections()));
+    } else if (cmd == "drop-one" && arg.empty()) {
+      say(fmt::format("ok drop-one connections={}", sim.drop_one_connection()));
     } else if (cmd == "silent" && (arg == "on" || arg == "off")) {
       sim.set_silent(arg == "on");
       say(fmt::format("ok silent {}", arg));

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <charconv>
+#include <limits>
 #include <stdexcept>
 
 namespace relay {
@@ -17,8 +19,11 @@ Listen parse_listen(const std::string& s, bool tls) {
   Listen l;
   l.host = s.substr(0, colon);
   if (l.host.starts_with('[') && l.host.ends_with(']')) l.host = l.host.substr(1, l.host.size() - 2);
-  const auto port = std::stoul(s.substr(colon + 1));
-  if (port > 65535) throw std::runtime_error(fmt::format("port out of range in '{}'", s));
+  const std::string_view digits = std::string_view(s).substr(colon + 1);
+  unsigned long port = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port > 65535)
+    throw std::runtime_error(fmt::format("listen address '{}' needs a port 0..65535", s));
   l.port = static_cast<std::uint16_t>(port);
   l.tls = tls;
   return l;
@@ -29,6 +34,17 @@ void read(const toml::table& t, std::string_view key, T& out) {
   if (auto v = t[key].value<T>()) out = *v;
   else if (t.contains(key)) throw std::runtime_error(fmt::format("'{}' has the wrong type", key));
 }
+// An integer setting in lo..hi; out keeps its value when the key is absent.
+template <class T>
+void read_int(const toml::table& t, std::string_view section, std::string_view key, std::int64_t lo, std::int64_t hi,
+              T& out) {
+  std::int64_t v = static_cast<std::int64_t>(out);
+  read(t, key, v);
+  if (v < lo || v > hi) throw std::runtime_error(fmt::format("{}.{} must be {}..{}", section, key, lo, hi));
+  out = static_cast<T>(v);
+}
+constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
+
 void read_ms(const toml::table& t, std::string_view key, ms& out) {
   if (auto v = t[key].value<std::int64_t>()) {
     if (*v < 0) throw std::runtime_error(fmt::format("'{}' must not be negative", key));
@@ -72,19 +88,12 @@ void apply_file(const std::string& path, Config& c) {
       for (auto& l : strings(*s, "listen")) c.listen.push_back(parse_listen(l, false));
       for (auto& l : strings(*s, "listen_tls")) c.listen.push_back(parse_listen(l, true));
       if (s->contains("path")) c.paths = strings(*s, "path");
-      std::int64_t shards = c.shards;
-      read(*s, "shards", shards);
-      if (shards < 0 || shards > 64) throw std::runtime_error("server.shards must be 0..64");
-      c.shards = static_cast<unsigned>(shards);
+      read_int(*s, "server", "shards", 0, 64, c.shards);
       read(*s, "tls_cert", c.tls_cert);
       read(*s, "tls_key", c.tls_key);
       read_ms(*s, "handshake_timeout_ms", c.server.handshake_timeout);
-      std::int64_t head = static_cast<std::int64_t>(c.server.max_request_head_bytes);
-      read(*s, "max_request_head_bytes", head);
-      c.server.max_request_head_bytes = static_cast<std::size_t>(head);
-      std::int64_t stats = c.stats_interval_s;
-      read(*s, "stats_interval_s", stats);
-      c.stats_interval_s = static_cast<unsigned>(stats);
+      read_int(*s, "server", "max_request_head_bytes", 1, k_int_max, c.server.max_request_head_bytes);
+      read_int(*s, "server", "stats_interval_s", 0, std::numeric_limits<unsigned>::max(), c.stats_interval_s);
       read_ms(*s, "drain_ms", c.drain);
     }
     if (auto* l = root["limits"].as_table()) {
@@ -149,13 +158,9 @@ void apply_file(const std::string& path, Config& c) {
     }
     if (auto* s = root["simulator"].as_table()) {
       read(*s, "enabled", c.simulator.enabled);
-      std::int64_t port = c.simulator.port;
-      read(*s, "port", port);
-      c.simulator.port = static_cast<std::uint16_t>(port);
+      read_int(*s, "simulator", "port", 0, 65535, c.simulator.port);
       read(*s, "rate", c.simulator.rate);
-      std::int64_t size = static_cast<std::int64_t>(c.simulator.size);
-      read(*s, "size", size);
-      c.simulator.size = static_cast<std::size_t>(size);
+      read_int(*s, "simulator", "size", 1, k_int_max, c.simulator.size);
     }
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(fmt::format("{}: {}", path, e.what()));

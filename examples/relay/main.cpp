@@ -17,6 +17,7 @@
 
 #include <feed_sim.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -58,6 +59,12 @@ int main(int argc, char** argv) {
 
   asio::io_context ingest;  // upstreams, routing and publishing run here, off the I/O shards
   auto ingest_guard = asio::make_work_guard(ingest);
+  // Installed before anything starts, so a signal during startup still shuts down cleanly.
+  std::promise<int> stop_signal;
+  asio::signal_set signals(ingest, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int sig) {
+    if (!ec) stop_signal.set_value(sig);
+  });
   std::unique_ptr<fanout::sim::FeedSimulator> simulator;
   try {
     if (config.simulator.enabled) {
@@ -123,7 +130,13 @@ int main(int argc, char** argv) {
               hub.publish(r.topic, msg, binary ? fanout::Opcode::binary : fanout::Opcode::text);
               ++f->published;
             },
-            [name = options.name](const fanout::Upstream::Event& e) {
+            [f, name = options.name](const fanout::Upstream::Event& e) {
+              // With every connection of a standby pair down, the stream may come back from a
+              // restarted source whose seqs start over: remembered ids would hide new messages.
+              if (f->dedupe && e.state != fanout::Upstream::State::live &&
+                  std::none_of(f->connections.begin(), f->connections.end(),
+                               [](auto& c) { return c->state() == fanout::Upstream::State::live; }))
+                f->dedupe = std::make_unique<fanout::Dedupe>();
               switch (e.state) {
                 case fanout::Upstream::State::live: log("upstream {} live: {}", name, e.url); break;
                 case fanout::Upstream::State::backing_off:
@@ -174,11 +187,6 @@ int main(int argc, char** argv) {
   };
   asio::post(ingest, stats);
 
-  std::promise<int> stop_signal;
-  asio::signal_set signals(ingest, SIGINT, SIGTERM);
-  signals.async_wait([&](const asio::error_code& ec, int sig) {
-    if (!ec) stop_signal.set_value(sig);
-  });
   const int sig = stop_signal.get_future().get();
   log("signal {}: draining clients (up to {} ms)", sig, config.drain.count());
   for (auto& f : feeds)

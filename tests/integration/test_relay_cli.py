@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""fanout-relay as a command: the default run, --check, a broken configuration, SIGTERM.
+
+  /usr/bin/python3 tests/integration/test_relay_cli.py --server build/tests/integration/fanout-test-server \
+      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+
+Checks: `fanout-relay --listen 127.0.0.1:0` and nothing else runs the bundled simulator and relays
+it: a client subscribed to tickers:BTC-USDT gets that stream, seq +1, the bytes a client connected
+straight to the bundled simulator gets; `--check --config examples/relay/relay.toml` exits 0; a
+file with a TOML syntax error exits 2 naming the file and the line, one with an out-of-range value
+exits 2 naming the file and the key; SIGTERM makes the relay exit 0 after closing its clients with
+1001.
+"""
+
+import asyncio
+import os
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from relay_testlib import (REPO_DIR, Checks, Relay, check, check_no_stray_events,  # noqa: E402
+                           check_open, close_all, log, relay_client, run_command, run_relay_test,
+                           sim_client, write_file)
+
+
+async def body(args):
+    checks = Checks()
+    with tempfile.TemporaryDirectory(prefix="fanout-relay-cli-") as tmp:
+        await run(args, checks, tmp)
+    checks.finish()
+
+
+async def run(args, checks: Checks, tmp: str):
+    async def check_sample():
+        sample = os.path.join(REPO_DIR, "examples", "relay", "relay.toml")
+        rc, out, err = run_command([args.relay, "--check", "--config", sample])
+        check(rc == 0, f"--check --config {sample}: exit {rc}; stdout {out!r} stderr {err!r}")
+        log(f"    {out.strip()}")
+
+    async def syntax_error():
+        path = write_file(tmp, "broken.toml",
+                          '[server]\nlisten = ["127.0.0.1:0"]\nshards = = 2\n')
+        for argv in ([args.relay, "--check", "--config", path], [args.relay, "--config", path]):
+            rc, out, err = run_command(argv)
+            check(rc == 2, f"{' '.join(argv[1:])}: exit {rc}, expected 2; stderr {err!r}")
+            check(re.search(re.escape(path) + r"\D*:3\b", err) is not None,
+                  f"{' '.join(argv[1:])}: the message does not name {path} line 3: {err!r}")
+        log(f"    {err.strip()}")
+
+    async def out_of_range():
+        # Once wrapped silently through a narrowing cast: port 70000 served on 4464.
+        path = write_file(tmp, "range.toml", '[simulator]\nenabled = true\nport = 70000\n')
+        rc, out, err = run_command([args.relay, "--check", "--config", path])
+        check(rc == 2 and path in err and "simulator.port" in err,
+              f"[simulator] port = 70000: exit {rc}, expected 2 naming the file and the key; "
+              f"stdout {out!r} stderr {err!r}")
+        log(f"    {err.strip()}")
+
+    await checks.arun("--check --config examples/relay/relay.toml exits 0", check_sample)
+    await checks.arun("syntax error: exit 2 with file and line", syntax_error)
+    await checks.arun("value out of range: exit 2 with file and key", out_of_range)
+
+    relay = Relay(args.relay, ["--listen", "127.0.0.1:0"], name="relay-default")
+    clients = []
+
+    async def default_run():
+        _, line = await relay.wait_line(r"feed simulator on ws://127\.0\.0\.1:(\d+)/ws",
+                                        what="the bundled simulator")
+        sim_port = int(re.search(r"127\.0\.0\.1:(\d+)/ws", line).group(1))
+        _, live = await relay.wait_line(Relay.live_re("simulator"), what="simulator upstream live")
+        log(f"    {live}")
+        # The bundled simulator is a feed like any other: a client straight to it is the reference.
+        ref = await sim_client(sim_port, [("tickers", "BTC-USDT"), ("trades", "ETH-USDT")],
+                               "direct-client")
+        clients.append(ref)
+        a = await relay_client(relay.port, ["tickers:BTC-USDT"], "client-A(url)", via_url=True)
+        b = await relay_client(relay.port, ["trades:ETH-USDT", "tickers:ETH-USDT"],
+                               "client-B(json)")
+        clients.extend([a, b])
+        await a.count_each(5)
+        await b.count_each(3)
+        for c in (a, b):
+            for t in c.topics:
+                c.check_contiguous(t)
+        for t in a.topics | {"trades:ETH-USDT"}:
+            c = a if t in a.topics else b
+            await ref.seq_at_least(t, c.seqs(t)[-1])
+            c.check_same_bytes(ref, t)
+        check_no_stray_events(a, b)
+
+    async def sigterm():
+        a, b = clients[1], clients[2]
+        check_open(a, b, when="before SIGTERM")
+        rc = await relay.aterminate()
+        for c in (a, b):
+            try:
+                await asyncio.wait_for(c.client.closed.wait(), 10)
+            except asyncio.TimeoutError:
+                pass
+            check(c.client.closed.is_set(), f"{c.name}: still open after the relay exited")
+            check(c.client.close_code == 1001,
+                  f"{c.name}: closed with {c.client.close_code} {c.client.close_reason!r} "
+                  f"on SIGTERM, expected 1001")
+        check(rc == 0, f"exit {rc} on SIGTERM; " + relay.describe_death())
+        await relay.wait_line(r"\bstopped$", what="the last log line")
+
+    await checks.arun("default run: bundled simulator relayed to clients", default_run)
+    if len(clients) == 3:  # the clients to watch exist
+        await checks.arun("SIGTERM: clients closed with 1001, exit 0", sigterm)
+    await close_all(*clients)
+
+
+if __name__ == "__main__":
+    run_relay_test("relay_cli", body)
