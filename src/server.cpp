@@ -43,11 +43,25 @@ void ServerShard::accept() {
       });
       return;
     }
-    ShardCounters::add(accepted, 1);
-    if (server.options().tls) make_tls_session(*this, std::move(socket));
-    else make_plain_session(*this, std::move(socket));
+    start_session(std::move(socket));
+    // Drain the backlog now: under load the loop polls for readiness rarely, and one accept per
+    // poll would let a connection storm wait behind the fan-out.
+    acceptor_.non_blocking(true);
+    for (int i = 0; i < k_accept_batch && !draining; ++i) {
+      asio::error_code e;
+      asio::ip::tcp::socket more(shard.context());
+      acceptor_.accept(more, e);
+      if (e) break;  // would_block, or an error the next async_accept will report
+      start_session(std::move(more));
+    }
     accept();
   });
+}
+
+void ServerShard::start_session(asio::ip::tcp::socket socket) {
+  ShardCounters::add(accepted, 1);
+  if (server.options().tls) make_tls_session(*this, std::move(socket));
+  else make_plain_session(*this, std::move(socket));
 }
 
 void ServerShard::tick() {

@@ -40,7 +40,10 @@ class ServerShard {
 
  private:
   void accept();
+  void start_session(asio::ip::tcp::socket socket);
   void tick();
+
+  static constexpr int k_accept_batch = 64;  // connections taken per accept wakeup
 
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
