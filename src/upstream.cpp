@@ -18,6 +18,7 @@
 #include <array>
 #include <cstring>
 #include <openssl/evp.h>
+#include <future>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -550,10 +551,27 @@ Upstream::Upstream(asio::io_context& io, Options options, OnMessage on_message, 
     : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_message), std::move(on_event), state_)) {}
 
 Upstream::~Upstream() {
-  // The io_context may already be stopped; stop() posts nothing and closes in place then.
-  impl_->running = false;
-  impl_->timer.cancel();
-  impl_->close_connection();
+  auto teardown = [impl = impl_] {
+    impl->on_message = nullptr;  // the owner is going away: no callback reaches it any more
+    impl->on_event = nullptr;
+    impl->stop();
+  };
+  asio::io_context& io = impl_->io;
+  if (io.stopped() || io.get_executor().running_in_this_thread()) {
+    teardown();  // nobody else runs the loop's handlers now
+    return;
+  }
+  // The loop runs on another thread: tear down there, and wait so no callback outlives us.
+  auto done = std::make_shared<std::promise<void>>();
+  auto finished = done->get_future();
+  asio::post(io, [teardown, done] {
+    teardown();
+    done->set_value();
+  });
+  if (finished.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    // The loop is not being run (yet not stopped): no handler can run concurrently either.
+    teardown();
+  }
 }
 
 void Upstream::start() {

@@ -13,7 +13,8 @@
 //   up.start();
 //
 // Thread safety: start(), stop(), stats() and state() from any thread. The callbacks run on the
-// io_context's thread; the message view is valid during the call only.
+// io_context's thread; the message view is valid during the call only. The destructor stops the
+// client on the io_context's thread and waits for it, so no callback runs after it returns.
 #pragma once
 
 #include <atomic>

@@ -6,6 +6,11 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <asio/streambuf.hpp>
+#include <asio/write.hpp>
+#include <fanout/detail/handshake.hpp>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -189,5 +194,58 @@ TEST_CASE("an upgrade the server refuses is a failure, not a crash") {
   up.start();
   CHECK(eventually([&] { return refused.load(); }));
   CHECK(up.stats().bad_input >= 1);
+  up.stop();
+}
+
+// A hand-made server: checks the request's extra header and reads the client's first frames.
+TEST_CASE("custom headers are sent, and login goes out before the subscribes, masked") {
+  asio::io_context server_io;
+  asio::ip::tcp::acceptor acceptor(server_io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  std::string request, frames_text;
+  std::vector<std::string> texts;
+  std::thread server([&] {
+    asio::ip::tcp::socket s(server_io);
+    acceptor.accept(s);
+    asio::streambuf buf;
+    const auto n = asio::read_until(s, buf, "\r\n\r\n");
+    request.assign(static_cast<const char*>(buf.data().data()), n);
+    buf.consume(n);
+    const auto key_at = request.find("Sec-WebSocket-Key: ") + 19;
+    const auto key = request.substr(key_at, request.find("\r\n", key_at) - key_at);
+    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                              "Sec-WebSocket-Accept: " + fanout::detail::websocket_accept(key) + "\r\n\r\n";
+    asio::write(s, asio::buffer(reply));
+    // Two masked text frames of < 126 bytes: 2 header bytes, 4 mask bytes, payload.
+    for (int f = 0; f < 2; ++f) {
+      while (buf.size() < 2) asio::read(s, buf, asio::transfer_at_least(1));
+      const auto* h = static_cast<const unsigned char*>(buf.data().data());
+      const bool masked = h[1] & 0x80;
+      const std::size_t len = h[1] & 0x7F;
+      while (buf.size() < 6 + len) asio::read(s, buf, asio::transfer_at_least(1));
+      h = static_cast<const unsigned char*>(buf.data().data());
+      std::string text(len, '\0');
+      for (std::size_t i = 0; i < len; ++i) text[i] = static_cast<char>(h[6 + i] ^ h[2 + i % 4]);
+      texts.push_back((masked ? "" : "UNMASKED:") + text);
+      buf.consume(6 + len);
+    }
+  });
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(port) + "/feed?x=1"};
+  o.headers = {{"X-Api-Key", "secret-1"}};
+  o.login = R"({"op":"login"})";
+  o.subscribe = {R"({"op":"subscribe"})"};
+  o.heartbeat = fanout::Upstream::Heartbeat::none;
+  o.permessage_deflate = false;
+  fanout::Upstream up(loop.io, o, {});
+  up.start();
+  server.join();
+  CHECK(request.starts_with("GET /feed?x=1 HTTP/1.1\r\n"));
+  CHECK(request.find("\r\nX-Api-Key: secret-1\r\n") != std::string::npos);
+  CHECK(request.find("\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n") != std::string::npos);
+  REQUIRE(texts.size() == 2);
+  CHECK(texts[0] == R"({"op":"login"})");
+  CHECK(texts[1] == R"({"op":"subscribe"})");
   up.stop();
 }
