@@ -59,8 +59,10 @@ class Window {
   // Precondition: !contains(id).
   void insert(Id id, Clock::time_point now) {
     if (size_ == ring_.size()) {
-      if (ring_.size() < limit_) grow();
-      else pop_front();
+      if (ring_.size() < limit_)
+        grow();
+      else
+        pop_front();
     }
     const std::size_t pos = (head_ + size_) % ring_.size();
     ring_[pos] = {id, now};

@@ -73,8 +73,9 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
     auto it = topics_.find(name);
     if (it == topics_.end()) {
       if (topics_.size() >= options_.max_topics) return SubscribeResult::too_many_topics;
-      it = topics_.emplace(std::string(name), std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count()))
-               .first;
+      it =
+          topics_.emplace(std::string(name), std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count()))
+              .first;
     }
     out = it->second;
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.

@@ -106,16 +106,15 @@ class PlainSession final : public Session {
   void wait_writable() {
     waiting_writable_ = true;
     write_blocked_since_ = std::chrono::steady_clock::now();
-    socket_.async_wait(asio::socket_base::wait_write,
-                       [self = shared_from_this(), this](const asio::error_code& ec) {
-                         waiting_writable_ = false;
-                         if (state_ == State::closed) return;
-                         if (ec) {
-                           finish();
-                           return;
-                         }
-                         flush();
-                       });
+    socket_.async_wait(asio::socket_base::wait_write, [self = shared_from_this(), this](const asio::error_code& ec) {
+      waiting_writable_ = false;
+      if (state_ == State::closed) return;
+      if (ec) {
+        finish();
+        return;
+      }
+      flush();
+    });
   }
 
   asio::ip::tcp::socket socket_;

@@ -216,8 +216,10 @@ struct Router::Impl {
     } else {
       out.key.reset();
     }
-    if (seq_path && lookup(doc, *seq_path, v)) out.seq = as_seq(v);
-    else out.seq.reset();
+    if (seq_path && lookup(doc, *seq_path, v))
+      out.seq = as_seq(v);
+    else
+      out.seq.reset();
 
     return count(routed, Result::routed);
   }

@@ -27,8 +27,7 @@ Runtime::Runtime(Options options) {
 Runtime::Runtime(std::span<asio::io_context* const> contexts) {
   if (contexts.empty() || contexts.size() > k_max_shards)
     throw std::invalid_argument("fanout: 1 to 64 io_contexts expected");
-  for (std::size_t i = 0; i < contexts.size(); ++i)
-    shards_.push_back(std::make_unique<detail::Shard>(*contexts[i], i));
+  for (std::size_t i = 0; i < contexts.size(); ++i) shards_.push_back(std::make_unique<detail::Shard>(*contexts[i], i));
 }
 
 Runtime::~Runtime() { stop(); }

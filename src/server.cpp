@@ -60,8 +60,10 @@ void ServerShard::accept() {
 
 void ServerShard::start_session(asio::ip::tcp::socket socket) {
   ShardCounters::add(accepted, 1);
-  if (server.options().tls) make_tls_session(*this, std::move(socket));
-  else make_plain_session(*this, std::move(socket));
+  if (server.options().tls)
+    make_tls_session(*this, std::move(socket));
+  else
+    make_plain_session(*this, std::move(socket));
 }
 
 void ServerShard::tick() {
@@ -101,8 +103,10 @@ void ServerShard::begin_drain() {
   for (std::size_t i = sessions_.size(); i-- > 0;) {
     if (i >= sessions_.size()) continue;
     Session* s = sessions_[i];
-    if (s->state() == Session::State::open) s->close(CloseCode::going_away, "server shutting down");
-    else if (s->state() == Session::State::handshake) s->finish();
+    if (s->state() == Session::State::open)
+      s->close(CloseCode::going_away, "server shutting down");
+    else if (s->state() == Session::State::handshake)
+      s->finish();
   }
 }
 
@@ -184,11 +188,13 @@ void on_every_shard(Runtime& runtime, std::vector<std::unique_ptr<detail::Server
 }  // namespace
 
 void Server::begin_drain() {
-  on_every_shard(runtime_, shards_, [](detail::ServerShard& s) { s.begin_drain(); }, false);
+  on_every_shard(
+      runtime_, shards_, [](detail::ServerShard& s) { s.begin_drain(); }, false);
 }
 
 void Server::force_close() {
-  on_every_shard(runtime_, shards_, [](detail::ServerShard& s) { s.force_close(); }, true);
+  on_every_shard(
+      runtime_, shards_, [](detail::ServerShard& s) { s.force_close(); }, true);
 }
 
 std::size_t Server::open_connections() const {
@@ -205,7 +211,8 @@ Server::Stats Server::stats() const {
     st.upgraded += s->upgraded.load(std::memory_order_relaxed);
     st.rejected += s->rejected.load(std::memory_order_relaxed);
     st.accept_errors += s->accept_errors.load(std::memory_order_relaxed);
-    st.subscriptions += static_cast<std::uint64_t>(std::max<std::int64_t>(0, s->subscriptions.load(std::memory_order_relaxed)));
+    st.subscriptions +=
+        static_cast<std::uint64_t>(std::max<std::int64_t>(0, s->subscriptions.load(std::memory_order_relaxed)));
     const auto& c = s->shard.counters;
     st.deliveries += c.deliveries.load(std::memory_order_relaxed);
     st.writes += c.writes.load(std::memory_order_relaxed);

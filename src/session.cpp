@@ -55,8 +55,10 @@ struct FrameBoundary {
       }
       const bool fin = header[0] & 0x80;
       const std::uint8_t opcode = header[0] & 0x0F;
-      if (opcode == 0x1 || opcode == 0x2) message_open = !fin;
-      else if (opcode == 0x0 && fin) message_open = false;
+      if (opcode == 0x1 || opcode == 0x2)
+        message_open = !fin;
+      else if (opcode == 0x0 && fin)
+        message_open = false;
       payload_left = len;
       header_len = 0;
     }
@@ -116,8 +118,10 @@ void Session::deliver(const FrameRef& frame, const void* topic, BackpressureCoun
     case OutboundQueue::Result::queued:
       // A full batch goes out now, so a burst of publishes does not wait for the end of the loop
       // turn (and fill the queue to its limit) before the first byte is written.
-      if (queue_.bytes() >= options_.max_write_bytes && !waiting_writable_) flush();
-      else schedule_flush();
+      if (queue_.bytes() >= options_.max_write_bytes && !waiting_writable_)
+        flush();
+      else
+        schedule_flush();
       break;
     case OutboundQueue::Result::dropped: break;
     case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); break;
@@ -188,9 +192,7 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   std::size_t consumed = 0;
   switch (request_->feed(data, consumed)) {
     case detail::HttpRequest::Status::incomplete: return true;
-    case detail::HttpRequest::Status::bad:
-      answer_http(400, "Bad Request", {}, "malformed HTTP request\n");
-      return true;
+    case detail::HttpRequest::Status::bad: answer_http(400, "Bad Request", {}, "malformed HTTP request\n"); return true;
     case detail::HttpRequest::Status::too_large:
       answer_http(431, "Request Header Fields Too Large", {}, "request head too large\n");
       return true;
@@ -202,8 +204,10 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   const bool ws_path = std::find(paths.begin(), paths.end(), path) != paths.end();
   if (!ws_path) {
     if (path == "/healthz") {
-      if (req.method() == "GET" || req.method() == "HEAD") answer_http(200, "OK", {}, "ok\n");
-      else answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
+      if (req.method() == "GET" || req.method() == "HEAD")
+        answer_http(200, "OK", {}, "ok\n");
+      else
+        answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
     } else {
       answer_http(404, "Not Found", {}, "not found\n");
     }
@@ -251,7 +255,8 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
 void Session::accept_websocket(const detail::HttpRequest& req) {
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
   const auto head = fmt::format(
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+      "{}\r\n\r\n",
       accept);
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
   state_ = State::open;
@@ -376,11 +381,10 @@ void Session::on_message(Opcode op, std::string_view payload) {
       if (state_ == State::open) on_control(payload);
       return;
     case Opcode::binary:
-      if (state_ == State::open) reply_error(static_cast<int>(detail::ControlError::unsupported), "binary messages are not understood");
+      if (state_ == State::open)
+        reply_error(static_cast<int>(detail::ControlError::unsupported), "binary messages are not understood");
       return;
-    case Opcode::close:
-      close_received_ = true;
-      return;
+    case Opcode::close: close_received_ = true; return;
     default:  // ping is answered by wslay; a pong proves liveness, already noted
       return;
   }
@@ -412,8 +416,10 @@ void Session::on_control(std::string_view text) {
       return;
     case detail::ControlRequest::Op::unsubscribe:
       for (const auto& t : parsed.request.args) {
-        if (unsubscribe(t)) reply_event(fmt::format(R"({{"event":"unsubscribe","arg":{}}})", detail::json_string(t)));
-        else reply_error(static_cast<int>(ControlError::not_subscribed), fmt::format("not subscribed to {}", t));
+        if (unsubscribe(t))
+          reply_event(fmt::format(R"({{"event":"unsubscribe","arg":{}}})", detail::json_string(t)));
+        else
+          reply_error(static_cast<int>(ControlError::not_subscribed), fmt::format("not subscribed to {}", t));
       }
       return;
   }
@@ -434,7 +440,8 @@ bool Session::subscribe(std::string_view topic) {
   switch (hub_.subscribe(topic, shard_.index(), this, t, index)) {
     case Hub::SubscribeResult::ok: break;
     case Hub::SubscribeResult::invalid_topic:
-      reply_error(static_cast<int>(detail::ControlError::invalid_topic), fmt::format("invalid topic name {}", detail::json_string(topic)));
+      reply_error(static_cast<int>(detail::ControlError::invalid_topic),
+                  fmt::format("invalid topic name {}", detail::json_string(topic)));
       return false;
     case Hub::SubscribeResult::too_many_topics:
       reply_error(static_cast<int>(detail::ControlError::too_many_topics), "the server has too many topics");
@@ -478,7 +485,8 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
       }
       return;
     case State::open:
-      if (waiting_writable_ && options_.write_timeout.count() > 0 && now - write_blocked_since_ > options_.write_timeout) {
+      if (waiting_writable_ && options_.write_timeout.count() > 0 &&
+          now - write_blocked_since_ > options_.write_timeout) {
         detail::ShardCounters::add(shard_.counters.disconnected_slow, 1);
         finish();
         return;
@@ -494,8 +502,10 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
       }
       // Free the queue's storage only after a quiet spell: a session that receives a message every
       // few ticks would otherwise allocate it again for every message.
-      if (delivered_since_tick_) quiet_ticks_ = 0;
-      else if (quiet_ticks_ < 255) ++quiet_ticks_;
+      if (delivered_since_tick_)
+        quiet_ticks_ = 0;
+      else if (quiet_ticks_ < 255)
+        ++quiet_ticks_;
       delivered_since_tick_ = false;
       if (quiet_ticks_ >= k_quiet_ticks_before_shrink && !waiting_writable_) queue_.shrink_if_empty();
       return;

@@ -25,15 +25,16 @@ class TlsSession final : public Session {
     self_ = shared_from_this();
     asio::error_code ec;
     stream_.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
-    stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), this](const asio::error_code& e) {
-      if (state_ == State::closed) return;
-      if (e) {
-        ShardCounters::add(owner_.rejected, 1);
-        finish();
-        return;
-      }
-      start_reading();
-    });
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this(), this](const asio::error_code& e) {
+                              if (state_ == State::closed) return;
+                              if (e) {
+                                ShardCounters::add(owner_.rejected, 1);
+                                finish();
+                                return;
+                              }
+                              start_reading();
+                            });
   }
 
   void flush() override {
@@ -48,18 +49,19 @@ class TlsSession final : public Session {
     queue_.consume(out_.size());  // copied: the queue may drop or conflate the rest meanwhile
     waiting_writable_ = true;
     write_blocked_since_ = std::chrono::steady_clock::now();
-    asio::async_write(stream_, asio::buffer(out_), [self = shared_from_this(), this](const asio::error_code& ec, std::size_t) {
-      waiting_writable_ = false;
-      if (state_ == State::closed) return;
-      if (ec) {
-        finish();
-        return;
-      }
-      ShardCounters::add(shard_.counters.writes, 1);
-      if (out_.capacity() > 64 * 1024) out_ = {};
-      on_written(0);
-      if (state_ != State::closed) flush();
-    });
+    asio::async_write(stream_, asio::buffer(out_),
+                      [self = shared_from_this(), this](const asio::error_code& ec, std::size_t) {
+                        waiting_writable_ = false;
+                        if (state_ == State::closed) return;
+                        if (ec) {
+                          finish();
+                          return;
+                        }
+                        ShardCounters::add(shard_.counters.writes, 1);
+                        if (out_.capacity() > 64 * 1024) out_ = {};
+                        on_written(0);
+                        if (state_ != State::closed) flush();
+                      });
   }
 
  protected:

@@ -137,13 +137,13 @@ struct Connection {
   std::array<char, 16384> in{};
   const char* feed = nullptr;  // bytes wslay may read
   std::size_t feed_left = 0;
-  std::string out;            // frames wslay produced, waiting for the socket
-  std::string writing;        // the write in flight
+  std::string out;      // frames wslay produced, waiting for the socket
+  std::string writing;  // the write in flight
   bool write_busy = false;
-  bool deflate = false;       // permessage-deflate agreed
+  bool deflate = false;  // permessage-deflate agreed
   bool server_no_context_takeover = false;
   std::unique_ptr<Inflater> pmd;  // permessage-deflate stream
-  std::string scratch;        // inflated message
+  std::string scratch;            // inflated message
   struct Message {
     std::uint8_t opcode;
     std::uint8_t rsv;
@@ -159,16 +159,24 @@ struct Connection {
 
 struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io, Options o, OnMessage m, OnEvent e, std::atomic<State>& st)
-      : io(io), options(std::move(o)), on_message(std::move(m)), on_event(std::move(e)), state(st),
-        ssl(asio::ssl::context::tls_client), timer(io), rng(std::random_device{}()) {
+      : io(io),
+        options(std::move(o)),
+        on_message(std::move(m)),
+        on_event(std::move(e)),
+        state(st),
+        ssl(asio::ssl::context::tls_client),
+        timer(io),
+        rng(std::random_device{}()) {
     if (options.urls.empty()) throw std::invalid_argument("fanout: Upstream needs at least one URL");
     for (const auto& u : options.urls) urls.push_back(parse_ws_url(u));
     if (options.insecure_skip_verify) {
       ssl.set_verify_mode(asio::ssl::verify_none);
     } else {
       ssl.set_verify_mode(asio::ssl::verify_peer);
-      if (options.ca_file.empty()) ssl.set_default_verify_paths();
-      else ssl.load_verify_file(options.ca_file);  // throws with the reason on a bad file
+      if (options.ca_file.empty())
+        ssl.set_default_verify_paths();
+      else
+        ssl.load_verify_file(options.ca_file);  // throws with the reason on a bad file
     }
   }
 
@@ -184,7 +192,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   std::shared_ptr<Connection> conn;
   bool running = false;
   unsigned failures_in_row = 0;
-  Clock::time_point deadline{};       // connect timeout while connecting, retry time while backing off
+  Clock::time_point deadline{};  // connect timeout while connecting, retry time while backing off
   Clock::time_point last_message{};
   Clock::time_point next_heartbeat{};
   std::mt19937_64 rng;
@@ -238,8 +246,10 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
         fail(fmt::format("stale: no message for {} ms", options.stale_timeout.count()));
       } else if (options.heartbeat != Heartbeat::none && now >= next_heartbeat) {
         next_heartbeat = now + options.heartbeat_interval;
-        if (options.heartbeat == Heartbeat::text) send(WSLAY_TEXT_FRAME, options.heartbeat_text);
-        else send(WSLAY_PING, {});
+        if (options.heartbeat == Heartbeat::text)
+          send(WSLAY_TEXT_FRAME, options.heartbeat_text);
+        else
+          send(WSLAY_PING, {});
         count([](Stats& st) { ++st.heartbeats_sent; });
       }
     }
@@ -266,10 +276,11 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     count([](Stats& st) { ++st.failures; });
     if (!was_live) url_index = (url_index + 1) % urls.size();
     // Full jitter: uniform in [0, min(max, initial * 2^n)], so a crowd of relays does not reconnect in step.
-    const auto cap = std::min<std::int64_t>(options.backoff_max.count(),
-                                            options.backoff_initial.count() << std::min(failures_in_row, 20u));
+    const auto cap = std::min<std::int64_t>(options.backoff_max.count(), options.backoff_initial.count()
+                                                                             << std::min(failures_in_row, 20u));
     ++failures_in_row;
-    const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 1))(rng));
+    const auto delay =
+        std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 1))(rng));
     deadline = Clock::now() + delay;
     set_state(State::backing_off, reason, delay);
   }
@@ -284,18 +295,21 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     c->tls = u.tls;
     deadline = Clock::now() + options.connect_timeout;
     set_state(State::connecting);
-    c->resolver.async_resolve(u.host, u.port, [self = shared_from_this(), c](const asio::error_code& ec, tcp::resolver::results_type r) {
-      if (c->closed) return;
-      if (ec) return self->fail("resolve: " + ec.message());
-      asio::async_connect(c->stream.lowest_layer(), r, [self, c](const asio::error_code& e, const tcp::endpoint&) {
-        if (c->closed) return;
-        if (e) return self->fail("connect: " + e.message());
-        asio::error_code ignored;
-        c->stream.lowest_layer().set_option(tcp::no_delay(true), ignored);
-        if (c->tls) self->tls_handshake(c);
-        else self->send_upgrade(c);
-      });
-    });
+    c->resolver.async_resolve(
+        u.host, u.port, [self = shared_from_this(), c](const asio::error_code& ec, tcp::resolver::results_type r) {
+          if (c->closed) return;
+          if (ec) return self->fail("resolve: " + ec.message());
+          asio::async_connect(c->stream.lowest_layer(), r, [self, c](const asio::error_code& e, const tcp::endpoint&) {
+            if (c->closed) return;
+            if (e) return self->fail("connect: " + e.message());
+            asio::error_code ignored;
+            c->stream.lowest_layer().set_option(tcp::no_delay(true), ignored);
+            if (c->tls)
+              self->tls_handshake(c);
+            else
+              self->send_upgrade(c);
+          });
+        });
   }
 
   void tls_handshake(const std::shared_ptr<Connection>& c) {
@@ -303,22 +317,27 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     // SNI, and the certificate must name the host we asked for.
     SSL_set_tlsext_host_name(c->stream.native_handle(), u.host.c_str());
     if (!options.insecure_skip_verify) c->stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
-    c->stream.async_handshake(asio::ssl::stream_base::client, [self = shared_from_this(), c](const asio::error_code& ec) {
-      if (c->closed) return;
-      if (ec) return self->fail("TLS handshake: " + ec.message());
-      self->send_upgrade(c);
-    });
+    c->stream.async_handshake(asio::ssl::stream_base::client,
+                              [self = shared_from_this(), c](const asio::error_code& ec) {
+                                if (c->closed) return;
+                                if (ec) return self->fail("TLS handshake: " + ec.message());
+                                self->send_upgrade(c);
+                              });
   }
 
   template <class Buffers, class Handler>
   void write(const std::shared_ptr<Connection>& c, const Buffers& b, Handler&& h) {
-    if (c->tls) asio::async_write(c->stream, b, std::forward<Handler>(h));
-    else asio::async_write(c->stream.next_layer(), b, std::forward<Handler>(h));
+    if (c->tls)
+      asio::async_write(c->stream, b, std::forward<Handler>(h));
+    else
+      asio::async_write(c->stream.next_layer(), b, std::forward<Handler>(h));
   }
   template <class Buffers, class Handler>
   void read_some(const std::shared_ptr<Connection>& c, const Buffers& b, Handler&& h) {
-    if (c->tls) c->stream.async_read_some(b, std::forward<Handler>(h));
-    else c->stream.next_layer().async_read_some(b, std::forward<Handler>(h));
+    if (c->tls)
+      c->stream.async_read_some(b, std::forward<Handler>(h));
+    else
+      c->stream.next_layer().async_read_some(b, std::forward<Handler>(h));
   }
 
   std::string key;
@@ -339,7 +358,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {}\r\n"
         "Sec-WebSocket-Version: 13\r\nUser-Agent: fanout\r\n",
         u.target, host, key);
-    if (options.permessage_deflate) c->request += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    if (options.permessage_deflate)
+      c->request += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
     for (const auto& [k, v] : options.headers) c->request += fmt::format("{}: {}\r\n", k, v);
     c->request += "\r\n";
     write(c, asio::buffer(c->request), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {
@@ -355,8 +375,10 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       if (ec) return self->fail("upgrade response: " + ec.message());
       self->on_response(c, n);
     };
-    if (c->tls) asio::async_read_until(c->stream, c->head, "\r\n\r\n", handler);
-    else asio::async_read_until(c->stream.next_layer(), c->head, "\r\n\r\n", handler);
+    if (c->tls)
+      asio::async_read_until(c->stream, c->head, "\r\n\r\n", handler);
+    else
+      asio::async_read_until(c->stream.next_layer(), c->head, "\r\n\r\n", handler);
   }
 
   static std::string lower(std::string_view s) {
@@ -451,7 +473,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     wslay_event_callbacks with_msg = callbacks;
     with_msg.on_msg_recv_callback = [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
       auto* conn = static_cast<Connection*>(user);
-      conn->messages.push_back({arg->opcode, arg->rsv, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length)});
+      conn->messages.push_back(
+          {arg->opcode, arg->rsv, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length)});
     };
     wslay_event_config_set_callbacks(c->ws, &with_msg);
   }

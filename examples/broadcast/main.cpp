@@ -22,15 +22,21 @@ int main(int argc, char** argv) {
   asio::steady_timer timer(runtime.context(0));
   std::function<void()> tick = [&] {
     const auto now = std::chrono::system_clock::now().time_since_epoch();
-    hub.publish("clock", R"({"time_ms":)" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + "}");
+    hub.publish("clock", R"({"time_ms":)" +
+                             std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) + "}");
     timer.expires_after(std::chrono::seconds(1));
-    timer.async_wait([&](const asio::error_code& ec) { if (!ec) tick(); });
+    timer.async_wait([&](const asio::error_code& ec) {
+      if (!ec) tick();
+    });
   };
   asio::post(runtime.context(0), tick);
 
   asio::signal_set stop(runtime.context(0), SIGINT, SIGTERM);
   std::atomic<bool> done = false;
-  stop.async_wait([&](const asio::error_code&, int) { done = true; timer.cancel(); });
+  stop.async_wait([&](const asio::error_code&, int) {
+    done = true;
+    timer.cancel();
+  });
   runtime.start();
   while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   runtime.stop();  // clients get close 1001

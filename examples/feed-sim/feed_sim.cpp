@@ -33,10 +33,10 @@ using Clock = std::chrono::steady_clock;
 // One encoded frame (or HTTP response); shared by every connection that sends it.
 using Bytes = std::shared_ptr<const std::string>;
 
-constexpr std::size_t k_max_head = 16 * 1024;   // HTTP request head
-constexpr std::size_t k_max_gather = 64;        // buffers per gather-write
-constexpr std::uint64_t k_max_burst = 1000;     // ticks caught up per timer expiry
-constexpr std::size_t k_max_name = 64;          // channel / instId length
+constexpr std::size_t k_max_head = 16 * 1024;  // HTTP request head
+constexpr std::size_t k_max_gather = 64;       // buffers per gather-write
+constexpr std::uint64_t k_max_burst = 1000;    // ticks caught up per timer expiry
+constexpr std::size_t k_max_name = 64;         // channel / instId length
 
 // ---------------------------------------------------------------------------------------------
 // A small JSON reader for client requests: enough to tell well-formed from malformed, and to
@@ -85,8 +85,7 @@ class JsonReader {
   }
   bool at_end() const { return pos_ >= s_.size(); }
   void skip_ws() {
-    while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r'))
-      ++pos_;
+    while (!at_end() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
   }
 
   bool value(Json& v, int depth) {
@@ -146,10 +145,14 @@ class JsonReader {
     for (int i = 0; i < 4; ++i) {
       char c = s_[pos_++];
       out <<= 4;
-      if (c >= '0' && c <= '9') out |= unsigned(c - '0');
-      else if (c >= 'a' && c <= 'f') out |= unsigned(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') out |= unsigned(c - 'A' + 10);
-      else return fail("invalid \\u escape");
+      if (c >= '0' && c <= '9')
+        out |= unsigned(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        out |= unsigned(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        out |= unsigned(c - 'A' + 10);
+      else
+        return fail("invalid \\u escape");
     }
     return true;
   }
@@ -185,7 +188,9 @@ class JsonReader {
       if (at_end()) break;
       char e = s_[pos_++];
       switch (e) {
-        case '"': case '\\': case '/': out += e; break;
+        case '"':
+        case '\\':
+        case '/': out += e; break;
         case 'b': out += '\b'; break;
         case 'f': out += '\f'; break;
         case 'n': out += '\n'; break;
@@ -198,8 +203,10 @@ class JsonReader {
             pos_ += 2;
             unsigned lo = 0;
             if (!hex4(lo)) return false;
-            if (lo >= 0xDC00 && lo < 0xE000) cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            else cp = 0xFFFD;
+            if (lo >= 0xDC00 && lo < 0xE000)
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            else
+              cp = 0xFFFD;
           } else if (cp >= 0xD800 && cp < 0xE000) {
             cp = 0xFFFD;
           }
@@ -536,7 +543,10 @@ int negotiate_deflate(std::string_view offers, std::string& response) {
           continue;
         }
         for (char c : value) {
-          if (c < '0' || c > '9' || bits > 100) { ok = false; break; }
+          if (c < '0' || c > '9' || bits > 100) {
+            ok = false;
+            break;
+          }
           bits = bits * 10 + (c - '0');
         }
         if (bits < 8 || bits > 15) ok = false;
@@ -559,8 +569,8 @@ int negotiate_deflate(std::string_view offers, std::string& response) {
 
 std::string http_response(std::string_view status, std::string_view content_type, std::string_view body,
                           std::string_view extra = {}) {
-  return fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}",
-                     status, content_type, body.size(), extra, body);
+  return fmt::format("HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n{}\r\n{}", status,
+                     content_type, body.size(), extra, body);
 }
 
 std::int64_t unix_micros() {
@@ -581,7 +591,8 @@ struct Core {
     std::vector<std::shared_ptr<Session>> subscribers;
   };
 
-  explicit Core(FeedSimulator::Options o) : opts(std::move(o)), rate(opts.rate), handshake_delay(opts.handshake_delay) {}
+  explicit Core(FeedSimulator::Options o)
+      : opts(std::move(o)), rate(opts.rate), handshake_delay(opts.handshake_delay) {}
 
   // Runs fn on the io thread and waits, or inline when already there or not running.
   template <class F>
@@ -705,9 +716,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // A data message: the encoding this connection negotiated, shared with every other subscriber.
   void deliver(Message& m) {
     if (state_ != State::open) return;
-    if (sim_.opts.gzip_binary) enqueue(m.gzip());
-    else if (window_bits_) enqueue(m.deflated(window_bits_));
-    else enqueue(m.text());
+    if (sim_.opts.gzip_binary)
+      enqueue(m.gzip());
+    else if (window_bits_)
+      enqueue(m.deflated(window_bits_));
+    else
+      enqueue(m.text());
     ++sim_.stat_messages;
   }
 
@@ -718,8 +732,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void send_text(std::string_view payload) {
     if (state_ != State::open) return;
-    if (window_bits_) enqueue(make_frame(WSLAY_TEXT_FRAME, sim_.codecs.deflate(payload, window_bits_), true));
-    else enqueue(make_frame(WSLAY_TEXT_FRAME, payload));
+    if (window_bits_)
+      enqueue(make_frame(WSLAY_TEXT_FRAME, sim_.codecs.deflate(payload, window_bits_), true));
+    else
+      enqueue(make_frame(WSLAY_TEXT_FRAME, payload));
   }
 
   void send_raw(Bytes b) {
@@ -737,8 +753,10 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   template <class F>
   void with_stream(F&& f) {
-    if (tls_) f(*tls_);
-    else f(socket_);
+    if (tls_)
+      f(*tls_);
+    else
+      f(socket_);
   }
   tcp::socket::lowest_layer_type& lowest() { return tls_ ? tls_->lowest_layer() : socket_.lowest_layer(); }
 
@@ -748,8 +766,10 @@ class Session : public std::enable_shared_from_this<Session> {
     error_code ignored;
     timer_.cancel();
     delay_timer_.cancel();
-    if (reset) lowest().set_option(asio::socket_base::linger(true, 0), ignored);
-    else lowest().shutdown(tcp::socket::shutdown_both, ignored);
+    if (reset)
+      lowest().set_option(asio::socket_base::linger(true, 0), ignored);
+    else
+      lowest().shutdown(tcp::socket::shutdown_both, ignored);
     lowest().close(ignored);
     out_.clear();
     out_bytes_ = 0;
@@ -771,7 +791,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::closed) return;
     timer_.cancel();
     if (ec) {
-      if (ec == asio::error::not_found) return reply_and_close(http_response("431 Request Header Fields Too Large", "text/plain", "request head too large\n"));
+      if (ec == asio::error::not_found)
+        return reply_and_close(
+            http_response("431 Request Header Fields Too Large", "text/plain", "request head too large\n"));
       return abort();
     }
     pending_input_ = head_.substr(n);
@@ -818,8 +840,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void open() {
-    static constexpr wslay_event_callbacks callbacks{
-        &Session::recv_cb, &Session::send_cb, nullptr, nullptr, nullptr, nullptr, &Session::msg_cb};
+    static constexpr wslay_event_callbacks callbacks{&Session::recv_cb, &Session::send_cb, nullptr,         nullptr,
+                                                     nullptr,           nullptr,           &Session::msg_cb};
     if (wslay_event_context_server_init(&ctx_, &callbacks, this) != 0) return abort();
     wslay_event_config_set_max_recv_msg_length(ctx_, sim_.opts.max_message_bytes);
     if (window_bits_) wslay_event_config_set_allowed_rsv_bits(ctx_, WSLAY_RSV1_BIT);
@@ -950,7 +972,8 @@ class Session : public std::enable_shared_from_this<Session> {
     gather_.clear();
     for (std::size_t i = 0; i < in_flight_; ++i) gather_.push_back(asio::buffer(*out_[i]));
     with_stream([this](auto& s) {
-      asio::async_write(s, gather_, [self = shared_from_this()](error_code ec, std::size_t n) { self->on_write(ec, n); });
+      asio::async_write(s, gather_,
+                        [self = shared_from_this()](error_code ec, std::size_t n) { self->on_write(ec, n); });
     });
   }
 
@@ -1002,7 +1025,8 @@ void Session::handle_request(std::string_view text) {
   bool subscribe = *op == "subscribe";
   if (!subscribe && *op != "unsubscribe") return error_reply(text, "unknown op");
   const Json* args = req.get("args");
-  if (!args || args->kind != Json::Kind::array || args->items.empty()) return error_reply(text, "args must be a non-empty array");
+  if (!args || args->kind != Json::Kind::array || args->items.empty())
+    return error_reply(text, "args must be a non-empty array");
 
   std::vector<std::pair<std::string, std::string>> pairs;
   for (const Json& a : args->items) {
@@ -1041,9 +1065,12 @@ Core::Stream* Core::find_or_create(const std::string& channel, const std::string
   if (streams.size() >= opts.max_streams) return nullptr;
   Stream st{channel, inst, 0, 0.0, {}};
   // A plausible starting price, stable per instrument.
-  if (inst.starts_with("BTC")) st.last = 64000.0;
-  else if (inst.starts_with("ETH")) st.last = 3200.0;
-  else st.last = 1.0 + double(std::hash<std::string>{}(inst) % 1000);
+  if (inst.starts_with("BTC"))
+    st.last = 64000.0;
+  else if (inst.starts_with("ETH"))
+    st.last = 3200.0;
+  else
+    st.last = 1.0 + double(std::hash<std::string>{}(inst) % 1000);
   ++stat_streams;
   return &streams.emplace(std::move(key), std::move(st)).first->second;
 }
@@ -1138,7 +1165,8 @@ void Core::apply_rate(double per_second) {
 
 void Core::schedule_tick() {
   if (rate <= 0 || stopping) return;
-  auto due = rate_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(double(emitted + 1) / rate));
+  auto due = rate_start +
+             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(double(emitted + 1) / rate));
   // At high rates fire at most every millisecond and catch up in bursts.
   tick_timer.expires_at(std::max(due, Clock::now() + std::chrono::milliseconds(1)));
   tick_timer.async_wait([this, generation = tick_generation](error_code ec) {
@@ -1290,11 +1318,10 @@ FeedSimulator::Stats FeedSimulator::stats() const {
 }
 
 std::string to_json(const FeedSimulator::Stats& s) {
-  return fmt::format(
-      R"({{"connections":{},"subscriptions":{},"messages_sent":{},"bytes_sent":{},"streams":{},)"
-      R"("connections_total":{},"slow_drops":{},"rate":{},"silent":{}}})",
-      s.connections, s.subscriptions, s.messages_sent, s.bytes_sent, s.streams, s.connections_total, s.slow_drops,
-      s.rate, s.silent);
+  return fmt::format(R"({{"connections":{},"subscriptions":{},"messages_sent":{},"bytes_sent":{},"streams":{},)"
+                     R"("connections_total":{},"slow_drops":{},"rate":{},"silent":{}}})",
+                     s.connections, s.subscriptions, s.messages_sent, s.bytes_sent, s.streams, s.connections_total,
+                     s.slow_drops, s.rate, s.silent);
 }
 
 }  // namespace fanout::sim

@@ -47,28 +47,28 @@ class FeedSimulator {
     std::size_t size = 200;     // approximate size of a data message (padded with "pad")
     std::string tls_cert{};     // PEM files; both set means wss, neither means ws
     std::string tls_key{};
-    bool deflate = false;       // accept permessage-deflate offers (no context takeover both ways)
-    bool gzip_binary = false;   // data messages as gzip-compressed binary frames
+    bool deflate = false;      // accept permessage-deflate offers (no context takeover both ways)
+    bool gzip_binary = false;  // data messages as gzip-compressed binary frames
     // Streams ("tickers", instId) that exist from start(); any other is created on first subscribe.
     // Also served as JSON to a plain HTTP GET on any path.
     std::vector<std::string> instruments = {"BTC-USDT", "ETH-USDT"};
-    std::chrono::milliseconds handshake_delay{0};       // wait before the HTTP 101
+    std::chrono::milliseconds handshake_delay{0};        // wait before the HTTP 101
     std::chrono::milliseconds handshake_timeout{10000};  // TLS + request head must arrive by then
-    std::size_t max_queued_bytes = 8u << 20;   // a client further behind than this is dropped
-    std::size_t max_message_bytes = 1u << 20;  // largest client message (after inflating)
-    std::size_t max_streams = 100000;          // subscribing to more distinct streams is an error
-    bool verbose = false;                      // log connections and errors to stderr
+    std::size_t max_queued_bytes = 8u << 20;             // a client further behind than this is dropped
+    std::size_t max_message_bytes = 1u << 20;            // largest client message (after inflating)
+    std::size_t max_streams = 100000;                    // subscribing to more distinct streams is an error
+    bool verbose = false;                                // log connections and errors to stderr
   };
 
   struct Stats {
-    std::size_t connections = 0;        // open WebSocket connections
-    std::size_t subscriptions = 0;      // (connection, stream) pairs
-    std::uint64_t messages_sent = 0;    // data messages queued to connections
-    std::uint64_t bytes_sent = 0;       // bytes written to sockets (frames, HTTP, TLS excluded)
-    std::size_t streams = 0;            // streams ticking
+    std::size_t connections = 0;          // open WebSocket connections
+    std::size_t subscriptions = 0;        // (connection, stream) pairs
+    std::uint64_t messages_sent = 0;      // data messages queued to connections
+    std::uint64_t bytes_sent = 0;         // bytes written to sockets (frames, HTTP, TLS excluded)
+    std::size_t streams = 0;              // streams ticking
     std::uint64_t connections_total = 0;  // WebSocket handshakes completed since start
-    std::uint64_t slow_drops = 0;       // clients dropped for exceeding max_queued_bytes
-    double rate = 0;                    // current per-stream rate
+    std::uint64_t slow_drops = 0;         // clients dropped for exceeding max_queued_bytes
+    double rate = 0;                      // current per-stream rate
     bool silent = false;
   };
 
@@ -86,13 +86,13 @@ class FeedSimulator {
   std::uint16_t port() const;
 
   // Misbehaviour. Each returns the number of connections affected where that means something.
-  std::size_t drop_connections();  // TCP reset, no close frame, no TLS close_notify; all connections
+  std::size_t drop_connections();     // TCP reset, no close frame, no TLS close_notify; all connections
   std::size_t drop_one_connection();  // the same, for the oldest open WebSocket connection only (0 or 1)
-  void set_silent(bool on);        // no data, no acks, no pongs (text or WebSocket) while on
-  std::size_t send_garbage_json();   // one text frame of invalid JSON to each open connection
-  std::size_t send_garbage_frame();  // one frame with reserved opcode 0x3 to each open connection
+  void set_silent(bool on);           // no data, no acks, no pongs (text or WebSocket) while on
+  std::size_t send_garbage_json();    // one text frame of invalid JSON to each open connection
+  std::size_t send_garbage_frame();   // one frame with reserved opcode 0x3 to each open connection
   void set_handshake_delay(std::chrono::milliseconds delay);  // for handshakes from now on
-  void set_rate(double per_second);  // per stream; 0 pauses (seq stops advancing)
+  void set_rate(double per_second);                           // per stream; 0 pauses (seq stops advancing)
 
   Stats stats() const;
 

@@ -31,7 +31,8 @@
 namespace {
 
 constexpr const char* k_help =
-    "commands: drop | drop-one | silent on|off | garbage-json | garbage-frame | handshake-delay MS | rate N | stats | quit";
+    "commands: drop | drop-one | silent on|off | garbage-json | garbage-frame | handshake-delay MS | rate N | stats | "
+    "quit";
 
 void say(const std::string& line) {
   std::fputs(line.c_str(), stdout);
@@ -102,13 +103,15 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--size", opts.size, "approximate size of a data message in bytes")->capture_default_str();
-  auto* cert = app.add_option("--tls-cert", opts.tls_cert, "PEM certificate chain: serve wss")->check(CLI::ExistingFile);
+  auto* cert =
+      app.add_option("--tls-cert", opts.tls_cert, "PEM certificate chain: serve wss")->check(CLI::ExistingFile);
   auto* key = app.add_option("--tls-key", opts.tls_key, "PEM private key")->check(CLI::ExistingFile);
   cert->needs(key);
   key->needs(cert);
   app.add_flag("--deflate", opts.deflate, "accept permessage-deflate offers");
-  app.add_option("--instruments", opts.instruments,
-                 "comma-separated instIds whose \"tickers\" streams run from the start (others are created on subscribe)")
+  app.add_option(
+         "--instruments", opts.instruments,
+         "comma-separated instIds whose \"tickers\" streams run from the start (others are created on subscribe)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_flag("--gzip-binary", opts.gzip_binary, "send data messages as gzip-compressed binary frames");

@@ -62,10 +62,18 @@ inline void on_stop_signal(int) { g_stop = 1; }
 
 class Child {
  public:
-  Child(const Options& o, const TopicPlan& plan, const Target& t, uint64_t first, uint64_t count,
-        uint64_t slow_total, double rate, int up_fd, int down_fd)
-      : o_(o), plan_(plan), t_(t), first_(first), n_(count), k_(plan.per_conn),
-        m_(static_cast<uint32_t>(plan.names.size())), rate_(rate), up_(up_fd), down_(down_fd),
+  Child(const Options& o, const TopicPlan& plan, const Target& t, uint64_t first, uint64_t count, uint64_t slow_total,
+        double rate, int up_fd, int down_fd)
+      : o_(o),
+        plan_(plan),
+        t_(t),
+        first_(first),
+        n_(count),
+        k_(plan.per_conn),
+        m_(static_cast<uint32_t>(plan.names.size())),
+        rate_(rate),
+        up_(up_fd),
+        down_(down_fd),
         rng_(static_cast<uint64_t>(::getpid()) * 0x9E3779B97F4A7C15ull ^ realtime_us()) {
     conns_.resize(n_);
     for (uint64_t i = 0; i < n_; ++i) {
@@ -83,7 +91,7 @@ class Child {
   }
 
   [[noreturn]] void run() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_stop_signal;  // no SA_RESTART: epoll_wait returns EINTR
     ::sigaction(SIGINT, &sa, nullptr);
     ::sigaction(SIGTERM, &sa, nullptr);
@@ -345,7 +353,7 @@ class Child {
       if (s == St::Idle) {
         fail(i, "setup_timeout:not_started");
       } else if (s == St::Connecting || s == St::Handshake || s == St::Subscribing) {
-        fail(i, s == St::Connecting    ? "setup_timeout:connect"
+        fail(i, s == St::Connecting  ? "setup_timeout:connect"
                 : s == St::Handshake ? "setup_timeout:handshake"
                                      : "setup_timeout:subscribe_ack");
       }
@@ -573,15 +581,12 @@ class Child {
         if (!fin) ++fragmented_;
         on_message(i, payload, n);
         break;
-      case 0x8:
-        on_close_frame(i, payload, n);
-        break;
+      case 0x8: on_close_frame(i, payload, n); break;
       case 0x9:
         ++pings_;
         send_frame(i, 0xA, payload, n);
         break;
-      case 0xA:
-        break;
+      case 0xA: break;
       default:
         ++protocol_errors_;
         fail_or_close(i, "protocol:bad_opcode");
@@ -854,7 +859,8 @@ class Child {
     kv("run_ms_max", go_ns_ ? (end_ns - go_ns_) / 1000000 : 0);
     rusage ru{};
     ::getrusage(RUSAGE_SELF, &ru);
-    kv("cpu_user_us", static_cast<uint64_t>(ru.ru_utime.tv_sec) * 1000000u + static_cast<uint64_t>(ru.ru_utime.tv_usec));
+    kv("cpu_user_us",
+       static_cast<uint64_t>(ru.ru_utime.tv_sec) * 1000000u + static_cast<uint64_t>(ru.ru_utime.tv_usec));
     kv("cpu_sys_us", static_cast<uint64_t>(ru.ru_stime.tv_sec) * 1000000u + static_cast<uint64_t>(ru.ru_stime.tv_usec));
     kv("maxrss_kb_max", static_cast<uint64_t>(ru.ru_maxrss));
     for (const auto& [code, cnt] : close_codes_) fmt::format_to(std::back_inserter(r), "cc {} {}\n", code, cnt);

@@ -49,7 +49,7 @@ struct Options {
   std::string path = "/ws";
   uint64_t connections = 1;
   bool connections_given = false;
-  unsigned procs = 0;  // 0: automatic (ceil(connections / kMaxConnsPerProc))
+  unsigned procs = 0;               // 0: automatic (ceil(connections / kMaxConnsPerProc))
   std::vector<std::string> topics;  // explicit list: every connection subscribes to all of them
   unsigned topics_per_conn = 0;     // with topic_count: K out of t0..t{M-1}, round-robin
   unsigned topic_count = 0;

@@ -446,7 +446,7 @@ int run(Options o) {
   const Target target = make_target(o);
   const auto slow_total = static_cast<uint64_t>(std::llround(static_cast<double>(o.connections) * o.slow_fraction));
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);

@@ -31,8 +31,10 @@ Listen parse_listen(const std::string& s, bool tls) {
 
 template <class T>
 void read(const toml::table& t, std::string_view key, T& out) {
-  if (auto v = t[key].value<T>()) out = *v;
-  else if (t.contains(key)) throw std::runtime_error(fmt::format("'{}' has the wrong type", key));
+  if (auto v = t[key].value<T>())
+    out = *v;
+  else if (t.contains(key))
+    throw std::runtime_error(fmt::format("'{}' has the wrong type", key));
 }
 // An integer setting in lo..hi; out keeps its value when the key is absent.
 template <class T>
@@ -81,7 +83,8 @@ void apply_file(const std::string& path, Config& c) {
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    throw std::runtime_error(fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
+    throw std::runtime_error(
+        fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
   }
   try {
     if (auto* s = root["server"].as_table()) {
@@ -172,8 +175,9 @@ void apply_file(const std::string& path, Config& c) {
 }  // namespace
 
 bool load(int argc, char** argv, Config& c) {
-  CLI::App app{"fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
-               "With no upstream configured, it runs the bundled feed simulator and relays that."};
+  CLI::App app{
+      "fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
+      "With no upstream configured, it runs the bundled feed simulator and relays that."};
   std::string config_file;
   std::vector<std::string> upstream_urls, subscribe, listen, listen_tls;
   std::string route, policy, path;
@@ -181,7 +185,8 @@ bool load(int argc, char** argv, Config& c) {
   std::size_t max_queue_bytes = 0;
   bool insecure = false, no_standby = true;
   std::string ca_file;
-  app.add_option("-c,--config", config_file, "TOML configuration file (see examples/relay/relay.toml)")->check(CLI::ExistingFile);
+  app.add_option("-c,--config", config_file, "TOML configuration file (see examples/relay/relay.toml)")
+      ->check(CLI::ExistingFile);
   app.add_option("-u,--upstream", upstream_urls, "upstream ws:// or wss:// URL (repeat for failover endpoints)");
   app.add_option("-s,--subscribe", subscribe, "message sent to the upstream on every connect (repeatable)");
   app.add_option("-r,--route", route, "topic template over JSON fields, e.g. {arg.channel}:{arg.instId}");

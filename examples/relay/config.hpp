@@ -24,11 +24,11 @@ struct UpstreamConfig {
 };
 
 struct SimulatorConfig {
-  bool enabled = false;      // run the bundled feed simulator in-process
+  bool enabled = false;  // run the bundled feed simulator in-process
   std::string host = "127.0.0.1";
-  std::uint16_t port = 0;    // 0: any free port
-  double rate = 10;          // messages per second per instrument
-  std::size_t size = 200;    // bytes per message, about
+  std::uint16_t port = 0;  // 0: any free port
+  double rate = 10;        // messages per second per instrument
+  std::size_t size = 200;  // bytes per message, about
 };
 
 struct Config {

@@ -178,8 +178,8 @@ int main(int argc, char** argv) {
       }
       const auto published = hub.published();
       log("stats: clients {} topics {} published {}/s delivered {}/s dropped {} total", clients, hub.topic_count(),
-          (published - last_published) / config.stats_interval_s, (deliveries - last_deliveries) / config.stats_interval_s,
-          dropped);
+          (published - last_published) / config.stats_interval_s,
+          (deliveries - last_deliveries) / config.stats_interval_s, dropped);
       last_deliveries = deliveries;
       last_published = published;
       stats();

@@ -23,9 +23,9 @@ namespace fanout {
 class Dedupe {
  public:
   struct Options {
-    std::size_t window = 4096;                                   // identities remembered per topic
+    std::size_t window = 4096;                                     // identities remembered per topic
     std::chrono::milliseconds max_age = std::chrono::seconds(10);  // older ones are forgotten
-    std::size_t max_topics = 100'000;                            // topics tracked at once
+    std::size_t max_topics = 100'000;                              // topics tracked at once
   };
   Dedupe();
   explicit Dedupe(Options options);

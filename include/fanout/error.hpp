@@ -9,11 +9,11 @@ namespace fanout {
 /// WebSocket close codes (RFC 6455 section 7.4.1) that fanout sends.
 enum class CloseCode : std::uint16_t {
   normal = 1000,
-  going_away = 1001,          // server shutdown / drain
-  protocol_error = 1002,      // malformed frame, unmasked client frame, bad close code
+  going_away = 1001,      // server shutdown / drain
+  protocol_error = 1002,  // malformed frame, unmasked client frame, bad close code
   unsupported_data = 1003,
-  invalid_payload = 1007,     // text message that is not UTF-8
-  policy_violation = 1008,    // slow consumer under the disconnect policy
+  invalid_payload = 1007,   // text message that is not UTF-8
+  policy_violation = 1008,  // slow consumer under the disconnect policy
   message_too_big = 1009,
   internal_error = 1011,
   try_again_later = 1013,
@@ -21,16 +21,16 @@ enum class CloseCode : std::uint16_t {
 
 /// Errors of the network and protocol layer. Reported through std::error_code.
 enum class Errc {
-  bad_request = 1,            // HTTP request head did not parse
-  request_too_large,          // request head over Server::Options::max_request_head_bytes
+  bad_request = 1,    // HTTP request head did not parse
+  request_too_large,  // request head over Server::Options::max_request_head_bytes
   handshake_timeout,
-  not_found,                  // path not served
+  not_found,  // path not served
   method_not_allowed,
-  upgrade_required,           // plain GET on a WebSocket path
-  protocol_error,             // WebSocket framing error
+  upgrade_required,  // plain GET on a WebSocket path
+  protocol_error,    // WebSocket framing error
   invalid_utf8,
   message_too_big,
-  slow_consumer,              // closed by the disconnect backpressure policy
+  slow_consumer,  // closed by the disconnect backpressure policy
   idle_timeout,
   shutting_down,
 };

@@ -64,10 +64,17 @@ class Frame {
 class FrameRef {
  public:
   FrameRef() noexcept = default;
-  FrameRef(const FrameRef& o) noexcept : p_(o.p_) { if (p_) p_->add_ref(); }
+  FrameRef(const FrameRef& o) noexcept : p_(o.p_) {
+    if (p_) p_->add_ref();
+  }
   FrameRef(FrameRef&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
-  FrameRef& operator=(FrameRef o) noexcept { std::swap(p_, o.p_); return *this; }
-  ~FrameRef() { if (p_) p_->release(); }
+  FrameRef& operator=(FrameRef o) noexcept {
+    std::swap(p_, o.p_);
+    return *this;
+  }
+  ~FrameRef() {
+    if (p_) p_->release();
+  }
 
   const Frame* get() const noexcept { return p_; }
   const Frame* operator->() const noexcept { return p_; }
@@ -76,9 +83,18 @@ class FrameRef {
 
   /// Gives up ownership without releasing; pair with adopt(). Used by queues that store raw pointers.
   const Frame* detach() noexcept { return std::exchange(p_, nullptr); }
-  static FrameRef adopt(const Frame* f) noexcept { FrameRef r; r.p_ = const_cast<Frame*>(f); return r; }
+  static FrameRef adopt(const Frame* f) noexcept {
+    FrameRef r;
+    r.p_ = const_cast<Frame*>(f);
+    return r;
+  }
   /// A new reference to a frame someone else owns.
-  static FrameRef share(const Frame* f) noexcept { FrameRef r; r.p_ = const_cast<Frame*>(f); if (f) r.p_->add_ref(); return r; }
+  static FrameRef share(const Frame* f) noexcept {
+    FrameRef r;
+    r.p_ = const_cast<Frame*>(f);
+    if (f) r.p_->add_ref();
+    return r;
+  }
 
  private:
   friend class Frame;

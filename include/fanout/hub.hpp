@@ -32,8 +32,8 @@ struct Topic;
 class Hub {
  public:
   struct Options {
-    std::size_t max_topics = 100'000;      // topics with members at once; more subscribes are refused
-    std::size_t max_topic_bytes = 256;     // longest topic name
+    std::size_t max_topics = 100'000;   // topics with members at once; more subscribes are refused
+    std::size_t max_topic_bytes = 256;  // longest topic name
   };
 
   explicit Hub(Runtime& runtime);
@@ -60,8 +60,8 @@ class Hub {
   enum class SubscribeResult { ok, invalid_topic, too_many_topics };
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
   /// `index` the session's place in the member list (kept current through set_group_index).
-  SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s,
-                            std::shared_ptr<detail::Topic>& out, std::size_t& index);
+  SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, std::shared_ptr<detail::Topic>& out,
+                            std::size_t& index);
   /// Removes `s`; `topic` is the record subscribe() gave.
   void unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s);
 

@@ -31,8 +31,8 @@ struct BackpressureCounters {
 class OutboundQueue {
  public:
   struct Limits {
-    std::size_t max_bytes = 1 << 20;   // queued bytes per session before the policy acts
-    std::size_t max_frames = 16384;    // queued frames per session before the policy acts
+    std::size_t max_bytes = 1 << 20;  // queued bytes per session before the policy acts
+    std::size_t max_frames = 16384;   // queued frames per session before the policy acts
   };
   enum class Result { queued, dropped, disconnect };
 
@@ -75,8 +75,8 @@ class OutboundQueue {
 
  private:
   struct Entry {
-    const Frame* frame;   // owns one reference
-    const void* topic;    // nullptr for control frames, which policies never drop
+    const Frame* frame;  // owns one reference
+    const void* topic;   // nullptr for control frames, which policies never drop
   };
   Entry& at(std::size_t i) noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
   const Entry& at(std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
@@ -84,7 +84,7 @@ class OutboundQueue {
   void erase_at(std::size_t i) noexcept;  // keeps order
 
   std::unique_ptr<Entry[]> buf_;
-  std::uint32_t cap_ = 0;      // power of two
+  std::uint32_t cap_ = 0;  // power of two
   std::uint32_t head_ = 0;
   std::uint32_t count_ = 0;
   std::uint32_t head_offset_ = 0;  // bytes of the head frame already written

@@ -26,7 +26,7 @@ namespace fanout {
 
 struct Routed {
   std::string topic;
-  std::optional<std::string> key;   // e.g. the instrument id; conflation and snapshots use it
+  std::optional<std::string> key;    // e.g. the instrument id; conflation and snapshots use it
   std::optional<std::uint64_t> seq;  // the upstream's sequence number, when it has one
 };
 
@@ -40,8 +40,8 @@ class Router {
     std::string topic_template = "{arg.channel}:{arg.instId}";
     /// Topic for JSON messages the template does not match (a field missing). Empty: not forwarded.
     std::string default_topic{};
-    std::string key_path{};   // optional; empty: no key
-    std::string seq_path{};   // optional; empty: no seq (a number or a numeric string)
+    std::string key_path{};  // optional; empty: no key
+    std::string seq_path{};  // optional; empty: no seq (a number or a numeric string)
     /// A message that has any of these top-level fields is the exchange talking to us (subscribe
     /// acks, errors, login results): counted as control, not forwarded.
     std::vector<std::string> control_fields = {"event", "op"};

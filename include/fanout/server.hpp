@@ -42,10 +42,10 @@ class Server final : public Drainable {
 
   struct Options {
     std::string host = "127.0.0.1";
-    std::uint16_t port = 8080;                        // 0: any free port, see port()
-    std::vector<std::string> paths = {"/ws"};         // where WebSocket upgrades are accepted
-    std::optional<Tls> tls{};                         // set for wss://
-    std::size_t max_request_head_bytes = 8 * 1024;    // larger heads get 431
+    std::uint16_t port = 8080;                      // 0: any free port, see port()
+    std::vector<std::string> paths = {"/ws"};       // where WebSocket upgrades are accepted
+    std::optional<Tls> tls{};                       // set for wss://
+    std::size_t max_request_head_bytes = 8 * 1024;  // larger heads get 431
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
     int backlog = 4096;
     std::chrono::milliseconds tick = std::chrono::milliseconds(250);  // granularity of every timer
@@ -58,14 +58,14 @@ class Server final : public Drainable {
   };
 
   struct Stats {
-    std::uint64_t sessions = 0;          // open now (WebSocket and pending handshakes)
+    std::uint64_t sessions = 0;  // open now (WebSocket and pending handshakes)
     std::uint64_t accepted = 0;
     std::uint64_t upgraded = 0;
-    std::uint64_t rejected = 0;          // handshakes answered with an HTTP error or timed out
-    std::uint64_t accept_errors = 0;     // e.g. out of file descriptors (accepting pauses briefly)
+    std::uint64_t rejected = 0;       // handshakes answered with an HTTP error or timed out
+    std::uint64_t accept_errors = 0;  // e.g. out of file descriptors (accepting pauses briefly)
     std::uint64_t subscriptions = 0;
-    std::uint64_t deliveries = 0;        // frames queued to sessions
-    std::uint64_t writes = 0;            // gather-writes that carried data
+    std::uint64_t deliveries = 0;  // frames queued to sessions
+    std::uint64_t writes = 0;      // gather-writes that carried data
     std::uint64_t dropped_newest = 0;
     std::uint64_t dropped_oldest = 0;
     std::uint64_t conflated = 0;

@@ -40,15 +40,15 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   /// Per-connection limits and timers; every one has a safe default.
   struct Options {
-    OutboundQueue::Limits queue{};                                    // 1 MiB, 16384 frames
+    OutboundQueue::Limits queue{};  // 1 MiB, 16384 frames
     std::shared_ptr<BackpressurePolicy> policy = drop_oldest();
-    std::size_t max_message_bytes = 64 * 1024;                        // inbound; larger closes with 1009
-    std::size_t max_subscriptions = 256;                              // per connection
+    std::size_t max_message_bytes = 64 * 1024;                           // inbound; larger closes with 1009
+    std::size_t max_subscriptions = 256;                                 // per connection
     std::chrono::milliseconds ping_interval = std::chrono::seconds(30);  // ping when the client is quiet; 0: off
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);   // close when nothing arrives; 0: off
     std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  // a write blocked this long is a slow consumer
     std::chrono::milliseconds close_timeout = std::chrono::seconds(2);   // wait for the peer's close reply
-    std::size_t max_write_bytes = 256 * 1024;                          // per gather-write
+    std::size_t max_write_bytes = 256 * 1024;                            // per gather-write
   };
 
   enum class State : std::uint8_t { handshake, open, closing, closed };
@@ -104,15 +104,15 @@ class Session : public std::enable_shared_from_this<Session> {
   const Options& options_;
   OutboundQueue queue_;
   State state_ = State::handshake;
-  bool close_after_flush_ = false;     // HTTP answers and sent close frames
-  bool waiting_writable_ = false;      // one write in flight
+  bool close_after_flush_ = false;  // HTTP answers and sent close frames
+  bool waiting_writable_ = false;   // one write in flight
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point write_blocked_since_;
   std::chrono::steady_clock::time_point closing_since_;
   bool ping_outstanding_ = false;
   bool close_received_ = false;
   bool delivered_since_tick_ = false;
-  std::uint8_t quiet_ticks_ = 0;  // ticks without deliveries; a long quiet spell frees the queue
+  std::uint8_t quiet_ticks_ = 0;   // ticks without deliveries; a long quiet spell frees the queue
   std::shared_ptr<Session> self_;  // keeps the session alive until finish()
 
  private:

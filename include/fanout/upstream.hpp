@@ -7,7 +7,8 @@
 // permessage-deflate (RFC 7692) or gzip/zlib-compressed binary frames inflated on request.
 //
 //   fanout::Upstream up(io, {.urls = {"wss://ws.okx.com:8443/ws/v5/public"},
-//                            .subscribe = {R"({"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]})"}},
+//                            .subscribe =
+//                            {R"({"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]})"}},
 //                       [&](std::string_view msg, bool binary) { /* route and publish */ },
 //                       [&](const fanout::Upstream::Event& e) { /* log state changes */ });
 //   up.start();
@@ -37,23 +38,23 @@ class Upstream {
   enum class Inflate { none, gzip_or_zlib };
 
   struct Options {
-    std::vector<std::string> urls;                                   // tried in this order
-    std::vector<std::pair<std::string, std::string>> headers{};     // extra request headers
-    std::string login{};                                             // sent first on every connect
-    std::vector<std::string> subscribe{};                            // then these, on every connect
+    std::vector<std::string> urls;                               // tried in this order
+    std::vector<std::pair<std::string, std::string>> headers{};  // extra request headers
+    std::string login{};                                         // sent first on every connect
+    std::vector<std::string> subscribe{};                        // then these, on every connect
     Heartbeat heartbeat = Heartbeat::text;
-    std::string heartbeat_text = "ping";                             // for Heartbeat::text
+    std::string heartbeat_text = "ping";  // for Heartbeat::text
     std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(15);
     std::chrono::milliseconds stale_timeout = std::chrono::seconds(30);    // no message: reconnect; 0 off
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // TCP + TLS + upgrade
     std::chrono::milliseconds backoff_initial = std::chrono::milliseconds(250);
     std::chrono::milliseconds backoff_max = std::chrono::seconds(30);
-    std::string ca_file{};                 // PEM CA bundle; empty: the system store
-    bool insecure_skip_verify = false;     // tests only: accept any certificate
-    bool permessage_deflate = true;        // offer RFC 7692 compression
-    Inflate inflate_binary = Inflate::none;  // binary frames that are gzip/zlib data become text
+    std::string ca_file{};                     // PEM CA bundle; empty: the system store
+    bool insecure_skip_verify = false;         // tests only: accept any certificate
+    bool permessage_deflate = true;            // offer RFC 7692 compression
+    Inflate inflate_binary = Inflate::none;    // binary frames that are gzip/zlib data become text
     std::size_t max_message_bytes = 16 << 20;  // after inflation; larger closes and reconnects
-    std::string name = "upstream";         // in events, for logs
+    std::string name = "upstream";             // in events, for logs
   };
 
   enum class State { stopped, connecting, live, backing_off };
@@ -62,20 +63,20 @@ class Upstream {
   struct Event {
     State state;
     std::string url;
-    std::string reason;                  // why a connection ended, or a failure
+    std::string reason;                     // why a connection ended, or a failure
     std::chrono::milliseconds retry_in{0};  // for backing_off
   };
 
   struct Stats {
     State state = State::stopped;
-    std::uint64_t connects = 0;          // upgrades that succeeded
-    std::uint64_t failures = 0;          // attempts or connections that ended in error
-    std::uint64_t messages = 0;          // data messages handed to the callback
-    std::uint64_t bytes = 0;             // their payload bytes (after inflation)
+    std::uint64_t connects = 0;  // upgrades that succeeded
+    std::uint64_t failures = 0;  // attempts or connections that ended in error
+    std::uint64_t messages = 0;  // data messages handed to the callback
+    std::uint64_t bytes = 0;     // their payload bytes (after inflation)
     std::uint64_t heartbeats_sent = 0;
-    std::uint64_t bad_input = 0;         // protocol errors, inflate errors, oversize messages
-    std::string url;                     // current or last endpoint
-    bool permessage_deflate = false;     // the current connection agreed on compression
+    std::uint64_t bad_input = 0;      // protocol errors, inflate errors, oversize messages
+    std::string url;                  // current or last endpoint
+    bool permessage_deflate = false;  // the current connection agreed on compression
   };
 
   using OnMessage = std::function<void(std::string_view payload, bool binary)>;

@@ -40,7 +40,8 @@ long rss_kb() {
 
 std::uint64_t now_us() {
   return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 struct Publisher {
@@ -74,22 +75,38 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
       if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
-      if (a == "--host") opt.host = argv[++i];
-      else if (a == "--port") opt.port = static_cast<std::uint16_t>(num(i));
-      else if (a == "--shards") shards = static_cast<unsigned>(num(i));
-      else if (a == "--path") opt.paths = {argv[++i]};
-      else if (a == "--policy") opt.session.policy = fanout::policy_by_name(argv[++i]);
-      else if (a == "--max-queue-bytes") opt.session.queue.max_bytes = static_cast<std::size_t>(num(i));
-      else if (a == "--max-queue-frames") opt.session.queue.max_frames = static_cast<std::size_t>(num(i));
-      else if (a == "--max-message-bytes") opt.session.max_message_bytes = static_cast<std::size_t>(num(i));
-      else if (a == "--handshake-timeout-ms") opt.handshake_timeout = ms(i);
-      else if (a == "--ping-interval-ms") opt.session.ping_interval = ms(i);
-      else if (a == "--idle-timeout-ms") opt.session.idle_timeout = ms(i);
-      else if (a == "--write-timeout-ms") opt.session.write_timeout = ms(i);
-      else if (a == "--max-subscriptions") opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
-      else if (a == "--tls-cert") opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
-      else if (a == "--tls-key") opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};
-      else throw std::invalid_argument("unknown option " + a);
+      if (a == "--host")
+        opt.host = argv[++i];
+      else if (a == "--port")
+        opt.port = static_cast<std::uint16_t>(num(i));
+      else if (a == "--shards")
+        shards = static_cast<unsigned>(num(i));
+      else if (a == "--path")
+        opt.paths = {argv[++i]};
+      else if (a == "--policy")
+        opt.session.policy = fanout::policy_by_name(argv[++i]);
+      else if (a == "--max-queue-bytes")
+        opt.session.queue.max_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--max-queue-frames")
+        opt.session.queue.max_frames = static_cast<std::size_t>(num(i));
+      else if (a == "--max-message-bytes")
+        opt.session.max_message_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--handshake-timeout-ms")
+        opt.handshake_timeout = ms(i);
+      else if (a == "--ping-interval-ms")
+        opt.session.ping_interval = ms(i);
+      else if (a == "--idle-timeout-ms")
+        opt.session.idle_timeout = ms(i);
+      else if (a == "--write-timeout-ms")
+        opt.session.write_timeout = ms(i);
+      else if (a == "--max-subscriptions")
+        opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
+      else if (a == "--tls-cert")
+        opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
+      else if (a == "--tls-key")
+        opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};
+      else
+        throw std::invalid_argument("unknown option " + a);
     }
     if (opt.session.ping_interval > std::chrono::milliseconds(0) && opt.tick > opt.session.ping_interval)
       opt.tick = opt.session.ping_interval;

@@ -26,6 +26,4 @@ TEST_CASE("errors say what is wrong") {
   CHECK(parse_control(R"({"op":"subscribe","args":[]})").error == ControlError::bad_args);
 }
 
-TEST_CASE("json_string escapes") {
-  CHECK(json_string("a\"b\\c\n") == R"("a\"b\\c\n")");
-}
+TEST_CASE("json_string escapes") { CHECK(json_string("a\"b\\c\n") == R"("a\"b\\c\n")"); }

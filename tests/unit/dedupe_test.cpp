@@ -55,7 +55,7 @@ TEST_CASE("dedupe: without seq the identity is key plus payload") {
   CHECK(d.first_time(no_seq("t", "BTC"), "payload-1"));  // same bytes, another key
   CHECK_FALSE(d.first_time(no_seq("t", "BTC"), "payload-1"));
   CHECK(d.first_time(no_seq("t", ""), "payload-1"));  // empty key differs from no key
-  CHECK(d.first_time(no_seq("u"), "payload-1"));     // and another topic
+  CHECK(d.first_time(no_seq("u"), "payload-1"));      // and another topic
   CHECK(d.duplicates() == 2);
 }
 

@@ -20,7 +20,8 @@ TEST_CASE("queue gathers everything queued and consumes partial writes") {
   BackpressureCounters c;
   OutboundQueue::Limits lim;
   auto p = drop_oldest();
-  for (int i = 0; i < 20; ++i) CHECK(q.push(Frame::make(Opcode::text, std::to_string(i)), nullptr, lim, *p, c) == OutboundQueue::Result::queued);
+  for (int i = 0; i < 20; ++i)
+    CHECK(q.push(Frame::make(Opcode::text, std::to_string(i)), nullptr, lim, *p, c) == OutboundQueue::Result::queued);
   CHECK(q.frames() == 20);
   const auto all = gathered(q);
   CHECK(all.size() == q.bytes());

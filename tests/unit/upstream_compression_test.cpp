@@ -53,7 +53,8 @@ void run_against(fanout::sim::FeedSimulator::Options so, fanout::Upstream::Optio
 
 void check_routable(Received& got) {
   REQUIRE(got.size() >= 12);
-  fanout::Router router(fanout::Router::Options{.topic_template = "{arg.channel}:{arg.instId}", .seq_path = "data.0.seq"});
+  fanout::Router router(
+      fanout::Router::Options{.topic_template = "{arg.channel}:{arg.instId}", .seq_path = "data.0.seq"});
   std::size_t data = 0;
   std::uint64_t last_seq = 0;
   for (auto& [m, binary] : got.messages) {

@@ -106,11 +106,12 @@ TEST_CASE("upstream subscribes, receives, and resubscribes after the server rest
   o.heartbeat_interval = 100ms;
   o.backoff_initial = 20ms;
   o.backoff_max = 200ms;
-  fanout::Upstream up(loop.io, o, [&](std::string_view m, bool) { got.add(m); },
-                      [&](const fanout::Upstream::Event& e) {
-                        std::lock_guard l(got.m);
-                        got.events.push_back(std::string(fanout::Upstream::to_string(e.state)) + " " + e.reason);
-                      });
+  fanout::Upstream up(
+      loop.io, o, [&](std::string_view m, bool) { got.add(m); },
+      [&](const fanout::Upstream::Event& e) {
+        std::lock_guard l(got.m);
+        got.events.push_back(std::string(fanout::Upstream::to_string(e.state)) + " " + e.reason);
+      });
   up.start();
   REQUIRE(eventually([&] { return down->hub.subscriber_count("ticks") == 1; }));
   CHECK(got.count(R"({"event":"subscribe","arg":"ticks"})") == 1);
@@ -144,11 +145,12 @@ TEST_CASE("a silent stream triggers the stale timeout and a reconnect") {
   o.stale_timeout = 300ms;
   o.backoff_initial = 10ms;
   o.backoff_max = 50ms;
-  fanout::Upstream up(loop.io, o, [&](std::string_view m, bool) { got.add(m); },
-                      [&](const fanout::Upstream::Event& e) {
-                        std::lock_guard l(got.m);
-                        got.events.push_back(e.reason);
-                      });
+  fanout::Upstream up(
+      loop.io, o, [&](std::string_view m, bool) { got.add(m); },
+      [&](const fanout::Upstream::Event& e) {
+        std::lock_guard l(got.m);
+        got.events.push_back(e.reason);
+      });
   up.start();
   CHECK(eventually([&] { return got.saw_event("stale"); }));
   CHECK(eventually([&] { return up.stats().connects >= 2; }));
@@ -213,8 +215,10 @@ TEST_CASE("custom headers are sent, and login goes out before the subscribes, ma
     buf.consume(n);
     const auto key_at = request.find("Sec-WebSocket-Key: ") + 19;
     const auto key = request.substr(key_at, request.find("\r\n", key_at) - key_at);
-    const std::string reply = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              "Sec-WebSocket-Accept: " + fanout::detail::websocket_accept(key) + "\r\n\r\n";
+    const std::string reply =
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Accept: " +
+        fanout::detail::websocket_accept(key) + "\r\n\r\n";
     asio::write(s, asio::buffer(reply));
     // Two masked text frames of < 126 bytes: 2 header bytes, 4 mask bytes, payload.
     for (int f = 0; f < 2; ++f) {

@@ -21,9 +21,9 @@ class ServerShard {
   ServerShard(Server& server, Shard& shard, asio::ip::tcp::acceptor acceptor);
   ~ServerShard();
 
-  void start();          // begins accepting and ticking; posted to the shard
-  void begin_drain();    // shard thread
-  void force_close();    // shard thread
+  void start();        // begins accepting and ticking; posted to the shard
+  void begin_drain();  // shard thread
+  void force_close();  // shard thread
 
   void add(Session* s);
   void remove(Session* s) noexcept;
