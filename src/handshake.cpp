@@ -34,4 +34,20 @@ std::string http_response(int status, std::string_view reason, std::string_view 
       status, reason, content_type, body.size(), extra_headers, body);
 }
 
+std::string_view http_reason(int status) noexcept {
+  switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
 }  // namespace fanout::detail

@@ -1,4 +1,4 @@
-#include "fanout/detail/http_request.hpp"
+#include "fanout/http.hpp"
 
 #include <http_parser.h>
 
@@ -6,7 +6,7 @@
 #include <cctype>
 #include <climits>
 
-namespace fanout::detail {
+namespace fanout {
 
 namespace {
 bool iequals(std::string_view a, std::string_view b) noexcept {
@@ -108,6 +108,7 @@ bool HttpRequest::header_has_token(std::string_view name, std::string_view token
   return false;
 }
 
+namespace detail {
 std::optional<std::string> url_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -139,4 +140,5 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
-}  // namespace fanout::detail
+}  // namespace detail
+}  // namespace fanout

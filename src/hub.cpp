@@ -55,6 +55,11 @@ std::size_t Hub::post(std::shared_ptr<detail::Topic> topic, FrameRef frame) {
   return posted;
 }
 
+void Hub::set_activity_observer(ActivityObserver observer) {
+  std::lock_guard lock(mutex_);
+  observer_ = std::move(observer);
+}
+
 std::size_t Hub::topic_count() const {
   std::lock_guard lock(mutex_);
   return topics_.size();
@@ -79,7 +84,7 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
     }
     out = it->second;
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.
-    out->members.fetch_add(1, std::memory_order_relaxed);
+    if (out->members.fetch_add(1, std::memory_order_relaxed) == 0 && observer_) observer_(out->name, true);
   }
   auto& members = out->groups[shard].members;
   index = members.size();
@@ -103,7 +108,10 @@ void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t s
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }
   std::lock_guard lock(mutex_);
-  if (topic->members.fetch_sub(1, std::memory_order_relaxed) == 1) topics_.erase(topic->name);
+  if (topic->members.fetch_sub(1, std::memory_order_relaxed) == 1) {
+    if (observer_) observer_(topic->name, false);
+    topics_.erase(topic->name);
+  }
 }
 
 }  // namespace fanout

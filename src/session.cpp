@@ -10,7 +10,7 @@
 
 #include "fanout/detail/control_protocol.hpp"
 #include "fanout/detail/handshake.hpp"
-#include "fanout/detail/http_request.hpp"
+#include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
@@ -188,29 +188,22 @@ void Session::on_read_end() {
 
 bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   if (close_after_flush_) return true;  // answered already; ignore the rest
-  if (!request_) request_ = std::make_unique<detail::HttpRequest>(owner_.server.options().max_request_head_bytes);
+  if (!request_) request_ = std::make_unique<HttpRequest>(owner_.server.options().max_request_head_bytes);
   std::size_t consumed = 0;
   switch (request_->feed(data, consumed)) {
-    case detail::HttpRequest::Status::incomplete: return true;
-    case detail::HttpRequest::Status::bad: answer_http(400, "Bad Request", {}, "malformed HTTP request\n"); return true;
-    case detail::HttpRequest::Status::too_large:
+    case HttpRequest::Status::incomplete: return true;
+    case HttpRequest::Status::bad: answer_http(400, "Bad Request", {}, "malformed HTTP request\n"); return true;
+    case HttpRequest::Status::too_large:
       answer_http(431, "Request Header Fields Too Large", {}, "request head too large\n");
       return true;
-    case detail::HttpRequest::Status::complete: break;
+    case HttpRequest::Status::complete: break;
   }
   const auto& req = *request_;
   const auto path = req.path();
   const auto& paths = owner_.server.options().paths;
   const bool ws_path = std::find(paths.begin(), paths.end(), path) != paths.end();
   if (!ws_path) {
-    if (path == "/healthz") {
-      if (req.method() == "GET" || req.method() == "HEAD")
-        answer_http(200, "OK", {}, "ok\n");
-      else
-        answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
-    } else {
-      answer_http(404, "Not Found", {}, "not found\n");
-    }
+    answer_plain_http(req);
     return true;
   }
   if (req.method() != "GET") {
@@ -243,16 +236,46 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   return state_ != State::closed;
 }
 
-void Session::answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body) {
+void Session::answer_plain_http(const HttpRequest& req) {
+  const auto path = req.path();
+  const HttpRoute* route = nullptr;
+  for (const auto& r : owner_.server.options().http_routes)
+    if (r.prefix ? path.starts_with(r.path) : path == r.path) {
+      route = &r;
+      break;
+    }
+  if (!route && path != "/healthz") {
+    answer_http(404, "Not Found", {}, "not found\n");
+    return;
+  }
+  if (req.method() != "GET" && req.method() != "HEAD") {
+    answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
+    return;
+  }
+  HttpResponse res{.body = "ok\n"};
+  if (route) {
+    try {
+      res = route->handler(req);
+    } catch (const std::exception& e) {
+      res = HttpResponse{.status = 500, .body = fmt::format("internal error: {}\n", e.what())};
+    }
+  }
+  answer_http(res.status, detail::http_reason(res.status), res.headers, res.body, res.content_type,
+              req.method() == "HEAD");
+}
+
+void Session::answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
+                          std::string_view content_type, bool head_only) {
   if (status >= 400) detail::ShardCounters::add(owner_.rejected, 1);
-  const auto text = detail::http_response(status, reason, extra_headers, "text/plain", body);
+  auto text = detail::http_response(status, reason, extra_headers, content_type, body);
+  if (head_only) text.resize(text.size() - body.size());  // HEAD: the GET's headers, no body
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(text))));
   close_after_flush_ = true;
   request_.reset();
   schedule_flush();
 }
 
-void Session::accept_websocket(const detail::HttpRequest& req) {
+void Session::accept_websocket(const HttpRequest& req) {
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
   const auto head = fmt::format(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "

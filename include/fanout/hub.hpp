@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,11 @@ class Hub {
     std::size_t max_topic_bytes = 256;  // longest topic name
   };
 
+  /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
+  /// the shard thread where it happened. It must not call the Hub: post the work elsewhere (a Bus
+  /// subscribes upstream of this node only for topics with members).
+  using ActivityObserver = std::function<void(std::string_view topic, bool active)>;
+
   explicit Hub(Runtime& runtime);
   Hub(Runtime& runtime, Options options);
   ~Hub();
@@ -47,6 +53,10 @@ class Hub {
   std::size_t publish(std::string_view topic, std::string_view payload, Opcode op = Opcode::text);
   /// Same, with a frame the caller already encoded (Frame::make).
   std::size_t publish(std::string_view topic, FrameRef frame);
+
+  /// Sets (or clears, with an empty function) the activity observer. Before members exist, or while
+  /// the caller knows no subscribe or unsubscribe runs.
+  void set_activity_observer(ActivityObserver observer);
 
   std::size_t topic_count() const;
   std::size_t subscriber_count(std::string_view topic) const;
@@ -78,6 +88,7 @@ class Hub {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<detail::Topic>, Hash, std::equal_to<>> topics_;
   std::atomic<std::uint64_t> published_{0};
+  ActivityObserver observer_;
 };
 
 }  // namespace fanout

@@ -1,5 +1,5 @@
 // fanout/server.hpp — accepts downstream clients: WebSocket upgrades on configured paths, a few
-// plain HTTP answers (GET /healthz), plain TCP or TLS.
+// plain HTTP answers (GET /healthz and the application's http_routes), plain TCP or TLS.
 //
 // One SO_REUSEPORT acceptor per shard, so the kernel spreads connections and a session stays on the
 // shard that accepted it. The request head is parsed strictly (size limit, handshake deadline);
@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout/http.hpp"
 #include "fanout/runtime.hpp"
 #include "fanout/session.hpp"
 
@@ -50,6 +51,7 @@ class Server final : public Drainable {
     int backlog = 4096;
     std::chrono::milliseconds tick = std::chrono::milliseconds(250);  // granularity of every timer
     Session::Options session{};
+    std::vector<HttpRoute> http_routes{};  // GET endpoints beside the WebSocket paths and /healthz
   };
 
   struct Callbacks {

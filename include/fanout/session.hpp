@@ -33,8 +33,8 @@ namespace detail {
 class Shard;
 struct Topic;
 class ServerShard;
-class HttpRequest;
 }  // namespace detail
+class HttpRequest;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -124,8 +124,10 @@ class Session : public std::enable_shared_from_this<Session> {
   struct WsState;  // wslay context and the frame-boundary tracker, only while a message is in progress
 
   bool on_handshake_bytes(std::span<const std::byte> data);
-  void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body);
-  void accept_websocket(const detail::HttpRequest& req);
+  void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
+                   std::string_view content_type = "text/plain", bool head_only = false);
+  void answer_plain_http(const HttpRequest& req);
+  void accept_websocket(const HttpRequest& req);
   bool on_ws_bytes(std::span<const std::byte> data);
   void on_message(Opcode op, std::string_view payload);
   void on_control(std::string_view text);
@@ -140,7 +142,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::ip::tcp::endpoint remote_;
   std::vector<Subscription> subs_;
   std::unique_ptr<WsState> ws_;
-  std::unique_ptr<detail::HttpRequest> request_;  // only during the handshake
+  std::unique_ptr<HttpRequest> request_;  // only during the handshake
   std::size_t index_in_owner_ = 0;
 };
 

@@ -1,10 +1,10 @@
 #include <doctest/doctest.h>
 
-#include <fanout/detail/http_request.hpp>
+#include <fanout/http.hpp>
 
 #include <string>
 
-using fanout::detail::HttpRequest;
+using fanout::HttpRequest;
 
 static HttpRequest::Status feed(HttpRequest& r, std::string_view s, std::size_t& consumed) {
   return r.feed(std::as_bytes(std::span(s.data(), s.size())), consumed);

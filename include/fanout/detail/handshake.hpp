@@ -13,5 +13,7 @@ bool valid_websocket_key(std::string_view key) noexcept;
 /// A complete HTTP/1.1 response that closes the connection.
 std::string http_response(int status, std::string_view reason, std::string_view extra_headers,
                           std::string_view content_type, std::string_view body);
+/// The standard reason phrase of an HTTP status ("Not Found"), or "Unknown".
+std::string_view http_reason(int status) noexcept;
 
 }  // namespace fanout::detail

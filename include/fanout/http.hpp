@@ -1,7 +1,16 @@
-// fanout/detail/http_request.hpp — the HTTP/1.1 request head, parsed strictly by nodejs/http-parser.
+// fanout/http.hpp — plain HTTP on the WebSocket port: the request head (parsed strictly by
+// nodejs/http-parser), and routes an application adds for its own GET endpoints.
+//
+//   options.http_routes.push_back({"/metrics", false, [&](const fanout::HttpRequest&) {
+//     return fanout::HttpResponse{.content_type = "text/plain; version=0.0.4", .body = scrape()};
+//   }});
+//
+// Thread safety: a route's handler runs on the shard thread of the connection that asked, so on
+// several shards at once: it must be thread-safe, and quick (it holds up that shard's loop).
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -10,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace fanout::detail {
+namespace fanout {
 
 class HttpRequest {
  public:
@@ -51,9 +60,27 @@ class HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers_;
 };
 
+/// What a route answers. Content-Length, Server and Connection are added by the server.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body{};
+  std::string headers{};  // extra header lines, each ending in \r\n (e.g. "ETag: \"7\"\r\n")
+};
+
+/// A GET (and HEAD) endpoint beside the WebSocket paths. `prefix`: also matches `path` followed by more
+/// (e.g. "/topics/" serves "/topics/t/snapshot"). The first matching route in order answers.
+struct HttpRoute {
+  std::string path;
+  bool prefix = false;
+  std::function<HttpResponse(const HttpRequest&)> handler;
+};
+
+namespace detail {
 /// Decodes %XX and '+' in a URL query component. Returns nullopt on a malformed escape.
 std::optional<std::string> url_decode(std::string_view s);
 /// The value of `key` in an `a=1&b=2` query string, decoded.
 std::optional<std::string> query_param(std::string_view query, std::string_view key);
 
-}  // namespace fanout::detail
+}  // namespace detail
+}  // namespace fanout
