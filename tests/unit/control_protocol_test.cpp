@@ -27,3 +27,25 @@ TEST_CASE("errors say what is wrong") {
 }
 
 TEST_CASE("json_string escapes") { CHECK(json_string("a\"b\\c\n") == R"("a\"b\\c\n")"); }
+
+TEST_CASE("subscribe with since and snapshot") {
+  auto p = parse_control(
+      R"({"op":"subscribe","args":["a","b","c"],"since":{"a":120,"b":{"seq":7,"epoch":99}},"snapshot":true})");
+  REQUIRE(p.ok);
+  REQUIRE(p.request.since.size() == 2);
+  CHECK(p.request.since_of("a")->seq == 120);
+  CHECK(p.request.since_of("a")->epoch == 0);
+  CHECK(p.request.since_of("b")->seq == 7);
+  CHECK(p.request.since_of("b")->epoch == 99);
+  CHECK(p.request.since_of("c") == nullptr);
+  CHECK(p.request.snapshot);
+  for (const char* bad :
+       {R"({"op":"subscribe","args":["a"],"since":[1]})", R"({"op":"subscribe","args":["a"],"since":{"a":-1}})",
+        R"({"op":"subscribe","args":["a"],"since":{"a":"x"}})",
+        R"({"op":"subscribe","args":["a"],"since":{"a":{"epoch":1}}})",
+        R"({"op":"subscribe","args":["a"],"snapshot":1})"}) {
+    auto e = parse_control(bad);
+    CHECK_FALSE(e.ok);
+    CHECK(e.error == ControlError::bad_args);
+  }
+}

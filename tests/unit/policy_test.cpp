@@ -109,3 +109,21 @@ TEST_CASE("policies by name") {
   CHECK(policy_by_name("conflate")->name() == "conflate");
   CHECK_THROWS_AS(policy_by_name("nope"), std::invalid_argument);
 }
+
+TEST_CASE("conflate by key keeps the newest frame of every (topic, key), in seq order") {
+  OutboundQueue q;
+  BackpressureCounters c;
+  auto p = conflate();
+  auto keyed = [&](std::string s, std::uint64_t seq, std::uint32_t key) {
+    return q.push(Frame::make(Opcode::text, s, {seq, key}), &topic_a, k_three, *p, c);
+  };
+  keyed("x1", 1, 11);
+  keyed("y2", 2, 22);
+  keyed("z3", 3, 33);
+  CHECK(keyed("x4", 4, 11) == OutboundQueue::Result::queued);  // replaces x1, goes to the back
+  CHECK(payloads(q) == "y2,z3,x4,");
+  CHECK(keyed("z5", 5, 33) == OutboundQueue::Result::queued);
+  CHECK(payloads(q) == "y2,x4,z5,");
+  CHECK(c.conflated == 2);
+  CHECK(c.dropped_oldest == 0);  // every key keeps its newest value
+}

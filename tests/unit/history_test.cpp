@@ -1,0 +1,113 @@
+// History ring bounds, and the Hub's seq, duplicate, snapshot, history and eviction rules (no sessions).
+#include <doctest/doctest.h>
+
+#include <fanout/detail/envelope.hpp>
+#include <fanout/detail/history.hpp>
+#include <fanout/fanout.hpp>
+
+#include <string>
+
+using fanout::Frame;
+using fanout::Opcode;
+using fanout::detail::History;
+
+namespace {
+fanout::detail::HistoryEntry entry(std::uint64_t seq, std::size_t bytes = 10) {
+  return {seq, Frame::make(Opcode::text, std::string(bytes, 'x'), {seq, 0}), {}, {}};
+}
+}  // namespace
+
+TEST_CASE("history: bounded by count, then by bytes; the floor follows what is forgotten") {
+  History h;
+  h.set_floor(4);
+  for (std::uint64_t s = 5; s <= 14; ++s) h.push(entry(s), 4, 1 << 20);
+  CHECK(h.size() == 4);
+  CHECK(h.first_seq() == 11);
+  CHECK(h.floor() == 10);
+  CHECK(h.after(10) == 0);
+  CHECK(h.after(12) == 2);
+  CHECK(h.after(14) == 4);
+  History b;
+  for (std::uint64_t s = 1; s <= 100; ++s) b.push(entry(s, 1000), 1000, 5000);
+  CHECK(b.bytes() <= 5000);
+  CHECK(b.size() >= 3);
+  CHECK(b.floor() + 1 == b.first_seq());
+  History one;  // an entry larger than the byte limit alone is still kept: since must reach the present
+  one.push(entry(1, 10000), 10, 100);
+  CHECK(one.size() == 1);
+  History none;
+  none.push(entry(7), 0, 100);
+  CHECK(none.empty());
+  CHECK(none.floor() == 7);
+}
+
+TEST_CASE("hub: seq per topic, duplicates and jumps of a given seq, history and snapshot queries") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt);
+  CHECK(hub.publish("t", "a") == 0);  // no members: kept, not posted
+  hub.publish("t", "b", {.key = "k1"});
+  CHECK(hub.last_seq("t") == 2);
+  hub.publish("t", "c", {.key = "k2", .seq = 10});  // a jump is accepted
+  CHECK(hub.publish("t", "dup", {.seq = 10}) == 0);
+  CHECK(hub.publish("t", "old", {.seq = 3}) == 0);
+  CHECK(hub.duplicates() == 2);
+  hub.publish("t", "d", {.key = "k1"});
+  CHECK(hub.last_seq("t") == 11);
+  CHECK(hub.last_seq("unknown") == 0);
+
+  auto h = hub.history("t", 1, 100);
+  REQUIRE(h);
+  REQUIRE(h->messages.size() == 3);
+  CHECK(h->messages[0].seq == 2);
+  CHECK(h->messages[0].payload == "b");
+  CHECK(h->messages[1].seq == 10);
+  CHECK(h->messages[2].key == "k1");
+  CHECK_FALSE(h->truncated);
+  CHECK(hub.history("t", 0, 2)->messages.size() == 2);
+  CHECK_FALSE(hub.history("nope", 0, 2));
+
+  auto s = hub.snapshot("t");  // latest per key ("" for messages without one), in seq order
+  REQUIRE(s);
+  REQUIRE(s->messages.size() == 3);
+  CHECK(s->messages[0].payload == "a");
+  CHECK(s->messages[1].payload == "c");
+  CHECK(s->messages[2].payload == "d");
+  CHECK(s->seq == 11);
+  CHECK(s->epoch != 0);
+  auto info = hub.topic("t");
+  REQUIRE(info);
+  CHECK(info->history_messages == 4);
+  CHECK(info->seq == 11);
+}
+
+TEST_CASE("hub: max_topics forgets the oldest topic without members; history limits by prefix") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub::Options o;
+  o.max_topics = 3;
+  o.history_by_prefix = {{"quiet.", {.max_messages = 0, .max_bytes = 0, .max_keys = 0}}};
+  fanout::Hub hub(rt, o);
+  hub.publish("a", "1");
+  hub.publish("b", "1");
+  hub.publish("quiet.c", "1");
+  CHECK(hub.topic_count() == 3);
+  hub.publish("d", "1");
+  CHECK(hub.topic_count() == 3);
+  CHECK(hub.last_seq("a") == 0);  // forgotten
+  CHECK(hub.last_seq("d") == 1);
+  CHECK(hub.history("quiet.c", 0, 10)->messages.empty());
+  CHECK(hub.history("quiet.c", 0, 10)->truncated);  // nothing kept: what was published is lost to it
+  CHECK(hub.snapshot("quiet.c")->messages.empty());
+  CHECK(hub.publish("bad topic", "x") == 0);
+  CHECK(hub.topic_count() == 3);
+}
+
+TEST_CASE("envelope: JSON payloads embedded, other text quoted, binary left alone") {
+  using fanout::detail::make_envelope;
+  auto json = make_envelope("t", 7, "k", Frame::make(Opcode::text, R"({"px":1})", {7, 1}));
+  CHECK(json->payload_view() == R"({"topic":"t","seq":7,"key":"k","data":{"px":1}})");
+  CHECK(json->seq() == 7);
+  auto text = make_envelope("t", 8, "", Frame::make(Opcode::text, "hi \"there\"", {8, 0}));
+  CHECK(text->payload_view() == R"({"topic":"t","seq":8,"data":"hi \"there\""})");
+  auto bin = Frame::make(Opcode::binary, "\x01\x02", {9, 0});
+  CHECK(make_envelope("t", 9, "", bin).get() == bin.get());
+}
