@@ -16,11 +16,16 @@ void History::push(HistoryEntry e, std::size_t max_messages, std::size_t max_byt
   bytes_ += cost(e);
   ring_.push_back(std::move(e));
   // The newest entry stays even when it alone exceeds max_bytes: `since` must reach the present.
-  while (ring_.size() > 1 && (ring_.size() > max_messages || bytes_ > max_bytes)) {
-    bytes_ -= cost(ring_.front());
-    floor_ = ring_.front().seq;
-    ring_.pop_front();
+  while ((ring_.size() > max_messages || bytes_ > max_bytes) && pop_oldest()) {
   }
+}
+
+bool History::pop_oldest() noexcept {
+  if (ring_.size() <= 1) return false;
+  bytes_ -= cost(ring_.front());
+  floor_ = ring_.front().seq;
+  ring_.pop_front();
+  return true;
 }
 
 void History::set_envelope(std::size_t i, FrameRef envelope) noexcept {

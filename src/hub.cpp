@@ -28,9 +28,7 @@ std::uint32_t key_hash(std::string_view key) noexcept {
   return key.empty() ? 0 : static_cast<std::uint32_t>(std::hash<std::string_view>{}(key)) | 1u;
 }
 
-Hub::Message to_message(const detail::HistoryEntry& e) {
-  return {e.seq, e.key, std::string(e.frame->payload_view())};
-}
+Hub::Message to_message(const detail::HistoryEntry& e) { return {e.seq, e.key, std::string(e.frame->payload_view())}; }
 }  // namespace
 
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
@@ -82,7 +80,8 @@ std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name)
     }
     if (!evicted) return nullptr;
   }
-  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), random_epoch());
+  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), random_epoch(),
+                                           history_bytes_);
   topics_.emplace(t->name, t);
   // Entries of topics forgotten on their last unsubscribe pile up here: compact now and then.
   if (creation_order_.size() > 2 * topics_.size() + 64)
@@ -129,10 +128,13 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
   }
   ++t.window_count;
   ++t.published;
-  if (t.limits.max_messages > 0)
-    t.history.push({seq, frame, envelope, std::string(o.key)}, t.limits.max_messages, t.limits.max_bytes);
-  else
-    t.history.set_floor(seq);
+  const auto before = static_cast<std::int64_t>(t.history.bytes());
+  t.history.push({seq, frame, envelope, std::string(o.key)}, t.limits.max_messages, t.limits.max_bytes);
+  while (history_bytes_.load(std::memory_order_relaxed) + static_cast<std::int64_t>(t.history.bytes()) - before >
+             static_cast<std::int64_t>(options_.max_history_bytes) &&
+         t.history.pop_oldest()) {
+  }
+  history_bytes_.fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
   if (t.limits.max_keys > 0) {
     auto it = t.latest.find(std::string(o.key));
     if (it != t.latest.end())
@@ -255,7 +257,8 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
   auto add_snapshot = [&] {
     for (auto* e : latest_in_seq_order(t)) {
       auto& [key, latest] = *e;
-      if (r.envelope && !latest.envelope) latest.envelope = detail::make_envelope(t.name, latest.seq, key, latest.frame);
+      if (r.envelope && !latest.envelope)
+        latest.envelope = detail::make_envelope(t.name, latest.seq, key, latest.frame);
       replay.frames.push_back(r.envelope ? latest.envelope : latest.frame);
     }
   };
@@ -268,7 +271,11 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
     } else {
       for (std::size_t i = t.history.after(r.since); i < t.history.size(); ++i) {
         auto& e = t.history[i];
-        if (r.envelope && !e.envelope) t.history.set_envelope(i, detail::make_envelope(t.name, e.seq, e.key, e.frame));
+        if (r.envelope && !e.envelope) {
+          const auto before = static_cast<std::int64_t>(t.history.bytes());
+          t.history.set_envelope(i, detail::make_envelope(t.name, e.seq, e.key, e.frame));
+          history_bytes_.fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
+        }
         replay.frames.push_back(r.envelope ? e.envelope : e.frame);
       }
     }

@@ -98,6 +98,18 @@ void apply_file(const std::string& path, Config& c) {
       read_int(*s, "server", "max_request_head_bytes", 1, k_int_max, c.server.max_request_head_bytes);
       read_int(*s, "server", "stats_interval_s", 0, std::numeric_limits<unsigned>::max(), c.stats_interval_s);
       read_ms(*s, "drain_ms", c.drain);
+      if (s->contains("envelope_path")) c.server.envelope_paths = strings(*s, "envelope_path");
+      read(*s, "topic_endpoints", c.server.topic_endpoints);
+      std::int64_t max_age = c.server.http_max_age.count();
+      read_int(*s, "server", "http_max_age_s", 0, 86400 * 365, max_age);
+      c.server.http_max_age = std::chrono::seconds(max_age);
+    }
+    if (auto* h = root["history"].as_table()) {
+      read_int(*h, "history", "max_messages", 0, k_int_max, c.hub.history.max_messages);
+      read_int(*h, "history", "max_bytes", 0, k_int_max, c.hub.history.max_bytes);
+      read_int(*h, "history", "max_keys", 0, k_int_max, c.hub.history.max_keys);
+      read_int(*h, "history", "max_topics", 1, k_int_max, c.hub.max_topics);
+      read_int(*h, "history", "max_total_bytes", 0, k_int_max, c.hub.max_history_bytes);
     }
     if (auto* l = root["limits"].as_table()) {
       auto& so = c.server.session;

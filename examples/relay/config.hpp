@@ -1,6 +1,7 @@
 // The relay's configuration: a TOML file (toml++) with flags (CLI11) on top. See relay.toml.
 #pragma once
 
+#include <fanout/hub.hpp>
 #include <fanout/router.hpp>
 #include <fanout/server.hpp>
 #include <fanout/upstream.hpp>
@@ -36,6 +37,7 @@ struct Config {
   std::vector<std::string> paths{"/ws"};
   unsigned shards = 1;
   fanout::Server::Options server{};  // limits and timeouts; host/port/paths/tls come from above
+  fanout::Hub::Options hub{};        // topics: history, snapshot keys, how many
   std::string tls_cert{}, tls_key{};
   std::vector<UpstreamConfig> upstreams{};
   SimulatorConfig simulator{};

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   }
 
   fanout::Runtime runtime(fanout::Runtime::Options{.shards = config.shards});
-  fanout::Hub hub(runtime);
+  fanout::Hub hub(runtime, config.hub);
   std::vector<std::unique_ptr<fanout::Server>> servers;
   try {
     for (const auto& l : config.listen) {

@@ -11,6 +11,8 @@
 // subscribe()/unsubscribe() are for sessions, on their shard's thread.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -33,7 +35,7 @@ class Session;
 namespace detail {
 struct Topic;
 struct HistoryLimits;
-}
+}  // namespace detail
 
 class Hub {
  public:
@@ -46,10 +48,12 @@ class Hub {
   };
 
   struct Options {
-    std::size_t max_topics = 100'000;   // topic records at once; the least recently created without members
-                                        // is forgotten first, and when none can go, new topics are refused
-    std::size_t max_topic_bytes = 256;  // longest topic name
-    History history{};                  // per topic, unless a prefix rule below matches
+    std::size_t max_topics = 100'000;            // topic records at once; the least recently created without members
+                                                 // is forgotten first, and when none can go, new topics are refused
+    std::size_t max_topic_bytes = 256;           // longest topic name
+    History history{};                           // per topic, unless a prefix rule below matches
+    std::size_t max_history_bytes = 256u << 20;  // over all topics: past it, a publishing topic
+                                                 // trims its own history (to one message at least)
     std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
   };
 
@@ -110,6 +114,10 @@ class Hub {
   std::size_t subscriber_count(std::string_view topic) const;
   std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
   std::uint64_t duplicates() const noexcept { return duplicates_.load(std::memory_order_relaxed); }
+  /// Bytes held by every topic's history (see Options::max_history_bytes).
+  std::size_t history_bytes() const noexcept {
+    return static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_.load(std::memory_order_relaxed)));
+  }
   const Options& options() const noexcept { return options_; }
   /// Every topic, sorted by name.
   std::vector<TopicInfo> topics() const;
@@ -131,14 +139,14 @@ class Hub {
   /// What a subscriber asks for besides live messages.
   struct Recovery {
     bool has_since = false;
-    std::uint64_t since = 0;   // replay messages with seq > since
-    std::uint64_t epoch = 0;   // 0: not given; another epoch than the topic's forces a resync
-    bool snapshot = false;     // latest value per key first
-    bool envelope = false;     // the frames wanted are envelopes
+    std::uint64_t since = 0;  // replay messages with seq > since
+    std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
+    bool snapshot = false;    // latest value per key first
+    bool envelope = false;    // the frames wanted are envelopes
   };
   /// What the subscriber gets before live messages, in order.
   struct Replay {
-    std::uint64_t seq = 0;    // the topic's seq at subscription: live frames follow with seq > this
+    std::uint64_t seq = 0;  // the topic's seq at subscription: live frames follow with seq > this
     std::uint64_t epoch = 0;
     bool resync = false;      // `since` could not be served from history: `frames` is the snapshot
     std::uint64_t first = 0;  // with resync: the oldest seq the history still had (0: none)
@@ -168,6 +176,7 @@ class Hub {
   std::deque<std::weak_ptr<detail::Topic>> creation_order_;  // eviction candidates, oldest first
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::int64_t> history_bytes_{0};
   ActivityObserver observer_;
 };
 

@@ -111,3 +111,19 @@ TEST_CASE("envelope: JSON payloads embedded, other text quoted, binary left alon
   auto bin = Frame::make(Opcode::binary, "\x01\x02", {9, 0});
   CHECK(make_envelope("t", 9, "", bin).get() == bin.get());
 }
+
+TEST_CASE("hub: the history byte budget over all topics holds; forgotten topics give their bytes back") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub::Options o;
+  o.max_history_bytes = 50'000;
+  o.max_topics = 5;
+  fanout::Hub hub(rt, o);
+  const std::string payload(1000, 'x');
+  for (int i = 0; i < 400; ++i) hub.publish("t" + std::to_string(i % 4), payload);
+  CHECK(hub.history_bytes() <= 50'000);
+  CHECK(hub.history_bytes() > 40'000);
+  for (int i = 0; i < 4; ++i) CHECK(hub.topic("t" + std::to_string(i))->history_messages >= 1);
+  for (int i = 10; i < 20; ++i) hub.publish("u" + std::to_string(i), "y");  // evicts every t*
+  CHECK(hub.topic_count() == 5);
+  CHECK(hub.history_bytes() < 2'000);
+}

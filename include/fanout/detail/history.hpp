@@ -36,6 +36,8 @@ class History {
   std::uint64_t first_seq() const noexcept { return ring_.empty() ? 0 : ring_.front().seq; }
   /// Index of the first entry with seq > `since` (size() when none).
   std::size_t after(std::uint64_t since) const noexcept;
+  /// Forgets the oldest entry (not the last one left). False when at most one remains.
+  bool pop_oldest() noexcept;
   /// Keeps the envelope built for entry `i`, counting its bytes.
   void set_envelope(std::size_t i, FrameRef envelope) noexcept;
   const HistoryEntry& operator[](std::size_t i) const noexcept { return ring_[i]; }

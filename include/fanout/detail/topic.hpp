@@ -44,8 +44,11 @@ struct HistoryLimits {
 };
 
 struct Topic {
-  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e)
-      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l) {}
+  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e, std::atomic<std::int64_t>& total)
+      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(total) {}
+  ~Topic() { history_total.fetch_sub(static_cast<std::int64_t>(history.bytes()), std::memory_order_relaxed); }
+  Topic(const Topic&) = delete;
+  Topic& operator=(const Topic&) = delete;
 
   const std::string name;
   /// Random per topic record: a client's `since` from another epoch cannot be trusted (restart).
@@ -59,9 +62,10 @@ struct Topic {
   // ---- guarded by mutex (publishers on any thread, subscribers on shard threads, HTTP) ----
   mutable std::mutex mutex;
   const HistoryLimits limits;
-  std::uint64_t seq = 0;               // last published
-  std::size_t envelope_members = 0;    // members that want envelopes: publish builds one when > 0
+  std::uint64_t seq = 0;             // last published
+  std::size_t envelope_members = 0;  // members that want envelopes: publish builds one when > 0
   History history;
+  std::atomic<std::int64_t>& history_total;        // the hub's sum over all topics (Hub::Options::max_history_bytes)
   std::unordered_map<std::string, Latest> latest;  // by key ("" for messages without one)
   std::uint64_t published = 0;
   std::chrono::steady_clock::time_point window_start{};
