@@ -136,7 +136,7 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
   }
   history_bytes_.fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
   if (t.limits.max_keys > 0) {
-    auto it = t.latest.find(std::string(o.key));
+    auto it = t.latest.find(o.key);
     if (it != t.latest.end())
       it->second = {seq, frame, envelope};
     else if (t.latest.size() < t.limits.max_keys)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -35,6 +36,11 @@ struct Latest {
   std::uint64_t seq = 0;
   FrameRef frame;
   FrameRef envelope;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
 };
 
 struct HistoryLimits {
@@ -65,8 +71,8 @@ struct Topic {
   std::uint64_t seq = 0;             // last published
   std::size_t envelope_members = 0;  // members that want envelopes: publish builds one when > 0
   History history;
-  std::atomic<std::int64_t>& history_total;        // the hub's sum over all topics (Hub::Options::max_history_bytes)
-  std::unordered_map<std::string, Latest> latest;  // by key ("" for messages without one)
+  std::atomic<std::int64_t>& history_total;  // the hub's sum over all topics (Hub::Options::max_history_bytes)
+  std::unordered_map<std::string, Latest, StringHash, std::equal_to<>> latest;  // by key ("" when none)
   std::uint64_t published = 0;
   std::chrono::steady_clock::time_point window_start{};
   std::uint64_t window_count = 0;
