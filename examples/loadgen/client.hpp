@@ -113,6 +113,7 @@ class Child {
     epoll_event evs[kMaxEvents];
     while (!finished_) {
       pump_connects();
+      pump_storm();
       check_ready();
       const int timeout = compute_timeout();
       const int k = ::epoll_wait(ep_, evs, kMaxEvents, timeout);
@@ -128,6 +129,7 @@ class Child {
 
   struct TopicState {
     uint64_t last = 0;
+    uint64_t target = 0;  // after a storm: the seq the resubscribe ack named (caught up once last reaches it)
     uint64_t count = 0;
     uint64_t gaps = 0;
     uint64_t ooo = 0;
@@ -138,6 +140,8 @@ class Child {
     St st = St::Idle;
     bool slow = false;
     bool registered = false;
+    bool recovering = false;  // reconnecting after the storm, subscribing with since
+    uint32_t behind = 0;      // topics not yet caught up after the storm
     uint32_t mask = 0;
     uint32_t base = 0;
     uint32_t acks = 0;
@@ -218,6 +222,32 @@ class Child {
       return;
     }
     update_mask(i);
+  }
+
+  // ---------------------------------------------------------------- reconnect storm
+
+  // Every open connection drops at once (no close frame, like a network blip) and reconnects.
+  void start_storm() {
+    storm_started_ = true;
+    storm_ns_ = mono_ns();
+    for (uint32_t i = 0; i < n_; ++i) {
+      Conn& c = conns_[i];
+      if (c.st != St::Open) continue;
+      ::close(c.fd);
+      c.fd = -1;
+      c.registered = false;
+      c.carry.reset();
+      c.carry_len = c.carry_cap = 0;
+      std::string().swap(c.out);
+      c.st = St::Idle;
+      c.acks = 0;
+      c.recovering = true;
+      storm_queue_.push_back(i);
+    }
+  }
+
+  void pump_storm() {
+    while (storm_next_ < storm_queue_.size() && inflight_ < o_.max_inflight) start_connect(storm_queue_[storm_next_++]);
   }
 
   void finish_connect(uint32_t i) {
@@ -312,13 +342,23 @@ class Child {
     Conn& c = conns_[i];
     c.st = St::Subscribing;
     std::string().swap(c.accept);
-    if (!o_.url_mode) {
+    if (!o_.url_mode || c.recovering) {
       std::string payload = "{\"op\":\"subscribe\",\"args\":[";
       for (uint32_t s = 0; s < k_; ++s) {
         if (s) payload.push_back(',');
         append_json_string(payload, plan_.names[plan_.gid(c.base, s)]);
       }
-      payload += "]}";
+      payload += "]";
+      if (c.recovering) {
+        payload += ",\"since\":{";
+        for (uint32_t s = 0; s < k_; ++s) {
+          if (s) payload.push_back(',');
+          append_json_string(payload, plan_.names[plan_.gid(c.base, s)]);
+          fmt::format_to(std::back_inserter(payload), ":{}", ts_[static_cast<size_t>(i) * k_ + s].last);
+        }
+        payload += "}";
+      }
+      payload += "}";
       send_frame(i, 0x1, payload.data(), payload.size());
       if (c.fd < 0) return;
     }
@@ -328,9 +368,20 @@ class Child {
   void on_subscribed(uint32_t i) {
     Conn& c = conns_[i];
     c.st = St::Open;
-    ++cls_[c.slow].opened;
     --inflight_;
-    ++resolved_;
+    if (c.recovering) {
+      ++storm_resubscribed_;
+      storm_resubscribed_ns_ = mono_ns();
+      c.behind = 0;
+      for (uint32_t s = 0; s < k_; ++s) {
+        const TopicState& t = ts_[static_cast<size_t>(i) * k_ + s];
+        if (t.last < t.target) ++c.behind;
+      }
+      if (c.behind == 0) caught_up(i);
+    } else {
+      ++cls_[c.slow].opened;
+      ++resolved_;
+    }
     if (c.slow) {
       slow_list_.push_back(i);
       c.budget = 0;
@@ -380,6 +431,8 @@ class Child {
     const uint64_t now = mono_ns();
     if (!ready_sent_ && now >= setup_deadline_ns_) setup_timeout();
     if (go_ && now >= run_deadline_ns_) finished_ = true;
+    if (go_ && o_.storm_at_s > 0 && !storm_started_ && now >= go_ns_ + static_cast<uint64_t>(o_.storm_at_s * 1e9))
+      start_storm();
     if (go_ && o_.has_expect && pending_pairs_ == 0) finished_ = true;
     if (!slow_list_.empty() && now >= next_tick_ns_) slow_tick(now);
     if (g_stop || parent_gone_) finished_ = true;
@@ -613,6 +666,18 @@ class Child {
     if (it == events_.end()) it = events_.emplace(std::string(name), 0).first;
     ++it->second;
     Conn& c = conns_[i];
+    if (name == "subscribe" && c.recovering) {
+      // {"event":"subscribe","arg":"t","seq":S,...}: live messages after the replay have seq > S.
+      const char* a = find(p, p + n, "\"arg\":\"", 7);
+      const char* q = find(p, p + n, "\"seq\":", 6);
+      if (a != nullptr && q != nullptr) {
+        a += 7;
+        const char* ae = static_cast<const char*>(std::memchr(a, '"', static_cast<size_t>(p + n - a)));
+        uint64_t seq = 0;
+        const uint32_t slot = ae ? slot_for(c, std::string_view(a, static_cast<size_t>(ae - a))) : kNoSlot;
+        if (slot != kNoSlot && parse_u64(q + 6, p + n, seq)) ts_[static_cast<size_t>(i) * k_ + slot].target = seq;
+      }
+    }
     if (name == "subscribe") {
       ++c.acks;
       if (c.st == St::Subscribing && o_.wait_acks && c.acks >= k_) on_subscribed(i);
@@ -693,6 +758,7 @@ class Child {
     }
     TopicState& t = ts_[static_cast<size_t>(i) * k_ + slot];
     const uint64_t prev = t.last;
+    if (c.recovering && c.st == St::Open && prev < t.target && seq >= t.target && --c.behind == 0) caught_up(i);
     ++t.count;
     if (seq == prev + 1) {
       t.last = seq;
@@ -703,6 +769,12 @@ class Child {
       ++t.ooo;
     }
     if (o_.has_expect && prev < o_.expect_per_topic && t.last >= o_.expect_per_topic) --pending_pairs_;
+  }
+
+  void caught_up(uint32_t i) {
+    conns_[i].recovering = false;
+    ++storm_caught_up_;
+    storm_caught_up_ns_ = mono_ns();
   }
 
   uint32_t slot_for(Conn& c, std::string_view topic) {
@@ -853,6 +925,12 @@ class Child {
     kv("protocol_errors", protocol_errors_);
     kv("negative_latency", neg_latency_);
     kv("closed_by_server", closed_after_open_);
+    kv("storm_conns", storm_queue_.size());
+    kv("storm_resubscribed", storm_resubscribed_);
+    kv("storm_caught_up", storm_caught_up_);
+    kv("storm_resubscribed_ms_max",
+       storm_resubscribed_ns_ > storm_ns_ ? (storm_resubscribed_ns_ - storm_ns_) / 1000000 : 0);
+    kv("storm_caught_up_ms_max", storm_caught_up_ns_ > storm_ns_ ? (storm_caught_up_ns_ - storm_ns_) / 1000000 : 0);
     kv("first_msg_us_min", first_msg_us_);
     kv("last_msg_us_max", last_msg_us_);
     kv("setup_ms_max", ready_ns_ ? (ready_ns_ - start_ns_) / 1000000 : 0);
@@ -931,6 +1009,14 @@ class Child {
   bool go_ = false;
   bool finished_ = false;
   bool parent_gone_ = false;
+  bool storm_started_ = false;
+  uint64_t storm_ns_ = 0;
+  std::vector<uint32_t> storm_queue_;
+  size_t storm_next_ = 0;
+  uint64_t storm_resubscribed_ = 0;
+  uint64_t storm_caught_up_ = 0;
+  uint64_t storm_resubscribed_ns_ = 0;
+  uint64_t storm_caught_up_ns_ = 0;
 
   ClassStats cls_[2];
   uint64_t events_total_ = 0;

@@ -71,6 +71,7 @@ void print_usage() {
              "         [--duration-s S] [--expect-per-topic N] [--connect-rate N/s] [--src-base 127.0.0.2]\n"
              "         [--src-count 250] [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]\n"
              "         [--json-out FILE] [--ready-file FILE] [--max-inflight N] [--setup-timeout-s S]\n"
+             "         [--storm-at-s S]   (all connections drop at S and recover with since)\n"
              "         [--no-wait-acks]\n"
              "       fanout-loadgen --self-test [--connections N] [--duration-s S] [--self-test-bytes B]\n"
              "         [--self-test-batch N]\n");
@@ -186,6 +187,8 @@ Options parse_args(int argc, char** argv) {
       o.ready_file = val();
     } else if (a == "--max-inflight") {
       o.max_inflight = static_cast<unsigned>(std::max<uint64_t>(1, to_u64(a, val())));
+    } else if (a == "--storm-at-s") {
+      o.storm_at_s = to_double(a, val());
     } else if (a == "--setup-timeout-s") {
       o.setup_timeout_s = to_double(a, val());
     } else if (a == "--self-test-bytes") {
@@ -608,6 +611,14 @@ int run(Options o) {
   out("incomplete_slow_connections", num(m.get("incomplete_slow")));
   out("missing_slow", num(m.get("missing_slow")));
   out("complete", complete ? "true" : "false");
+  if (o.storm_at_s > 0) {
+    out("storm_connections", num(m.get("storm_conns")));
+    out("storm_resubscribed", num(m.get("storm_resubscribed")));
+    out("storm_caught_up", num(m.get("storm_caught_up")));
+    out("storm_resync_events", num(m.events.count("resync") ? m.events.at("resync") : 0));
+    out("storm_all_resubscribed_ms", num(m.get("storm_resubscribed_ms_max")));
+    out("storm_all_caught_up_ms", num(m.get("storm_caught_up_ms_max")));
+  }
   j += "\n}\n";
 
   std::fwrite(j.data(), 1, j.size(), stdout);
