@@ -17,7 +17,7 @@ namespace {
 
 class PlainSession final : public Session {
  public:
-  PlainSession(ServerShard& owner, asio::ip::tcp::socket socket, asio::ip::tcp::endpoint remote)
+  PlainSession(ServerShard& owner, ShardSocket socket, asio::ip::tcp::endpoint remote)
       : Session(owner, std::move(remote)), socket_(std::move(socket)) {}
 
   void start() {
@@ -117,12 +117,12 @@ class PlainSession final : public Session {
     });
   }
 
-  asio::ip::tcp::socket socket_;
+  ShardSocket socket_;
 };
 
 }  // namespace
 
-std::shared_ptr<Session> make_plain_session(ServerShard& owner, asio::ip::tcp::socket socket) {
+std::shared_ptr<Session> make_plain_session(ServerShard& owner, ShardSocket socket) {
   asio::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   auto s = std::make_shared<PlainSession>(owner, std::move(socket), remote);

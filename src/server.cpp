@@ -33,7 +33,7 @@ void ServerShard::start() {
 
 void ServerShard::accept() {
   if (draining || !acceptor_.is_open()) return;
-  acceptor_.async_accept(shard.context(), [this](const asio::error_code& ec, asio::ip::tcp::socket socket) {
+  acceptor_.async_accept(shard.context(), [this](const asio::error_code& ec, ShardSocket socket) {
     if (ec == asio::error::operation_aborted || draining) return;
     if (ec) {
       ShardCounters::add(accept_errors, 1);
@@ -50,7 +50,7 @@ void ServerShard::accept() {
     acceptor_.non_blocking(true);
     for (int i = 0; i < k_accept_batch && !draining; ++i) {
       asio::error_code e;
-      asio::ip::tcp::socket more(shard.context());
+      ShardSocket more(shard.context());
       acceptor_.accept(more, e);
       if (e) break;  // would_block, or an error the next async_accept will report
       start_session(std::move(more));
@@ -59,7 +59,7 @@ void ServerShard::accept() {
   });
 }
 
-void ServerShard::start_session(asio::ip::tcp::socket socket) {
+void ServerShard::start_session(ShardSocket socket) {
   ShardCounters::add(accepted, 1);
   if (server.options().tls)
     make_tls_session(*this, std::move(socket));

@@ -41,20 +41,28 @@ void Shard::mark_dirty(Session* s) {
 }
 
 void Shard::forget(Session* s) noexcept {
-  std::replace(dirty_.begin(), dirty_.end(), s, static_cast<Session*>(nullptr));
+  std::replace(dirty_.begin() + static_cast<std::ptrdiff_t>(flush_pos_), dirty_.end(), s,
+               static_cast<Session*>(nullptr));
 }
 
 void Shard::flush() {
   // By index: a session may become dirty again while this runs and is then flushed in this pass.
   // One vector, kept at its size, so a steady stream of publishes allocates nothing here.
-  flush_posted_ = true;
-  for (std::size_t i = 0; i < dirty_.size(); ++i) {
-    Session* s = dirty_[i];
+  // At most k_flush_batch sessions per handler: a sweep over 10,000 sockets takes tens of ms, and
+  // between batches the loop polls for readiness, so accepts and client reads are not starved.
+  const std::size_t stop = std::min(dirty_.size(), flush_pos_ + k_flush_batch);
+  for (; flush_pos_ < stop; ++flush_pos_) {
+    Session* s = dirty_[flush_pos_];
     if (!s) continue;
     s->dirty_ = false;
     s->flush();
   }
+  if (flush_pos_ < dirty_.size()) {
+    asio::post(ioc_, [this] { flush(); });  // flush_posted_ stays set: new dirt joins this pass
+    return;
+  }
   dirty_.clear();
+  flush_pos_ = 0;
   flush_posted_ = false;
 }
 

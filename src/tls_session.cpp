@@ -95,11 +95,11 @@ class TlsSession final : public Session {
 
 }  // namespace
 
-std::shared_ptr<Session> make_tls_session(ServerShard& owner, asio::ip::tcp::socket socket) {
+std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket) {
   asio::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   auto& ctx = *static_cast<asio::ssl::context*>(owner.server.tls_context());
-  auto s = std::make_shared<TlsSession>(owner, std::move(socket), remote, ctx);
+  auto s = std::make_shared<TlsSession>(owner, asio::ip::tcp::socket(std::move(socket)), remote, ctx);
   owner.add(s.get());
   s->start();
   return s;
@@ -111,7 +111,7 @@ std::shared_ptr<Session> make_tls_session(ServerShard& owner, asio::ip::tcp::soc
 #else
 
 namespace fanout::detail {
-std::shared_ptr<Session> make_tls_session(ServerShard&, asio::ip::tcp::socket) { return nullptr; }
+std::shared_ptr<Session> make_tls_session(ServerShard&, ShardSocket) { return nullptr; }
 }  // namespace fanout::detail
 
 #endif

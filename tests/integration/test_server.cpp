@@ -167,6 +167,23 @@ int main(int argc, char** argv) {
         }
         say(fmt::format("rate-done {} {}", topic, last));
       });
+    } else if (cmd == "rate-multi") {
+      // Topics t0..t<count-1>, each at per_sec, from one background thread (bench/run's market scenario).
+      std::size_t count = 0, bytes = 0;
+      double per_sec = 0, seconds = 0;
+      in >> count >> per_sec >> bytes >> seconds;
+      say("rate-started multi");
+      background.emplace_back([&pub, count, per_sec, bytes, seconds] {
+        std::vector<std::string> topics;
+        for (std::size_t t = 0; t < count; ++t) topics.push_back(fmt::format("t{}", t));
+        const auto start = std::chrono::steady_clock::now();
+        const auto rounds = static_cast<std::uint64_t>(per_sec * seconds);
+        for (std::uint64_t i = 0; i < rounds; ++i) {
+          std::this_thread::sleep_until(start + std::chrono::duration<double>(static_cast<double>(i) / per_sec));
+          for (const auto& t : topics) pub.publish_one(t, bytes);
+        }
+        say(fmt::format("rate-done multi {}", rounds * topics.size()));
+      });
     } else if (cmd == "wait-subscribers") {
       std::size_t n = 0;
       long timeout_ms = 0;

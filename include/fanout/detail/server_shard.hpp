@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -15,6 +16,10 @@ class Server;
 class Session;
 namespace detail {
 class Shard;
+
+/// An accepted connection. Bound to the shard's io_context executor rather than the type-erased
+/// any_io_executor: the socket and every pending wait on it are smaller (this is per idle connection).
+using ShardSocket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
 
 class ServerShard {
  public:
@@ -40,7 +45,7 @@ class ServerShard {
 
  private:
   void accept();
-  void start_session(asio::ip::tcp::socket socket);
+  void start_session(ShardSocket socket);
   void tick();
 
   static constexpr int k_accept_batch = 64;  // connections taken per accept wakeup
@@ -51,8 +56,8 @@ class ServerShard {
   std::vector<Session*> sessions_;
 };
 
-std::shared_ptr<Session> make_plain_session(ServerShard& owner, asio::ip::tcp::socket socket);
-std::shared_ptr<Session> make_tls_session(ServerShard& owner, asio::ip::tcp::socket socket);
+std::shared_ptr<Session> make_plain_session(ServerShard& owner, ShardSocket socket);
+std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket);
 
 }  // namespace detail
 }  // namespace fanout

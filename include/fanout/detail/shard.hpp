@@ -58,10 +58,12 @@ class Shard {
   void flush();
 
   static constexpr std::size_t k_read_buffer_size = 64 * 1024;
+  static constexpr std::size_t k_flush_batch = 512;  // sessions written per handler before the loop polls again
   asio::io_context& ioc_;
   std::size_t index_;
   std::unique_ptr<std::byte[]> read_buffer_;
   std::vector<Session*> dirty_;
+  std::size_t flush_pos_ = 0;  // next dirty_ entry to write in the current pass
   bool flush_posted_ = false;
 };
 

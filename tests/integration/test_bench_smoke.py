@@ -1,0 +1,57 @@
+#!/usr/bin/python3
+"""bench_smoke: bench/run at its --quick size, so the harness cannot rot unnoticed.
+
+Runs the probe, fanout, market and slow scenarios (200 connections, 2-3 s steps) against both
+fanout-test-server and the baseline server, then checks correctness only, never timing: every
+scenario wrote its JSON and markdown, every connection opened, every published message reached every
+subscriber exactly once and in order (no gaps, nothing dropped), and the send() probe measured sends.
+"""
+import argparse, json, os, shutil, subprocess, sys, tempfile
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--build", required=True)
+ap.add_argument("--run", required=True, help="path of bench/run")
+a = ap.parse_args()
+
+out = tempfile.mkdtemp(prefix="fanout-bench-smoke-")
+scenarios = ["probe", "fanout", "market", "slow"]
+p = subprocess.run([sys.executable, a.run, "--quick", "--no-docs", "--build", a.build, "--out", out] + scenarios,
+                   timeout=240, capture_output=True, text=True)
+print(p.stdout[-4000:], p.stderr[-4000:])
+assert p.returncode == 0, f"bench/run exited {p.returncode}"
+
+def load(name):
+    assert os.path.exists(os.path.join(out, f"{name}.md")), f"{name}.md missing"
+    with open(os.path.join(out, f"{name}.json")) as f:
+        r = json.load(f)
+    assert "error" not in r, r.get("error")
+    return r
+
+probe = load("probe")
+assert [s["frames_per_send"] for s in probe["steps"]] == [1, 8, 32, 128]
+assert all(s["sends"] > 0 for s in probe["steps"]), probe
+
+fan = load("fanout")
+for kind in ("fanout", "baseline"):
+    steps = fan["servers"][kind]["steps"]
+    assert [s["rate"] for s in steps] == [10, 100], steps
+    for s in steps:
+        assert s["connections"] == 200 and s["failed"] == 0, s
+        assert s["received"] == s["expected"] and s["gaps"] == 0 and s["out_of_order"] == 0, s
+        assert s["parse_errors"] == 0 and s["dropped"] == 0, s
+        assert s["late_opened"] == s["late_clients"], s
+
+market = load("market")
+for kind, s in market["servers"].items():
+    # 200 connections x 5 topics of 20, 20 msg/s per topic for 2 s: 50 subscribers per topic.
+    assert s["connections"] == 200 and s["gaps"] == 0 and s["dropped"] == 0, (kind, s)
+    assert s["received"] == 20 * 20 * 2 * 50, (kind, s)
+
+slow = load("slow")
+for kind, runs in slow["servers"].items():
+    for frac, s in runs.items():
+        assert s["connections"] == 200 and s["fast_gaps"] == 0, (kind, frac, s)
+        assert s["fast_received"] == s["received"] - s["slow_received"] > 0, (kind, frac, s)
+
+shutil.rmtree(out, ignore_errors=True)
+print("bench_smoke: ok")
