@@ -140,7 +140,8 @@ WriteResult PostgresWriter::write(std::span<const SinkRecordRef> batch) {
   std::size_t rejected = 0;
   for (const auto& r : batch)
     if (!format_copy_line(*r, buffer_)) ++rejected;
-  if (rejected == batch.size()) return WriteResult::ok(rejected);
+  const std::string rejected_why = "topic or payload not storable as text (a NUL byte, or not UTF-8)";
+  if (rejected == batch.size()) return {WriteResult::Kind::ok, rejected_why, rejected};
 
   if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
     if (auto r = connect(); r.kind != WriteResult::Kind::ok) return r;
@@ -165,7 +166,7 @@ WriteResult PostgresWriter::write(std::span<const SinkRecordRef> batch) {
     if (conn_) disconnect();  // the COPY state is unknown: start over
     return r;
   }
-  WriteResult result = WriteResult::ok(rejected);
+  WriteResult result{WriteResult::Kind::ok, rejected ? rejected_why : std::string(), rejected};
   // Read every result until null, so the connection is ready for the next batch.
   while (PGresult* res = PQgetResult(conn_)) {
     std::unique_ptr<PGresult, decltype(&PQclear)> owned(res, &PQclear);
