@@ -118,14 +118,39 @@ WriteResult JournalWriter::rotate() {
 }
 
 WriteResult JournalWriter::write(std::span<const SinkRecordRef> batch) {
-  buffer_.clear();
-  for (const auto& r : batch) format_line(*r, buffer_);
-  if (fd_ < 0) {
-    if (auto r = open_file(); r.kind != WriteResult::Kind::ok) return r;
+  if (batch.empty()) return WriteResult::ok();
+  // A retry of a batch that failed half-way (after a rotation) resumes after the lines already written.
+  std::size_t i = resume_first_ == batch.front().get() ? std::min(resume_done_, batch.size()) : 0;
+  resume_first_ = nullptr;
+  auto remember = [&](WriteResult r, std::size_t done) {
+    resume_first_ = batch.front().get();
+    resume_done_ = done;
+    return r;
+  };
+  while (i < batch.size()) {
+    if (fd_ < 0) {
+      if (auto r = open_file(); r.kind != WriteResult::Kind::ok) return remember(std::move(r), i);
+    }
+    // As many lines as fit in the current file; a file always takes at least one line.
+    buffer_.clear();
+    const std::size_t first = i;
+    for (; i < batch.size(); ++i) {
+      line_.clear();
+      format_line(*batch[i], line_);
+      if (size_ + buffer_.size() + line_.size() > options_.max_file_bytes && size_ + buffer_.size() > 0) break;
+      buffer_ += line_;
+    }
+    if (!buffer_.empty()) {
+      if (auto r = append(); r.kind != WriteResult::Kind::ok) return remember(std::move(r), first);
+    }
+    if (i < batch.size()) {
+      if (auto r = rotate(); r.kind != WriteResult::Kind::ok) return remember(std::move(r), i);
+    }
   }
-  if (size_ > 0 && size_ + buffer_.size() > options_.max_file_bytes) {
-    if (auto r = rotate(); r.kind != WriteResult::Kind::ok) return r;
-  }
+  return WriteResult::ok();
+}
+
+WriteResult JournalWriter::append() {
   const std::uint64_t start = size_;
   std::size_t done = 0;
   while (done < buffer_.size()) {
@@ -133,7 +158,7 @@ WriteResult JournalWriter::write(std::span<const SinkRecordRef> batch) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       auto r = WriteResult::retry(errno_text("cannot write", options_.path));
-      // All or nothing: cut the partial batch off so the retry does not leave a torn line.
+      // All or nothing: cut the partial chunk off so the retry does not leave a torn line.
       if (::ftruncate(fd_, static_cast<off_t>(start)) != 0) close();
       return r;
     }

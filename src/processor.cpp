@@ -153,18 +153,16 @@ void Processor::run(Worker& w) {
       reporter_->report(fmt::format("processor: handler threw a non-exception on topic {}", m.topic));
     }
     std::uint64_t emitted = 0, errors = ok ? 0 : 1;
-    if (ok) {
-      for (const auto& item : out.items_) {
-        try {
-          publish_(item);
-          ++emitted;
-        } catch (const std::exception& e) {
-          ++errors;
-          reporter_->report(fmt::format("processor: publish to {} threw: {}", item.topic, e.what()));
-        } catch (...) {
-          ++errors;
-          reporter_->report(fmt::format("processor: publish to {} threw a non-exception", item.topic));
-        }
+    for (const auto& item : out.items_) {  // what was emitted before a throw is published too
+      try {
+        publish_(item);
+        ++emitted;
+      } catch (const std::exception& e) {
+        ++errors;
+        reporter_->report(fmt::format("processor: publish to {} threw: {}", item.topic, e.what()));
+      } catch (...) {
+        ++errors;
+        reporter_->report(fmt::format("processor: publish to {} threw a non-exception", item.topic));
       }
     }
     std::lock_guard lock(w.mutex);

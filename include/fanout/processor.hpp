@@ -12,7 +12,8 @@
 // TCP flow control pushes back on the upstream instead of memory growing here.
 //
 // An exception thrown by the handler (or by the publish function) is caught, counted in
-// Stats::errors and reported (rate-limited); the worker carries on with the next message.
+// Stats::errors and reported (rate-limited); the worker carries on with the next message. Outputs
+// the handler emitted before throwing are published.
 //
 //   fanout::Processor processor(
 //       {.workers = 2},
@@ -66,7 +67,8 @@ class Processor {
   };
 
   /// Where a handler puts its results. Items are published in the order they were emitted, right
-  /// after the handler returns (so a handler that throws publishes nothing of that message).
+  /// after the handler returns; when it throws, what it emitted before the throw is still published
+  /// (so "forward the raw message, then derive" keeps the raw stream whole when deriving fails).
   class Output {
    public:
     struct Item {

@@ -120,3 +120,27 @@ TEST_CASE("journal: bad options are refused") {
   CHECK_THROWS_AS(fanout::JournalWriter({.path = ""}), std::invalid_argument);
   CHECK_THROWS_AS(fanout::JournalWriter({.path = "x", .max_file_bytes = 0}), std::invalid_argument);
 }
+
+TEST_CASE("journal: a batch that fails half-way at a rotation is resumed, not duplicated, on retry") {
+  TempDir dir;
+  const auto path = dir.path / "j.jsonl";
+  std::string one;
+  fanout::JournalWriter::format_line(*record("t", "0", 0), one);
+  // PATH.1 is a non-empty directory: renaming PATH onto it fails, so the rotation fails.
+  fs::create_directories(path.string() + ".1/blocker");
+  fanout::JournalWriter w({.path = path.string(), .max_file_bytes = 3 * one.size(), .max_files = 1});
+  std::vector<fanout::SinkRecordRef> batch;
+  for (int i = 0; i < 6; ++i) batch.push_back(record("t", std::to_string(i), i));
+  const auto r = w.write(batch);
+  CHECK(r.kind == fanout::WriteResult::Kind::retry);
+  CHECK(r.error.find("cannot rotate") != std::string::npos);
+  CHECK(lines_of(path).size() == 3);
+  fs::remove_all(path.string() + ".1");
+  REQUIRE(w.write(batch).kind == fanout::WriteResult::Kind::ok);  // the Sink's retry: the same batch
+  const auto old = lines_of(path.string() + ".1"), current = lines_of(path);
+  REQUIRE(old.size() == 3);
+  REQUIRE(current.size() == 3);
+  CHECK(old[0].find("\"payload\":\"0\"") != std::string::npos);
+  CHECK(current[0].find("\"payload\":\"3\"") != std::string::npos);
+  CHECK(current[2].find("\"payload\":\"5\"") != std::string::npos);
+}

@@ -111,8 +111,11 @@ TEST_CASE("processor: a throwing handler is counted and reported; the worker car
                      ++reports;
                    }},
               Processor::Handler([](const Processor::Message& m, Processor::Output& o) {
-                o.forward(m);  // not published when the handler then throws
-                if (std::stoi(m.payload) % 2) throw std::runtime_error("odd payload");
+                if (std::stoi(m.payload) % 2) {
+                  o.emit("partial", m.payload);  // emitted before the throw: still published
+                  throw std::runtime_error("odd payload");
+                }
+                o.forward(m);
               }),
               [&](const Processor::Output::Item& o) { out.add(o); });
   p.start();
@@ -121,9 +124,11 @@ TEST_CASE("processor: a throwing handler is counted and reported; the worker car
   const auto st = p.stats();
   CHECK(st.errors == 500);
   CHECK(st.processed == 500);
-  CHECK(out.total == 500);
-  for (auto& [topic, payloads] : out.by_topic)
-    for (auto& s : payloads) CHECK(std::stoi(s) % 2 == 0);
+  CHECK(st.emitted == 1000);
+  CHECK(out.by_topic["partial"].size() == 500);
+  for (auto& s : out.by_topic["partial"]) CHECK(std::stoi(s) % 2 == 1);
+  for (int t = 0; t < 3; ++t)
+    for (auto& s : out.by_topic["t" + std::to_string(t)]) CHECK(std::stoi(s) % 2 == 0);
   CHECK(reports >= 1);  // rate-limited: at least the first
 }
 
