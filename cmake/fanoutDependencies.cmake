@@ -5,6 +5,9 @@ find_package(wslay CONFIG REQUIRED)        # libwslay-dev
 find_package(fmt CONFIG REQUIRED)          # libfmt-dev
 find_package(simdjson CONFIG REQUIRED)     # libsimdjson-dev
 find_package(ZLIB REQUIRED)                # zlib1g-dev: permessage-deflate, gzip feeds
+if(FANOUT_WITH_POSTGRES)
+  find_package(PostgreSQL REQUIRED)        # libpq-dev: the PostgreSQL sink
+endif()
 
 # libasio-dev ships headers only, no CMake config.
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)

@@ -171,6 +171,75 @@ void apply_file(const std::string& path, Config& c) {
         c.upstreams.push_back(std::move(u));
       }
     }
+    if (auto* p = root["processor"].as_table()) {
+      auto& pc = c.processor;
+      read(*p, "enabled", pc.enabled);
+      read(*p, "stage", pc.stage);
+      if (pc.stage != "bars" && pc.stage != "forward")
+        throw std::runtime_error(fmt::format("processor.stage '{}' must be bars or forward", pc.stage));
+      read_int(*p, "processor", "workers", 1, 256, pc.options.workers);
+      read_int(*p, "processor", "max_queued", 1, k_int_max, pc.options.max_queued);
+      read_int(*p, "processor", "max_queued_bytes", 1, k_int_max, pc.options.max_queued_bytes);
+      std::string overflow = "drop_oldest";
+      read(*p, "overflow", overflow);
+      if (overflow == "block")
+        pc.options.overflow = fanout::Processor::Overflow::block;
+      else if (overflow == "drop_oldest")
+        pc.options.overflow = fanout::Processor::Overflow::drop_oldest;
+      else
+        throw std::runtime_error(fmt::format("processor.overflow '{}' must be drop_oldest or block", overflow));
+      std::int64_t bar_ms = pc.bar_interval.count();
+      read_int(*p, "processor", "bar_interval_ms", 1, 86'400'000, bar_ms);
+      pc.bar_interval = ms(bar_ms);
+      read(*p, "bar_source", pc.bar_source);
+      read(*p, "bar_topic", pc.bar_topic);
+    }
+    if (auto* sinks = root["sink"].as_array()) {
+      for (auto& node : *sinks) {
+        auto* t = node.as_table();
+        if (!t) throw std::runtime_error("[[sink]] entries must be tables");
+        SinkConfig sc;
+        read(*t, "type", sc.type);
+        sc.options.name = sc.type;
+        read(*t, "name", sc.options.name);
+        const std::string section = fmt::format("sink '{}'", sc.options.name);
+        if (sc.type == "journal") {
+          read(*t, "path", sc.journal.path);
+          read_int(*t, section, "max_file_bytes", 1, k_int_max, sc.journal.max_file_bytes);
+          read_int(*t, section, "max_files", 0, 100'000, sc.journal.max_files);
+          read(*t, "fsync", sc.journal.fsync);
+        } else if (sc.type == "postgres") {
+#if !FANOUT_WITH_POSTGRES
+          throw std::runtime_error("sink type postgres: this build has no PostgreSQL support (FANOUT_WITH_POSTGRES)");
+#endif
+          read(*t, "conninfo", sc.postgres.conninfo);
+          read(*t, "table", sc.postgres.table);
+          read(*t, "create_table", sc.postgres.create_table);
+          read_ms(*t, "statement_timeout_ms", sc.postgres.statement_timeout);
+        } else {
+          throw std::runtime_error(fmt::format("sink type '{}' must be journal or postgres", sc.type));
+        }
+        if (t->contains("topics")) sc.options.topics = strings(*t, "topics");
+        for (auto& topic : sc.options.topics)
+          if (topic.empty()) throw std::runtime_error(fmt::format("{}: empty topic in topics", section));
+        read_int(*t, section, "max_queued", 1, k_int_max, sc.options.max_queued);
+        read_int(*t, section, "max_queued_bytes", 1, k_int_max, sc.options.max_queued_bytes);
+        read_int(*t, section, "max_batch", 1, k_int_max, sc.options.max_batch);
+        read_int(*t, section, "max_batch_bytes", 1, k_int_max, sc.options.max_batch_bytes);
+        std::string overflow = "drop_newest";
+        read(*t, "overflow", overflow);
+        if (overflow == "drop_oldest")
+          sc.options.overflow = fanout::Sink::Overflow::drop_oldest;
+        else if (overflow != "drop_newest")
+          throw std::runtime_error(
+              fmt::format("{}: overflow '{}' must be drop_newest or drop_oldest", section, overflow));
+        read_ms(*t, "retry_initial_ms", sc.options.retry_initial);
+        read_ms(*t, "retry_max_ms", sc.options.retry_max);
+        read_int(*t, section, "max_attempts", 0, k_int_max, sc.options.max_attempts);
+        read_ms(*t, "stop_timeout_ms", sc.options.stop_timeout);
+        c.sinks.push_back(std::move(sc));
+      }
+    }
     if (auto* s = root["simulator"].as_table()) {
       read(*s, "enabled", c.simulator.enabled);
       read_int(*s, "simulator", "port", 0, 65535, c.simulator.port);
@@ -262,9 +331,20 @@ bool load(int argc, char** argv, Config& c) {
       throw std::runtime_error(fmt::format("upstream '{}': {}", u.name, e.what()));
     }
   }
+  for (auto& sc : c.sinks) {  // writers check their options without opening anything
+    try {
+      if (sc.type == "journal") fanout::JournalWriter probe(sc.journal);
+#if FANOUT_WITH_POSTGRES
+      if (sc.type == "postgres") fanout::PostgresWriter probe(sc.postgres);
+#endif
+    } catch (const std::invalid_argument& e) {
+      throw std::runtime_error(fmt::format("sink '{}': {}", sc.options.name, e.what()));
+    }
+  }
   if (check) {
-    fmt::print("configuration ok: {} listener(s), {} upstream(s){}\n", c.listen.size(), c.upstreams.size(),
-               c.simulator.enabled ? ", bundled simulator" : "");
+    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s)\n", c.listen.size(),
+               c.upstreams.size(), c.simulator.enabled ? ", bundled simulator" : "",
+               c.processor.enabled ? fmt::format(", processor ({})", c.processor.stage) : "", c.sinks.size());
     return false;
   }
   return true;

@@ -2,8 +2,12 @@
 #pragma once
 
 #include <fanout/hub.hpp>
+#include <fanout/journal_sink.hpp>
+#include <fanout/postgres_sink.hpp>
+#include <fanout/processor.hpp>
 #include <fanout/router.hpp>
 #include <fanout/server.hpp>
+#include <fanout/sink.hpp>
 #include <fanout/upstream.hpp>
 
 #include <string>
@@ -32,6 +36,24 @@ struct SimulatorConfig {
   std::size_t size = 200;  // bytes per message, about
 };
 
+/// [processor]: a stage between the router and the hub, on worker threads.
+struct ProcessorConfig {
+  bool enabled = false;
+  std::string stage = "bars";  // bars: raw messages plus OHLC/VWAP bars; forward: raw messages only
+  fanout::Processor::Options options{};
+  std::chrono::milliseconds bar_interval = std::chrono::seconds(1);
+  std::string bar_source = "tickers:";  // topics (prefix) whose messages are ticks
+  std::string bar_topic = "bars:";      // a bar is published on this + instId
+};
+
+/// One [[sink]]: a journal or PostgreSQL, fed with every published message its topics select.
+struct SinkConfig {
+  std::string type;  // journal | postgres
+  fanout::Sink::Options options{};
+  fanout::JournalWriter::Options journal{};
+  fanout::PostgresWriter::Options postgres{};
+};
+
 struct Config {
   std::vector<Listen> listen{};
   std::vector<std::string> paths{"/ws"};
@@ -41,6 +63,8 @@ struct Config {
   std::string tls_cert{}, tls_key{};
   std::vector<UpstreamConfig> upstreams{};
   SimulatorConfig simulator{};
+  ProcessorConfig processor{};
+  std::vector<SinkConfig> sinks{};
   unsigned stats_interval_s = 10;
   std::chrono::milliseconds drain = std::chrono::seconds(5);
 };

@@ -6,6 +6,9 @@
 //     -s '{"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]}' -r '{arg.channel}:{arg.instId}'
 #include <fanout/dedupe.hpp>
 #include <fanout/fanout.hpp>
+#if FANOUT_WITH_POSTGRES
+#include <fanout/postgres_sink.hpp>
+#endif
 #include <fanout/router.hpp>
 #include <fanout/upstream.hpp>
 
@@ -15,6 +18,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <bars.hpp>
 #include <feed_sim.hpp>
 
 #include <algorithm>
@@ -111,6 +115,58 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Sinks take every published message (raw and derived) right where it is published.
+  fanout::SinkSet sinks;
+  try {
+    for (auto& sc : config.sinks) {
+      auto options = sc.options;
+      options.on_error = [name = options.name](std::string_view e) { log("{}", e); };
+      std::unique_ptr<fanout::SinkWriter> writer;
+      if (sc.type == "journal") writer = std::make_unique<fanout::JournalWriter>(sc.journal);
+#if FANOUT_WITH_POSTGRES
+      if (sc.type == "postgres") writer = std::make_unique<fanout::PostgresWriter>(sc.postgres);
+#endif
+      sinks.add(std::move(writer), options);
+      log("sink {}: {} ({})", options.name, sc.type,
+          sc.type == "journal" ? sc.journal.path : fmt::format("table {}", sc.postgres.table));
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "fanout-relay: bad sink configuration: {}\n", e.what());
+    return 2;
+  }
+  // The hub numbers each topic itself: an upstream's seq may start over when the exchange restarts,
+  // and would then look like duplicates. The key feeds snapshots and conflation. Sinks get the hub's
+  // seq (one publisher per topic here: the ingest thread, or the topic's one processor worker).
+  auto publish = [&](std::string_view topic, std::string_view payload, fanout::Opcode op,
+                     const std::optional<std::string>& key) {
+    hub.publish(topic, payload, {.key = key ? std::string_view(*key) : std::string_view{}, .op = op});
+    if (!sinks.empty()) sinks.offer(topic, payload, hub.last_seq(topic));
+  };
+
+  // The processor, when configured, sits between the router and publish, on worker threads.
+  std::unique_ptr<fanout::Processor> processor;
+  if (config.processor.enabled) {
+    const auto& pc = config.processor;
+    auto options = pc.options;
+    options.on_error = [](std::string_view e) { log("{}", e); };
+    processor = std::make_unique<fanout::Processor>(
+        options,
+        [&pc](std::size_t) -> fanout::Processor::Handler {
+          if (pc.stage == "forward")
+            return [](const fanout::Processor::Message& m, fanout::Processor::Output& out) { out.forward(m); };
+          // Raw first, so a tick the bar builder rejects (it throws, counted) is still forwarded.
+          return [&pc, bars = fanout::examples::BarBuilder({.interval = pc.bar_interval})](
+                     const fanout::Processor::Message& m, fanout::Processor::Output& out) mutable {
+            out.forward(m);
+            if (!m.topic.starts_with(pc.bar_source)) return;
+            if (auto bar = bars.add(m.payload)) out.emit(pc.bar_topic + bar->inst, bar->json());
+          };
+        },
+        [&](const fanout::Processor::Output::Item& o) { publish(o.topic, o.payload, o.op, o.key); });
+    log("processor: stage {}, {} worker(s), queue {} per worker, overflow {}", pc.stage, options.workers,
+        options.max_queued, options.overflow == fanout::Processor::Overflow::block ? "block" : "drop_oldest");
+  }
+
   std::vector<std::unique_ptr<Feed>> feeds;
   try {
     for (auto& uc : config.upstreams) {
@@ -123,15 +179,19 @@ int main(int argc, char** argv) {
         Feed* f = feed.get();
         feed->connections.push_back(std::make_unique<fanout::Upstream>(
             ingest, options,
-            [f, &hub](std::string_view msg, bool binary) {
+            [f, &publish, &processor](std::string_view msg, bool binary) {
               fanout::Routed r;
               if (f->router.route(msg, r) != fanout::Router::Result::routed) return;
               if (f->dedupe && !f->dedupe->first_time(r, msg)) return;
-              // The hub numbers each topic itself: an upstream's seq may start over when the exchange
-              // restarts, and would then look like duplicates. The key feeds snapshots and conflation.
-              hub.publish(r.topic, msg,
-                          {.key = r.key ? std::string_view(*r.key) : std::string_view{},
-                           .op = binary ? fanout::Opcode::binary : fanout::Opcode::text});
+              const auto op = binary ? fanout::Opcode::binary : fanout::Opcode::text;
+              if (processor)  // with overflow = block this waits for room: the upstream is not read meanwhile
+                processor->submit({.topic = std::move(r.topic),
+                                   .payload = std::string(msg),
+                                   .key = std::move(r.key),
+                                   .seq = r.seq,
+                                   .op = op});
+              else
+                publish(r.topic, msg, op, r.key);
               ++f->published;
             },
             [f, name = options.name](const fanout::Upstream::Event& e) {
@@ -158,6 +218,8 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  sinks.start();
+  if (processor) processor->start();
   runtime.start();
   for (auto& f : feeds)
     for (auto& c : f->connections) c->start();
@@ -184,6 +246,16 @@ int main(int argc, char** argv) {
       log("stats: clients {} topics {} published {}/s delivered {}/s dropped {} total", clients, hub.topic_count(),
           (published - last_published) / config.stats_interval_s,
           (deliveries - last_deliveries) / config.stats_interval_s, dropped);
+      if (processor) {
+        const auto p = processor->stats();
+        log("stats: processor queued {} lag {} ms processed {} emitted {} dropped {} errors {} blocked {}", p.queued,
+            p.lag.count(), p.processed, p.emitted, p.dropped, p.errors, p.blocked);
+      }
+      for (auto& s : sinks.sinks()) {
+        const auto k = s->stats();
+        log("stats: sink {} queued {} lag {} ms written {} dropped {} failed {} retries {}", s->options().name,
+            k.queued, k.lag.count(), k.written, k.dropped, k.failed, k.retries);
+      }
       last_deliveries = deliveries;
       last_published = published;
       stats();
@@ -193,6 +265,13 @@ int main(int argc, char** argv) {
 
   const int sig = stop_signal.get_future().get();
   log("signal {}: draining clients (up to {} ms)", sig, config.drain.count());
+  // The processor first: a submit() waiting for room (overflow = block) holds the ingest thread,
+  // which the upstreams need to stop. What it has queued is still processed and published.
+  if (processor) {
+    processor->stop();
+    const auto p = processor->stats();
+    log("processor: processed {} emitted {} dropped {} errors {}", p.processed, p.emitted, p.dropped, p.errors);
+  }
   for (auto& f : feeds)
     for (auto& c : f->connections) c->stop();
   stats_timer.cancel();
@@ -201,6 +280,12 @@ int main(int argc, char** argv) {
   ingest.stop();
   ingest_thread.join();
   if (simulator) simulator->stop();
+  sinks.stop();  // writes what is queued, each bounded by its stop_timeout_ms
+  for (auto& s : sinks.sinks()) {
+    const auto k = s->stats();
+    log("sink {}: offered {} written {} dropped {} failed {} retries {}", s->options().name, k.offered, k.written,
+        k.dropped, k.failed, k.retries);
+  }
   log("stopped");
   return 0;
 }
