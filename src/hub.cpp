@@ -43,6 +43,8 @@ std::size_t Hub::post(std::shared_ptr<detail::Topic> topic, FrameRef frame) {
   std::uint64_t mask = topic->shard_mask.load(std::memory_order_acquire);
   if (mask == 0) return 0;
   published_.fetch_add(1, std::memory_order_relaxed);
+  // One clock read per publish (not per delivery): writes report how long the frame waited.
+  frame->stamp_published(detail::steady_now_ns());
   std::size_t posted = 0;
   while (mask) {
     const auto i = static_cast<std::size_t>(std::countr_zero(mask));

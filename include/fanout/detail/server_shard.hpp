@@ -36,6 +36,7 @@ class ServerShard {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::int64_t> subscriptions{0};
+  std::atomic<std::uint64_t> queued_bytes{0};  // over this shard's sessions, sampled every tick
   bool draining = false;
 
  private:
