@@ -20,6 +20,9 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   using S = Server::Stats;
   out.push_back(r.add_gauge("fanout_connections", "Open downstream connections (WebSocket and pending handshakes)",
                             labels, stat(&S::sessions)));
+  out.push_back(r.add_gauge("fanout_websocket_connections",
+                            "Connections past the WebSocket upgrade (sampled every tick)", labels,
+                            stat(&S::websockets)));
   out.push_back(
       r.add_counter("fanout_connections_accepted_total", "TCP connections accepted", labels, stat(&S::accepted)));
   out.push_back(r.add_counter("fanout_connections_upgraded_total", "Connections upgraded to WebSocket", labels,

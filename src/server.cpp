@@ -73,9 +73,13 @@ void ServerShard::tick() {
     if (i < sessions_.size()) sessions_[i]->tick(now);
   }
   // Sampled once per tick rather than tracked on every push and write.
-  std::uint64_t queued = 0;
-  for (const Session* s : sessions_) queued += s->queued_bytes();
+  std::uint64_t queued = 0, upgraded_now = 0;
+  for (const Session* s : sessions_) {
+    queued += s->queued_bytes();
+    upgraded_now += s->state() == Session::State::open || s->state() == Session::State::closing;
+  }
   queued_bytes.store(queued, std::memory_order_relaxed);
+  websockets.store(upgraded_now, std::memory_order_relaxed);
   if (acceptor_.is_open() || !sessions_.empty()) {
     tick_timer_.expires_after(server.options().tick);
     tick_timer_.async_wait([this](const asio::error_code& ec) {
@@ -228,6 +232,7 @@ Server::Stats Server::stats() const {
     st.write_timeouts += timeouts;
     st.write_stalls += c.write_stalls.load(std::memory_order_relaxed);
     st.queued_bytes += s->queued_bytes.load(std::memory_order_relaxed);
+    st.websockets += s->websockets.load(std::memory_order_relaxed);
   }
   return st;
 }

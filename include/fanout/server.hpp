@@ -76,6 +76,7 @@ class Server final : public Drainable {
     std::uint64_t write_timeouts = 0;     // of those, by write_timeout
     std::uint64_t write_stalls = 0;       // writes that found the socket full and waited (plain ws)
     std::uint64_t queued_bytes = 0;       // waiting in sessions' queues, sampled every tick
+    std::uint64_t websockets = 0;         // of `sessions`, those past the upgrade, sampled every tick
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.
