@@ -61,6 +61,7 @@ void StatusBoard::count(std::string_view topic, std::size_t bytes) {
     c = &other_;  // bounded memory whatever the upstream sends
   ++c->messages;
   c->bytes += bytes;
+  ++routed_;
 }
 
 void StatusBoard::sample(const LiveTotals& t) {
@@ -74,11 +75,12 @@ void StatusBoard::sample(const LiveTotals& t) {
   for (auto& [name, c] : topics_) update(c);
   update(other_);
   if (sampled_) {
-    history_.push_back(Point{wall_ms(), per_second(t.published, last_.published, dt),
-                             per_second(t.delivered, last_.delivered, dt), per_second(t.dropped, last_.dropped, dt),
-                             t.connections});
+    history_.push_back(Point{wall_ms(), per_second(routed_, routed_at_sample_, dt),
+                             per_second(t.published, last_.published, dt), per_second(t.delivered, last_.delivered, dt),
+                             per_second(t.dropped, last_.dropped, dt), t.connections});
     while (history_.size() > options_.history) history_.pop_front();
   }
+  routed_at_sample_ = routed_;
   last_ = t;
   last_at_ = now;
   sampled_ = true;
@@ -89,14 +91,15 @@ std::string StatusBoard::json(const LiveTotals& live) const {
   out.reserve(4096);
   std::lock_guard lock(mutex_);
   const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-  const Point latest = history_.empty() ? Point{wall_ms(), 0, 0, 0, live.connections} : history_.back();
+  const Point latest = history_.empty() ? Point{wall_ms(), 0, 0, 0, 0, live.connections} : history_.back();
   fmt::format_to(
       std::back_inserter(out),
       R"({{"now_ms":{},"uptime_s":{:.1f},"connections":{},"subscriptions":{},"topics":{},)"
-      R"("published":{},"delivered":{},"dropped":{},"queued_bytes":{},)"
-      R"("rates":{{"published_per_s":{:.1f},"delivered_per_s":{:.1f},"dropped_per_s":{:.1f}}},"upstreams":[)",
-      wall_ms(), uptime, live.connections, live.subscriptions, live.topics, live.published, live.delivered,
-      live.dropped, live.queued_bytes, latest.published_per_s, latest.delivered_per_s, latest.dropped_per_s);
+      R"("routed":{},"published":{},"delivered":{},"dropped":{},"queued_bytes":{},"rates":{{"routed_per_s":{:.1f},)"
+      R"("published_per_s":{:.1f},"delivered_per_s":{:.1f},"dropped_per_s":{:.1f}}},"upstreams":[)",
+      wall_ms(), uptime, live.connections, live.subscriptions, live.topics, routed_, live.published, live.delivered,
+      live.dropped, live.queued_bytes, latest.routed_per_s, latest.published_per_s, latest.delivered_per_s,
+      latest.dropped_per_s);
   for (std::size_t i = 0; i < live.upstreams.size(); ++i) {
     const auto& u = live.upstreams[i];
     out += i ? ",{\"name\":" : "{\"name\":";
@@ -127,8 +130,8 @@ std::string StatusBoard::json(const LiveTotals& live) const {
   out += "],\"history\":[";
   for (std::size_t i = 0; i < history_.size(); ++i) {
     const auto& p = history_[i];
-    fmt::format_to(std::back_inserter(out), R"({}[{},{:.1f},{:.1f},{:.1f},{}])", i ? "," : "", p.t_ms,
-                   p.published_per_s, p.delivered_per_s, p.dropped_per_s, p.connections);
+    fmt::format_to(std::back_inserter(out), R"({}[{},{:.1f},{:.1f},{:.1f},{:.1f},{}])", i ? "," : "", p.t_ms,
+                   p.routed_per_s, p.published_per_s, p.delivered_per_s, p.dropped_per_s, p.connections);
   }
   out += "]}";
   return out;

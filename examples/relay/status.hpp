@@ -69,7 +69,7 @@ class StatusBoard {
   };
   struct Point {
     std::int64_t t_ms;  // wall clock, for the chart's time axis
-    double published_per_s, delivered_per_s, dropped_per_s;
+    double routed_per_s, published_per_s, delivered_per_s, dropped_per_s;
     std::uint64_t connections;
   };
 
@@ -78,6 +78,8 @@ class StatusBoard {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, TopicCount> topics_;
   TopicCount other_;
+  std::uint64_t routed_ = 0;  // every message count() saw
+  std::uint64_t routed_at_sample_ = 0;
   std::deque<Point> history_;
   LiveTotals last_{};
   std::chrono::steady_clock::time_point last_at_{};
