@@ -105,17 +105,38 @@ bool valid_label_name(std::string_view n) {
   return true;
 }
 
-// HELP text escapes backslash and newline; label values also escape the double quote.
+// Length of the well-formed UTF-8 sequence at s[i], or 0.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  const std::size_t len = c < 0x80                 ? 1
+                          : c >= 0xC2 && c <= 0xDF ? 2
+                          : c >= 0xE0 && c <= 0xEF ? 3
+                          : c >= 0xF0 && c <= 0xF4 ? 4
+                                                   : 0;
+  if (len == 0 || i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return len;
+}
+
+// HELP text escapes backslash and newline; label values also escape the double quote. Bytes that
+// are not UTF-8 (a label made of upstream data, say) become U+FFFD: parsers reject the exposition
+// otherwise.
 void append_escaped(std::string& out, std::string_view s, bool quote) {
-  for (char c : s) {
-    if (c == '\\')
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (c == '\\') {
       out += "\\\\";
-    else if (c == '\n')
+    } else if (c == '\n') {
       out += "\\n";
-    else if (quote && c == '"')
+    } else if (quote && c == '"') {
       out += "\\\"";
-    else
-      out += c;
+    } else if (const std::size_t n = utf8_sequence(s, i)) {
+      out.append(s.substr(i, n));
+      i += n - 1;
+    } else {
+      out += "\xEF\xBF\xBD";
+    }
   }
 }
 

@@ -143,6 +143,12 @@ TEST_CASE("the registry renders the Prometheus text format byte for byte") {
   CHECK(sample(again, "zz_queue_depth{kind=\"pg\",sink=\"a\\\"b\\\\c\\nd\"}") == 9);
 }
 
+TEST_CASE("label values that are not UTF-8 are rendered with U+FFFD") {
+  fanout::MetricsRegistry r;
+  auto g = r.add_gauge("g", "h", {{"topic", "ok-\xC3\xA9-\xFF-\xE2\x82"}}, [] { return 1.0; });
+  CHECK(r.render() == "# HELP g h\n# TYPE g gauge\ng{topic=\"ok-\xC3\xA9-\xEF\xBF\xBD-\xEF\xBF\xBD\xEF\xBF\xBD\"} 1\n");
+}
+
 TEST_CASE("registrations remove their series; the registry may go first") {
   auto r = std::make_unique<fanout::MetricsRegistry>();
   auto a = r->add_gauge("g", "help", {{"x", "1"}}, [] { return 1.0; });
