@@ -17,15 +17,17 @@ prometheus_client.parser; histograms must be cumulative with _count == the +Inf 
 """
 
 import asyncio
+import json
 import os
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import OP_CLOSE, RawWS, is_event  # noqa: E402
 from metrics_testlib import ascrape, http_get  # noqa: E402
 from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, close_all, fail, log,  # noqa: E402
-                           relay_client, run_relay_test, subscribe_msg)
+                           relay_client, run_command, run_relay_test, subscribe_msg, write_file)
 
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"),
            ("trades", "BTC-USDT"), ("trades", "ETH-USDT")]
@@ -224,6 +226,42 @@ async def body(args):
         rc = await off.aterminate()
         check(rc == 0, f"relay-off exited with {rc}")
     await checks.arun("--no-metrics and --no-status-page: 404", switched_off)
+
+    async def bounded_topics():
+        # Two topics by name, the rest summed as "(other)": memory stays bounded whatever comes.
+        with tempfile.TemporaryDirectory(prefix="fanout-metrics-") as tmp:
+            conf = write_file(tmp, "relay.toml", "[http]\nstatus_max_topics = 2\nstatus_history_s = 5\n")
+            await sim.acommand("silent off")
+            r = Relay(args.relay, ["--config", conf, "--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+                                   "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 0],
+                      name="relay-bounded")
+            deadline = time.monotonic() + 30
+            while True:
+                m = await ascrape(r.port)
+                by_topic = {dict(k)["topic"]: v for k, v in m.series("fanout_relay_topic_messages_total").items()}
+                if "(other)" in by_topic and len(by_topic) == 3:
+                    break
+                if time.monotonic() > deadline:
+                    fail(f"per-topic series with status_max_topics = 2: {by_topic}")
+                await asyncio.sleep(0.3)
+            status, _, raw = await asyncio.to_thread(http_get, r.port, "/status.json")
+            topics = [t["topic"] for t in json.loads(raw)["message_topics"]]
+            check(len(topics) == 3 and topics[-1] == "(other)", f"status.json topics {topics}")
+            log(f"    {by_topic}")
+            rc = await r.aterminate()
+            check(rc == 0, f"relay-bounded exited with {rc}")
+
+            bad = [("metrics_path", '[http]\nmetrics_path = "metrics"\n', "http.metrics_path"),
+                   ("max topics", "[http]\nstatus_max_topics = -1\n", "http.status_max_topics"),
+                   ("history", "[http]\nstatus_history_s = 0\n", "http.status_history_s"),
+                   ("type", '[http]\nmetrics = "yes"\n', "metrics")]
+            for name, text, key in bad:
+                path = write_file(tmp, f"bad-{name.replace(' ', '-')}.toml", text)
+                rc, out, err = run_command([args.relay, "--check", "--config", path])
+                check(rc == 2 and key in err, f"{text!r}: exit {rc}, expected 2 naming {key}; stderr {err!r}")
+            rc, out, err = run_command([args.relay, "--check", "--path", "/metrics"])
+            check(rc == 2 and "/metrics" in err, f"--path /metrics: exit {rc}; stderr {err!r}")
+    await checks.arun("status_max_topics bounds the per-topic series; bad [http] settings exit 2", bounded_topics)
     checks.finish()
 
 
