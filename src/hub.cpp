@@ -86,7 +86,10 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
     }
     out = it->second;
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.
-    if (out->members.fetch_add(1, std::memory_order_relaxed) == 0 && observer_) observer_(out->name, true);
+    if (out->members.fetch_add(1, std::memory_order_relaxed) == 0) {
+      active_topics_.fetch_add(1, std::memory_order_relaxed);
+      if (observer_) observer_(out->name, true);
+    }
   }
   auto& members = out->groups[shard].members;
   index = members.size();
@@ -111,6 +114,7 @@ void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t s
   }
   std::lock_guard lock(mutex_);
   if (topic->members.fetch_sub(1, std::memory_order_relaxed) == 1) {
+    active_topics_.fetch_sub(1, std::memory_order_relaxed);
     if (observer_) observer_(topic->name, false);
     topics_.erase(topic->name);
   }

@@ -33,9 +33,12 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
                               stat(&S::accept_errors)));
   out.push_back(
       r.add_gauge("fanout_subscriptions", "Topic subscriptions of open connections", labels, stat(&S::subscriptions)));
-  out.push_back(r.add_gauge("fanout_topics", "Topics with at least one subscriber", labels,
+  out.push_back(r.add_gauge("fanout_topics", "Topics the hub holds", labels,
                             [&hub] { return static_cast<double>(hub.topic_count()); }));
-  out.push_back(r.add_counter("fanout_published_total", "Messages published to topics that had subscribers", labels,
+  out.push_back(r.add_gauge("fanout_topics_with_subscribers", "Topics with at least one subscriber", labels,
+                            [&hub] { return static_cast<double>(hub.active_topic_count()); }));
+  out.push_back(r.add_counter("fanout_published_total",
+                              "Messages Hub::publish accepted (and posted to the shards with subscribers)", labels,
                               [&hub] { return static_cast<double>(hub.published()); }));
   out.push_back(r.add_counter("fanout_delivered_total", "Frames queued to subscribers (one per recipient)", labels,
                               stat(&S::deliveries)));

@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
       t.delivered = std::max(t.delivered, st.deliveries);
       t.dropped = std::max(t.dropped, st.dropped_newest + st.dropped_oldest + st.conflated + st.disconnected_slow);
     }
-    t.topics = hub.topic_count();
+    t.topics = hub.active_topic_count();
     t.published = hub.published();
     for (auto& f : feeds)
       for (std::size_t i = 0; i < f->connections.size(); ++i) {

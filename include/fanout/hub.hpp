@@ -61,6 +61,8 @@ class Hub {
   std::size_t topic_count() const;
   std::size_t subscriber_count(std::string_view topic) const;
   std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
+  /// Topics with at least one member now (topic_count() may also count topics kept without members).
+  std::size_t active_topic_count() const noexcept { return active_topics_.load(std::memory_order_relaxed); }
   const Options& options() const noexcept { return options_; }
 
   /// Topic names accepted by subscribe: 1..max_topic_bytes bytes, printable ASCII or UTF-8, no spaces or commas.
@@ -88,6 +90,7 @@ class Hub {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<detail::Topic>, Hash, std::equal_to<>> topics_;
   std::atomic<std::uint64_t> published_{0};
+  std::atomic<std::size_t> active_topics_{0};
   ActivityObserver observer_;
 };
 
