@@ -343,6 +343,7 @@ std::string MetricsRegistry::render() const {
         scalar_line(s.labels, s.scalar());
       } else if (s.histogram) {
         const auto h = s.histogram();
+        if (h.counts.size() != h.bounds.size() + 1) continue;  // a malformed snapshot would break the scrape
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < h.counts.size(); ++i) {
           cumulative += h.counts[i];

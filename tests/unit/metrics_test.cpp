@@ -184,6 +184,14 @@ TEST_CASE("bad names, clashing types and repeated label sets are refused at regi
   CHECK_THROWS_AS((void)r.add_counter("g", "h", {{"a", "3"}}, one), std::invalid_argument);
   CHECK_THROWS_AS((void)r.add_gauge("g", "h", {{"b", "2"}, {"a", "1"}}, one), std::invalid_argument);  // same set
   CHECK_THROWS_AS((void)r.add_family("hh", "h", fanout::MetricsRegistry::Type::histogram, {}), std::invalid_argument);
+  auto malformed = r.add_histogram("lat", "h", {}, [] {
+    fanout::Histogram::Snapshot s;
+    s.bounds = {1, 2};
+    s.counts = {1};  // should be 3: left out of the output rather than rendered broken
+    return s;
+  });
+  CHECK(r.render().find("lat_") == std::string::npos);
+  malformed.reset();
   CHECK(r.size() == 1);
   CHECK(r.render() == "# HELP g h\n# TYPE g gauge\ng{a=\"1\",b=\"2\"} 1\n");
 }
