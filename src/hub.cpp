@@ -143,6 +143,8 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
       t.latest.emplace(std::string(o.key), detail::Latest{seq, frame, envelope});
   }
   published_.fetch_add(1, std::memory_order_relaxed);
+  // One clock read per publish (not per delivery): writes report how long the frame waited.
+  frame->stamp_published(detail::steady_now_ns());
 
   std::uint64_t mask = t.shard_mask.load(std::memory_order_acquire);
   std::size_t posted = 0;
@@ -247,7 +249,10 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
     out = find_or_create_locked(name);
     if (!out) return SubscribeResult::too_many_topics;
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.
-    if (out->members.fetch_add(1, std::memory_order_relaxed) == 0 && observer_) observer_(out->name, true);
+    if (out->members.fetch_add(1, std::memory_order_relaxed) == 0) {
+      active_topics_.fetch_add(1, std::memory_order_relaxed);
+      if (observer_) observer_(out->name, true);
+    }
   }
   detail::Topic& t = *out;
   // Under the topic's lock no publish runs: the replay ends exactly where live frames begin.
@@ -312,6 +317,7 @@ void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t s
   }
   std::lock_guard lock(mutex_);
   if (topic->members.fetch_sub(1, std::memory_order_relaxed) == 1) {
+    active_topics_.fetch_sub(1, std::memory_order_relaxed);
     if (observer_) observer_(topic->name, false);
     // A topic with messages keeps its history for clients that come back; one without is forgotten.
     if (never_published) {

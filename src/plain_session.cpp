@@ -38,6 +38,7 @@ class PlainSession final : public Session {
       msg.msg_iovlen = queue_.gather(iov, k_max_iov, options_.max_write_bytes);
       std::size_t want = 0;
       for (std::size_t i = 0; i < msg.msg_iovlen; ++i) want += iov[i].iov_len;
+      const std::int64_t first_published = published_ns_of(queue_.front_unstarted());
       const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
@@ -48,6 +49,7 @@ class PlainSession final : public Session {
         return;
       }
       ShardCounters::add(shard_.counters.writes, 1);
+      sample_write(shard_.counters, first_published);
       on_written(static_cast<std::size_t>(n));
       if (state_ == State::closed) return;
       if (static_cast<std::size_t>(n) < want) break;  // the socket is full
@@ -104,6 +106,7 @@ class PlainSession final : public Session {
   }
 
   void wait_writable() {
+    ShardCounters::add(shard_.counters.write_stalls, 1);
     waiting_writable_ = true;
     write_blocked_since_ = std::chrono::steady_clock::now();
     socket_.async_wait(asio::socket_base::wait_write, [self = shared_from_this(), this](const asio::error_code& ec) {

@@ -73,6 +73,14 @@ void ServerShard::tick() {
   for (std::size_t i = sessions_.size(); i-- > 0;) {
     if (i < sessions_.size()) sessions_[i]->tick(now);
   }
+  // Sampled once per tick rather than tracked on every push and write.
+  std::uint64_t queued = 0, upgraded_now = 0;
+  for (const Session* s : sessions_) {
+    queued += s->queued_bytes();
+    upgraded_now += s->state() == Session::State::open || s->state() == Session::State::closing;
+  }
+  queued_bytes.store(queued, std::memory_order_relaxed);
+  websockets.store(upgraded_now, std::memory_order_relaxed);
   if (acceptor_.is_open() || !sessions_.empty()) {
     tick_timer_.expires_after(server.options().tick);
     tick_timer_.async_wait([this](const asio::error_code& ec) {
@@ -222,9 +230,20 @@ Server::Stats Server::stats() const {
     st.dropped_newest += c.dropped_newest.load(std::memory_order_relaxed);
     st.dropped_oldest += c.dropped_oldest.load(std::memory_order_relaxed);
     st.conflated += c.conflated.load(std::memory_order_relaxed);
-    st.disconnected_slow += c.disconnected_slow.load(std::memory_order_relaxed);
+    const auto timeouts = c.write_timeouts.load(std::memory_order_relaxed);
+    st.disconnected_slow += c.disconnected_slow.load(std::memory_order_relaxed) + timeouts;
+    st.write_timeouts += timeouts;
+    st.write_stalls += c.write_stalls.load(std::memory_order_relaxed);
+    st.queued_bytes += s->queued_bytes.load(std::memory_order_relaxed);
+    st.websockets += s->websockets.load(std::memory_order_relaxed);
   }
   return st;
+}
+
+Histogram::Snapshot Server::publish_to_write_latency() const {
+  Histogram::Snapshot all;
+  for (const auto& s : shards_) all.merge(s->shard.counters.publish_to_write.snapshot());
+  return all;
 }
 
 }  // namespace fanout

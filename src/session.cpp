@@ -549,7 +549,7 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
     case State::open:
       if (waiting_writable_ && options_.write_timeout.count() > 0 &&
           now - write_blocked_since_ > options_.write_timeout) {
-        detail::ShardCounters::add(shard_.counters.disconnected_slow, 1);
+        detail::ShardCounters::add(shard_.counters.write_timeouts, 1);
         finish();
         return;
       }

@@ -41,6 +41,7 @@ class TlsSession final : public Session {
     if (waiting_writable_ || state_ == State::closed || queue_.empty()) return;
     iovec iov[64];
     const std::size_t n = queue_.gather(iov, 64, options_.max_write_bytes);
+    const std::int64_t first_published = published_ns_of(queue_.front_unstarted());
     out_.clear();
     for (std::size_t i = 0; i < n; ++i) {
       const auto* p = static_cast<const std::byte*>(iov[i].iov_base);
@@ -50,7 +51,7 @@ class TlsSession final : public Session {
     waiting_writable_ = true;
     write_blocked_since_ = std::chrono::steady_clock::now();
     asio::async_write(stream_, asio::buffer(out_),
-                      [self = shared_from_this(), this](const asio::error_code& ec, std::size_t) {
+                      [self = shared_from_this(), this, first_published](const asio::error_code& ec, std::size_t) {
                         waiting_writable_ = false;
                         if (state_ == State::closed) return;
                         if (ec) {
@@ -58,6 +59,7 @@ class TlsSession final : public Session {
                           return;
                         }
                         ShardCounters::add(shard_.counters.writes, 1);
+                        sample_write(shard_.counters, first_published);
                         if (out_.capacity() > 64 * 1024) out_ = {};
                         on_written(0);
                         if (state_ != State::closed) flush();

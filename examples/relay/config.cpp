@@ -240,6 +240,16 @@ void apply_file(const std::string& path, Config& c) {
         c.sinks.push_back(std::move(sc));
       }
     }
+    if (auto* h = root["http"].as_table()) {
+      read(*h, "metrics", c.http.metrics);
+      read(*h, "metrics_path", c.http.metrics_path);
+      if (c.http.metrics_path.empty() || c.http.metrics_path[0] != '/' || c.http.metrics_path == "/" ||
+          c.http.metrics_path == "/status.json")
+        throw std::runtime_error("http.metrics_path must start with '/' and not be / or /status.json");
+      read(*h, "status_page", c.http.status_page);
+      read_int(*h, "http", "status_max_topics", 0, 1'000'000, c.http.status_max_topics);
+      read_int(*h, "http", "status_history_s", 1, 86'400, c.http.status_history_s);
+    }
     if (auto* s = root["simulator"].as_table()) {
       read(*s, "enabled", c.simulator.enabled);
       read_int(*s, "simulator", "port", 0, 65535, c.simulator.port);
@@ -286,6 +296,9 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--sim-port", c.simulator.port, "port of the bundled simulator (default: any free)");
   app.add_option("--sim-rate", c.simulator.rate, "simulator messages per second per instrument");
   (void)no_standby;
+  bool no_metrics = false, no_status_page = false;
+  app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
+  app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
   bool check = false;
   app.add_flag("--check", check, "validate the configuration, print a summary and exit");
   try {
@@ -302,6 +315,11 @@ bool load(int argc, char** argv, Config& c) {
   for (auto& l : listen) c.listen.push_back(parse_listen(l, false));
   for (auto& l : listen_tls) c.listen.push_back(parse_listen(l, true));
   if (!path.empty()) c.paths = {path};
+  if (no_metrics) c.http.metrics = false;
+  if (no_status_page) c.http.status_page = false;
+  for (const auto& p : c.paths)
+    if ((c.http.metrics && p == c.http.metrics_path) || (c.http.status_page && (p == "/" || p == "/status.json")))
+      throw std::runtime_error(fmt::format("WebSocket path {} is also an HTTP endpoint (see [http])", p));
   if (shards) c.shards = shards;
   if (!policy.empty()) c.server.session.policy = fanout::policy_by_name(policy);
   if (max_queue_bytes) c.server.session.queue.max_bytes = max_queue_bytes;

@@ -54,6 +54,15 @@ struct SinkConfig {
   fanout::PostgresWriter::Options postgres{};
 };
 
+/// Plain HTTP answers on the WebSocket listeners, beside GET /healthz.
+struct HttpConfig {
+  bool metrics = true;                    // GET metrics_path: Prometheus text format
+  std::string metrics_path = "/metrics";  //
+  bool status_page = true;                // GET / (live status page) and GET /status.json (what it polls)
+  std::size_t status_max_topics = 1000;   // topics with their own rate; later ones are summed as "(other)"
+  unsigned status_history_s = 300;        // seconds of history the page's chart shows (one point a second)
+};
+
 struct Config {
   std::vector<Listen> listen{};
   std::vector<std::string> paths{"/ws"};
@@ -65,6 +74,7 @@ struct Config {
   SimulatorConfig simulator{};
   ProcessorConfig processor{};
   std::vector<SinkConfig> sinks{};
+  HttpConfig http{};
   unsigned stats_interval_s = 10;
   std::chrono::milliseconds drain = std::chrono::seconds(5);
 };

@@ -6,6 +6,8 @@
 //     -s '{"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]}' -r '{arg.channel}:{arg.instId}'
 #include <fanout/dedupe.hpp>
 #include <fanout/fanout.hpp>
+#include <fanout/library_metrics.hpp>
+#include <fanout/metrics.hpp>
 #if FANOUT_WITH_POSTGRES
 #include <fanout/postgres_sink.hpp>
 #endif
@@ -30,6 +32,8 @@
 #include <thread>
 
 #include "config.hpp"
+#include "status.hpp"
+#include "status_page.hpp"
 
 namespace {
 
@@ -47,6 +51,7 @@ struct Feed {
   fanout::Router router;
   std::unique_ptr<fanout::Dedupe> dedupe;
   std::vector<std::unique_ptr<fanout::Upstream>> connections;
+  std::vector<std::string> names;  // of the connections, in logs, metrics and the status page
   std::uint64_t published = 0;
 };
 
@@ -99,12 +104,53 @@ int main(int argc, char** argv) {
   fanout::Runtime runtime(fanout::Runtime::Options{.shards = config.shards});
   fanout::Hub hub(runtime, config.hub);
   std::vector<std::unique_ptr<fanout::Server>> servers;
+  std::vector<std::unique_ptr<Feed>> feeds;
+  // Observability, served on the WebSocket listeners. Handlers run on shard threads once the runtime
+  // runs; they read the servers, hub and feeds, which are all built before runtime.start().
+  fanout::MetricsRegistry registry;
+  relay::StatusBoard board({.max_topics = config.http.status_max_topics, .history = config.http.status_history_s});
+  auto live_totals = [&] {
+    relay::LiveTotals t;
+    for (auto& s : servers) {
+      const auto st = s->stats();
+      t.connections += st.websockets;
+      t.subscriptions += st.subscriptions;
+      t.queued_bytes += st.queued_bytes;
+      // Shard counters are shared by all servers: the same value under each.
+      t.delivered = std::max(t.delivered, st.deliveries);
+      t.dropped = std::max(t.dropped, st.dropped_newest + st.dropped_oldest + st.conflated + st.disconnected_slow);
+    }
+    t.topics = hub.active_topic_count();
+    t.published = hub.published();
+    for (auto& f : feeds)
+      for (std::size_t i = 0; i < f->connections.size(); ++i) {
+        const auto st = f->connections[i]->stats();
+        t.upstreams.push_back(
+            {f->names[i], fanout::Upstream::to_string(st.state), st.url, st.connects, st.failures, st.messages});
+      }
+    return t;
+  };
+  std::vector<fanout::HttpRoute> http_routes;
+  if (config.http.metrics) http_routes.push_back(fanout::metrics_route(registry, config.http.metrics_path));
+  if (config.http.status_page) {
+    http_routes.push_back({"/", false, [](const fanout::HttpRequest&) {
+                             return fanout::HttpResponse{.content_type = "text/html; charset=utf-8",
+                                                         .body = std::string(relay::status_page_html()),
+                                                         .headers = "Cache-Control: no-cache\r\n"};
+                           }});
+    http_routes.push_back({"/status.json", false, [&](const fanout::HttpRequest&) {
+                             return fanout::HttpResponse{.content_type = "application/json",
+                                                         .body = board.json(live_totals()),
+                                                         .headers = "Cache-Control: no-store\r\n"};
+                           }});
+  }
   try {
     for (const auto& l : config.listen) {
       auto o = config.server;
       o.host = l.host;
       o.port = l.port;
       o.paths = config.paths;
+      o.http_routes.insert(o.http_routes.end(), http_routes.begin(), http_routes.end());
       if (l.tls) o.tls = fanout::Server::Tls{config.tls_cert, config.tls_key};
       servers.push_back(std::make_unique<fanout::Server>(runtime, hub, o));
       log("serving {}://{}:{}{} (policy {}, queue {} bytes)", l.tls ? "wss" : "ws", l.host, servers.back()->port(),
@@ -167,22 +213,24 @@ int main(int argc, char** argv) {
         options.max_queued, options.overflow == fanout::Processor::Overflow::block ? "block" : "drop_oldest");
   }
 
-  std::vector<std::unique_ptr<Feed>> feeds;
   try {
     for (auto& uc : config.upstreams) {
-      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(uc.route), nullptr, {}, 0});
+      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(uc.route), nullptr, {}, {}, 0});
       if (uc.standby) feed->dedupe = std::make_unique<fanout::Dedupe>();
       const int copies = uc.standby ? 2 : 1;
       for (int i = 0; i < copies; ++i) {
         auto options = uc.options;
         options.name = copies > 1 ? fmt::format("{}#{}", uc.name, i + 1) : uc.name;
         Feed* f = feed.get();
+        feed->names.push_back(options.name);
+        const bool count_topics = config.http.status_page || config.http.metrics;
         feed->connections.push_back(std::make_unique<fanout::Upstream>(
             ingest, options,
-            [f, &publish, &processor](std::string_view msg, bool binary) {
+            [f, &publish, &processor, &board, count_topics](std::string_view msg, bool binary) {
               fanout::Routed r;
               if (f->router.route(msg, r) != fanout::Router::Result::routed) return;
               if (f->dedupe && !f->dedupe->first_time(r, msg)) return;
+              if (count_topics) board.count(r.topic, msg.size());
               const auto op = binary ? fanout::Opcode::binary : fanout::Opcode::text;
               if (processor)  // with overflow = block this waits for room: the upstream is not read meanwhile
                 processor->submit({.topic = std::move(r.topic),
@@ -220,6 +268,26 @@ int main(int argc, char** argv) {
 
   sinks.start();
   if (processor) processor->start();
+  fanout::MetricRegistrations metrics;
+  if (config.http.metrics) {
+    // With several listeners each server's series carry listener="host:port".
+    for (std::size_t i = 0; i < servers.size(); ++i) {
+      fanout::MetricLabels labels;
+      if (servers.size() > 1)
+        labels.push_back({"listener", fmt::format("{}:{}", config.listen[i].host, servers[i]->port())});
+      for (auto& r : fanout::add_server_metrics(registry, *servers[i], hub, labels)) metrics.push_back(std::move(r));
+    }
+    for (auto& f : feeds)
+      for (std::size_t i = 0; i < f->connections.size(); ++i)
+        for (auto& r : fanout::add_upstream_metrics(registry, *f->connections[i], f->names[i]))
+          metrics.push_back(std::move(r));
+    metrics.push_back(registry.add_family("fanout_relay_topic_messages_total",
+                                          "Messages routed from upstreams, per topic (at most status_max_topics; "
+                                          "the rest as topic=\"(other)\")",
+                                          fanout::MetricsRegistry::Type::counter,
+                                          [&] { return board.topic_samples(); }));
+  }
+
   runtime.start();
   for (auto& f : feeds)
     for (auto& c : f->connections) c->start();
@@ -263,6 +331,17 @@ int main(int argc, char** argv) {
   };
   asio::post(ingest, stats);
 
+  // Once a second: a history point for the status page (rates per topic and in total).
+  asio::steady_timer sample_timer(ingest);
+  std::function<void()> sample = [&] {
+    board.sample(live_totals());
+    sample_timer.expires_after(std::chrono::seconds(1));
+    sample_timer.async_wait([&](const asio::error_code& ec) {
+      if (!ec) sample();
+    });
+  };
+  if (config.http.status_page) asio::post(ingest, sample);
+
   const int sig = stop_signal.get_future().get();
   log("signal {}: draining clients (up to {} ms)", sig, config.drain.count());
   // The processor first: a submit() waiting for room (overflow = block) holds the ingest thread,
@@ -275,6 +354,7 @@ int main(int argc, char** argv) {
   for (auto& f : feeds)
     for (auto& c : f->connections) c->stop();
   stats_timer.cancel();
+  sample_timer.cancel();
   runtime.stop(config.drain);
   ingest_guard.reset();
   ingest.stop();

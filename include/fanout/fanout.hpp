@@ -1,5 +1,5 @@
-// fanout/fanout.hpp — everything: runtime, hub, server, sessions, frames, policies, processor, sinks.
-// (fanout/postgres_sink.hpp is separate: built with FANOUT_WITH_POSTGRES.)
+// fanout/fanout.hpp — everything: runtime, hub, server, sessions, frames, policies, processor, sinks,
+// metrics. (fanout/postgres_sink.hpp is separate: built with FANOUT_WITH_POSTGRES.)
 #pragma once
 
 #include "fanout/error.hpp"
@@ -7,6 +7,8 @@
 #include "fanout/http.hpp"
 #include "fanout/hub.hpp"
 #include "fanout/journal_sink.hpp"
+#include "fanout/library_metrics.hpp"
+#include "fanout/metrics.hpp"
 #include "fanout/outbound_queue.hpp"
 #include "fanout/policy.hpp"
 #include "fanout/processor.hpp"

@@ -52,6 +52,11 @@ class Frame {
   std::uint64_t seq() const noexcept { return seq_; }
   std::uint32_t key_hash() const noexcept { return key_hash_; }
 
+  /// When Hub::publish posted this frame (steady clock, ns since its epoch); 0 if never published.
+  /// Read when a write carries the frame, for the publish-to-write latency histogram.
+  std::int64_t published_ns() const noexcept { return published_ns_.load(std::memory_order_relaxed); }
+  void stamp_published(std::int64_t ns) const noexcept { published_ns_.store(ns, std::memory_order_relaxed); }
+
   /// Writes the header of an unmasked FIN frame into `out` (at least 10 bytes); returns its length.
   static std::size_t encode_header(Opcode op, std::uint64_t payload_size, std::byte* out) noexcept;
 
@@ -66,6 +71,7 @@ class Frame {
   void release() noexcept;
 
   std::atomic<std::uint32_t> refs_{1};
+  mutable std::atomic<std::int64_t> published_ns_{0};  // a timestamp, not content: set by publish
   std::uint32_t size_;
   std::uint8_t header_size_;
   Opcode opcode_;

@@ -111,6 +111,8 @@ class Hub {
   /// The topic's last seq (0: unknown topic or nothing published yet).
   std::uint64_t last_seq(std::string_view topic) const;
   std::size_t topic_count() const;
+  /// Topics with at least one member now (topic_count() also counts topics kept for their history).
+  std::size_t active_topic_count() const noexcept { return active_topics_.load(std::memory_order_relaxed); }
   std::size_t subscriber_count(std::string_view topic) const;
   std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
   std::uint64_t duplicates() const noexcept { return duplicates_.load(std::memory_order_relaxed); }
@@ -177,6 +179,7 @@ class Hub {
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> duplicates_{0};
   std::atomic<std::int64_t> history_bytes_{0};
+  std::atomic<std::size_t> active_topics_{0};
   ActivityObserver observer_;
 };
 

@@ -53,6 +53,8 @@ class OutboundQueue {
   /// Removes `n` written bytes from the head (whole frames released, a partial one remembered).
   void consume(std::size_t n) noexcept;
 
+  /// The head frame when none of it is written yet (else nullptr): what the next write starts with.
+  const Frame* front_unstarted() const noexcept { return count_ && head_offset_ == 0 ? at(0).frame : nullptr; }
   bool empty() const noexcept { return count_ == 0; }
   std::size_t frames() const noexcept { return count_; }
   std::size_t bytes() const noexcept { return bytes_; }

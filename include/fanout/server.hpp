@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fanout/http.hpp"
+#include "fanout/metrics.hpp"
 #include "fanout/runtime.hpp"
 #include "fanout/session.hpp"
 
@@ -77,7 +78,11 @@ class Server final : public Drainable {
     std::uint64_t dropped_newest = 0;
     std::uint64_t dropped_oldest = 0;
     std::uint64_t conflated = 0;
-    std::uint64_t disconnected_slow = 0;
+    std::uint64_t disconnected_slow = 0;  // by the policy or by write_timeout
+    std::uint64_t write_timeouts = 0;     // of those, by write_timeout
+    std::uint64_t write_stalls = 0;       // writes that found the socket full and waited (plain ws)
+    std::uint64_t queued_bytes = 0;       // waiting in sessions' queues, sampled every tick
+    std::uint64_t websockets = 0;         // of `sessions`, those past the upgrade, sampled every tick
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.
@@ -91,6 +96,8 @@ class Server final : public Drainable {
   std::uint16_t port() const noexcept { return port_; }
   const Options& options() const noexcept { return options_; }
   Stats stats() const;
+  /// Seconds from Hub::publish to the gather-write that carried the frame (one sample per write).
+  Histogram::Snapshot publish_to_write_latency() const;
 
   void begin_drain() override;
   std::size_t open_connections() const override;

@@ -41,6 +41,8 @@ class ServerShard {
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::int64_t> subscriptions{0};
+  std::atomic<std::uint64_t> queued_bytes{0};  // over this shard's sessions, sampled every tick
+  std::atomic<std::uint64_t> websockets{0};    // sessions past the upgrade, sampled every tick
   bool draining = false;
 
  private:

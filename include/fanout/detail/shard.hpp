@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/metrics.hpp"
 #include "fanout/outbound_queue.hpp"
 
 namespace fanout {
@@ -23,14 +25,35 @@ struct ShardCounters {
   std::atomic<std::uint64_t> dropped_newest{0};
   std::atomic<std::uint64_t> dropped_oldest{0};
   std::atomic<std::uint64_t> conflated{0};
-  std::atomic<std::uint64_t> disconnected_slow{0};
-  std::atomic<std::uint64_t> writes{0};  // gather-writes (syscalls) that carried data
+  std::atomic<std::uint64_t> disconnected_slow{0};  // by the policy (queue full)
+  std::atomic<std::uint64_t> write_timeouts{0};     // a write blocked longer than write_timeout
+  std::atomic<std::uint64_t> writes{0};             // gather-writes (syscalls) that carried data
+  std::atomic<std::uint64_t> write_stalls{0};       // the socket was full: waited for writability
+  /// Seconds from Hub::publish to the gather-write carrying the frame, one sample per write (its
+  /// first frame, the oldest), not per delivery.
+  Histogram publish_to_write{Histogram::latency_bounds()};
 
   // Single writer: a plain load and store, no locked instruction on the hot path.
   static void add(std::atomic<std::uint64_t>& c, std::uint64_t n) noexcept {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
 };
+
+/// Steady-clock time in nanoseconds: the unit of Frame::published_ns.
+inline std::int64_t steady_now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// When the first frame of a write was published (0: a control frame, or none): see sample_write.
+inline std::int64_t published_ns_of(const Frame* first) noexcept { return first ? first->published_ns() : 0; }
+
+/// Records a publish-to-write sample for a write whose first frame was published at `published_ns`.
+/// Shard thread only; one clock read per write.
+inline void sample_write(ShardCounters& counters, std::int64_t published_ns) noexcept {
+  if (published_ns == 0) return;
+  counters.publish_to_write.observe(static_cast<double>(steady_now_ns() - published_ns) * 1e-9);
+}
 
 class Shard {
  public:

@@ -1,0 +1,99 @@
+#include "fanout/library_metrics.hpp"
+
+#include "fanout/hub.hpp"
+#include "fanout/server.hpp"
+#include "fanout/upstream.hpp"
+
+namespace fanout {
+
+namespace {
+MetricLabels with(MetricLabels labels, const MetricLabels& more) {
+  labels.insert(labels.end(), more.begin(), more.end());
+  return labels;
+}
+}  // namespace
+
+MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server, const Hub& hub,
+                                       const MetricLabels& labels) {
+  MetricRegistrations out;
+  auto stat = [&server](auto field) { return [&server, field] { return static_cast<double>(server.stats().*field); }; };
+  using S = Server::Stats;
+  out.push_back(r.add_gauge("fanout_connections", "Open downstream connections (WebSocket and pending handshakes)",
+                            labels, stat(&S::sessions)));
+  out.push_back(r.add_gauge("fanout_websocket_connections",
+                            "Connections past the WebSocket upgrade (sampled every tick)", labels,
+                            stat(&S::websockets)));
+  out.push_back(
+      r.add_counter("fanout_connections_accepted_total", "TCP connections accepted", labels, stat(&S::accepted)));
+  out.push_back(r.add_counter("fanout_connections_upgraded_total", "Connections upgraded to WebSocket", labels,
+                              stat(&S::upgraded)));
+  out.push_back(r.add_counter("fanout_handshakes_rejected_total", "Handshakes answered with an HTTP error or timed out",
+                              labels, stat(&S::rejected)));
+  out.push_back(r.add_counter("fanout_accept_errors_total", "Failed accepts (e.g. out of file descriptors)", labels,
+                              stat(&S::accept_errors)));
+  out.push_back(
+      r.add_gauge("fanout_subscriptions", "Topic subscriptions of open connections", labels, stat(&S::subscriptions)));
+  out.push_back(r.add_gauge("fanout_topics", "Topics the hub holds", labels,
+                            [&hub] { return static_cast<double>(hub.topic_count()); }));
+  out.push_back(r.add_gauge("fanout_topics_with_subscribers", "Topics with at least one subscriber", labels,
+                            [&hub] { return static_cast<double>(hub.active_topic_count()); }));
+  out.push_back(r.add_counter("fanout_published_total",
+                              "Messages Hub::publish accepted (and posted to the shards with subscribers)", labels,
+                              [&hub] { return static_cast<double>(hub.published()); }));
+  out.push_back(r.add_counter("fanout_delivered_total", "Frames queued to subscribers (one per recipient)", labels,
+                              stat(&S::deliveries)));
+  out.push_back(r.add_counter("fanout_dropped_total", "Frames a backpressure policy dropped or replaced",
+                              with(labels, {{"policy", "drop_newest"}}), stat(&S::dropped_newest)));
+  out.push_back(r.add_counter("fanout_dropped_total", "Frames a backpressure policy dropped or replaced",
+                              with(labels, {{"policy", "drop_oldest"}}), stat(&S::dropped_oldest)));
+  out.push_back(r.add_counter("fanout_dropped_total", "Frames a backpressure policy dropped or replaced",
+                              with(labels, {{"policy", "conflate"}}), stat(&S::conflated)));
+  out.push_back(r.add_counter("fanout_slow_disconnects_total", "Slow clients disconnected",
+                              with(labels, {{"reason", "policy"}}), [&server] {
+                                const auto st = server.stats();
+                                return static_cast<double>(st.disconnected_slow - st.write_timeouts);
+                              }));
+  out.push_back(r.add_counter("fanout_slow_disconnects_total", "Slow clients disconnected",
+                              with(labels, {{"reason", "write_timeout"}}), stat(&S::write_timeouts)));
+  out.push_back(r.add_gauge("fanout_queued_bytes", "Bytes waiting in downstream queues (sampled every tick)", labels,
+                            stat(&S::queued_bytes)));
+  out.push_back(r.add_counter("fanout_write_stalls_total",
+                              "Writes that found a client's socket full and waited for it (plain ws)", labels,
+                              stat(&S::write_stalls)));
+  out.push_back(r.add_counter("fanout_gather_writes_total", "Gather-writes (syscalls) that carried data", labels,
+                              stat(&S::writes)));
+  out.push_back(r.add_histogram("fanout_publish_to_write_seconds",
+                                "Time from Hub::publish to the gather-write carrying the frame (one sample per write)",
+                                labels, [&server] { return server.publish_to_write_latency(); }));
+  return out;
+}
+
+MetricRegistrations add_upstream_metrics(MetricsRegistry& r, const Upstream& up, const std::string& name) {
+  MetricRegistrations out;
+  const MetricLabels labels{{"upstream", name}};
+  for (auto state :
+       {Upstream::State::stopped, Upstream::State::connecting, Upstream::State::live, Upstream::State::backing_off}) {
+    out.push_back(r.add_gauge("fanout_upstream_state", "1 for the upstream connection's current state",
+                              with(labels, {{"state", Upstream::to_string(state)}}),
+                              [&up, state] { return up.state() == state ? 1.0 : 0.0; }));
+  }
+  auto stat = [&up](auto field) { return [&up, field] { return static_cast<double>(up.stats().*field); }; };
+  using S = Upstream::Stats;
+  out.push_back(r.add_counter("fanout_upstream_connects_total", "Upgrades that succeeded", labels, stat(&S::connects)));
+  out.push_back(r.add_counter("fanout_upstream_reconnects_total", "Successful connects after the first", labels, [&up] {
+    const auto c = up.stats().connects;
+    return static_cast<double>(c > 0 ? c - 1 : 0);
+  }));
+  out.push_back(r.add_counter("fanout_upstream_failures_total", "Connection attempts or connections that failed",
+                              labels, stat(&S::failures)));
+  out.push_back(r.add_counter("fanout_upstream_messages_total", "Data messages received", labels, stat(&S::messages)));
+  out.push_back(r.add_counter("fanout_upstream_bytes_total", "Payload bytes received (after inflation)", labels,
+                              stat(&S::bytes)));
+  out.push_back(
+      r.add_counter("fanout_upstream_heartbeats_sent_total", "Heartbeats sent", labels, stat(&S::heartbeats_sent)));
+  out.push_back(r.add_counter("fanout_upstream_bad_input_total",
+                              "Protocol errors, inflate errors and oversize messages", labels, stat(&S::bad_input)));
+  return out;
+}
+
+}  // namespace fanout
