@@ -1,0 +1,23 @@
+#include "fanout/bus.hpp"
+
+#include <string>
+
+#include "fanout/hub.hpp"
+
+namespace fanout {
+
+void Bus::attach(Hub& hub) {
+  // The observer runs under the hub's lock: subscribe()/unsubscribe() only queue work for the bus.
+  hub.set_activity_observer([this](std::string_view topic, bool active) {
+    if (active)
+      subscribe(topic);
+    else
+      unsubscribe(topic);
+  });
+  set_handler([&hub](const BusMessage& m) { publish_to_hub(hub, m); });
+}
+
+// The one place the bus hands messages to a Hub.
+void publish_to_hub(Hub& hub, const BusMessage& m) { hub.publish(m.topic, m.payload, m.op); }
+
+}  // namespace fanout
