@@ -29,6 +29,35 @@ ControlParse parse_control(std::string_view text) {
         return out;
       }
       have_op = true;
+    } else if (key == "since") {
+      simdjson::dom::object since;
+      if (value.get_object().get(since)) {
+        out.error = ControlError::bad_args;
+        out.message = R"("since" must be an object of topic: seq or topic: {"seq":N,"epoch":E})";
+        return out;
+      }
+      for (auto [topic, where] : since) {
+        Since s{std::string(topic)};
+        simdjson::dom::object detail;
+        bool ok = !where.get_uint64().get(s.seq);
+        if (!ok && !where.get_object().get(detail)) {
+          ok = !detail["seq"].get_uint64().get(s.seq);
+          if (auto e = detail["epoch"]; ok && e.error() != simdjson::NO_SUCH_FIELD) ok = !e.get_uint64().get(s.epoch);
+        }
+        if (!ok) {
+          out.error = ControlError::bad_args;
+          out.message = fmt::format(R"("since" for {} must be a seq (unsigned integer) or {{"seq":N,"epoch":E}})",
+                                    json_string(topic));
+          return out;
+        }
+        out.request.since.push_back(std::move(s));
+      }
+    } else if (key == "snapshot") {
+      if (value.get_bool().get(out.request.snapshot)) {
+        out.error = ControlError::bad_args;
+        out.message = R"("snapshot" must be true or false)";
+        return out;
+      }
     } else if (key == "args") {
       simdjson::dom::array arr;
       if (value.get_array().get(arr)) {

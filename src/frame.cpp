@@ -24,16 +24,16 @@ std::size_t Frame::encode_header(Opcode op, std::uint64_t n, std::byte* out) noe
   return 10;
 }
 
-Frame* Frame::allocate(std::size_t total, std::uint8_t header_size, Opcode op) {
+Frame* Frame::allocate(std::size_t total, std::uint8_t header_size, Opcode op, Meta meta) {
   if (total > UINT32_MAX) throw std::length_error("fanout: frame larger than 4 GiB");
   void* mem = ::operator new(sizeof(Frame) + total);
-  return new (mem) Frame(static_cast<std::uint32_t>(total), header_size, op);
+  return new (mem) Frame(static_cast<std::uint32_t>(total), header_size, op, meta);
 }
 
-FrameRef Frame::make(Opcode op, std::string_view payload) {
+FrameRef Frame::make(Opcode op, std::string_view payload, Meta meta) {
   std::byte header[10];
   const std::size_t h = encode_header(op, payload.size(), header);
-  Frame* f = allocate(h + payload.size(), static_cast<std::uint8_t>(h), op);
+  Frame* f = allocate(h + payload.size(), static_cast<std::uint8_t>(h), op, meta);
   std::memcpy(f->data(), header, h);
   if (!payload.empty()) std::memcpy(f->data() + h, payload.data(), payload.size());
   return FrameRef(f);

@@ -28,10 +28,10 @@ bool valid_websocket_key(std::string_view key) noexcept {
 }
 
 std::string http_response(int status, std::string_view reason, std::string_view extra_headers,
-                          std::string_view content_type, std::string_view body) {
+                          std::string_view content_type, std::string_view body, bool keep_alive) {
   return fmt::format(
-      "HTTP/1.1 {} {}\r\nServer: fanout\r\nConnection: close\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}",
-      status, reason, content_type, body.size(), extra_headers, body);
+      "HTTP/1.1 {} {}\r\nServer: fanout\r\nConnection: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n{}",
+      status, reason, keep_alive ? "keep-alive" : "close", content_type, body.size(), extra_headers, body);
 }
 
 std::string_view http_reason(int status) noexcept {

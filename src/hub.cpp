@@ -1,8 +1,11 @@
 #include "fanout/hub.hpp"
 
 #include <asio/post.hpp>
+#include <algorithm>
 #include <bit>
+#include <random>
 
+#include "fanout/detail/envelope.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/runtime.hpp"
@@ -10,8 +13,28 @@
 
 namespace fanout {
 
+namespace {
+std::uint64_t random_epoch() {
+  static std::mutex m;
+  static std::mt19937_64 rng{std::random_device{}()};
+  std::lock_guard lock(m);
+  std::uint64_t e = 0;
+  while (e == 0) e = rng() >> 11;  // 53 bits: exact in a JSON number (JavaScript clients)
+  return e;
+}
+
+std::uint32_t key_hash(std::string_view key) noexcept {
+  // Nonzero for every key, so 0 can mean "no key" in a Frame.
+  return key.empty() ? 0 : static_cast<std::uint32_t>(std::hash<std::string_view>{}(key)) | 1u;
+}
+
+Hub::Message to_message(const detail::HistoryEntry& e) {
+  return {e.seq, e.key, std::string(e.frame->payload_view())};
+}
+}  // namespace
+
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
-Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(options) {}
+Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {}
 Hub::~Hub() = default;
 
 bool Hub::valid_topic(std::string_view name) const noexcept {
@@ -21,43 +44,122 @@ bool Hub::valid_topic(std::string_view name) const noexcept {
   return true;
 }
 
+detail::HistoryLimits Hub::limits_for(std::string_view topic) const noexcept {
+  const History* h = &options_.history;
+  for (const auto& [prefix, rule] : options_.history_by_prefix)
+    if (topic.starts_with(prefix)) {
+      h = &rule;
+      break;
+    }
+  return {h->max_messages, h->max_bytes, h->max_keys};
+}
+
 std::shared_ptr<detail::Topic> Hub::find(std::string_view topic) const {
   std::lock_guard lock(mutex_);
   auto it = topics_.find(topic);
   return it == topics_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name) {
+  if (auto it = topics_.find(name); it != topics_.end()) return it->second;
+  if (!valid_topic(name)) return nullptr;
+  if (topics_.size() >= options_.max_topics) {
+    // Forget the oldest topic nobody is subscribed to (its history goes with it).
+    bool evicted = false;
+    for (std::size_t tries = creation_order_.size(); tries > 0 && !evicted; --tries) {
+      auto weak = std::move(creation_order_.front());
+      creation_order_.pop_front();
+      auto t = weak.lock();
+      if (!t) continue;
+      auto it = topics_.find(t->name);
+      if (it == topics_.end() || it->second != t) continue;
+      if (t->members.load(std::memory_order_relaxed) > 0) {
+        creation_order_.push_back(std::move(weak));
+        continue;
+      }
+      topics_.erase(it);
+      evicted = true;
+    }
+    if (!evicted) return nullptr;
+  }
+  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), random_epoch());
+  topics_.emplace(t->name, t);
+  // Entries of topics forgotten on their last unsubscribe pile up here: compact now and then.
+  if (creation_order_.size() > 2 * topics_.size() + 64)
+    std::erase_if(creation_order_, [this](const std::weak_ptr<detail::Topic>& w) {
+      auto t = w.lock();
+      auto it = t ? topics_.find(t->name) : topics_.end();
+      return it == topics_.end() || it->second != t;
+    });
+  creation_order_.push_back(t);
+  return t;
+}
+
 std::size_t Hub::publish(std::string_view topic, std::string_view payload, Opcode op) {
-  auto t = find(topic);
-  if (!t || t->shard_mask.load(std::memory_order_acquire) == 0) return 0;
-  return post(std::move(t), Frame::make(op, payload));
+  return publish(topic, payload, PublishOptions{.op = op});
 }
 
-std::size_t Hub::publish(std::string_view topic, FrameRef frame) {
-  auto t = find(topic);
-  if (!t) return 0;
-  return post(std::move(t), std::move(frame));
-}
+std::size_t Hub::publish(std::string_view name, std::string_view payload, const PublishOptions& o) {
+  std::shared_ptr<detail::Topic> topic;
+  {
+    std::lock_guard lock(mutex_);
+    topic = find_or_create_locked(name);
+  }
+  if (!topic) return 0;
+  detail::Topic& t = *topic;
+  // Seq assignment, history and the posts happen under the topic's lock, so every shard receives
+  // a topic's frames in seq order even when several threads publish to it.
+  std::lock_guard lock(t.mutex);
+  if (o.seq != 0 && o.seq <= t.seq) {
+    duplicates_.fetch_add(1, std::memory_order_relaxed);
+    return 0;
+  }
+  const std::uint64_t seq = o.seq != 0 ? o.seq : t.seq + 1;
+  if (t.seq == 0) t.history.set_floor(seq - 1);  // what came before this node saw the topic is unknown
+  t.seq = seq;
+  FrameRef frame = Frame::make(o.op, payload, {seq, key_hash(o.key)});
+  FrameRef envelope = t.envelope_members > 0 ? detail::make_envelope(t.name, seq, o.key, frame) : FrameRef{};
 
-std::size_t Hub::post(std::shared_ptr<detail::Topic> topic, FrameRef frame) {
-  std::uint64_t mask = topic->shard_mask.load(std::memory_order_acquire);
-  if (mask == 0) return 0;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - t.window_start >= std::chrono::seconds(1)) {
+    const double elapsed = std::chrono::duration<double>(now - t.window_start).count();
+    t.rate = t.window_start.time_since_epoch().count() == 0 || elapsed > 2 ? 0 : t.window_count / elapsed;
+    t.window_start = now;
+    t.window_count = 0;
+  }
+  ++t.window_count;
+  ++t.published;
+  if (t.limits.max_messages > 0)
+    t.history.push({seq, frame, envelope, std::string(o.key)}, t.limits.max_messages, t.limits.max_bytes);
+  else
+    t.history.set_floor(seq);
+  if (t.limits.max_keys > 0) {
+    auto it = t.latest.find(std::string(o.key));
+    if (it != t.latest.end())
+      it->second = {seq, frame, envelope};
+    else if (t.latest.size() < t.limits.max_keys)
+      t.latest.emplace(std::string(o.key), detail::Latest{seq, frame, envelope});
+  }
   published_.fetch_add(1, std::memory_order_relaxed);
+
+  std::uint64_t mask = t.shard_mask.load(std::memory_order_acquire);
   std::size_t posted = 0;
   while (mask) {
     const auto i = static_cast<std::size_t>(std::countr_zero(mask));
     mask &= mask - 1;
     detail::Shard& shard = runtime_.shard(i);
     // One task per shard carries one reference: the per-recipient work happens in deliver().
-    asio::post(shard.context(), [&shard, topic, frame] { shard.deliver(*topic, frame); });
+    asio::post(shard.context(), [&shard, topic, frame, envelope] { shard.deliver(*topic, frame, envelope); });
     ++posted;
   }
   return posted;
 }
 
-void Hub::set_activity_observer(ActivityObserver observer) {
-  std::lock_guard lock(mutex_);
-  observer_ = std::move(observer);
+std::uint64_t Hub::last_seq(std::string_view name) const {
+  auto t = find(name);
+  if (!t) return 0;
+  std::lock_guard lock(t->mutex);
+  return t->seq;
 }
 
 std::size_t Hub::topic_count() const {
@@ -70,48 +172,151 @@ std::size_t Hub::subscriber_count(std::string_view topic) const {
   return t ? static_cast<std::size_t>(t->members.load(std::memory_order_relaxed)) : 0;
 }
 
-Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Session* s,
-                                    std::shared_ptr<detail::Topic>& out, std::size_t& index) {
+namespace {
+Hub::TopicInfo info_of(const detail::Topic& t) {
+  std::lock_guard lock(t.mutex);
+  const bool stale = std::chrono::steady_clock::now() - t.window_start > std::chrono::seconds(2);
+  return {t.name,
+          static_cast<std::size_t>(std::max<std::int64_t>(0, t.members.load(std::memory_order_relaxed))),
+          t.seq,
+          t.epoch,
+          stale ? 0 : t.rate,
+          t.history.size(),
+          t.history.bytes()};
+}
+}  // namespace
+
+std::vector<Hub::TopicInfo> Hub::topics() const {
+  std::vector<std::shared_ptr<detail::Topic>> all;
+  {
+    std::lock_guard lock(mutex_);
+    all.reserve(topics_.size());
+    for (const auto& [name, t] : topics_) all.push_back(t);
+  }
+  std::vector<TopicInfo> out;
+  out.reserve(all.size());
+  for (const auto& t : all) out.push_back(info_of(*t));
+  std::sort(out.begin(), out.end(), [](const TopicInfo& a, const TopicInfo& b) { return a.name < b.name; });
+  return out;
+}
+
+std::optional<Hub::TopicInfo> Hub::topic(std::string_view name) const {
+  auto t = find(name);
+  if (!t) return std::nullopt;
+  return info_of(*t);
+}
+
+std::optional<Hub::Messages> Hub::history(std::string_view name, std::uint64_t since, std::size_t limit) const {
+  auto t = find(name);
+  if (!t) return std::nullopt;
+  std::lock_guard lock(t->mutex);
+  Messages m{t->seq, t->epoch, t->history.first_seq(), since < t->history.floor(), {}};
+  for (std::size_t i = t->history.after(since); i < t->history.size() && m.messages.size() < limit; ++i)
+    m.messages.push_back(to_message(t->history[i]));
+  return m;
+}
+
+namespace {
+using LatestEntry = std::pair<const std::string, detail::Latest>;
+std::vector<LatestEntry*> latest_in_seq_order(detail::Topic& t) {
+  std::vector<LatestEntry*> v;
+  v.reserve(t.latest.size());
+  for (auto& e : t.latest) v.push_back(&e);
+  std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->second.seq < b->second.seq; });
+  return v;
+}
+}  // namespace
+
+std::optional<Hub::Messages> Hub::snapshot(std::string_view name) const {
+  auto t = find(name);
+  if (!t) return std::nullopt;
+  std::lock_guard lock(t->mutex);
+  Messages m{t->seq, t->epoch, t->history.first_seq(), false, {}};
+  for (const auto* e : latest_in_seq_order(*t))
+    m.messages.push_back({e->second.seq, e->first, std::string(e->second.frame->payload_view())});
+  return m;
+}
+
+Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Session* s, const Recovery& r,
+                                    std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay) {
   if (!valid_topic(name)) return SubscribeResult::invalid_topic;
   {
     std::lock_guard lock(mutex_);
-    auto it = topics_.find(name);
-    if (it == topics_.end()) {
-      if (topics_.size() >= options_.max_topics) return SubscribeResult::too_many_topics;
-      it =
-          topics_.emplace(std::string(name), std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count()))
-              .first;
-    }
-    out = it->second;
+    out = find_or_create_locked(name);
+    if (!out) return SubscribeResult::too_many_topics;
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.
     if (out->members.fetch_add(1, std::memory_order_relaxed) == 0 && observer_) observer_(out->name, true);
   }
-  auto& members = out->groups[shard].members;
+  detail::Topic& t = *out;
+  // Under the topic's lock no publish runs: the replay ends exactly where live frames begin.
+  std::lock_guard lock(t.mutex);
+  replay.seq = t.seq;
+  replay.epoch = t.epoch;
+  auto add_snapshot = [&] {
+    for (auto* e : latest_in_seq_order(t)) {
+      auto& [key, latest] = *e;
+      if (r.envelope && !latest.envelope) latest.envelope = detail::make_envelope(t.name, latest.seq, key, latest.frame);
+      replay.frames.push_back(r.envelope ? latest.envelope : latest.frame);
+    }
+  };
+  if (r.has_since) {
+    const bool same_epoch = r.epoch == 0 || r.epoch == t.epoch;
+    if (!same_epoch || r.since > t.seq || r.since < t.history.floor()) {
+      replay.resync = true;
+      replay.first = t.history.first_seq();
+      add_snapshot();
+    } else {
+      for (std::size_t i = t.history.after(r.since); i < t.history.size(); ++i) {
+        auto& e = t.history[i];
+        if (r.envelope && !e.envelope) t.history.set_envelope(i, detail::make_envelope(t.name, e.seq, e.key, e.frame));
+        replay.frames.push_back(r.envelope ? e.envelope : e.frame);
+      }
+    }
+  } else if (r.snapshot) {
+    add_snapshot();
+  }
+  if (r.envelope) ++t.envelope_members;
+  auto& members = t.groups[shard].members;
   index = members.size();
-  members.push_back(s);
-  if (members.size() == 1) out->shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
+  members.push_back({s, t.seq});
+  if (members.size() == 1) t.shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
   return SubscribeResult::ok;
 }
 
-void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s) {
+void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s, bool envelope) {
   auto& members = topic->groups[shard].members;
   const std::size_t i = s->group_index(topic.get());
-  if (i >= members.size() || members[i] != s) return;
+  if (i >= members.size() || members[i].session != s) return;
   // Swap-remove: O(1), and the session that moved learns its new place.
   if (i + 1 != members.size()) {
     members[i] = members.back();
-    members[i]->set_group_index(topic.get(), i);
+    members[i].session->set_group_index(topic.get(), i);
   }
   members.pop_back();
   if (members.empty()) {
     members.shrink_to_fit();
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }
+  bool never_published;
+  {
+    std::lock_guard lock(topic->mutex);
+    if (envelope) --topic->envelope_members;
+    never_published = topic->seq == 0;
+  }
   std::lock_guard lock(mutex_);
   if (topic->members.fetch_sub(1, std::memory_order_relaxed) == 1) {
     if (observer_) observer_(topic->name, false);
-    topics_.erase(topic->name);
+    // A topic with messages keeps its history for clients that come back; one without is forgotten.
+    if (never_published) {
+      auto it = topics_.find(topic->name);
+      if (it != topics_.end() && it->second == topic) topics_.erase(it);
+    }
   }
+}
+
+void Hub::set_activity_observer(ActivityObserver observer) {
+  std::lock_guard lock(mutex_);
+  observer_ = std::move(observer);
 }
 
 }  // namespace fanout

@@ -124,13 +124,13 @@ bool OutboundQueue::drop_oldest(BackpressureCounters& counters) noexcept {
 bool OutboundQueue::replace_latest_of_topic(const void* topic, FrameRef& frame,
                                             BackpressureCounters& counters) noexcept {
   const std::uint32_t first = head_offset_ > 0 ? 1 : 0;
+  const std::uint32_t key = frame->key_hash();
   for (std::uint32_t i = count_; i-- > first;) {
-    Entry& e = at(i);
-    if (e.topic != topic) continue;
-    bytes_ = bytes_ - e.frame->size() + frame->size();
-    const Frame* old = e.frame;
-    e.frame = frame.detach();
-    frame = FrameRef::adopt(old);  // released by the caller
+    const Entry& e = at(i);
+    if (e.topic != topic || e.frame->key_hash() != key) continue;
+    // The newer value goes to the back, so what the client drains stays in seq order.
+    erase_at(i);
+    append({frame.detach(), topic});
     ++counters.conflated;
     return true;
   }

@@ -13,6 +13,7 @@
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/hub.hpp"
+#include "fanout/topic_routes.hpp"
 
 namespace fanout {
 
@@ -129,6 +130,8 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
   for (const auto& p : options_.paths)
     if (p.empty() || p[0] != '/') throw std::invalid_argument("fanout: WebSocket path must start with '/': " + p);
   if (!options_.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");
+  if (options_.topic_endpoints)
+    for (auto& r : topic_routes(hub_, {.max_age = options_.http_max_age})) options_.http_routes.push_back(std::move(r));
   if (options_.tls) {
 #ifdef FANOUT_WITH_TLS
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);

@@ -204,7 +204,9 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   const bool ws_path = std::find(paths.begin(), paths.end(), path) != paths.end();
   if (!ws_path) {
     answer_plain_http(req);
-    return true;
+    if (close_after_flush_ || consumed >= data.size()) return true;
+    // Keep-alive: a pipelined request may follow in the same bytes.
+    return on_handshake_bytes(data.subspan(consumed));
   }
   if (req.method() != "GET") {
     answer_http(405, "Method Not Allowed", "Allow: GET\r\n", "method not allowed\n");
@@ -237,15 +239,25 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
 }
 
 void Session::answer_plain_http(const HttpRequest& req) {
+  const auto& options = owner_.server.options();
+  // Keep-alive for HTTP/1.1 unless the client says close; responses waiting in the queue are bounded,
+  // so a client that pipelines without reading is refused rather than served without limit.
+  ++http_requests_;
+  const bool keep_alive = req.http11() && !req.header_has_token("Connection", "close") &&
+                          http_requests_ < options.max_http_requests_per_connection;
+  if (queue_.frames() >= options.max_http_pipeline) {
+    answer_http(429, "Too Many Requests", {}, "too many pipelined requests\n");
+    return;
+  }
   const auto path = req.path();
   const HttpRoute* route = nullptr;
-  for (const auto& r : owner_.server.options().http_routes)
+  for (const auto& r : options.http_routes)
     if (r.prefix ? path.starts_with(r.path) : path == r.path) {
       route = &r;
       break;
     }
   if (!route && path != "/healthz") {
-    answer_http(404, "Not Found", {}, "not found\n");
+    answer_http(404, "Not Found", {}, "not found\n", "text/plain", false, keep_alive);
     return;
   }
   if (req.method() != "GET" && req.method() != "HEAD") {
@@ -261,16 +273,16 @@ void Session::answer_plain_http(const HttpRequest& req) {
     }
   }
   answer_http(res.status, detail::http_reason(res.status), res.headers, res.body, res.content_type,
-              req.method() == "HEAD");
+              req.method() == "HEAD", keep_alive && res.status < 500);
 }
 
 void Session::answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
-                          std::string_view content_type, bool head_only) {
+                          std::string_view content_type, bool head_only, bool keep_alive) {
   if (status >= 400) detail::ShardCounters::add(owner_.rejected, 1);
-  auto text = detail::http_response(status, reason, extra_headers, content_type, body);
+  auto text = detail::http_response(status, reason, extra_headers, content_type, body, keep_alive);
   if (head_only) text.resize(text.size() - body.size());  // HEAD: the GET's headers, no body
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(text))));
-  close_after_flush_ = true;
+  if (!keep_alive) close_after_flush_ = true;
   request_.reset();
   schedule_flush();
 }
@@ -284,6 +296,10 @@ void Session::accept_websocket(const HttpRequest& req) {
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
   state_ = State::open;
   detail::ShardCounters::add(owner_.upgraded, 1);
+  const auto& envelope_paths = owner_.server.options().envelope_paths;
+  const auto wants = detail::query_param(req.query(), "envelope");
+  envelope_ = wants ? (*wants == "1" || *wants == "true")
+                    : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();
   schedule_flush();
   if (auto topics = detail::query_param(req.query(), "subscribe")) {
     std::string_view rest = *topics;
@@ -425,7 +441,8 @@ void Session::on_control(std::string_view text) {
     case detail::ControlRequest::Op::subscribe:
       for (const auto& t : parsed.request.args) {
         if (group_index_known(t)) {
-          reply_event(fmt::format(R"({{"event":"subscribe","arg":{}}})", detail::json_string(t)));
+          reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t),
+                                  hub_.last_seq(t)));
           continue;
         }
         if (subs_.size() >= options_.max_subscriptions) {
@@ -433,8 +450,25 @@ void Session::on_control(std::string_view text) {
                       fmt::format("at most {} subscriptions per connection", options_.max_subscriptions));
           continue;
         }
-        if (!subscribe(t)) continue;
-        reply_event(fmt::format(R"({{"event":"subscribe","arg":{}}})", detail::json_string(t)));
+        Hub::Recovery recovery{.snapshot = parsed.request.snapshot, .envelope = envelope_};
+        if (const auto* since = parsed.request.since_of(t)) {
+          recovery.has_since = true;
+          recovery.since = since->seq;
+          recovery.epoch = since->epoch;
+        }
+        Hub::Replay replay;
+        if (!join(t, recovery, replay)) continue;
+        const auto name = detail::json_string(t);
+        reply_event(
+            fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
+        if (replay.resync)
+          reply_event(fmt::format(R"({{"event":"resync","arg":{},"from":{},"first":{},"epoch":{}}})", name,
+                                  replay.seq, replay.first, replay.epoch));
+        // Under the policy like live frames: a replay cannot take the queue past its limits.
+        BackpressureCounters counters;
+        const void* identity = subs_.back().topic.get();
+        for (const auto& f : replay.frames) deliver(f, identity, counters);
+        shard_.add_counters(counters);
       }
       return;
     case detail::ControlRequest::Op::unsubscribe:
@@ -455,12 +489,17 @@ bool Session::group_index_known(std::string_view topic) const noexcept {
 }
 
 bool Session::subscribe(std::string_view topic) {
+  if (group_index_known(topic)) return state_ == State::open;
+  Hub::Replay replay;
+  return join(topic, Hub::Recovery{.envelope = envelope_}, replay);
+}
+
+bool Session::join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay) {
   if (state_ != State::open) return false;
-  if (group_index_known(topic)) return true;
   if (subs_.size() >= options_.max_subscriptions) return false;
   std::shared_ptr<detail::Topic> t;
   std::size_t index = 0;
-  switch (hub_.subscribe(topic, shard_.index(), this, t, index)) {
+  switch (hub_.subscribe(topic, shard_.index(), this, recovery, t, index, replay)) {
     case Hub::SubscribeResult::ok: break;
     case Hub::SubscribeResult::invalid_topic:
       reply_error(static_cast<int>(detail::ControlError::invalid_topic),
@@ -478,7 +517,7 @@ bool Session::subscribe(std::string_view topic) {
 bool Session::unsubscribe(std::string_view topic) {
   for (std::size_t i = 0; i < subs_.size(); ++i) {
     if (subs_[i].topic->name != topic) continue;
-    hub_.unsubscribe(subs_[i].topic, shard_.index(), this);
+    hub_.unsubscribe(subs_[i].topic, shard_.index(), this, envelope_);
     subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(i));
     owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
     return true;
@@ -489,7 +528,7 @@ bool Session::unsubscribe(std::string_view topic) {
 void Session::unsubscribe_all() {
   while (!subs_.empty()) {
     auto t = subs_.back().topic;
-    hub_.unsubscribe(t, shard_.index(), this);
+    hub_.unsubscribe(t, shard_.index(), this, envelope_);
     subs_.pop_back();
     owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
   }

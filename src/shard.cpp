@@ -11,11 +11,21 @@ namespace fanout::detail {
 Shard::Shard(asio::io_context& ioc, std::size_t index)
     : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]) {}
 
-void Shard::deliver(Topic& topic, const FrameRef& frame) {
+void Shard::deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelope) {
   BackpressureCounters c;
   const auto& members = topic.groups[index_].members;
-  for (Session* s : members) s->deliver(frame, &topic, c);
-  ShardCounters::add(counters.deliveries, members.size());
+  const std::uint64_t seq = frame->seq();
+  std::size_t n = 0;
+  for (const Member& m : members) {
+    if (seq <= m.after) continue;  // its replay at subscribe time already had this one
+    m.session->deliver(m.session->envelope_ ? envelope : frame, &topic, c);
+    ++n;
+  }
+  ShardCounters::add(counters.deliveries, n);
+  add_counters(c);
+}
+
+void Shard::add_counters(const BackpressureCounters& c) noexcept {
   if (c.dropped_newest) ShardCounters::add(counters.dropped_newest, c.dropped_newest);
   if (c.dropped_oldest) ShardCounters::add(counters.dropped_oldest, c.dropped_oldest);
   if (c.conflated) ShardCounters::add(counters.conflated, c.conflated);

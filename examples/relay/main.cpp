@@ -127,7 +127,11 @@ int main(int argc, char** argv) {
               fanout::Routed r;
               if (f->router.route(msg, r) != fanout::Router::Result::routed) return;
               if (f->dedupe && !f->dedupe->first_time(r, msg)) return;
-              hub.publish(r.topic, msg, binary ? fanout::Opcode::binary : fanout::Opcode::text);
+              // The hub numbers each topic itself: an upstream's seq may start over when the exchange
+              // restarts, and would then look like duplicates. The key feeds snapshots and conflation.
+              hub.publish(r.topic, msg,
+                          {.key = r.key ? std::string_view(*r.key) : std::string_view{},
+                           .op = binary ? fanout::Opcode::binary : fanout::Opcode::text});
               ++f->published;
             },
             [f, name = options.name](const fanout::Upstream::Event& e) {

@@ -24,10 +24,19 @@ enum class Opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2,
 
 class FrameRef;
 
+/// What a published frame carries besides its bytes: its topic's seq, and a hash of its key
+/// (0: none) that conflation uses to keep the newest frame per (topic, key).
+struct FrameMeta {
+  std::uint64_t seq = 0;
+  std::uint32_t key_hash = 0;
+};
+
 class Frame {
  public:
+  using Meta = FrameMeta;
+
   /// Encodes a final (FIN) frame around `payload`. One allocation.
-  static FrameRef make(Opcode op, std::string_view payload);
+  static FrameRef make(Opcode op, std::string_view payload, Meta meta = {});
   /// Wraps bytes that are already a complete encoded frame (or several), e.g. from wslay.
   static FrameRef make_raw(std::span<const std::byte> encoded);
   /// A close frame with a status code and a reason (truncated to fit the 125-byte control limit).
@@ -40,15 +49,17 @@ class Frame {
   }
   std::size_t size() const noexcept { return size_; }
   Opcode opcode() const noexcept { return opcode_; }
+  std::uint64_t seq() const noexcept { return seq_; }
+  std::uint32_t key_hash() const noexcept { return key_hash_; }
 
   /// Writes the header of an unmasked FIN frame into `out` (at least 10 bytes); returns its length.
   static std::size_t encode_header(Opcode op, std::uint64_t payload_size, std::byte* out) noexcept;
 
  private:
   friend class FrameRef;
-  Frame(std::uint32_t size, std::uint8_t header_size, Opcode op) noexcept
-      : size_(size), header_size_(header_size), opcode_(op) {}
-  static Frame* allocate(std::size_t total, std::uint8_t header_size, Opcode op);
+  Frame(std::uint32_t size, std::uint8_t header_size, Opcode op, Meta meta) noexcept
+      : size_(size), header_size_(header_size), opcode_(op), key_hash_(meta.key_hash), seq_(meta.seq) {}
+  static Frame* allocate(std::size_t total, std::uint8_t header_size, Opcode op, Meta meta = {});
   std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
   const std::byte* data() const noexcept { return reinterpret_cast<const std::byte*>(this + 1); }
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
@@ -58,6 +69,8 @@ class Frame {
   std::uint32_t size_;
   std::uint8_t header_size_;
   Opcode opcode_;
+  std::uint32_t key_hash_;
+  std::uint64_t seq_;
 };
 
 /// Intrusive shared reference to a Frame. Same size as a pointer.

@@ -13,12 +13,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "fanout/frame.hpp"
 
@@ -28,13 +32,25 @@ class Runtime;
 class Session;
 namespace detail {
 struct Topic;
+struct HistoryLimits;
 }
 
 class Hub {
  public:
+  /// What each topic keeps for recovery (`since`), snapshots and the HTTP pull endpoints. Memory per
+  /// topic stays under max_bytes of history plus max_keys latest values.
+  struct History {
+    std::size_t max_messages = 1024;     // 0: no history (seq still counts)
+    std::size_t max_bytes = 512 * 1024;  // of frames kept, envelopes included
+    std::size_t max_keys = 4096;         // latest values kept per topic (snapshot); 0: none
+  };
+
   struct Options {
-    std::size_t max_topics = 100'000;   // topics with members at once; more subscribes are refused
+    std::size_t max_topics = 100'000;   // topic records at once; the least recently created without members
+                                        // is forgotten first, and when none can go, new topics are refused
     std::size_t max_topic_bytes = 256;  // longest topic name
+    History history{};                  // per topic, unless a prefix rule below matches
+    std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
   };
 
   /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
@@ -42,38 +58,98 @@ class Hub {
   /// subscribes upstream of this node only for topics with members).
   using ActivityObserver = std::function<void(std::string_view topic, bool active)>;
 
+  /// How a message is published. With `seq` given (an upstream's own numbering, or a Bus carrying the
+  /// ingest node's), a message whose seq is not above the topic's last is a duplicate and ignored; a
+  /// jump is accepted and visible to clients as a gap. Without, the hub numbers 1, 2, 3... per topic.
+  struct PublishOptions {
+    std::string_view key{};  // e.g. instrument id: the snapshot keeps the newest message per key
+    std::uint64_t seq = 0;   // 0: the hub assigns last + 1
+    Opcode op = Opcode::text;
+  };
+
+  struct TopicInfo {
+    std::string name;
+    std::size_t members = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t epoch = 0;
+    double rate = 0;  // messages/s over the last second
+    std::size_t history_messages = 0;
+    std::size_t history_bytes = 0;
+  };
+
+  struct Message {
+    std::uint64_t seq = 0;
+    std::string key;
+    std::string payload;
+  };
+
+  /// Messages of a topic: its history after some seq, or its snapshot (latest value per key).
+  struct Messages {
+    std::uint64_t seq = 0;    // the topic's last seq when read
+    std::uint64_t epoch = 0;  // see Topic
+    std::uint64_t first = 0;  // oldest seq still in the history (0: none)
+    bool truncated = false;   // `since` was older than the history: messages between are lost
+    std::vector<Message> messages;
+  };
+
   explicit Hub(Runtime& runtime);
   Hub(Runtime& runtime, Options options);
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
-  /// Sends `payload` as one WebSocket message (text by default) to every subscriber of `topic`.
-  /// Returns the number of shards it was posted to (0: nobody subscribed, nothing was encoded).
+  /// Sends `payload` as one WebSocket message (text by default) to every subscriber of `topic`, and
+  /// keeps it in the topic's history. Returns the number of shards it was posted to (0: nobody is
+  /// subscribed here, or a duplicate seq, or the topic was refused by max_topics).
   std::size_t publish(std::string_view topic, std::string_view payload, Opcode op = Opcode::text);
-  /// Same, with a frame the caller already encoded (Frame::make).
-  std::size_t publish(std::string_view topic, FrameRef frame);
+  std::size_t publish(std::string_view topic, std::string_view payload, const PublishOptions& options);
+
+  /// The topic's last seq (0: unknown topic or nothing published yet).
+  std::uint64_t last_seq(std::string_view topic) const;
+  std::size_t topic_count() const;
+  std::size_t subscriber_count(std::string_view topic) const;
+  std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
+  std::uint64_t duplicates() const noexcept { return duplicates_.load(std::memory_order_relaxed); }
+  const Options& options() const noexcept { return options_; }
+  /// Every topic, sorted by name.
+  std::vector<TopicInfo> topics() const;
+  std::optional<TopicInfo> topic(std::string_view name) const;
+  /// Up to `limit` messages with seq > since, oldest first. nullopt: unknown topic.
+  std::optional<Messages> history(std::string_view topic, std::uint64_t since, std::size_t limit) const;
+  /// The latest message per key, in seq order. nullopt: unknown topic.
+  std::optional<Messages> snapshot(std::string_view topic) const;
 
   /// Sets (or clears, with an empty function) the activity observer. Before members exist, or while
   /// the caller knows no subscribe or unsubscribe runs.
   void set_activity_observer(ActivityObserver observer);
-
-  std::size_t topic_count() const;
-  std::size_t subscriber_count(std::string_view topic) const;
-  std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
-  const Options& options() const noexcept { return options_; }
 
   /// Topic names accepted by subscribe: 1..max_topic_bytes bytes, printable ASCII or UTF-8, no spaces or commas.
   bool valid_topic(std::string_view name) const noexcept;
 
   // ---- for sessions, on their shard's thread ----
   enum class SubscribeResult { ok, invalid_topic, too_many_topics };
+  /// What a subscriber asks for besides live messages.
+  struct Recovery {
+    bool has_since = false;
+    std::uint64_t since = 0;   // replay messages with seq > since
+    std::uint64_t epoch = 0;   // 0: not given; another epoch than the topic's forces a resync
+    bool snapshot = false;     // latest value per key first
+    bool envelope = false;     // the frames wanted are envelopes
+  };
+  /// What the subscriber gets before live messages, in order.
+  struct Replay {
+    std::uint64_t seq = 0;    // the topic's seq at subscription: live frames follow with seq > this
+    std::uint64_t epoch = 0;
+    bool resync = false;      // `since` could not be served from history: `frames` is the snapshot
+    std::uint64_t first = 0;  // with resync: the oldest seq the history still had (0: none)
+    std::vector<FrameRef> frames;
+  };
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
   /// `index` the session's place in the member list (kept current through set_group_index).
-  SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, std::shared_ptr<detail::Topic>& out,
-                            std::size_t& index);
+  SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, const Recovery& recovery,
+                            std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay);
   /// Removes `s`; `topic` is the record subscribe() gave.
-  void unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s);
+  void unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s, bool envelope);
 
  private:
   struct Hash {
@@ -81,13 +157,17 @@ class Hub {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
   std::shared_ptr<detail::Topic> find(std::string_view topic) const;
-  std::size_t post(std::shared_ptr<detail::Topic> topic, FrameRef frame);
+  /// Finds or creates (evicting an idle topic when full); nullptr when refused. Hub lock held.
+  std::shared_ptr<detail::Topic> find_or_create_locked(std::string_view topic);
+  detail::HistoryLimits limits_for(std::string_view topic) const noexcept;
 
   Runtime& runtime_;
   Options options_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<detail::Topic>, Hash, std::equal_to<>> topics_;
+  std::deque<std::weak_ptr<detail::Topic>> creation_order_;  // eviction candidates, oldest first
   std::atomic<std::uint64_t> published_{0};
+  std::atomic<std::uint64_t> duplicates_{0};
   ActivityObserver observer_;
 };
 

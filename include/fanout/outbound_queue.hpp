@@ -66,7 +66,9 @@ class OutboundQueue {
   // ---- for policies ----
   /// Drops the oldest frame that is not partly written. False when there is none.
   bool drop_oldest(BackpressureCounters& counters) noexcept;
-  /// Replaces the newest queued data frame of `topic` by `frame`, in place. False when none is queued.
+  /// Drops the queued data frame of `topic` with the same key as `frame` (Frame::key_hash; 0 for
+  /// messages without a key) and appends `frame`: the newest value per (topic, key), in seq order.
+  /// False (and `frame` untouched) when none is queued. It cannot fail to append (it just freed a slot).
   bool replace_latest_of_topic(const void* topic, FrameRef& frame, BackpressureCounters& counters) noexcept;
   /// True when `extra` more bytes (and one more frame) fit within `limits`.
   bool fits(std::size_t extra, const Limits& limits) const noexcept {

@@ -48,8 +48,9 @@ class BackpressurePolicy {
 std::shared_ptr<BackpressurePolicy> drop_newest();
 /// Discard the oldest queued frames until the new one fits.
 std::shared_ptr<BackpressurePolicy> drop_oldest();
-/// Replace the queued frame of the same topic by the new one (only the newest value per topic
-/// survives); when none is queued, drop the oldest. Market data wants this.
+/// Replace the queued frame of the same topic and key by the new one (only the newest value per
+/// (topic, key) survives, delivered in seq order); when none is queued, drop the oldest. Market data
+/// wants this: a slow client sees the latest price of every instrument, never a stale one.
 std::shared_ptr<BackpressurePolicy> conflate();
 /// Close the client with 1008 "slow consumer".
 std::shared_ptr<BackpressurePolicy> disconnect();

@@ -21,6 +21,7 @@
 
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
+#include "fanout/hub.hpp"
 #include "fanout/outbound_queue.hpp"
 #include "fanout/policy.hpp"
 
@@ -28,7 +29,6 @@ struct wslay_event_context;
 
 namespace fanout {
 
-class Hub;
 namespace detail {
 class Shard;
 struct Topic;
@@ -64,8 +64,10 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
 
-  /// Joins a topic as if the client had asked. Returns false (with no effect) when refused.
+  /// Joins a topic as if the client had asked (live messages only). Returns false (with no effect) when refused.
   bool subscribe(std::string_view topic);
+  /// True when this client gets envelopes ({"topic":..,"seq":..,"data":..}) instead of verbatim messages.
+  bool envelope() const noexcept { return envelope_; }
   bool unsubscribe(std::string_view topic);
   /// Queues a message for this client only (text by default), outside the backpressure policy.
   void send(std::string_view payload, Opcode op = Opcode::text);
@@ -80,6 +82,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
   std::size_t group_index(const detail::Topic* t) const noexcept;
   bool dirty_ = false;
+  bool envelope_ = false;
 
  protected:
   Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote);
@@ -125,7 +128,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   bool on_handshake_bytes(std::span<const std::byte> data);
   void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
-                   std::string_view content_type = "text/plain", bool head_only = false);
+                   std::string_view content_type = "text/plain", bool head_only = false, bool keep_alive = false);
   void answer_plain_http(const HttpRequest& req);
   void accept_websocket(const HttpRequest& req);
   bool on_ws_bytes(std::span<const std::byte> data);
@@ -136,6 +139,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void reply_error(int code, std::string_view msg);
   void tick(std::chrono::steady_clock::time_point now);
   void unsubscribe_all();
+  /// subscribe() with recovery: `replay` receives what goes out before live frames.
+  bool join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay);
   bool group_index_known(std::string_view topic) const noexcept;
 
   const std::uint64_t id_;
@@ -144,6 +149,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<WsState> ws_;
   std::unique_ptr<HttpRequest> request_;  // only during the handshake
   std::size_t index_in_owner_ = 0;
+  std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)
 };
 
 }  // namespace fanout

@@ -49,16 +49,16 @@ struct Publisher {
   std::mutex mutex;
   std::map<std::string, std::uint64_t> seqs;
 
-  std::uint64_t publish_one(const std::string& topic, std::size_t bytes) {
-    std::uint64_t seq;
-    {
-      std::lock_guard lock(mutex);
-      seq = ++seqs[topic];
-    }
-    std::string msg = fmt::format(R"({{"seq":{},"ts":{},"topic":"{}","pad":")", seq, now_us(), topic);
+  // Under the lock, so the payload's seq and the hub's agree even with several publishing threads.
+  std::uint64_t publish_one(const std::string& topic, std::size_t bytes, const std::string& key = {}) {
+    std::lock_guard lock(mutex);
+    const std::uint64_t seq = ++seqs[topic];
+    std::string msg = fmt::format(R"({{"seq":{},"ts":{},"topic":"{}",)", seq, now_us(), topic);
+    if (!key.empty()) msg += fmt::format(R"("key":"{}",)", key);
+    msg += R"("pad":")";
     if (msg.size() + 2 < bytes) msg.append(bytes - msg.size() - 2, 'x');
     msg += "\"}";
-    hub.publish(topic, msg);
+    hub.publish(topic, msg, fanout::Hub::PublishOptions{.key = key});
     return seq;
   }
 };
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   fanout::Server::Options opt;
   opt.port = 0;
   unsigned shards = 1;
+  fanout::Hub::Options hub_opt;
   auto num = [&](int& i) { return std::stoll(argv[++i]); };
   auto ms = [&](int& i) { return std::chrono::milliseconds(num(i)); };
   try {
@@ -101,7 +102,14 @@ int main(int argc, char** argv) {
         opt.session.write_timeout = ms(i);
       else if (a == "--max-subscriptions")
         opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
-      else if (a == "--tls-cert")
+      else if (a == "--history-messages")
+        hub_opt.history.max_messages = static_cast<std::size_t>(num(i));
+      else if (a == "--history-bytes")
+        hub_opt.history.max_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--envelope-path") {
+        opt.paths.push_back(argv[++i]);
+        opt.envelope_paths.push_back(opt.paths.back());
+      } else if (a == "--tls-cert")
         opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
       else if (a == "--tls-key")
         opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};
@@ -117,7 +125,7 @@ int main(int argc, char** argv) {
   }
 
   fanout::Runtime runtime({.shards = shards});
-  fanout::Hub hub(runtime);
+  fanout::Hub hub(runtime, hub_opt);
   fanout::Server server(runtime, hub, opt);
   runtime.start();
   say(fmt::format("port={}", server.port()));
@@ -135,6 +143,13 @@ int main(int argc, char** argv) {
       in >> topic >> count >> bytes;
       std::uint64_t last = 0;
       for (std::size_t i = 0; i < count; ++i) last = pub.publish_one(topic, bytes);
+      say(fmt::format("published {} {}", topic, last));
+    } else if (cmd == "keyed") {
+      std::string topic;
+      std::size_t keys = 1, count = 0, bytes = 0;
+      in >> topic >> keys >> count >> bytes;
+      std::uint64_t last = 0;
+      for (std::size_t i = 0; i < count; ++i) last = pub.publish_one(topic, bytes, fmt::format("k{}", i % keys));
       say(fmt::format("published {} {}", topic, last));
     } else if (cmd == "rate") {
       std::string topic;
@@ -163,9 +178,10 @@ int main(int argc, char** argv) {
     } else if (cmd == "stats") {
       const auto s = server.stats();
       say(fmt::format(
-          R"({{"sessions":{},"subscriptions":{},"published":{},"delivered":{},"writes":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{}}})",
-          s.sessions, s.subscriptions, hub.published(), s.deliveries, s.writes, s.dropped_newest, s.dropped_oldest,
-          s.conflated, s.disconnected_slow, s.rejected, rss_kb(), mallinfo2().uordblks));
+          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{}}})",
+          s.sessions, s.subscriptions, hub.topic_count(), hub.duplicates(), hub.published(), s.deliveries, s.writes,
+          s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
+          mallinfo2().uordblks));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

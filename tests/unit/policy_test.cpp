@@ -63,7 +63,7 @@ TEST_CASE("conflate keeps only the newest frame of a topic") {
   push(q, *p, c, "b1", &topic_b);
   push(q, *p, c, "a2", &topic_a);
   CHECK(push(q, *p, c, "b2", &topic_b) == OutboundQueue::Result::queued);
-  CHECK(payloads(q) == "a1,b2,a2,");
+  CHECK(payloads(q) == "a1,a2,b2,");  // the newer value moves to the back: the queue stays in seq order
   CHECK(push(q, *p, c, "a3", &topic_a) == OutboundQueue::Result::queued);
   CHECK(payloads(q) == "a1,b2,a3,");
   CHECK(c.conflated == 2);

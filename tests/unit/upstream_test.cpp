@@ -114,7 +114,7 @@ TEST_CASE("upstream subscribes, receives, and resubscribes after the server rest
       });
   up.start();
   REQUIRE(eventually([&] { return down->hub.subscriber_count("ticks") == 1; }));
-  CHECK(got.count(R"({"event":"subscribe","arg":"ticks"})") == 1);
+  CHECK(got.count(R"({"event":"subscribe","arg":"ticks","seq":0,)") == 1);
   for (int i = 0; i < 20; ++i) down->hub.publish("ticks", "tick-" + std::to_string(i));
   CHECK(eventually([&] { return got.count("tick-") == 20; }));
   CHECK(up.state() == fanout::Upstream::State::live);

@@ -1,6 +1,7 @@
 // fanout/detail/control_protocol.hpp — the client's JSON control messages (docs/protocol.md).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,10 +20,25 @@ enum class ControlError : int {
   unsupported = 4007,
 };
 
+/// Where a client left a topic: its last seq, and the topic's epoch when it knew it.
+struct Since {
+  std::string topic;
+  std::uint64_t seq = 0;
+  std::uint64_t epoch = 0;  // 0: not given
+};
+
 struct ControlRequest {
   enum class Op { subscribe, unsubscribe, ping };
   Op op = Op::ping;
   std::vector<std::string> args;
+  std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
+  bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
+
+  const Since* since_of(std::string_view topic) const noexcept {
+    for (const auto& s : since)
+      if (s.topic == topic) return &s;
+    return nullptr;
+  }
 };
 
 struct ControlParse {

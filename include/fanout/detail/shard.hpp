@@ -39,8 +39,11 @@ class Shard {
   asio::io_context& context() noexcept { return ioc_; }
   std::size_t index() const noexcept { return index_; }
 
-  /// Hands `frame` to every member of `topic` on this shard. Shard thread only.
-  void deliver(Topic& topic, const FrameRef& frame);
+  /// Hands `frame` (or `envelope`, to members that asked for envelopes) to every member of `topic` on
+  /// this shard. Shard thread only.
+  void deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelope);
+  /// Adds what policies did outside deliver() (replays at subscribe). Shard thread only.
+  void add_counters(const BackpressureCounters& c) noexcept;
   /// Schedules `s` for a gather-write at the end of this loop turn. Shard thread only.
   void mark_dirty(Session* s);
   /// Removes a session that is going away from the pending flush list.

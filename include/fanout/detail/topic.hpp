@@ -1,30 +1,72 @@
-// fanout/detail/topic.hpp — a topic's shared record and its per-shard member lists.
+// fanout/detail/topic.hpp — a topic's shared record: per-shard member lists, and under its mutex the
+// seq counter, the history ring and the latest value per key.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
+
+#include "fanout/detail/history.hpp"
+#include "fanout/frame.hpp"
 
 namespace fanout {
 class Session;
 namespace detail {
 
+/// A member receives only frames with seq > after: what a replay already gave it is not repeated
+/// by a publish that was in flight while it subscribed.
+struct Member {
+  Session* session;
+  std::uint64_t after;
+};
+
 /// Members of one topic on one shard. Touched only by that shard's thread.
 struct Group {
-  std::vector<Session*> members;
+  std::vector<Member> members;
+};
+
+/// The newest message of one key (the snapshot of a topic is the set of these).
+struct Latest {
+  std::uint64_t seq = 0;
+  FrameRef frame;
+  FrameRef envelope;
+};
+
+struct HistoryLimits {
+  std::size_t max_messages = 0;
+  std::size_t max_bytes = 0;
+  std::size_t max_keys = 0;
 };
 
 struct Topic {
-  Topic(std::string n, std::size_t shards) : name(std::move(n)), groups(new Group[shards]) {}
+  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e)
+      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l) {}
 
   const std::string name;
+  /// Random per topic record: a client's `since` from another epoch cannot be trusted (restart).
+  const std::uint64_t epoch;
   /// Bit i set while shard i has at least one member: publish posts only to those shards.
   std::atomic<std::uint64_t> shard_mask{0};
   /// Members over all shards.
   std::atomic<std::int64_t> members{0};
   std::unique_ptr<Group[]> groups;
+
+  // ---- guarded by mutex (publishers on any thread, subscribers on shard threads, HTTP) ----
+  mutable std::mutex mutex;
+  const HistoryLimits limits;
+  std::uint64_t seq = 0;               // last published
+  std::size_t envelope_members = 0;    // members that want envelopes: publish builds one when > 0
+  History history;
+  std::unordered_map<std::string, Latest> latest;  // by key ("" for messages without one)
+  std::uint64_t published = 0;
+  std::chrono::steady_clock::time_point window_start{};
+  std::uint64_t window_count = 0;
+  double rate = 0;  // messages/s over the last full window
 };
 
 }  // namespace detail
