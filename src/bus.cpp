@@ -15,9 +15,13 @@ void Bus::attach(Hub& hub) {
       unsubscribe(topic);
   });
   set_handler([&hub](const BusMessage& m) { publish_to_hub(hub, m); });
+  set_resume_point([&hub](std::string_view topic) { return hub.last_seq(topic); });
 }
 
 // The one place the bus hands messages to a Hub.
-void publish_to_hub(Hub& hub, const BusMessage& m) { hub.publish(m.topic, m.payload, m.op); }
+// Every edge publishes a message with the same seq, so a client can resume on any edge with `since`.
+void publish_to_hub(Hub& hub, const BusMessage& m) {
+  hub.publish(m.topic, m.payload, Hub::PublishOptions{.key = m.key, .seq = m.seq, .op = m.op});
+}
 
 }  // namespace fanout

@@ -59,6 +59,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     bool catching_up = false;     // reading the stream; live messages are held
     bool read_in_flight = false;
     bool read_again = false;  // held messages were dropped: read once more before going live
+    bool resuming = false;    // continuing from the resume point: give up if more than a batch was missed
     std::deque<std::string> held;
   };
   struct Publication {
@@ -172,6 +173,10 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     Topic& t = it->second;
     if (++t.refs != 1) return;
     if (fresh) bump(counters.topics);
+    if (fresh && resume_point) {
+      t.last_seq = resume_point(name);
+      t.resuming = t.last_seq != 0;
+    }
     if (options.subscribe_all) {
       if (fresh && subscriptions.connected()) t.sub = Sub::subscribed;
       return;
@@ -321,6 +326,16 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       if (r) log(fmt::format("redis: reading {} failed: {}", stream_key(name), str(r)));
       return;  // retried when the commands connection is back (check_epoch)
     }
+    if (t.resuming && r->elements >= options.catch_up_batch) {
+      // Idle here for long: start live rather than replaying a long past to the new members.
+      log(fmt::format("redis: {} resumes live: more than {} messages since seq {}", name, options.catch_up_batch,
+                      t.last_seq));
+      t.resuming = false;
+      t.last_seq = 0;
+      t.catching_up = false;
+      release_held(name, t);
+      return;
+    }
     for (std::size_t i = 0; i < r->elements; ++i) {
       const redisReply* e = r->element[i];
       if (e->type != REDIS_REPLY_ARRAY || e->elements < 2 || e->element[1]->type != REDIS_REPLY_ARRAY ||
@@ -340,6 +355,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       t.max_fence = std::max(t.max_fence, m.fence);
       if (deliver(t, m)) bump(counters.recovered);
     }
+    t.resuming = false;
     if (r->elements >= options.catch_up_batch || t.read_again) {
       read_stream(name, t);
       return;
@@ -359,7 +375,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
         bump(counters.duplicates);
         continue;
       }
-      if (m.seq > t.last_seq + 1) {  // still missing some: they must be in the stream by now
+      if (t.last_seq != 0 && m.seq > t.last_seq + 1) {  // still missing some: they must be in the stream by now
         t.held.emplace_front(std::move(wire));
         t.catching_up = true;
         if (!t.read_in_flight) read_stream(name, t);
@@ -416,6 +432,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<std::string, Topic> topics;
   Handler handler;
   FencedHandler on_fenced;
+  ResumePoint resume_point;
   LogHandler on_log;
   Counters counters;
   std::string epoch, epoch_token;
@@ -460,6 +477,7 @@ void RedisBus::unsubscribe(std::string_view topic) {
 
 void RedisBus::set_handler(Handler handler) { impl_->handler = std::move(handler); }
 void RedisBus::set_fenced_handler(FencedHandler handler) { impl_->on_fenced = std::move(handler); }
+void RedisBus::set_resume_point(ResumePoint resume_point) { impl_->resume_point = std::move(resume_point); }
 void RedisBus::set_log_handler(LogHandler handler) { impl_->on_log = std::move(handler); }
 
 bool RedisBus::connected() const noexcept { return impl_->commands.connected() && impl_->subscriptions.connected(); }

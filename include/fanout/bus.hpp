@@ -39,9 +39,15 @@ class Bus {
   /// Receives messages of subscribed topics in seq order, without duplicates.
   virtual void set_handler(Handler handler) = 0;
   virtual void set_fenced_handler(FencedHandler handler) = 0;
+  /// Where a topic that gets interest again should continue from (the last seq this node has, e.g.
+  /// Hub::last_seq): the bus then reads what was missed from the broker's history, if that is at most
+  /// one catch-up batch; otherwise it starts live. Without it, a topic starts live.
+  using ResumePoint = std::function<std::uint64_t(std::string_view topic)>;
+  virtual void set_resume_point(ResumePoint resume_point) = 0;
 
-  /// Edge wiring: subscribes to the topics `hub` has members for (through its activity observer)
-  /// and publishes what arrives into it. Call before the hub has members.
+  /// Edge wiring: subscribes to the topics `hub` has members for (through its activity observer),
+  /// publishes what arrives into it with the bus's seq, and resumes a topic from the hub's last seq.
+  /// Call before the hub has members.
   void attach(Hub& hub);
 };
 

@@ -82,6 +82,7 @@ class RedisBus : public Bus {
   void unsubscribe(std::string_view topic) override;
   void set_handler(Handler handler) override;
   void set_fenced_handler(FencedHandler handler) override;
+  void set_resume_point(ResumePoint resume_point) override;
   void set_log_handler(LogHandler handler);
 
   Stats stats() const;

@@ -303,6 +303,46 @@ TEST_CASE("redis lease: one leader, fencing numbers grow, a deposed leader's pub
   b_loop.pause();
 }
 
+TEST_CASE("redis bus: interest that comes back resumes from the resume point when little was missed") {
+  fanout_test::RedisServer redis;
+  Loop loop;
+  auto o = bus_options(redis.port());
+  o.catch_up_batch = 100;
+  fanout::RedisBus ingest(loop.io, o);
+  fanout::RedisBus edge(loop.io, o);
+  Received got;
+  std::atomic<std::uint64_t> resume_at{0};
+  edge.set_handler([&](const fanout::BusMessage& m) { got.add(m); });
+  edge.set_resume_point([&](std::string_view) { return resume_at.load(); });
+  ingest.start();
+  edge.start();
+  loop.run();
+  auto numsub = [&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:t"}); };
+  REQUIRE(eventually([&] { return ingest.connected(); }));
+  for (int i = 0; i < 10; ++i) ingest.publish({.topic = "t", .payload = "x"}, "feed");
+  REQUIRE(eventually([&] { return ingest.stats().published == 10; }));
+  // This node had seq 4: 5..10 come from the stream, then live ones.
+  resume_at = 4;
+  edge.subscribe("t");
+  REQUIRE(eventually([&] { return numsub() == 1; }));
+  ingest.publish({.topic = "t", .payload = "x"}, "feed");
+  REQUIRE(eventually([&] { return got.size() == 7; }));
+  CHECK(consecutive(got.seqs("t"), 5, 11));
+  edge.unsubscribe("t");
+  REQUIRE(eventually([&] { return numsub() == 0; }));
+  // Too much missed (more than one batch): it starts live instead of replaying the past.
+  for (int i = 0; i < 200; ++i) ingest.publish({.topic = "t", .payload = "x"}, "feed");
+  REQUIRE(eventually([&] { return ingest.stats().published == 211; }));
+  resume_at = 11;
+  edge.subscribe("t");
+  REQUIRE(eventually([&] { return numsub() == 1; }));
+  std::this_thread::sleep_for(200ms);
+  ingest.publish({.topic = "t", .payload = "x"}, "feed");
+  REQUIRE(eventually([&] { return got.size() == 8; }));
+  CHECK(got.seqs("t").back() == 212);
+  loop.pause();
+}
+
 TEST_CASE("redis bus: publishing while Redis is down is dropped and counted, never blocks") {
   Loop loop;
   fanout::RedisBus bus(loop.io, bus_options(fanout_test::free_port()));  // nobody listens there
