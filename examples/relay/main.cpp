@@ -26,6 +26,9 @@
 #include <thread>
 
 #include "config.hpp"
+#if FANOUT_WITH_REDIS
+#include "bus_node.hpp"
+#endif
 
 namespace {
 
@@ -67,7 +70,7 @@ int main(int argc, char** argv) {
   });
   std::unique_ptr<fanout::sim::FeedSimulator> simulator;
   try {
-    if (config.simulator.enabled) {
+    if (config.simulator.enabled && config.role != relay::Role::edge) {
       fanout::sim::FeedSimulator::Options so;
       so.host = config.simulator.host;
       so.port = config.simulator.port;
@@ -94,9 +97,22 @@ int main(int argc, char** argv) {
 
   fanout::Runtime runtime(fanout::Runtime::Options{.shards = config.shards});
   fanout::Hub hub(runtime);
+#if FANOUT_WITH_REDIS
+  // Through Redis (docs/scaling.md): leases for ingest, subscriptions for the edge.
+  std::unique_ptr<relay::BusNode> bus;
+  if (config.redis.enabled) {
+    try {
+      bus = std::make_unique<relay::BusNode>(ingest, config, hub, [](const std::string& line) { log("{}", line); });
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "fanout-relay: bad redis configuration: {}\n", e.what());
+      return 2;
+    }
+  }
+#endif
   std::vector<std::unique_ptr<fanout::Server>> servers;
   try {
     for (const auto& l : config.listen) {
+      if (config.role == relay::Role::ingest) break;  // an ingest-only node serves no clients
       auto o = config.server;
       o.host = l.host;
       o.port = l.port;
@@ -123,10 +139,17 @@ int main(int argc, char** argv) {
         Feed* f = feed.get();
         feed->connections.push_back(std::make_unique<fanout::Upstream>(
             ingest, options,
-            [f, &hub](std::string_view msg, bool binary) {
+            [&, f](std::string_view msg, bool binary) {
               fanout::Routed r;
               if (f->router.route(msg, r) != fanout::Router::Result::routed) return;
               if (f->dedupe && !f->dedupe->first_time(r, msg)) return;
+#if FANOUT_WITH_REDIS
+              if (bus) {  // every edge (this node too, in role both) gets it from Redis
+                bus->publish(f->config.name, r, msg, binary);
+                ++f->published;
+                return;
+              }
+#endif
               // The hub numbers each topic itself: an upstream's seq may start over when the exchange
               // restarts, and would then look like duplicates. The key feeds snapshots and conflation.
               hub.publish(r.topic, msg,
@@ -159,8 +182,27 @@ int main(int argc, char** argv) {
   }
 
   runtime.start();
-  for (auto& f : feeds)
+  for (auto& f : feeds) {
+#if FANOUT_WITH_REDIS
+    if (bus) {  // connected only while this node leads the stream
+      Feed* fp = f.get();
+      bus->lead(
+          f->config.name,
+          [fp] {
+            for (auto& c : fp->connections) c->start();
+          },
+          [fp] {
+            for (auto& c : fp->connections) c->stop();
+          });
+      continue;
+    }
+#endif
     for (auto& c : f->connections) c->start();
+  }
+#if FANOUT_WITH_REDIS
+  if (bus) asio::post(ingest, [&] { bus->start(); });
+  if (config.role == relay::Role::ingest) log("ready: ingest only (no client listener)");
+#endif
   std::thread ingest_thread([&] { ingest.run(); });
   if (!servers.empty())
     log("ready: try  ws://127.0.0.1:{}{}?subscribe=tickers:BTC-USDT", servers.front()->port(), config.paths.front());
@@ -186,6 +228,9 @@ int main(int argc, char** argv) {
           (deliveries - last_deliveries) / config.stats_interval_s, dropped);
       last_deliveries = deliveries;
       last_published = published;
+#if FANOUT_WITH_REDIS
+      if (bus) log("{}", bus->stats_line());
+#endif
       stats();
     });
   };
@@ -196,6 +241,13 @@ int main(int argc, char** argv) {
   for (auto& f : feeds)
     for (auto& c : f->connections) c->stop();
   stats_timer.cancel();
+#if FANOUT_WITH_REDIS
+  if (bus) {  // step down now, so a standby takes over without waiting for the lease to expire
+    auto stopped = std::make_shared<std::promise<void>>();
+    asio::post(ingest, [&, stopped] { bus->stop([stopped] { stopped->set_value(); }); });
+    stopped->get_future().wait_for(std::chrono::seconds(3));
+  }
+#endif
   runtime.stop(config.drain);
   ingest_guard.reset();
   ingest.stop();
