@@ -90,11 +90,15 @@ void parse_redis_address(const std::string& s, RedisConfig& r) {
   std::string rest = s.starts_with("redis://") ? s.substr(8) : s;
   if (rest.ends_with('/')) rest.pop_back();
   if (rest.empty()) throw std::runtime_error(fmt::format("redis address '{}' needs a host", s));
-  if (rest.find(':') != std::string::npos) {
-    const Listen l = parse_listen(rest, false);
-    if (l.port == 0) throw std::runtime_error(fmt::format("redis address '{}' needs a port 1..65535", s));
-    r.host = l.host;
-    r.port = l.port;
+  if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+    const std::string_view digits = std::string_view(rest).substr(colon + 1);
+    unsigned long port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
+      throw std::runtime_error(fmt::format("redis address '{}' needs a port 1..65535", s));
+    r.host = rest.substr(0, colon);
+    r.port = static_cast<std::uint16_t>(port);
+    if (r.host.empty()) throw std::runtime_error(fmt::format("redis address '{}' needs a host", s));
   } else {
     r.host = rest;
   }
