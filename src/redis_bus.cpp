@@ -106,11 +106,22 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
 
   void on_commands(bool up, std::string_view why) {
     log(up ? "redis commands connection up" : fmt::format("redis commands connection down: {}", why));
+    publish_sha.clear();
     if (!up) {
       for (auto& [name, t] : topics) t.read_in_flight = false;
       return;
     }
+    load_publish_script();
     check_epoch();
+  }
+
+  // Publishes use EVALSHA once the script is loaded (not sending and hashing it per message); until
+  // the answer, EVAL. Both run in order on the one connection, so seq order is publish order.
+  void load_publish_script() {
+    std::array<std::string_view, 3> args{"SCRIPT", "LOAD", k_publish_script};
+    commands.command(args, [this](redisReply* r) {
+      if (r && r->type == REDIS_REPLY_STRING) publish_sha = str(r);
+    });
   }
 
   void on_subscriptions(bool up, std::string_view why) {
@@ -398,8 +409,9 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     const std::string fence = std::to_string(p.fence);
     const std::string maxlen = std::to_string(options.stream_maxlen);
     const std::string ch = channel(p.topic);
-    std::array<std::string_view, 13> args{"EVAL",
-                                          k_publish_script,
+    const bool sha = !publish_sha.empty();
+    std::array<std::string_view, 13> args{sha ? "EVALSHA" : "EVAL",
+                                          sha ? std::string_view(publish_sha) : k_publish_script,
                                           "3",
                                           fence_key,
                                           seq_key,
@@ -420,6 +432,10 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       } else {
         bump(counters.publish_failed);
         if (r && failure_logs++ < 10) log(fmt::format("redis: publish failed: {}", str(r)));
+        if (r && str(r).starts_with("NOSCRIPT") && !publish_sha.empty()) {  // SCRIPT FLUSH: load it again
+          publish_sha.clear();
+          load_publish_script();
+        }
       }
     });
     if (!sent) bump(counters.publish_dropped);
@@ -436,6 +452,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
   LogHandler on_log;
   Counters counters;
   std::string epoch, epoch_token;
+  std::string publish_sha;  // of k_publish_script, once loaded on the current connection
   bool ever_subscribed = false;
   std::uint64_t failure_logs = 0;
 };

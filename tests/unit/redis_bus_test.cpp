@@ -130,6 +130,14 @@ TEST_CASE("redis bus: an edge receives what the ingest publishes, in order, byte
   CHECK(redis.integer({"XLEN", "fanout:s:trades:BTC"}) == 2);
   CHECK(redis.integer({"XLEN", "fanout:s:trades:ETH"}) == 1);
   CHECK(redis.integer({"HGET", "fanout:seq", "trades:BTC"}) == -1);  // a bulk string, not an integer
+  // The script cache flushed under it: a publish fails (counted), the script is loaded again.
+  redis.integer({"SCRIPT", "FLUSH"});
+  ingest.publish({.topic = "trades:BTC", .payload = "lost"}, "feed");
+  REQUIRE(eventually([&] { return ingest.stats().publish_failed == 1; }));
+  std::this_thread::sleep_for(50ms);
+  ingest.publish({.topic = "trades:BTC", .payload = "again"}, "feed");
+  REQUIRE(eventually([&] { return got.size() == 3; }));
+  CHECK(got.seqs("trades:BTC") == std::vector<std::uint64_t>{1, 2, 3});
   loop.pause();
 }
 
