@@ -7,7 +7,8 @@
 Checks: bad roles, a role without Redis, bad Redis addresses and lease settings, upstreams on an
 edge: exit 2 with a message naming the problem. A valid [redis] file passes --check. An edge whose
 Redis is down still starts, serves clients (subscribe acknowledged), logs the failed connection and
-retries; when Redis comes up on that port, it connects and delivers.
+retries; when Redis comes up on that port, it connects and delivers. Role both with Redis: one
+process leads its upstream and serves its clients through Redis.
 """
 
 import asyncio
@@ -16,8 +17,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bus_testlib import TOPICS, BusClient, Redis, check, edge, free_port, ingest, log, wait_leader  # noqa: E402
-from relay_testlib import Checks, FeedSim, run_command, run_relay_test, write_file  # noqa: E402
+from bus_testlib import (STREAMS, TOPICS, BusClient, Redis, check, edge, free_port, ingest, log,  # noqa: E402
+                         wait_leader)
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, run_command, run_relay_test,  # noqa: E402
+                           subscribe_msg, write_file)
 
 
 async def body(args):
@@ -63,6 +66,20 @@ async def body(args):
         c.check_bus_contiguous()
         await c.client.close()
     await checks.arun("an edge without its Redis starts, serves, and connects when Redis appears", redis_late)
+
+    async def both_roles():
+        redis = Redis()
+        sim = FeedSim(args.sim, rate=40)
+        node = Relay(args.relay, ["--redis", f"127.0.0.1:{redis.port}", "--upstream", sim.url,
+                                  "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
+                                  "--listen", "127.0.0.1:0", "--stats-interval", 1], name="both")
+        await node.wait_line(r"lease upstream won: fence 1", what="the single node leads its upstream")
+        c = await BusClient.open(node.port, TOPICS, "client")
+        await c.more_each(10)
+        c.check_bus_contiguous()
+        c.check_upstream_increasing(contiguous=True)
+        await c.client.close()
+    await checks.arun("role both with [redis]: ingest and edge in one process, through Redis", both_roles)
     checks.finish()
 
 
