@@ -8,7 +8,8 @@ Checks: bad roles, a role without Redis, bad Redis addresses and lease settings,
 edge: exit 2 with a message naming the problem. A valid [redis] file passes --check. An edge whose
 Redis is down still starts, serves clients (subscribe acknowledged), logs the failed connection and
 retries; when Redis comes up on that port, it connects and delivers. Role both with Redis: one
-process leads its upstream and serves its clients through Redis.
+process leads its upstream and serves its clients through Redis; on SIGTERM it exits 0 and releases
+its lease, so a standby takes over long before that lease (60 s) could have expired.
 """
 
 import asyncio
@@ -70,7 +71,7 @@ async def body(args):
     async def both_roles():
         redis = Redis()
         sim = FeedSim(args.sim, rate=40)
-        node = Relay(args.relay, ["--redis", f"127.0.0.1:{redis.port}", "--upstream", sim.url,
+        node = Relay(args.relay, ["--redis", f"127.0.0.1:{redis.port}", "--lease-ttl-ms", 60000, "--upstream", sim.url,
                                   "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
                                   "--listen", "127.0.0.1:0", "--stats-interval", 1], name="both")
         await node.wait_line(r"lease upstream won: fence 1", what="the single node leads its upstream")
@@ -79,6 +80,13 @@ async def body(args):
         c.check_bus_contiguous()
         c.check_upstream_increasing(contiguous=True)
         await c.client.close()
+        # A standby takes over at once when the leader stops cleanly (it deletes its lease).
+        standby = ingest(args.relay, redis, sim.url, "standby", ttl_ms=6000)
+        mark = standby.line_count()
+        rc = await node.aterminate()
+        check(rc == 0, f"SIGTERM: exit {rc}; " + node.describe_death())
+        await standby.wait_line(r"lease upstream won: fence 2", after=mark, timeout=30,
+                                what="takeover well before the leader's 60 s lease could expire")
     await checks.arun("role both with [redis]: ingest and edge in one process, through Redis", both_roles)
     checks.finish()
 
