@@ -59,6 +59,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     bool catching_up = false;     // reading the stream; live messages are held
     bool read_in_flight = false;
     bool read_again = false;  // held messages were dropped: read once more before going live
+    bool prefilling = false;  // counted in prefill_pending until its first read completes
     bool resuming = false;    // continuing from the resume point: give up if more than a batch was missed
     std::deque<std::string> held;
   };
@@ -131,7 +132,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       for (auto it = topics.begin(); it != topics.end();) {
         it->second.sub = Sub::none;
         auto next = std::next(it);
-        if (it->second.refs == 0) erase(it);
+        if (it->second.refs == 0 && !options.subscribe_all) erase(it);
         it = next;
       }
       return;
@@ -210,7 +211,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
         return;
       }
     }
-    if (t.sub == Sub::none || options.subscribe_all) erase(it);
+    if (t.sub == Sub::none && !options.subscribe_all) erase(it);  // following all: keep its position
   }
 
   void erase(std::unordered_map<std::string, Topic>::iterator it) {
@@ -239,6 +240,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
         t.sub = Sub::subscribed;
         start_catch_up(name, t);
       }
+      prefill();
     } else if (kind == "unsubscribe") {
       auto it = topics.find(std::string(topic_of_channel(str(r->element[1]))));
       if (it == topics.end()) return;
@@ -248,6 +250,36 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       else
         erase(it);
     }
+  }
+
+  // Following every topic: each topic this node has not seen gets its last prefill_messages read from
+  // its stream, so the hub has history for `since` before any client here asked for the topic.
+  void prefill() {
+    if (options.prefill_messages == 0 || !commands.connected()) return;
+    const std::string key = options.prefix + ":seq";
+    std::array<std::string_view, 2> args{"HGETALL", key};
+    commands.command(args, [this](redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_ARRAY) return;
+      std::size_t n = 0;
+      prefill_started = true;
+      for (std::size_t i = 0; i + 1 < r->elements && n < options.max_prefill_topics; i += 2, ++n) {
+        const std::string name(str(r->element[i]));
+        std::uint64_t last = 0;
+        const std::string_view v = str(r->element[i + 1]);
+        std::from_chars(v.data(), v.data() + v.size(), last);
+        auto [it, fresh] = topics.try_emplace(name);
+        if (!fresh && (it->second.last_seq != 0 || it->second.catching_up)) continue;
+        if (fresh) bump(counters.topics);
+        Topic& t = it->second;
+        t.sub = Sub::subscribed;
+        t.last_seq = last > options.prefill_messages ? last - options.prefill_messages : 0;
+        t.catching_up = true;
+        if (!t.prefilling) ++prefill_pending;
+        t.prefilling = true;
+        if (!t.read_in_flight) read_stream(name, t);
+      }
+      prefill_done();
+    });
   }
 
   // A subscribe confirmed for a topic whose interest left meanwhile: unsubscribe it now.
@@ -264,7 +296,12 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
 
   void on_live(std::string_view topic, std::string_view wire) {
     auto it = topics.find(std::string(topic));
-    if (it == topics.end() || it->second.refs == 0) return;  // pattern mode: a topic nobody here wants
+    if (options.subscribe_all && it == topics.end() && !topic.empty()) {  // following every topic
+      it = topics.try_emplace(std::string(topic)).first;
+      it->second.sub = Sub::subscribed;
+      bump(counters.topics);
+    }
+    if (it == topics.end() || (it->second.refs == 0 && !options.subscribe_all)) return;
     Topic& t = it->second;
     BusMessage m;
     if (!decode_bus_message(wire, m) || m.topic != topic) {
@@ -372,7 +409,18 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     t.catching_up = false;
+    if (t.prefilling) {
+      t.prefilling = false;
+      --prefill_pending;
+      prefill_done();
+    }
     release_held(name, t);
+  }
+
+  void prefill_done() {
+    if (!prefill_started || prefill_pending != 0) return;
+    prefill_started = false;
+    log(fmt::format("redis: prefilled {} topics (up to {} messages each)", topics.size(), options.prefill_messages));
   }
 
   // Live messages that arrived during the read, in order; what the stream gave already is skipped.
@@ -452,7 +500,9 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
   LogHandler on_log;
   Counters counters;
   std::string epoch, epoch_token;
-  std::string publish_sha;  // of k_publish_script, once loaded on the current connection
+  std::string publish_sha;
+  std::size_t prefill_pending = 0;
+  bool prefill_started = false;  // of k_publish_script, once loaded on the current connection
   bool ever_subscribed = false;
   std::uint64_t failure_logs = 0;
 };

@@ -6,7 +6,7 @@
 // from a deposed leader is refused there, and reported through the fenced handler.
 //
 // Edge side: SUBSCRIBE to a topic's channel when it gets its first local interest, UNSUBSCRIBE when
-// it loses its last (or one PSUBSCRIBE to every topic, if configured). After every (re)subscribe of a
+// it loses its last (or, with subscribe_all, one PSUBSCRIBE and every topic followed). After every (re)subscribe of a
 // topic it has delivered before, it reads the topic's stream from the last seq it delivered (XRANGE)
 // and holds live messages back meanwhile, so a Redis blip leaves no gap and no duplicate. Messages
 // whose fencing number is below the highest seen for their topic are dropped.
@@ -45,7 +45,12 @@ class RedisBus : public Bus {
     std::size_t max_pending_publishes = 100'000;  // unanswered publishes; more are dropped and counted
     std::size_t max_held_per_topic = 100'000;     // live messages held back during a catch-up read
     std::size_t catch_up_batch = 1'000;           // entries per XRANGE
-    bool subscribe_all = false;                   // one PSUBSCRIBE prefix:m:* instead of per-topic SUBSCRIBE
+    /// One PSUBSCRIBE prefix:m:* instead of per-topic SUBSCRIBE: this node then follows every topic
+    /// (delivers all of them, members or not), and on (re)connect reads each topic's last
+    /// prefill_messages from its stream, so a freshly started edge can serve `since` at once.
+    bool subscribe_all = false;
+    std::size_t prefill_messages = 1'000;     // per topic, with subscribe_all; 0: none
+    std::size_t max_prefill_topics = 10'000;  // topics prefilled per (re)connect
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
     std::chrono::milliseconds backoff_initial = std::chrono::milliseconds(100);
     std::chrono::milliseconds backoff_max = std::chrono::seconds(2);

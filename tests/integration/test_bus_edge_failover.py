@@ -5,8 +5,10 @@
       --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
 
 Three edges; six clients on edge 1, and a client on each other edge (so they have the topics and
-their history). SIGKILL edge 1: each of its clients waits a random 0..500 ms, connects to edge 2 or 3
-and subscribes with since = {topic: last bus seq it got}. Checks: every resubscribe is acknowledged
+their history). SIGKILL edge 1 and start a fresh edge 4 that follows every topic (subscribe_all:
+it reads each topic's recent history from Redis at start). Each client of edge 1 waits a random
+0..500 ms, connects to edge 4 (even-numbered clients) or edge 2/3, and subscribes with
+since = {topic: last bus seq it got}. Checks: every resubscribe is acknowledged
 (not a resync), and per client the bus seq runs +1 across the two connections: the replay from the
 new edge's history fills exactly what the client missed. Bus seqs are the same on every edge, which
 is what makes this work.
@@ -17,10 +19,11 @@ import os
 import random
 import signal
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bus_testlib import TOPICS, BusClient, Redis, check, edge, ingest, log, wait_leader  # noqa: E402
-from relay_testlib import Checks, FeedSim, run_relay_test  # noqa: E402
+from relay_testlib import Checks, FeedSim, run_relay_test, write_file  # noqa: E402
 
 
 async def body(args):
@@ -37,12 +40,17 @@ async def body(args):
     async def failover():
         log(f"    SIGKILL {edges[0].name}")
         edges[0].proc.send_signal(signal.SIGKILL)
+        conf = write_file(tempfile.mkdtemp(prefix="fanout-bus-edge-"), "edge4.toml",
+                          "[redis]\nsubscribe_all = true\n")
+        fresh = edge(args.relay, redis, "edge-4(fresh)", args=["--config", conf])
+        await fresh.wait_line(r"redis: prefilled [1-9]\d* topics", what="history read from Redis")
+        os.unlink(conf)
 
         async def reconnect(c: BusClient):
             await c.client.closed.wait()
             c.drain()
             await asyncio.sleep(random.uniform(0, 0.5))  # jitter: not all at once
-            target = random.choice(edges[1:])
+            target = fresh if int(c.name.split("-")[1]) % 2 == 0 else random.choice(edges[1:])
             since = {t: c.last_seq(t) for t in c.topics}
             n = await BusClient.open(target.port, c.topics, c.name + "'", since=since)
             await n.more_each(10)
