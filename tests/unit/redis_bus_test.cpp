@@ -44,6 +44,7 @@ struct Loop {
     thread = std::thread([this] { io.run(); });
   }
   void pause() {
+    if (!thread.joinable()) return;
     io.stop();
     thread.join();
   }
@@ -60,6 +61,13 @@ struct Loop {
   ~Loop() {
     if (thread.joinable()) pause();
   }
+};
+
+// Declared after the objects that use a loop: stops the loop before they are destroyed, also when a
+// REQUIRE leaves the test early.
+struct PauseAtExit {
+  Loop& loop;
+  ~PauseAtExit() { loop.pause(); }
 };
 
 struct Received {
@@ -109,6 +117,7 @@ TEST_CASE("redis bus: an edge receives what the ingest publishes, in order, byte
   edge.set_handler([&](const fanout::BusMessage& m) { got.add(m); });
   ingest.start();
   edge.start();
+  PauseAtExit loop_guard{loop};
   loop.run();
   edge.subscribe("trades:BTC");
   REQUIRE(eventually([&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:trades:BTC"}) == 1; }));
@@ -146,6 +155,7 @@ TEST_CASE("redis bus: subscriptions are reference counted and follow interest") 
   Loop loop;
   fanout::RedisBus edge(loop.io, bus_options(redis.port()));
   edge.start();
+  PauseAtExit loop_guard{loop};
   loop.run();
   auto numsub = [&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:t"}); };
   edge.subscribe("t");
@@ -173,6 +183,7 @@ TEST_CASE("redis bus: subscribe_all follows every topic and prefills each from i
   Loop loop;
   fanout::RedisBus ingest(loop.io, bus_options(redis.port()));
   ingest.start();
+  PauseAtExit loop_guard{loop};
   loop.run();
   REQUIRE(eventually([&] { return ingest.connected(); }));
   for (int i = 0; i < 10; ++i) ingest.publish({.topic = "old", .payload = std::to_string(i)}, "feed");
@@ -186,6 +197,7 @@ TEST_CASE("redis bus: subscribe_all follows every topic and prefills each from i
   Received got;
   edge.set_handler([&](const fanout::BusMessage& m) { got.add(m); });
   edge.start();
+  PauseAtExit edge_guard{loop};
   loop.run();
   // Nobody here asked for "old": its last 4 messages arrive anyway (for the hub's history).
   REQUIRE(eventually([&] { return got.size() == 4; }));
@@ -211,6 +223,7 @@ TEST_CASE("redis bus: an edge whose subscription dropped catches up from the str
   edge.set_handler([&](const fanout::BusMessage& m) { got.add(m); });
   ingest.start();
   edge.start();
+  PauseAtExit loop_guard{loop};
   loop.run();
   edge.subscribe("t");
   REQUIRE(eventually([&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:t"}) == 1 && ingest.connected(); }));
@@ -242,6 +255,7 @@ TEST_CASE("redis bus: Redis restarts (append-only): the edge reconnects and reco
     edge.set_handler([&](const fanout::BusMessage& m) { got.add(m); });
     ingest.start();
     edge.start();
+    PauseAtExit loop_guard{loop};
     loop.run();
     edge.subscribe("t");
     REQUIRE(eventually([&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:t"}) == 1 && ingest.connected(); }));
@@ -285,11 +299,13 @@ TEST_CASE("redis lease: one leader, fencing numbers grow, a deposed leader's pub
   a.start();
   a_bus.start();
   edge.start();
+  PauseAtExit a_loop_guard{a_loop};
   a_loop.run();
   REQUIRE(eventually([&] { return a.leader() && a_bus.connected(); }));
   const std::uint64_t first = a.fence();
   CHECK(first >= 1);
   b.start();
+  PauseAtExit b_loop_guard{b_loop};
   b_loop.run();
   edge.subscribe("t");
   REQUIRE(eventually([&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:t"}) == 1; }));
@@ -337,6 +353,7 @@ TEST_CASE("redis bus: interest that comes back resumes from the resume point whe
   edge.set_resume_point([&](std::string_view) { return resume_at.load(); });
   ingest.start();
   edge.start();
+  PauseAtExit loop_guard{loop};
   loop.run();
   auto numsub = [&] { return redis.integer({"PUBSUB", "NUMSUB", "fanout:m:t"}); };
   REQUIRE(eventually([&] { return ingest.connected(); }));
@@ -368,6 +385,7 @@ TEST_CASE("redis bus: publishing while Redis is down is dropped and counted, nev
   Loop loop;
   fanout::RedisBus bus(loop.io, bus_options(fanout_test::free_port()));  // nobody listens there
   bus.start();
+  PauseAtExit loop_guard{loop};
   loop.run();
   for (int i = 0; i < 1000; ++i) bus.publish({.topic = "t", .payload = "x"}, "feed");
   CHECK(eventually([&] { return bus.stats().publish_dropped == 1000; }));
