@@ -25,3 +25,15 @@ if(NOT TARGET fanout_http_parser)
     IMPORTED_LOCATION "${HTTP_PARSER_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${HTTP_PARSER_INCLUDE_DIR}")
 endif()
+
+# libhiredis-dev (0.14) ships no imported target. Optional: RedisBus and RedisLease (FANOUT_WITH_REDIS).
+if(NOT DEFINED FANOUT_WITH_REDIS OR FANOUT_WITH_REDIS)
+  find_path(HIREDIS_INCLUDE_DIR hiredis/async.h)
+  find_library(HIREDIS_LIBRARY hiredis)
+  if(HIREDIS_INCLUDE_DIR AND HIREDIS_LIBRARY AND NOT TARGET fanout_hiredis)
+    add_library(fanout_hiredis UNKNOWN IMPORTED)
+    set_target_properties(fanout_hiredis PROPERTIES
+      IMPORTED_LOCATION "${HIREDIS_LIBRARY}"
+      INTERFACE_INCLUDE_DIRECTORIES "${HIREDIS_INCLUDE_DIR}")
+  endif()
+endif()

@@ -78,6 +78,33 @@ fanout::Upstream::Heartbeat heartbeat_by_name(const std::string& s) {
   throw std::runtime_error(fmt::format("heartbeat '{}' must be text, ping or none", s));
 }
 
+Role role_by_name(const std::string& s) {
+  if (s == "both") return Role::both;
+  if (s == "ingest") return Role::ingest;
+  if (s == "edge") return Role::edge;
+  throw std::runtime_error(fmt::format("role '{}' must be both, ingest or edge", s));
+}
+
+// redis://HOST:PORT, HOST:PORT or HOST.
+void parse_redis_address(const std::string& s, RedisConfig& r) {
+  std::string rest = s.starts_with("redis://") ? s.substr(8) : s;
+  if (rest.ends_with('/')) rest.pop_back();
+  if (rest.empty()) throw std::runtime_error(fmt::format("redis address '{}' needs a host", s));
+  if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+    const std::string_view digits = std::string_view(rest).substr(colon + 1);
+    unsigned long port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535)
+      throw std::runtime_error(fmt::format("redis address '{}' needs a port 1..65535", s));
+    r.host = rest.substr(0, colon);
+    r.port = static_cast<std::uint16_t>(port);
+    if (r.host.empty()) throw std::runtime_error(fmt::format("redis address '{}' needs a host", s));
+  } else {
+    r.host = rest;
+  }
+  r.enabled = true;
+}
+
 void apply_file(const std::string& path, Config& c) {
   toml::table root;
   try {
@@ -250,6 +277,21 @@ void apply_file(const std::string& path, Config& c) {
       read_int(*h, "http", "status_max_topics", 0, 1'000'000, c.http.status_max_topics);
       read_int(*h, "http", "status_history_s", 1, 86'400, c.http.status_history_s);
     }
+    std::string role;
+    read(root, "role", role);
+    if (!role.empty()) c.role = role_by_name(role);
+    if (auto* r = root["redis"].as_table()) {
+      c.redis.enabled = true;
+      std::string url;
+      read(*r, "url", url);
+      if (!url.empty()) parse_redis_address(url, c.redis);
+      read(*r, "host", c.redis.host);
+      read_int(*r, "redis", "port", 1, 65535, c.redis.port);
+      read(*r, "prefix", c.redis.prefix);
+      read_ms(*r, "lease_ttl_ms", c.redis.lease_ttl);
+      read_int(*r, "redis", "stream_maxlen", 1, k_int_max, c.redis.stream_maxlen);
+      read(*r, "subscribe_all", c.redis.subscribe_all);
+    }
     if (auto* s = root["simulator"].as_table()) {
       read(*s, "enabled", c.simulator.enabled);
       read_int(*s, "simulator", "port", 0, 65535, c.simulator.port);
@@ -264,6 +306,15 @@ void apply_file(const std::string& path, Config& c) {
 }
 
 }  // namespace
+
+const char* to_string(Role r) noexcept {
+  switch (r) {
+    case Role::ingest: return "ingest";
+    case Role::edge: return "edge";
+    case Role::both: break;
+  }
+  return "both";
+}
 
 bool load(int argc, char** argv, Config& c) {
   CLI::App app{
@@ -299,6 +350,11 @@ bool load(int argc, char** argv, Config& c) {
   bool no_metrics = false, no_status_page = false;
   app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
   app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
+  std::string role, redis;
+  app.add_option("--role", role, "both (default), ingest or edge; ingest and edge need --redis (docs/scaling.md)");
+  app.add_option("--redis", redis, "Redis for the bus and ingest leadership: redis://HOST:PORT or HOST:PORT");
+  std::int64_t lease_ttl_ms = 0;
+  app.add_option("--lease-ttl-ms", lease_ttl_ms, "ingest leadership lease (default 3000)");
   bool check = false;
   app.add_flag("--check", check, "validate the configuration, print a summary and exit");
   try {
@@ -335,11 +391,28 @@ bool load(int argc, char** argv, Config& c) {
     if (!ca_file.empty()) u.options.ca_file = ca_file;
     if (insecure) u.options.insecure_skip_verify = true;
   }
+  if (!role.empty()) c.role = role_by_name(role);
+  if (!redis.empty()) parse_redis_address(redis, c.redis);
+  if (lease_ttl_ms) c.redis.lease_ttl = ms(lease_ttl_ms);
+  if (c.role != Role::both && !c.redis.enabled)
+    throw std::runtime_error(fmt::format("role {} needs a Redis ([redis] or --redis)", to_string(c.role)));
+  if (c.redis.enabled && c.redis.lease_ttl < ms(100))
+    throw std::runtime_error("redis.lease_ttl_ms must be at least 100");
+  if (c.redis.enabled && c.redis.prefix.empty()) throw std::runtime_error("redis.prefix must not be empty");
+#if !FANOUT_WITH_REDIS
+  if (c.redis.enabled) throw std::runtime_error("this fanout-relay was built without Redis (FANOUT_WITH_REDIS=OFF)");
+#endif
+  if (c.role == Role::edge && !c.upstreams.empty())
+    throw std::runtime_error("role edge takes no upstreams: they are ingested by the ingest nodes");
+  // Over Redis the ingest node publishes routed messages to the bus; a [processor] stage there is not
+  // wired yet, and silently skipping it would lose the derived topics.
+  if (c.redis.enabled && c.processor.enabled)
+    throw std::runtime_error("[processor] cannot be combined with [redis] yet: run the processor on a single node");
   if (c.listen.empty()) c.listen.push_back(Listen{});
   for (auto& l : c.listen)
     if (l.tls && (c.tls_cert.empty() || c.tls_key.empty()))
       throw std::runtime_error(fmt::format("TLS listener {}:{} needs tls_cert and tls_key", l.host, l.port));
-  if (c.upstreams.empty()) c.simulator.enabled = true;
+  if (c.upstreams.empty() && c.role != Role::edge) c.simulator.enabled = true;
   // Routers and policies reject bad templates and names here, before anything starts.
   for (auto& u : c.upstreams) {
     try {
@@ -360,9 +433,12 @@ bool load(int argc, char** argv, Config& c) {
     }
   }
   if (check) {
-    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s)\n", c.listen.size(),
+    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s){}\n", c.listen.size(),
                c.upstreams.size(), c.simulator.enabled ? ", bundled simulator" : "",
-               c.processor.enabled ? fmt::format(", processor ({})", c.processor.stage) : "", c.sinks.size());
+               c.processor.enabled ? fmt::format(", processor ({})", c.processor.stage) : "", c.sinks.size(),
+               c.redis.enabled
+                   ? fmt::format(", role {} over redis {}:{}", to_string(c.role), c.redis.host, c.redis.port)
+                   : std::string());
     return false;
   }
   return true;

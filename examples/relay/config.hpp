@@ -63,6 +63,22 @@ struct HttpConfig {
   unsigned status_history_s = 300;        // seconds of history the page's chart shows (one point a second)
 };
 
+/// What this relay does: `both` ingests and serves clients (one node; through Redis when [redis] is
+/// set), `ingest` only ingests into Redis (one leader per upstream, others stand by), `edge` only
+/// serves clients from Redis. See docs/scaling.md.
+enum class Role { both, ingest, edge };
+const char* to_string(Role r) noexcept;
+
+struct RedisConfig {
+  bool enabled = false;  // [redis] given, or --redis
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string prefix = "fanout";                                  // keys and channels
+  std::chrono::milliseconds lease_ttl = std::chrono::seconds(3);  // takeover after a leader dies
+  std::size_t stream_maxlen = 10'000;                             // history kept per topic in Redis, about
+  bool subscribe_all = false;                                     // edge: one PSUBSCRIBE instead of per topic
+};
+
 struct Config {
   std::vector<Listen> listen{};
   std::vector<std::string> paths{"/ws"};
@@ -77,6 +93,8 @@ struct Config {
   HttpConfig http{};
   unsigned stats_interval_s = 10;
   std::chrono::milliseconds drain = std::chrono::seconds(5);
+  Role role = Role::both;
+  RedisConfig redis{};
 };
 
 /// Builds the configuration from argv (and the file --config names). Throws std::runtime_error

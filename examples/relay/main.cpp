@@ -34,6 +34,9 @@
 #include "config.hpp"
 #include "status.hpp"
 #include "status_page.hpp"
+#if FANOUT_WITH_REDIS
+#include "bus_node.hpp"
+#endif
 
 namespace {
 
@@ -76,7 +79,7 @@ int main(int argc, char** argv) {
   });
   std::unique_ptr<fanout::sim::FeedSimulator> simulator;
   try {
-    if (config.simulator.enabled) {
+    if (config.simulator.enabled && config.role != relay::Role::edge) {
       fanout::sim::FeedSimulator::Options so;
       so.host = config.simulator.host;
       so.port = config.simulator.port;
@@ -103,6 +106,18 @@ int main(int argc, char** argv) {
 
   fanout::Runtime runtime(fanout::Runtime::Options{.shards = config.shards});
   fanout::Hub hub(runtime, config.hub);
+#if FANOUT_WITH_REDIS
+  // Through Redis (docs/scaling.md): leases for ingest, subscriptions for the edge.
+  std::unique_ptr<relay::BusNode> bus;
+  if (config.redis.enabled) {
+    try {
+      bus = std::make_unique<relay::BusNode>(ingest, config, hub, [](const std::string& line) { log("{}", line); });
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "fanout-relay: bad redis configuration: {}\n", e.what());
+      return 2;
+    }
+  }
+#endif
   std::vector<std::unique_ptr<fanout::Server>> servers;
   std::vector<std::unique_ptr<Feed>> feeds;
   // Observability, served on the WebSocket listeners. Handlers run on shard threads once the runtime
@@ -146,6 +161,7 @@ int main(int argc, char** argv) {
   }
   try {
     for (const auto& l : config.listen) {
+      if (config.role == relay::Role::ingest) break;  // an ingest-only node serves no clients
       auto o = config.server;
       o.host = l.host;
       o.port = l.port;
@@ -226,11 +242,19 @@ int main(int argc, char** argv) {
         const bool count_topics = config.http.status_page || config.http.metrics;
         feed->connections.push_back(std::make_unique<fanout::Upstream>(
             ingest, options,
-            [f, &publish, &processor, &board, count_topics](std::string_view msg, bool binary) {
+            [&, f, count_topics](std::string_view msg, bool binary) {
               fanout::Routed r;
               if (f->router.route(msg, r) != fanout::Router::Result::routed) return;
               if (f->dedupe && !f->dedupe->first_time(r, msg)) return;
               if (count_topics) board.count(r.topic, msg.size());
+#if FANOUT_WITH_REDIS
+              if (bus) {  // every edge (this node too, in role both) gets it from Redis
+                if (!sinks.empty()) sinks.offer(r.topic, msg, r.seq);
+                bus->publish(f->config.name, r, msg, binary);
+                ++f->published;
+                return;
+              }
+#endif
               const auto op = binary ? fanout::Opcode::binary : fanout::Opcode::text;
               if (processor)  // with overflow = block this waits for room: the upstream is not read meanwhile
                 processor->submit({.topic = std::move(r.topic),
@@ -289,8 +313,27 @@ int main(int argc, char** argv) {
   }
 
   runtime.start();
-  for (auto& f : feeds)
+  for (auto& f : feeds) {
+#if FANOUT_WITH_REDIS
+    if (bus) {  // connected only while this node leads the stream
+      Feed* fp = f.get();
+      bus->lead(
+          f->config.name,
+          [fp] {
+            for (auto& c : fp->connections) c->start();
+          },
+          [fp] {
+            for (auto& c : fp->connections) c->stop();
+          });
+      continue;
+    }
+#endif
     for (auto& c : f->connections) c->start();
+  }
+#if FANOUT_WITH_REDIS
+  if (bus) asio::post(ingest, [&] { bus->start(); });
+  if (config.role == relay::Role::ingest) log("ready: ingest only (no client listener)");
+#endif
   std::thread ingest_thread([&] { ingest.run(); });
   if (!servers.empty())
     log("ready: try  ws://127.0.0.1:{}{}?subscribe=tickers:BTC-USDT", servers.front()->port(), config.paths.front());
@@ -326,6 +369,9 @@ int main(int argc, char** argv) {
       }
       last_deliveries = deliveries;
       last_published = published;
+#if FANOUT_WITH_REDIS
+      if (bus) log("{}", bus->stats_line());
+#endif
       stats();
     });
   };
@@ -355,6 +401,13 @@ int main(int argc, char** argv) {
     for (auto& c : f->connections) c->stop();
   stats_timer.cancel();
   sample_timer.cancel();
+#if FANOUT_WITH_REDIS
+  if (bus) {  // step down now, so a standby takes over without waiting for the lease to expire
+    auto stopped = std::make_shared<std::promise<void>>();
+    asio::post(ingest, [&, stopped] { bus->stop([stopped] { stopped->set_value(); }); });
+    stopped->get_future().wait_for(std::chrono::seconds(3));
+  }
+#endif
   runtime.stop(config.drain);
   ingest_guard.reset();
   ingest.stop();
