@@ -250,8 +250,10 @@ async def body(args):
                     fail(f"per-topic series with status_max_topics = 2: {by_topic}")
                 await asyncio.sleep(0.3)
             status, _, raw = await asyncio.to_thread(http_get, r.port, "/status.json")
-            topics = [t["topic"] for t in json.loads(raw)["message_topics"]]
+            doc = json.loads(raw)
+            topics = [t["topic"] for t in doc["message_topics"]]
             check(len(topics) == 3 and topics[-1] == "(other)", f"status.json topics {topics}")
+            check(doc["message_topics_tracked"] == 2, f"message_topics_tracked {doc['message_topics_tracked']}")
             log(f"    {by_topic}")
             rc = await r.aterminate()
             check(rc == 0, f"relay-bounded exited with {rc}")
