@@ -111,14 +111,17 @@ std::string StatusBoard::json(const LiveTotals& live) const {
     fmt::format_to(std::back_inserter(out), R"(,"connects":{},"failures":{},"messages":{}}})", u.connects, u.failures,
                    u.messages);
   }
-  out += "],\"message_topics\":[";
-  // Busiest first, so the page can show the head of a long list.
+  fmt::format_to(std::back_inserter(out), R"(],"message_topics_tracked":{},"message_topics":[)", topics_.size());
+  // The busiest k_json_topics, busiest first: the document stays small whatever status_max_topics is.
   std::vector<std::pair<const std::string*, const TopicCount*>> order;
   order.reserve(topics_.size());
   for (const auto& [name, c] : topics_) order.emplace_back(&name, &c);
-  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+  const auto busier = [](const auto& a, const auto& b) {
     return a.second->rate != b.second->rate ? a.second->rate > b.second->rate : *a.first < *b.first;
-  });
+  };
+  const std::size_t shown = std::min(order.size(), k_json_topics);
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(shown), order.end(), busier);
+  order.resize(shown);
   static const std::string other_name(k_other_topic);
   if (other_.messages) order.emplace_back(&other_name, &other_);
   for (std::size_t i = 0; i < order.size(); ++i) {

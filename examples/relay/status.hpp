@@ -48,6 +48,7 @@ class StatusBoard {
     std::size_t history = 300;      // points kept for the chart, one per sample()
   };
   static constexpr std::string_view k_other_topic = "(other)";
+  static constexpr std::size_t k_json_topics = 500;  // topics listed in json(), the busiest
 
   explicit StatusBoard(Options options);
 

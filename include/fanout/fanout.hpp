@@ -10,6 +10,7 @@
 #include "fanout/library_metrics.hpp"
 #include "fanout/metrics.hpp"
 #include "fanout/outbound_queue.hpp"
+#include "fanout/pipeline_metrics.hpp"
 #include "fanout/policy.hpp"
 #include "fanout/processor.hpp"
 #include "fanout/runtime.hpp"

@@ -15,6 +15,9 @@ under policy="drop_oldest", and once it (and a reading client of the same topic,
 some too at this rate with 16 KiB queues) has read everything, delivered - received == dropped:
 the counters account for exactly what is missing. The text must parse with
 prometheus_client.parser; histograms must be cumulative with _count == the +Inf bucket.
+Also: --no-metrics/--no-status-page answer 404; status_max_topics bounds the per-topic series (the
+rest is topic="(other)"); bad [http] settings exit 2; with a plain and a wss listener the server
+series carry listener="host:port" and a wss-only client's writes are sampled for the latency.
 """
 
 import asyncio
@@ -29,6 +32,7 @@ from fanout_testlib import OP_CLOSE, RawWS, is_event  # noqa: E402
 from metrics_testlib import ascrape, http_get  # noqa: E402
 from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, close_all, fail, log,  # noqa: E402
                            relay_client, run_command, run_relay_test, subscribe_msg, write_file)
+from test_tls import make_certs, trusting_context, wss_client  # noqa: E402
 
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"),
            ("trades", "BTC-USDT"), ("trades", "ETH-USDT")]
@@ -250,8 +254,10 @@ async def body(args):
                     fail(f"per-topic series with status_max_topics = 2: {by_topic}")
                 await asyncio.sleep(0.3)
             status, _, raw = await asyncio.to_thread(http_get, r.port, "/status.json")
-            topics = [t["topic"] for t in json.loads(raw)["message_topics"]]
+            doc = json.loads(raw)
+            topics = [t["topic"] for t in doc["message_topics"]]
             check(len(topics) == 3 and topics[-1] == "(other)", f"status.json topics {topics}")
+            check(doc["message_topics_tracked"] == 2, f"message_topics_tracked {doc['message_topics_tracked']}")
             log(f"    {by_topic}")
             rc = await r.aterminate()
             check(rc == 0, f"relay-bounded exited with {rc}")
@@ -267,6 +273,37 @@ async def body(args):
             rc, out, err = run_command([args.relay, "--check", "--path", "/metrics"])
             check(rc == 2 and "/metrics" in err, f"--path /metrics: exit {rc}; stderr {err!r}")
     await checks.arun("status_max_topics bounds the per-topic series; bad [http] settings exit 2", bounded_topics)
+
+    async def tls_listener():
+        # A plain and a wss listener: series per listener; the only WebSocket client is on wss, so
+        # every latency sample comes from a TLS write.
+        with tempfile.TemporaryDirectory(prefix="fanout-metrics-tls-") as tmp:
+            certs = make_certs(tmp)
+            r = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
+                                   "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0",
+                                   "--tls-cert", certs["cert"], "--tls-key", certs["key"],
+                                   "--stats-interval", 0], name="relay-tls")
+            _, line = await r.wait_line(r"serving wss://127\.0\.0\.1:(\d+)/ws", what="the wss listener")
+            tls_port = int(line.split("wss://127.0.0.1:")[1].split("/")[0])
+            c = await wss_client(tls_port, "/ws?subscribe=" + HOT, trusting_context(certs["ca"]), "wss-client")
+            for _ in range(10):
+                await c.next_data(20)
+            plain, tls = f"127.0.0.1:{r.port}", f"127.0.0.1:{tls_port}"
+            deadline = time.monotonic() + 20
+            while True:
+                m = await ascrape(r.port)
+                if m.get("fanout_websocket_connections", listener=tls) == 1 or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.3)
+            check(m.value("fanout_websocket_connections", listener=tls) == 1, "one wss connection")
+            check(m.value("fanout_websocket_connections", listener=plain) == 0, "no plain WebSocket connection")
+            n = m.value("fanout_publish_to_write_seconds_count", listener=tls)
+            check(n >= 1, f"latency samples from TLS writes: {n}")
+            log(f"    {int(n)} samples from wss writes")
+            await c.close()
+            rc = await r.aterminate()
+            check(rc == 0, f"relay-tls exited with {rc}")
+    await checks.arun("wss listener: per-listener series, latency sampled on TLS writes", tls_listener)
     checks.finish()
 
 

@@ -161,6 +161,7 @@ async def body(args):
               f"upstreams {s['upstreams']}")
         topics = {t["topic"]: t for t in s["message_topics"]}
         check(set(topics) == {topic_of(x) for x in STREAMS}, f"topics {sorted(topics)}")
+        check(s["message_topics_tracked"] == len(STREAMS), f"message_topics_tracked {s['message_topics_tracked']}")
         check(all(t["per_s"] > 0 and t["messages"] > 0 for t in topics.values()), f"topic rates {topics}")
         log(f"    {len(s['history'])} points; rates {s['rates']}")
     await checks.arun("GET /status.json: connections, topics, rates, upstream", status_json)
@@ -188,6 +189,8 @@ async def body(args):
         for ident in ("routed-rate", "published-rate", "delivered-rate"):
             check(number(d.by_id[ident]) > 0, f"{ident} on the page: {d.by_id[ident]!r}")
         check(number(d.by_id["dropped"]) == 0, f"dropped on the page: {d.by_id['dropped']!r}")
+        check(d.by_id.get("topics-tracked", "").strip() == f"{len(STREAMS)} tracked",
+              f"topics tracked on the page: {d.by_id.get('topics-tracked')!r}")
         up = d.rows.get(("upstream", "upstream"))
         check(up is not None, f"no upstream row; rows {sorted(d.rows)}")
         check(any("st-live" in cls and text == "live" for cls, text in up), f"upstream row {up}")
