@@ -144,7 +144,9 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
   }
   published_.fetch_add(1, std::memory_order_relaxed);
   // One clock read per publish (not per delivery): writes report how long the frame waited.
-  frame->stamp_published(detail::steady_now_ns());
+  const std::int64_t stamp = detail::steady_now_ns();
+  frame->stamp_published(stamp);
+  if (envelope && envelope.get() != frame.get()) envelope->stamp_published(stamp);
 
   std::uint64_t mask = t.shard_mask.load(std::memory_order_acquire);
   std::size_t posted = 0;

@@ -38,7 +38,10 @@ class PlainSession final : public Session {
       msg.msg_iovlen = queue_.gather(iov, k_max_iov, options_.max_write_bytes);
       std::size_t want = 0;
       for (std::size_t i = 0; i < msg.msg_iovlen; ++i) want += iov[i].iov_len;
-      const std::int64_t first_published = published_ns_of(queue_.front_unstarted());
+      // Replayed history carries its original stamp: not a publish-to-write sample.
+      const std::int64_t first_published = published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_
+                                               ? published_ns_of(queue_.front_unstarted())
+                                               : 0;
       const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;

@@ -441,8 +441,8 @@ void Session::on_control(std::string_view text) {
     case detail::ControlRequest::Op::subscribe:
       for (const auto& t : parsed.request.args) {
         if (group_index_known(t)) {
-          reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t),
-                                  hub_.last_seq(t)));
+          reply_event(
+              fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t), hub_.last_seq(t)));
           continue;
         }
         if (subs_.size() >= options_.max_subscriptions) {
@@ -462,11 +462,12 @@ void Session::on_control(std::string_view text) {
         reply_event(
             fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
         if (replay.resync)
-          reply_event(fmt::format(R"({{"event":"resync","arg":{},"from":{},"first":{},"epoch":{}}})", name,
-                                  replay.seq, replay.first, replay.epoch));
+          reply_event(fmt::format(R"({{"event":"resync","arg":{},"from":{},"first":{},"epoch":{}}})", name, replay.seq,
+                                  replay.first, replay.epoch));
         // Under the policy like live frames: a replay cannot take the queue past its limits.
         BackpressureCounters counters;
         const void* identity = subs_.back().topic.get();
+        if (!replay.frames.empty()) replayed_until_ns_ = detail::steady_now_ns();
         for (const auto& f : replay.frames) deliver(f, identity, counters);
         shard_.add_counters(counters);
       }

@@ -41,7 +41,9 @@ class TlsSession final : public Session {
     if (waiting_writable_ || state_ == State::closed || queue_.empty()) return;
     iovec iov[64];
     const std::size_t n = queue_.gather(iov, 64, options_.max_write_bytes);
-    const std::int64_t first_published = published_ns_of(queue_.front_unstarted());
+    // Replayed history carries its original stamp: not a publish-to-write sample.
+    const std::int64_t first_published =
+        published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_ ? published_ns_of(queue_.front_unstarted()) : 0;
     out_.clear();
     for (std::size_t i = 0; i < n; ++i) {
       const auto* p = static_cast<const std::byte*>(iov[i].iov_base);

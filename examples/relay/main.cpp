@@ -8,6 +8,7 @@
 #include <fanout/fanout.hpp>
 #include <fanout/library_metrics.hpp>
 #include <fanout/metrics.hpp>
+#include <fanout/pipeline_metrics.hpp>
 #if FANOUT_WITH_POSTGRES
 #include <fanout/postgres_sink.hpp>
 #endif
@@ -310,6 +311,10 @@ int main(int argc, char** argv) {
                                           "the rest as topic=\"(other)\")",
                                           fanout::MetricsRegistry::Type::counter,
                                           [&] { return board.topic_samples(); }));
+    if (processor)
+      for (auto& r : fanout::add_processor_metrics(registry, *processor)) metrics.push_back(std::move(r));
+    for (const auto& sink : sinks.sinks())
+      for (auto& r : fanout::add_sink_metrics(registry, *sink, sink->options().name)) metrics.push_back(std::move(r));
   }
 
   runtime.start();

@@ -115,8 +115,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool ping_outstanding_ = false;
   bool close_received_ = false;
   bool delivered_since_tick_ = false;
-  std::uint8_t quiet_ticks_ = 0;   // ticks without deliveries; a long quiet spell frees the queue
-  std::shared_ptr<Session> self_;  // keeps the session alive until finish()
+  std::uint8_t quiet_ticks_ = 0;        // ticks without deliveries; a long quiet spell frees the queue
+  std::shared_ptr<Session> self_;       // keeps the session alive until finish()
+  std::int64_t replayed_until_ns_ = 0;  // frames published before this were replayed: not latency samples
 
  private:
   friend class detail::ServerShard;
