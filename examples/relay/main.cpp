@@ -134,8 +134,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "fanout-relay: bad sink configuration: {}\n", e.what());
     return 2;
   }
+  // Every message is published here, from the ingest thread or a processor worker.
   auto publish = [&](std::string_view topic, std::string_view payload, fanout::Opcode op,
-                     std::optional<std::uint64_t> seq) {
+                     std::optional<std::uint64_t> seq, const std::optional<std::string>& /*key*/) {
     hub.publish(topic, payload, op);
     if (!sinks.empty()) sinks.offer(topic, payload, seq);
   };
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
             if (auto bar = bars.add(m.payload)) out.emit(pc.bar_topic + bar->inst, bar->json());
           };
         },
-        [&](const fanout::Processor::Output::Item& o) { publish(o.topic, o.payload, o.op, o.seq); });
+        [&](const fanout::Processor::Output::Item& o) { publish(o.topic, o.payload, o.op, o.seq, o.key); });
     log("processor: stage {}, {} worker(s), queue {} per worker, overflow {}", pc.stage, options.workers,
         options.max_queued, options.overflow == fanout::Processor::Overflow::block ? "block" : "drop_oldest");
   }
@@ -188,7 +189,7 @@ int main(int argc, char** argv) {
                                    .seq = r.seq,
                                    .op = op});
               else
-                publish(r.topic, msg, op, r.seq);
+                publish(r.topic, msg, op, r.seq, r.key);
               ++f->published;
             },
             [f, name = options.name](const fanout::Upstream::Event& e) {

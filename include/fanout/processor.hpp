@@ -76,12 +76,13 @@ class Processor {
       std::string payload;
       Opcode op = Opcode::text;
       std::optional<std::uint64_t> seq{};
+      std::optional<std::string> key{};  // for conflation and snapshots downstream
     };
     void emit(std::string topic, std::string payload, Opcode op = Opcode::text, std::optional<std::uint64_t> seq = {}) {
       items_.push_back({std::move(topic), std::move(payload), op, seq});
     }
-    /// The message itself, unchanged (topic, payload, opcode, seq).
-    void forward(const Message& m) { items_.push_back({m.topic, m.payload, m.op, m.seq}); }
+    /// The message itself, unchanged (topic, payload, opcode, seq, key).
+    void forward(const Message& m) { items_.push_back({m.topic, m.payload, m.op, m.seq, m.key}); }
     std::size_t worker() const noexcept { return worker_; }
 
    private:
