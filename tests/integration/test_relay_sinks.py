@@ -72,7 +72,8 @@ async def bad_config(args, checks: Checks, tmp: str):
              ("[[sink]]\ntype = \"kafka\"\n", "sink type 'kafka'"),
              ("[[sink]]\ntype = \"journal\"\npath = \"\"\n", "empty path"),
              ("[[sink]]\ntype = \"journal\"\nmax_queued = 0\n", "max_queued"),
-             ("[[sink]]\ntype = \"postgres\"\noverflow = \"spill\"\n", "overflow 'spill'")]
+             ("[[sink]]\ntype = \"postgres\"\noverflow = \"spill\"\n", "overflow 'spill'"),
+             ("[[sink]]\ntype = \"postgres\"\nspill_to = \"nowhere\"\n", "spill_to 'nowhere'")]
 
     async def each():
         for i, (text, key) in enumerate(cases):
