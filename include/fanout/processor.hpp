@@ -76,10 +76,11 @@ class Processor {
       std::string payload;
       Opcode op = Opcode::text;
       std::optional<std::uint64_t> seq{};
-      std::optional<std::string> key{};  // for conflation and snapshots downstream
+      std::optional<std::string> key{};  // snapshots and conflation keep the newest message per key
     };
-    void emit(std::string topic, std::string payload, Opcode op = Opcode::text, std::optional<std::uint64_t> seq = {}) {
-      items_.push_back({std::move(topic), std::move(payload), op, seq});
+    void emit(std::string topic, std::string payload, Opcode op = Opcode::text, std::optional<std::uint64_t> seq = {},
+              std::optional<std::string> key = {}) {
+      items_.push_back({std::move(topic), std::move(payload), op, seq, std::move(key)});
     }
     /// The message itself, unchanged (topic, payload, opcode, seq, key).
     void forward(const Message& m) { items_.push_back({m.topic, m.payload, m.op, m.seq, m.key}); }
