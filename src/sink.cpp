@@ -73,36 +73,58 @@ bool Sink::wants(std::string_view topic) const noexcept {
   return false;
 }
 
+void Sink::spill_to(Sink& other) {
+  if (&other == this || other.spill_) throw std::logic_error("sink: a spill target cannot spill itself");
+  std::lock_guard lock(mutex_);
+  if (started_) throw std::logic_error("sink: spill_to after start");
+  spill_ = &other;
+}
+
 bool Sink::offer(const SinkRecordRef& record) noexcept {
   if (!record) return false;
   const std::size_t bytes = bytes_of(*record);
-  std::lock_guard lock(mutex_);
-  ++stats_.offered;
-  if (stopping_) {
-    ++stats_.dropped;
-    return false;
-  }
-  if (options_.overflow == Overflow::drop_oldest) {
-    while (!queue_.empty() &&
-           (queue_.size() >= options_.max_queued || queued_bytes_ + bytes > options_.max_queued_bytes)) {
-      queued_bytes_ -= bytes_of(*queue_.front());
-      queue_.pop_front();
+  SinkRecordRef overflow;  // the record a full queue lets go of: spilled, outside our lock
+  bool queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.offered;
+    if (stopping_) {
       ++stats_.dropped;
+      return false;
+    }
+    const auto full = [&] {
+      return !queue_.empty() &&
+             (queue_.size() >= options_.max_queued || queued_bytes_ + bytes > options_.max_queued_bytes);
+    };
+    if (full() && options_.overflow == Overflow::drop_newest) {
+      overflow = record;
+    } else {
+      while (full()) {  // drop_oldest
+        queued_bytes_ -= bytes_of(*queue_.front());
+        if (spill_ && !overflow)
+          overflow = std::move(queue_.front());  // one spills; a byte-limit cascade of more drops the rest
+        else
+          ++stats_.dropped;
+        queue_.pop_front();
+      }
+    }
+    if (overflow != record) {
+      try {
+        queue_.push_back(record);
+        queued_bytes_ += bytes;
+        queued = true;
+        if (queue_.size() == 1) wake_.notify_one();
+      } catch (...) {
+        ++stats_.dropped;
+      }
     }
   }
-  if (queue_.size() >= options_.max_queued || queued_bytes_ + bytes > options_.max_queued_bytes) {
-    ++stats_.dropped;
-    return false;
+  if (overflow) {
+    const bool spilled = spill_ && spill_->offer(overflow);
+    std::lock_guard lock(mutex_);
+    ++(spilled ? stats_.spilled : stats_.dropped);
   }
-  try {
-    queue_.push_back(record);
-  } catch (...) {
-    ++stats_.dropped;
-    return false;
-  }
-  queued_bytes_ += bytes;
-  if (queue_.size() == 1) wake_.notify_one();
-  return true;
+  return queued;
 }
 
 Sink::Stats Sink::stats() const {
@@ -216,7 +238,7 @@ void SinkSet::stop() {
 void SinkSet::offer(std::string_view topic, std::string_view payload, std::optional<std::uint64_t> seq) noexcept {
   SinkRecordRef record;
   for (auto& s : sinks_) {
-    if (!s->wants(topic)) continue;
+    if (s->options().spill_only || !s->wants(topic)) continue;
     if (!record) {
       try {
         record = std::make_shared<const SinkRecord>(

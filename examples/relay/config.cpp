@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <stdexcept>
@@ -229,7 +230,7 @@ void apply_file(const std::string& path, Config& c) {
         read(*t, "type", sc.type);
         sc.options.name = sc.type;
         read(*t, "name", sc.options.name);
-        const std::string section = fmt::format("sink '{}'", sc.options.name);
+        const std::string section = fmt::format("sink.{}", sc.options.name);
         if (sc.type == "journal") {
           read(*t, "path", sc.journal.path);
           read_int(*t, section, "max_file_bytes", 1, k_int_max, sc.journal.max_file_bytes);
@@ -264,7 +265,25 @@ void apply_file(const std::string& path, Config& c) {
         read_ms(*t, "retry_max_ms", sc.options.retry_max);
         read_int(*t, section, "max_attempts", 0, k_int_max, sc.options.max_attempts);
         read_ms(*t, "stop_timeout_ms", sc.options.stop_timeout);
+        read(*t, "spill_to", sc.spill_to);
+        read(*t, "spill_only", sc.options.spill_only);
+        try {  // the writers check their own options, without opening anything
+          if (sc.type == "journal") fanout::JournalWriter probe(sc.journal);
+#if FANOUT_WITH_POSTGRES
+          if (sc.type == "postgres") fanout::PostgresWriter probe(sc.postgres);
+#endif
+        } catch (const std::invalid_argument& e) {
+          throw std::runtime_error(fmt::format("{}: {}", section, e.what()));
+        }
         c.sinks.push_back(std::move(sc));
+      }
+      for (auto& sc : c.sinks) {
+        if (sc.spill_to.empty()) continue;
+        auto target = std::find_if(c.sinks.begin(), c.sinks.end(),
+                                   [&](const SinkConfig& o) { return o.options.name == sc.spill_to; });
+        if (target == c.sinks.end() || &*target == &sc || !target->spill_to.empty())
+          throw std::runtime_error(fmt::format(
+              "sink.{}.spill_to '{}' must name another sink that does not spill itself", sc.options.name, sc.spill_to));
       }
     }
     if (auto* h = root["http"].as_table()) {
@@ -420,16 +439,6 @@ bool load(int argc, char** argv, Config& c) {
       for (auto& url : u.options.urls) fanout::parse_ws_url(url);
     } catch (const std::invalid_argument& e) {
       throw std::runtime_error(fmt::format("upstream '{}': {}", u.name, e.what()));
-    }
-  }
-  for (auto& sc : c.sinks) {  // writers check their options without opening anything
-    try {
-      if (sc.type == "journal") fanout::JournalWriter probe(sc.journal);
-#if FANOUT_WITH_POSTGRES
-      if (sc.type == "postgres") fanout::PostgresWriter probe(sc.postgres);
-#endif
-    } catch (const std::invalid_argument& e) {
-      throw std::runtime_error(fmt::format("sink '{}': {}", sc.options.name, e.what()));
     }
   }
   if (check) {

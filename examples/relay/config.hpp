@@ -52,6 +52,7 @@ struct SinkConfig {
   fanout::Sink::Options options{};
   fanout::JournalWriter::Options journal{};
   fanout::PostgresWriter::Options postgres{};
+  std::string spill_to{};  // name of a sink that takes what this one's full queue would drop
 };
 
 /// Plain HTTP answers on the WebSocket listeners, beside GET /healthz.

@@ -190,9 +190,14 @@ int main(int argc, char** argv) {
       if (sc.type == "postgres") writer = std::make_unique<fanout::PostgresWriter>(sc.postgres);
 #endif
       sinks.add(std::move(writer), options);
-      log("sink {}: {} ({})", options.name, sc.type,
-          sc.type == "journal" ? sc.journal.path : fmt::format("table {}", sc.postgres.table));
+      log("sink {}: {} ({}){}", options.name, sc.type,
+          sc.type == "journal" ? sc.journal.path : fmt::format("table {}", sc.postgres.table),
+          options.spill_only ? ", spill only" : "");
     }
+    for (std::size_t i = 0; i < config.sinks.size(); ++i)
+      for (std::size_t j = 0; j < config.sinks.size(); ++j)
+        if (!config.sinks[i].spill_to.empty() && config.sinks[i].spill_to == config.sinks[j].options.name)
+          sinks[i].spill_to(sinks[j]);
   } catch (const std::exception& e) {
     fmt::print(stderr, "fanout-relay: bad sink configuration: {}\n", e.what());
     return 2;
@@ -369,8 +374,8 @@ int main(int argc, char** argv) {
       }
       for (auto& s : sinks.sinks()) {
         const auto k = s->stats();
-        log("stats: sink {} queued {} lag {} ms written {} dropped {} failed {} retries {}", s->options().name,
-            k.queued, k.lag.count(), k.written, k.dropped, k.failed, k.retries);
+        log("stats: sink {} queued {} lag {} ms written {} dropped {} failed {} retries {} spilled {}",
+            s->options().name, k.queued, k.lag.count(), k.written, k.dropped, k.failed, k.retries, k.spilled);
       }
       last_deliveries = deliveries;
       last_published = published;
@@ -421,8 +426,8 @@ int main(int argc, char** argv) {
   sinks.stop();  // writes what is queued, each bounded by its stop_timeout_ms
   for (auto& s : sinks.sinks()) {
     const auto k = s->stats();
-    log("sink {}: offered {} written {} dropped {} failed {} retries {}", s->options().name, k.offered, k.written,
-        k.dropped, k.failed, k.retries);
+    log("sink {}: offered {} written {} dropped {} failed {} retries {} spilled {}", s->options().name, k.offered,
+        k.written, k.dropped, k.failed, k.retries, k.spilled);
   }
   log("stopped");
   return 0;

@@ -83,8 +83,8 @@ class SinkWriter {
 class Sink {
  public:
   enum class Overflow {
-    drop_newest,  // a full queue refuses new records: what is queued is written, the rest is lost
-    drop_oldest,  // a full queue discards its oldest record for the new one
+    drop_newest,  // a full queue refuses new records: what is queued is written, the rest is lost (or spilled)
+    drop_oldest,  // a full queue discards its oldest record for the new one (or spills it)
   };
 
   struct Options {
@@ -102,6 +102,8 @@ class Sink {
     std::chrono::milliseconds stop_timeout{5000};  // stop(): time left to write what is queued
     /// Error lines (rate-limited). Empty: printed to stderr. Called on the sink's thread.
     std::function<void(std::string_view)> on_error{};
+    /// Fed only by other sinks' overflow (spill_to), never by SinkSet::offer directly.
+    bool spill_only = false;
   };
 
   struct Stats {
@@ -110,6 +112,7 @@ class Sink {
     std::uint64_t offered = 0;                        // records this sink was offered (after the topic filter)
     std::uint64_t written = 0;                        // records the writer stored
     std::uint64_t dropped = 0;                        // records lost to a full queue
+    std::uint64_t spilled = 0;                        // records a full queue handed to the spill sink
     std::uint64_t failed = 0;                         // records lost to a failed write, rejected, or left at stop
     std::uint64_t errors = 0;                         // write() calls that did not succeed
     std::uint64_t retries = 0;                        // write() calls repeated after a transient error
@@ -130,6 +133,11 @@ class Sink {
   /// as failed), interrupts a write that still runs and joins the thread. Idempotent.
   void stop();
 
+  /// Records this sink's full queue would drop go to `other` instead (e.g. a journal on local disk
+  /// behind a remote database): counted here as spilled, there as offered; dropped only when `other`
+  /// refuses them too. Before start(); `other` must not spill itself, and must outlive this sink's use.
+  void spill_to(Sink& other);
+
   /// True when `topic` passes the topic filter.
   bool wants(std::string_view topic) const noexcept;
   /// Queues the record (the filter is not applied here). Returns false when it was dropped
@@ -149,6 +157,7 @@ class Sink {
 
   std::unique_ptr<SinkWriter> writer_;
   Options options_;
+  Sink* spill_ = nullptr;
   std::unique_ptr<detail::ErrorReporter> reporter_;
 
   mutable std::mutex mutex_;
@@ -173,8 +182,9 @@ class SinkSet {
   void start();
   void stop();  // every sink, each bounded by its stop_timeout (they drain in parallel)
 
-  /// Offers a published message to every sink whose filter takes the topic: one shared record, at
-  /// most one allocation per call whatever the number of sinks. Non-blocking, never throws.
+  /// Offers a published message to every sink whose filter takes the topic (spill_only sinks
+  /// excepted): one shared record, at most one allocation per call whatever the number of sinks.
+  /// Non-blocking, never throws.
   void offer(std::string_view topic, std::string_view payload, std::optional<std::uint64_t> seq = {}) noexcept;
 
   bool empty() const noexcept { return sinks_.empty(); }

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
-"""fanout-relay with a processor (stage "bars") and two journal sinks, end to end.
+"""fanout-relay with a processor (stage "bars"), two journal sinks and a PostgreSQL sink, end to end.
 
   /usr/bin/python3 tests/integration/test_relay_sinks.py --server build/tests/integration/fanout-test-server \
       --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
 
 fanout-feed-sim (its own process) -> fanout-relay ([processor] stage = "bars", 2 workers, overflow
-= block; [[sink]] journal of everything, rotated at 16 KiB; [[sink]] journal of bars:* only) ->
-a python client subscribed to tickers:BTC-USDT and bars:BTC-USDT. After SIGTERM:
+= block; [[sink]] journal of everything, rotated at 16 KiB; [[sink]] journal of bars:* only;
+[[sink]] postgres of tickers:* into a PostgreSQL server of the test's own) -> a python client
+subscribed to tickers:BTC-USDT and bars:BTC-USDT. After SIGTERM:
   * the relay logs, per sink, offered == written with nothing dropped or failed, and the journal
     files (PATH, PATH.1, ...) hold exactly `written` lines, valid JSON, rotated (several files, none
     past the limit);
@@ -14,7 +15,9 @@ a python client subscribed to tickers:BTC-USDT and bars:BTC-USDT. After SIGTERM:
   * every message the client received is in the journal byte for byte, in the same order;
   * every bar is right: open/high/low/close/ticks/vwap recomputed from the journal's ticks of its
     instrument and interval;
-  * the bars-only journal holds exactly the bar lines of the full journal.
+  * the bars-only journal holds exactly the bar lines of the full journal;
+  * the PostgreSQL table holds exactly the journal's tickers:* messages (topic, seq, payload), in order;
+  * bad [processor] / [[sink]] settings make `--check` exit 2 naming the file and the key.
 """
 
 import asyncio
@@ -26,8 +29,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_testlib import (HOST, Checks, FeedSim, Relay, WsClient, check, fail, log,  # noqa: E402
-                           run_relay_test, subscribe_msg, write_file)
+from relay_testlib import (Checks, FeedSim, Relay, WsClient, check, fail, log,  # noqa: E402
+                           run_command, run_relay_test, subscribe_msg, write_file)
+from sink_testlib import PgServer  # noqa: E402
 
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"), ("trades", "BTC-USDT")]
 MAX_FILE = 16384
@@ -52,12 +56,37 @@ def read_journal(path: str) -> list[dict]:
 
 async def body(args):
     checks = Checks()
-    with tempfile.TemporaryDirectory(prefix="fanout-relay-sinks-") as tmp:
-        await run(args, checks, tmp)
+    pg = PgServer()
+    try:
+        with tempfile.TemporaryDirectory(prefix="fanout-relay-sinks-") as tmp:
+            await run(args, checks, tmp, pg)
+            await bad_config(args, checks, tmp)
+    finally:
+        pg.stop()
     checks.finish()
 
 
-async def run(args, checks: Checks, tmp: str):
+async def bad_config(args, checks: Checks, tmp: str):
+    cases = [("[processor]\noverflow = \"wait\"\n", "processor.overflow"),
+             ("[processor]\nworkers = 0\n", "processor.workers"),
+             ("[[sink]]\ntype = \"kafka\"\n", "sink type 'kafka'"),
+             ("[[sink]]\ntype = \"journal\"\npath = \"\"\n", "empty path"),
+             ("[[sink]]\ntype = \"journal\"\nmax_queued = 0\n", "max_queued"),
+             ("[[sink]]\ntype = \"postgres\"\noverflow = \"spill\"\n", "overflow 'spill'"),
+             ("[[sink]]\ntype = \"postgres\"\nspill_to = \"nowhere\"\n", "spill_to 'nowhere'")]
+
+    async def each():
+        for i, (text, key) in enumerate(cases):
+            path = write_file(tmp, f"bad{i}.toml", text)
+            rc, out, err = run_command([args.relay, "--check", "--config", path])
+            check(rc == 2 and path in err and key in err,
+                  f"{text!r}: exit {rc}, expected 2 naming {path} and {key!r}; stderr {err!r}")
+            log(f"    {err.strip()}")
+
+    await checks.arun("bad [processor] and [[sink]] settings: exit 2 with file and key", each)
+
+
+async def run(args, checks: Checks, tmp: str, pg: PgServer):
     sim = FeedSim(args.sim, rate=50)
     journal = os.path.join(tmp, "all.jsonl")
     bars_journal = os.path.join(tmp, "bars.jsonl")
@@ -93,6 +122,13 @@ type = "journal"
 name = "bars"
 topics = ["bars:*"]
 path = "{bars_journal}"
+
+[[sink]]
+type = "postgres"
+name = "db"
+topics = ["tickers:*"]
+conninfo = "{pg.conninfo}"
+table = "ticks"
 """)
     relay = Relay(args.relay, ["--config", config])
     client = await WsClient.open(relay.port, "/ws", name="client")
@@ -182,7 +218,17 @@ path = "{bars_journal}"
     checks.run("journal keeps per-topic order", ordered)
     checks.run("what the client got is journaled byte for byte", same_bytes)
     checks.run("bars recomputed from the journal's ticks", bars_right)
+    def postgres():
+        st = sink_line("db")
+        got = pg.query("SELECT topic, seq, payload FROM ticks ORDER BY id")
+        want = [(e["topic"], e["seq"], e["payload"]) for e in lines if e["topic"].startswith("tickers:")]
+        log(f"    sink db: {st}, {len(got)} rows")
+        check(st["offered"] == st["written"] == len(got) and st["dropped"] == 0 and st["failed"] == 0,
+              f"sink db {st}, {len(got)} rows")
+        check([tuple(r) for r in got] == want, f"rows differ from the journal's tickers ({len(got)} vs {len(want)})")
+
     checks.run("the bars:* journal has only and all bars", bars_only)
+    checks.run("PostgreSQL holds the journal's tickers:* messages exactly", postgres)
 
 
 if __name__ == "__main__":

@@ -262,3 +262,52 @@ TEST_CASE("sink: bad options are refused") {
   CHECK_THROWS_AS(fanout::Sink(std::make_unique<ScriptedWriter>(state), {.max_queued = 0}), std::invalid_argument);
   CHECK_THROWS_AS(fanout::Sink(std::make_unique<ScriptedWriter>(state), {.topics = {""}}), std::invalid_argument);
 }
+
+TEST_CASE("sink: a full queue spills to another sink instead of dropping; spill_only sinks get nothing else") {
+  auto db = std::make_shared<ScriptedWriter::State>();
+  auto disk = std::make_shared<ScriptedWriter::State>();
+  db->hold = true;
+  fanout::SinkSet set;
+  auto& primary = set.add(std::make_unique<ScriptedWriter>(db), quiet({.name = "db", .max_queued = 5}));
+  auto& spill = set.add(std::make_unique<ScriptedWriter>(disk), quiet({.name = "disk", .spill_only = true}));
+  primary.spill_to(spill);
+  CHECK_THROWS_AS(spill.spill_to(primary), std::logic_error);
+  set.start();
+  set.offer("t", "first");
+  wait_in_write(*db);
+  for (int i = 0; i < 100; ++i) set.offer("t", std::to_string(i));
+  auto st = primary.stats();
+  CHECK(st.spilled == 95);
+  CHECK(st.dropped == 0);
+  CHECK(st.queued == 5);
+  release(*db);
+  set.stop();
+  st = primary.stats();
+  CHECK(st.written == 6);
+  CHECK(st.offered == st.written + st.spilled);
+  CHECK(spill.stats().offered == 95);
+  REQUIRE(disk->stored.size() == 95);
+  CHECK(disk->stored.front() == "5");
+  CHECK(disk->stored.back() == "99");
+}
+
+TEST_CASE("sink: drop_oldest spills the evicted records, in order") {
+  auto db = std::make_shared<ScriptedWriter::State>();
+  auto disk = std::make_shared<ScriptedWriter::State>();
+  db->hold = true;
+  fanout::Sink spill(std::make_unique<ScriptedWriter>(disk), quiet({.spill_only = true}));
+  fanout::Sink primary(std::make_unique<ScriptedWriter>(db),
+                       quiet({.max_queued = 3, .overflow = fanout::Sink::Overflow::drop_oldest}));
+  primary.spill_to(spill);
+  spill.start();
+  primary.start();
+  primary.offer(record("t", "first"));
+  wait_in_write(*db);
+  for (int i = 0; i < 10; ++i) CHECK(primary.offer(record("t", std::to_string(i))));
+  release(*db);
+  primary.stop();
+  spill.stop();
+  CHECK(db->stored == std::vector<std::string>{"first", "7", "8", "9"});
+  CHECK(disk->stored == std::vector<std::string>{"0", "1", "2", "3", "4", "5", "6"});
+  CHECK(primary.stats().spilled == 7);
+}
