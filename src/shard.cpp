@@ -9,7 +9,7 @@
 namespace fanout::detail {
 
 Shard::Shard(asio::io_context& ioc, std::size_t index)
-    : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]) {}
+    : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]), poller_(ioc) {}
 
 void Shard::deliver(Topic& topic, const FrameRef& frame) {
   BackpressureCounters c;

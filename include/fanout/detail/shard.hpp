@@ -9,6 +9,7 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/detail/poller.hpp"
 #include "fanout/outbound_queue.hpp"
 
 namespace fanout {
@@ -49,6 +50,9 @@ class Shard {
   /// Scratch buffer for plain sessions' reads: idle connections then own no read buffer.
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), k_read_buffer_size}; }
 
+  /// Where plain sessions wait for readiness (cheaper per connection than asio's reactor).
+  Poller& poller() noexcept { return poller_; }
+
   ShardCounters counters;
 
  private:
@@ -59,6 +63,7 @@ class Shard {
   asio::io_context& ioc_;
   std::size_t index_;
   std::unique_ptr<std::byte[]> read_buffer_;
+  Poller poller_;
   std::vector<Session*> dirty_;
   std::size_t flush_pos_ = 0;  // next dirty_ entry to write in the current pass
   bool flush_posted_ = false;
