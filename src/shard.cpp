@@ -14,7 +14,21 @@ Shard::Shard(asio::io_context& ioc, std::size_t index)
 void Shard::deliver(Topic& topic, const FrameRef& frame) {
   BackpressureCounters c;
   const auto& members = topic.groups[index_].members;
-  for (Session* s : members) s->deliver(frame, &topic, c);
+  // 10,000 sessions and their queues do not fit in cache: fetch each session's object 16 members
+  // ahead and its queue slot 8 ahead, so deliver() finds both there.
+  const std::size_t n = members.size();
+  // One atomic add for every member's reference: the frame is shared with other shards, and a
+  // locked add per delivery was ~10 % of a shard's CPU at 300 msg/s to 10,000 subscribers.
+  FrameRef::add_refs(frame.get(), static_cast<std::uint32_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + 2 * k_prefetch_ahead < n) {
+      const auto* ahead = reinterpret_cast<const char*>(members[i + 2 * k_prefetch_ahead]);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 64);
+    }
+    if (i + k_prefetch_ahead < n) members[i + k_prefetch_ahead]->prefetch_queue();
+    members[i]->deliver(FrameRef::adopt(frame.get()), &topic, c);
+  }
   ShardCounters::add(counters.deliveries, members.size());
   if (c.dropped_newest) ShardCounters::add(counters.dropped_newest, c.dropped_newest);
   if (c.dropped_oldest) ShardCounters::add(counters.dropped_oldest, c.dropped_oldest);

@@ -59,7 +59,8 @@ class Shard {
   void flush();
 
   static constexpr std::size_t k_read_buffer_size = 64 * 1024;
-  static constexpr std::size_t k_flush_batch = 512;  // sessions written per handler before the loop polls again
+  static constexpr std::size_t k_prefetch_ahead = 8;  // members between a prefetch and its use
+  static constexpr std::size_t k_flush_batch = 512;   // sessions written per handler before the loop polls again
   asio::io_context& ioc_;
   std::size_t index_;
   std::unique_ptr<std::byte[]> read_buffer_;
