@@ -111,10 +111,10 @@ std::size_t Session::group_index(const detail::Topic* t) const noexcept {
 
 // ---------------------------------------------------------------- outbound
 
-void Session::deliver(const FrameRef& frame, const void* topic, BackpressureCounters& counters) {
+void Session::deliver(FrameRef frame, const void* topic, BackpressureCounters& counters) {
   if (state_ != State::open) return;
   delivered_since_tick_ = true;
-  switch (queue_.push(frame, topic, options_.queue, *options_.policy, counters)) {
+  switch (queue_.push(std::move(frame), topic, options_.queue, *options_.policy, counters)) {
     case OutboundQueue::Result::queued:
       // A full batch goes out now, so a burst of publishes does not wait for the end of the loop
       // turn (and fill the queue to its limit) before the first byte is written.

@@ -9,19 +9,47 @@
 namespace fanout::detail {
 
 Shard::Shard(asio::io_context& ioc, std::size_t index)
-    : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]) {}
+    : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]), poller_(ioc) {}
 
 void Shard::deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelope) {
   BackpressureCounters c;
   const auto& members = topic.groups[index_].members;
   const std::uint64_t seq = frame->seq();
-  std::size_t n = 0;
-  for (const Member& m : members) {
-    if (seq <= m.after) continue;  // its replay at subscribe time already had this one
-    m.session->deliver(m.session->envelope_ ? envelope : frame, &topic, c);
-    ++n;
+  const std::size_t n = members.size();
+  // 10,000 sessions and their queues do not fit in cache: fetch each session's object 16 members
+  // ahead and its queue slot 8 ahead, so deliver() finds both there.
+  auto prefetch = [&](std::size_t i) {
+    if (i + 2 * k_prefetch_ahead < n) {
+      const auto* ahead = reinterpret_cast<const char*>(members[i + 2 * k_prefetch_ahead].session);
+      __builtin_prefetch(ahead);
+      __builtin_prefetch(ahead + 64);
+    }
+    if (i + k_prefetch_ahead < n) members[i + k_prefetch_ahead].session->prefetch_queue();
+  };
+  std::size_t delivered = 0;
+  if (!envelope) {
+    // One atomic add for every member's reference: the frame is shared with other shards, and a
+    // locked add per delivery was ~10 % of a shard's CPU at 300 msg/s to 10,000 subscribers.
+    FrameRef::add_refs(frame.get(), static_cast<std::uint32_t>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+      prefetch(i);
+      if (seq <= members[i].after) {  // its replay at subscribe time already had this one
+        FrameRef::adopt(frame.get());   // gives back the reference taken for it
+        continue;
+      }
+      members[i].session->deliver(FrameRef::adopt(frame.get()), &topic, c);
+      ++delivered;
+    }
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      prefetch(i);
+      const Member& m = members[i];
+      if (seq <= m.after) continue;
+      m.session->deliver(m.session->envelope_ ? envelope : frame, &topic, c);
+      ++delivered;
+    }
   }
-  ShardCounters::add(counters.deliveries, n);
+  ShardCounters::add(counters.deliveries, delivered);
   add_counters(c);
 }
 

@@ -75,8 +75,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void close(CloseCode code, std::string_view reason = {});
 
   // ---- internal: hub and shard ----
-  /// Queues a published frame under the policy. Never closes synchronously.
-  void deliver(const FrameRef& frame, const void* topic, BackpressureCounters& counters);
+  /// Queues a published frame under the policy (the reference is the session's to keep or drop).
+  /// Never closes synchronously.
+  void deliver(FrameRef frame, const void* topic, BackpressureCounters& counters);
+  /// Fetches the queue slot deliver() will write; the object itself must be prefetched first.
+  void prefetch_queue() const noexcept { queue_.prefetch_tail(); }
   /// Writes what is queued (called once per loop turn by the shard).
   virtual void flush() = 0;
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
