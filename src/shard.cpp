@@ -33,8 +33,8 @@ void Shard::deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelop
     FrameRef::add_refs(frame.get(), static_cast<std::uint32_t>(n));
     for (std::size_t i = 0; i < n; ++i) {
       prefetch(i);
-      if (seq <= members[i].after) {  // its replay at subscribe time already had this one
-        FrameRef::adopt(frame.get());   // gives back the reference taken for it
+      if (seq <= members[i].after) {   // its replay at subscribe time already had this one
+        FrameRef::adopt(frame.get());  // gives back the reference taken for it
         continue;
       }
       members[i].session->deliver(FrameRef::adopt(frame.get()), &topic, c);
