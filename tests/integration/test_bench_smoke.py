@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench_smoke: bench/run at its --quick size, so the harness cannot rot unnoticed.
 
-Runs the probe, fanout, market and slow scenarios (200 connections, 2-3 s steps) against both
+Runs the probe, fanout, market, slow, publish and storm scenarios (200 connections, 2-3 s steps) against both
 fanout-test-server and the baseline server, then checks correctness only, never timing: every
 scenario wrote its JSON and markdown, every connection opened, every published message reached every
 subscriber exactly once and in order (no gaps, nothing dropped), and the send() probe measured sends.
@@ -14,7 +14,7 @@ ap.add_argument("--run", required=True, help="path of bench/run")
 a = ap.parse_args()
 
 out = tempfile.mkdtemp(prefix="fanout-bench-smoke-")
-scenarios = ["probe", "fanout", "market", "slow"]
+scenarios = ["probe", "fanout", "market", "slow", "publish", "storm"]
 p = subprocess.run([sys.executable, a.run, "--quick", "--no-docs", "--build", a.build, "--out", out] + scenarios,
                    timeout=240, capture_output=True, text=True)
 print(p.stdout[-4000:], p.stderr[-4000:])
@@ -52,6 +52,15 @@ for kind, runs in slow["servers"].items():
     for frac, s in runs.items():
         assert s["connections"] == 200 and s["fast_gaps"] == 0, (kind, frac, s)
         assert s["fast_received"] == s["received"] - s["slow_received"] > 0, (kind, frac, s)
+
+publish = load("publish")
+assert [s["case"] for s in publish["steps"]][0] == "no history" and all(s["ns_per_publish"] > 0 for s in publish["steps"])
+
+storm = load("storm")
+s = storm["steps"][0]
+# 200 subscribers drop at once and come back with since: all caught up, nothing lost.
+assert s["storm_connections"] == 200 and s["storm_caught_up"] == 200, s
+assert s["gaps"] == 0 and s["out_of_order"] == 0 and s["failed"] == 0, s
 
 shutil.rmtree(out, ignore_errors=True)
 print("bench_smoke: ok")
