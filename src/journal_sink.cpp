@@ -11,27 +11,10 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "fanout/detail/control_protocol.hpp"
+
 namespace fanout {
 namespace {
-
-void append_json_string(std::string_view s, std::string& out) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f)
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", unsigned(c));
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
 
 void append_base64(std::string_view s, std::string& out) {
   static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -74,11 +57,11 @@ void JournalWriter::close() noexcept {
 void JournalWriter::format_line(const SinkRecord& r, std::string& out) {
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(r.time.time_since_epoch()).count();
   fmt::format_to(std::back_inserter(out), R"({{"time_us":{},"topic":)", us);
-  append_json_string(r.topic, out);
+  detail::append_json_string(out, r.topic);
   if (r.seq) fmt::format_to(std::back_inserter(out), R"(,"seq":{})", *r.seq);
   if (simdjson::validate_utf8(r.payload.data(), r.payload.size())) {
     out += R"(,"payload":)";
-    append_json_string(r.payload, out);
+    detail::append_json_string(out, r.payload);
   } else {
     out += R"(,"payload_base64":")";
     append_base64(r.payload, out);
