@@ -130,11 +130,11 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
   ++t.published;
   const auto before = static_cast<std::int64_t>(t.history.bytes());
   t.history.push({seq, frame, envelope, std::string(o.key)}, t.limits.max_messages, t.limits.max_bytes);
-  while (history_bytes_.load(std::memory_order_relaxed) + static_cast<std::int64_t>(t.history.bytes()) - before >
+  while (history_bytes_->load(std::memory_order_relaxed) + static_cast<std::int64_t>(t.history.bytes()) - before >
              static_cast<std::int64_t>(options_.max_history_bytes) &&
          t.history.pop_oldest()) {
   }
-  history_bytes_.fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
+  history_bytes_->fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
   if (t.limits.max_keys > 0) {
     auto it = t.latest.find(o.key);
     if (it != t.latest.end())
@@ -281,7 +281,7 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
         if (r.envelope && !e.envelope) {
           const auto before = static_cast<std::int64_t>(t.history.bytes());
           t.history.set_envelope(i, detail::make_envelope(t.name, e.seq, e.key, e.frame));
-          history_bytes_.fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
+          history_bytes_->fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
         }
         replay.frames.push_back(r.envelope ? e.envelope : e.frame);
       }

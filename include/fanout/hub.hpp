@@ -118,7 +118,7 @@ class Hub {
   std::uint64_t duplicates() const noexcept { return duplicates_.load(std::memory_order_relaxed); }
   /// Bytes held by every topic's history (see Options::max_history_bytes).
   std::size_t history_bytes() const noexcept {
-    return static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_.load(std::memory_order_relaxed)));
+    return static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_->load(std::memory_order_relaxed)));
   }
   const Options& options() const noexcept { return options_; }
   /// Every topic, sorted by name.
@@ -178,7 +178,7 @@ class Hub {
   std::deque<std::weak_ptr<detail::Topic>> creation_order_;  // eviction candidates, oldest first
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> duplicates_{0};
-  std::atomic<std::int64_t> history_bytes_{0};
+  std::shared_ptr<std::atomic<std::int64_t>> history_bytes_ = std::make_shared<std::atomic<std::int64_t>>(0);
   std::atomic<std::size_t> active_topics_{0};
   ActivityObserver observer_;
 };

@@ -3,7 +3,10 @@
 
 #include <fanout/detail/envelope.hpp>
 #include <fanout/detail/history.hpp>
+#include <fanout/detail/topic.hpp>
 #include <fanout/fanout.hpp>
+
+#include <asio/io_context.hpp>
 
 #include <string>
 
@@ -126,4 +129,22 @@ TEST_CASE("hub: the history byte budget over all topics holds; forgotten topics 
   for (int i = 10; i < 20; ++i) hub.publish("u" + std::to_string(i), "y");  // evicts every t*
   CHECK(hub.topic_count() == 5);
   CHECK(hub.history_bytes() < 2'000);
+}
+
+TEST_CASE("hub: a topic held by a task still queued on a shard may outlive the hub") {
+  // The io_context is never run: the delivery task posted by publish is destroyed with it, after the hub.
+  asio::io_context ioc;
+  asio::io_context* contexts[] = {&ioc};
+  fanout::Runtime rt{std::span<asio::io_context* const>(contexts)};
+  {
+    fanout::Hub hub(rt);
+    std::shared_ptr<fanout::detail::Topic> topic;
+    std::size_t index = 0;
+    fanout::Hub::Replay replay;
+    // A member that is never delivered to (the task never runs): its address is only stored.
+    auto* member = reinterpret_cast<fanout::Session*>(alignof(std::max_align_t));
+    REQUIRE(hub.subscribe("t", 0, member, {}, topic, index, replay) == fanout::Hub::SubscribeResult::ok);
+    CHECK(hub.publish("t", std::string(1000, 'x')) == 1);
+    CHECK(hub.history_bytes() > 1000);
+  }  // the hub goes; the queued task still holds the topic (ASan checks what its destructor touches)
 }

@@ -50,9 +50,10 @@ struct HistoryLimits {
 };
 
 struct Topic {
-  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e, std::atomic<std::int64_t>& total)
-      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(total) {}
-  ~Topic() { history_total.fetch_sub(static_cast<std::int64_t>(history.bytes()), std::memory_order_relaxed); }
+  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e,
+        std::shared_ptr<std::atomic<std::int64_t>> total)
+      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {}
+  ~Topic() { history_total->fetch_sub(static_cast<std::int64_t>(history.bytes()), std::memory_order_relaxed); }
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
 
@@ -71,7 +72,9 @@ struct Topic {
   std::uint64_t seq = 0;             // last published
   std::size_t envelope_members = 0;  // members that want envelopes: publish builds one when > 0
   History history;
-  std::atomic<std::int64_t>& history_total;  // the hub's sum over all topics (Hub::Options::max_history_bytes)
+  // The hub's sum over all topics (Hub::Options::max_history_bytes). Shared: a topic held by a task still
+  // queued on a shard may be destroyed after the hub.
+  const std::shared_ptr<std::atomic<std::int64_t>> history_total;
   std::unordered_map<std::string, Latest, StringHash, std::equal_to<>> latest;  // by key ("" when none)
   std::uint64_t published = 0;
   std::chrono::steady_clock::time_point window_start{};
