@@ -143,8 +143,9 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
       t.latest.emplace(std::string(o.key), detail::Latest{seq, frame, envelope});
   }
   published_.fetch_add(1, std::memory_order_relaxed);
-  // One clock read per publish (not per delivery): writes report how long the frame waited.
-  const std::int64_t stamp = detail::steady_now_ns();
+  // One clock read per publish (not per delivery), shared with the rate window: writes report how
+  // long the frame waited.
+  const std::int64_t stamp = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   frame->stamp_published(stamp);
   if (envelope && envelope.get() != frame.get()) envelope->stamp_published(stamp);
 
