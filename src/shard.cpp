@@ -13,18 +13,21 @@ Shard::Shard(asio::io_context& ioc, std::size_t index)
 
 void Shard::deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelope) {
   BackpressureCounters c;
-  const auto& members = topic.groups[index_].members;
+  const Group& group = topic.groups[index_];
+  const auto& members = group.members;
   const std::uint64_t seq = frame->seq();
   const std::size_t n = members.size();
+  // Only a frame posted before someone's subscription could have been in their replay already.
+  const bool check_joins = seq <= group.newest_join;
   // 10,000 sessions and their queues do not fit in cache: fetch each session's object 16 members
   // ahead and its queue slot 8 ahead, so deliver() finds both there.
   auto prefetch = [&](std::size_t i) {
     if (i + 2 * k_prefetch_ahead < n) {
-      const auto* ahead = reinterpret_cast<const char*>(members[i + 2 * k_prefetch_ahead].session);
+      const auto* ahead = reinterpret_cast<const char*>(members[i + 2 * k_prefetch_ahead]);
       __builtin_prefetch(ahead);
       __builtin_prefetch(ahead + 64);
     }
-    if (i + k_prefetch_ahead < n) members[i + k_prefetch_ahead].session->prefetch_queue();
+    if (i + k_prefetch_ahead < n) members[i + k_prefetch_ahead]->prefetch_queue();
   };
   std::size_t delivered = 0;
   if (!envelope) {
@@ -33,19 +36,19 @@ void Shard::deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelop
     FrameRef::add_refs(frame.get(), static_cast<std::uint32_t>(n));
     for (std::size_t i = 0; i < n; ++i) {
       prefetch(i);
-      if (seq <= members[i].after) {   // its replay at subscribe time already had this one
-        FrameRef::adopt(frame.get());  // gives back the reference taken for it
+      if (check_joins && seq <= group.joined_at[i]) {  // its replay already had this one
+        FrameRef::adopt(frame.get());                  // gives back the reference taken for it
         continue;
       }
-      members[i].session->deliver(FrameRef::adopt(frame.get()), &topic, c);
+      members[i]->deliver(FrameRef::adopt(frame.get()), &topic, c);
       ++delivered;
     }
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       prefetch(i);
-      const Member& m = members[i];
-      if (seq <= m.after) continue;
-      m.session->deliver(m.session->envelope_ ? envelope : frame, &topic, c);
+      if (check_joins && seq <= group.joined_at[i]) continue;
+      Session* s = members[i];
+      s->deliver(s->envelope_ ? envelope : frame, &topic, c);
       ++delivered;
     }
   }
