@@ -155,8 +155,11 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
     const auto i = static_cast<std::size_t>(std::countr_zero(mask));
     mask &= mask - 1;
     detail::Shard& shard = runtime_.shard(i);
-    // One task per shard carries one reference: the per-recipient work happens in deliver().
-    asio::post(shard.context(), [&shard, topic, frame, envelope] { shard.deliver(*topic, frame, envelope); });
+    // The per-recipient work happens on the shard. One task per shard while frames wait: the
+    // frames published before it runs join the same walk (see Group::pending).
+    auto& pending = t.groups[i].pending;
+    pending.push_back({frame, envelope});
+    if (pending.size() == 1) asio::post(shard.context(), [&shard, topic] { shard.deliver_pending(*topic); });
     ++posted;
   }
   return posted;

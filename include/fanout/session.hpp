@@ -78,12 +78,19 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Queues a published frame under the policy (the reference is the session's to keep or drop).
   /// Never closes synchronously.
   void deliver(FrameRef frame, const void* topic, BackpressureCounters& counters);
-  /// Fetches the queue slot deliver() will write; the object itself must be prefetched first.
+  /// Fetches the fields deliver() reads and writes (dirty_ .. delivered_since_tick_: at most two
+  /// cache lines), without touching the object.
+  void prefetch_hot() const noexcept {
+    __builtin_prefetch(&dirty_, 1);
+    __builtin_prefetch(&delivered_since_tick_, 1);
+  }
+  /// Fetches the queue slot deliver() will write; prefetch_hot() must have run a while before.
   void prefetch_queue() const noexcept { queue_.prefetch_tail(); }
   /// Writes what is queued (called once per loop turn by the shard).
   virtual void flush() = 0;
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
   std::size_t group_index(const detail::Topic* t) const noexcept;
+  // dirty_ is the first of the fields deliver() touches, delivered_since_tick_ the last (prefetch_hot).
   bool dirty_ = false;
   bool envelope_ = false;
 
@@ -112,12 +119,14 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::handshake;
   bool close_after_flush_ = false;  // HTTP answers and sent close frames
   bool waiting_writable_ = false;   // one write in flight
+  // deliver() writes this for every frame: it sits with the fields above, inside the two cache lines
+  // the delivery walk prefetches (at offset 130 it missed cache on every delivery).
+  bool delivered_since_tick_ = false;
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point write_blocked_since_;
   std::chrono::steady_clock::time_point closing_since_;
   bool ping_outstanding_ = false;
   bool close_received_ = false;
-  bool delivered_since_tick_ = false;
   std::uint8_t quiet_ticks_ = 0;        // ticks without deliveries; a long quiet spell frees the queue
   std::shared_ptr<Session> self_;       // keeps the session alive until finish()
   std::int64_t replayed_until_ns_ = 0;  // frames published before this were replayed: not latency samples

@@ -11,14 +11,13 @@
 #include <asio/io_context.hpp>
 
 #include "fanout/detail/poller.hpp"
+#include "fanout/detail/topic.hpp"
 #include "fanout/metrics.hpp"
 #include "fanout/outbound_queue.hpp"
 
 namespace fanout {
 class Session;
 namespace detail {
-
-struct Topic;
 
 /// Counters written by the shard's thread only and read by anyone (stats scrapes).
 struct ShardCounters {
@@ -63,9 +62,9 @@ class Shard {
   asio::io_context& context() noexcept { return ioc_; }
   std::size_t index() const noexcept { return index_; }
 
-  /// Hands `frame` (or `envelope`, to members that asked for envelopes) to every member of `topic` on
-  /// this shard. Shard thread only.
-  void deliver(Topic& topic, const FrameRef& frame, const FrameRef& envelope);
+  /// Hands every frame waiting in the topic's Group::pending (or its envelope, to members that asked
+  /// for envelopes) to every member of `topic` on this shard, in seq order. Shard thread only.
+  void deliver_pending(Topic& topic);
   /// Adds what policies did outside deliver() (replays at subscribe). Shard thread only.
   void add_counters(const BackpressureCounters& c) noexcept;
   /// Schedules `s` for a gather-write at the end of this loop turn. Shard thread only.
@@ -83,6 +82,7 @@ class Shard {
 
  private:
   void flush();
+  void deliver(Topic& topic, const PendingFrame* frames, std::size_t count);
 
   static constexpr std::size_t k_read_buffer_size = 64 * 1024;
   static constexpr std::size_t k_prefetch_ahead = 8;  // members between a prefetch and its use
@@ -91,6 +91,7 @@ class Shard {
   std::size_t index_;
   std::unique_ptr<std::byte[]> read_buffer_;
   Poller poller_;
+  std::vector<PendingFrame> batch_;  // taken from a Group::pending; swapped, so both keep their capacity
   std::vector<Session*> dirty_;
   std::size_t flush_pos_ = 0;  // next dirty_ entry to write in the current pass
   bool flush_posted_ = false;
