@@ -28,8 +28,9 @@ def load(name):
     return r
 
 probe = load("probe")
-assert [s["frames_per_send"] for s in probe["steps"]] == [1, 8, 32, 128]
-assert all(s["sends"] > 0 for s in probe["steps"]), probe
+for run in probe["runs"]:
+    assert [s["frames_per_send"] for s in run["steps"]] == [1, 8, 32, 128], run
+    assert all(s["sends"] > 0 for s in run["steps"]), run
 
 fan = load("fanout")
 for kind in ("fanout", "baseline"):
@@ -50,8 +51,11 @@ for kind, s in market["servers"].items():
 slow = load("slow")
 for kind, runs in slow["servers"].items():
     for frac, s in runs.items():
-        assert s["connections"] == 200 and s["fast_gaps"] == 0, (kind, frac, s)
-        assert s["fast_received"] == s["received"] - s["slow_received"] > 0, (kind, frac, s)
+        # The slow readers are a loadgen of their own: 180 fast + 20 slow, or 200 fast.
+        slow_n = int(200 * float(frac))
+        assert s["connections"] == 200 - slow_n and s["slow_connections"] == slow_n, (kind, frac, s)
+        assert s["fast_gaps"] == 0 and s["fast_received"] == s["received"] > 0, (kind, frac, s)
+        assert (s["slow_received"] > 0) == (slow_n > 0), (kind, frac, s)
 
 publish = load("publish")
 assert [s["case"] for s in publish["steps"]][0] == "no history" and all(s["ns_per_publish"] > 0 for s in publish["steps"])
