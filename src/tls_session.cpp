@@ -1,100 +1,349 @@
-// A session over TLS (wss://). Each client's bytes are encrypted separately anyway, so writes copy
-// the queued frames into one buffer per write; reads use a small buffer of the session's own.
+// A session over TLS (wss://). Like PlainSession, its descriptor waits in the shard's Poller and
+// reads go into the shard's scratch buffer; OpenSSL is driven directly on the descriptor instead of
+// through asio::ssl::stream, whose engine keeps two 17 KB buffers and a BIO pair per connection.
+// With SSL_MODE_RELEASE_BUFFERS OpenSSL frees its record buffers whenever no record is in flight,
+// so an idle connection holds the SSL object and its cipher state: ~90 KB -> ~15 KB of heap.
+//
+// Writes: each TLS record carries up to 16 KiB of queued frames, copied into a per-thread scratch
+// buffer (small frames would otherwise cost a record and a syscall each; a frame that fills a whole
+// record is encrypted in place). When the socket is full, OpenSSL keeps the encrypted record and
+// wants the same bytes offered again: they are copied into a buffer of the session's own and taken
+// off the queue, so the backpressure policy can still drop or conflate everything behind them.
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/server.hpp"
 #include "fanout/session.hpp"
 
 #ifdef FANOUT_WITH_TLS
-#include <asio/ssl.hpp>
-#include <asio/write.hpp>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <asio/post.hpp>
+#include <asio/ssl/context.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
-#include <vector>
+#include <memory>
+#include <new>
 
 namespace fanout {
 namespace detail {
 namespace {
 
-class TlsSession final : public Session {
- public:
-  TlsSession(ServerShard& owner, asio::ip::tcp::socket socket, asio::ip::tcp::endpoint remote, asio::ssl::context& ctx)
-      : Session(owner, std::move(remote)), stream_(std::move(socket), ctx) {}
+// ---- a socket BIO that never raises SIGPIPE
+// OpenSSL's own socket BIO write()s, and a peer that reset the connection would kill a process that
+// did not ignore SIGPIPE (a library must not change that for its users); send() takes MSG_NOSIGNAL.
 
-  void start() {
+int fd_of(BIO* b) noexcept { return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b))); }
+
+int bio_write(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do n = ::send(fd_of(b), data, static_cast<std::size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+int bio_read(BIO* b, char* out, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do n = ::recv(fd_of(b), out, static_cast<std::size_t>(len), MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(b);
+  return static_cast<int>(n);
+}
+
+long bio_ctrl(BIO* b, int cmd, long, void* ptr) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH: return 1;  // nothing is buffered here
+    case BIO_C_GET_FD:              // SSL_get_fd
+      if (ptr) *static_cast<int*>(ptr) = fd_of(b);
+      return fd_of(b);
+    default: return 0;
+  }
+}
+
+int bio_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+BIO_METHOD* socket_method() {
+  // Made once and shared by every shard thread (read-only after this).
+  static BIO_METHOD* const method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "fanout socket");
+    if (!m || !BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) || !BIO_meth_set_ctrl(m, bio_ctrl) ||
+        !BIO_meth_set_create(m, bio_create))
+      throw std::bad_alloc();
+    return m;
+  }();
+  return method;
+}
+
+// Plaintext bytes per TLS record: what one SSL_write sends with SSL_MODE_ENABLE_PARTIAL_WRITE.
+constexpr std::size_t k_record = SSL3_RT_MAX_PLAIN_LENGTH;
+
+// Where small frames are gathered into one record; only used during one SSL_write call.
+std::byte* record_scratch() {
+  thread_local const auto buf = std::make_unique_for_overwrite<std::byte[]>(k_record);
+  return buf.get();
+}
+
+class TlsSession final : public Session, public Pollable {
+ public:
+  TlsSession(ServerShard& owner, int fd, asio::ip::tcp::endpoint remote) : Session(owner, std::move(remote)), fd_(fd) {}
+  ~TlsSession() override {
+    if (ssl_) SSL_free(ssl_);
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void start(SSL_CTX* ctx) {
     self_ = shared_from_this();
-    asio::error_code ec;
-    stream_.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
-    stream_.async_handshake(asio::ssl::stream_base::server,
-                            [self = shared_from_this(), this](const asio::error_code& e) {
-                              if (state_ == State::closed) return;
-                              if (e) {
-                                ShardCounters::add(owner_.rejected, 1);
-                                finish();
-                                return;
-                              }
-                              start_reading();
-                            });
+    const int flags = ::fcntl(fd_, F_GETFL);
+    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ssl_ = SSL_new(ctx);
+    BIO* bio = ssl_ ? BIO_new(socket_method()) : nullptr;
+    if (!bio) {  // out of memory: refuse this one
+      ERR_clear_error();
+      ShardCounters::add(owner_.rejected, 1);
+      finish();
+      return;
+    }
+    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd_)));
+    SSL_set_bio(ssl_, bio, bio);
+    // RELEASE_BUFFERS: no record buffers while idle. PARTIAL_WRITE: SSL_write returns after each
+    // record. MOVING_WRITE_BUFFER: a blocked record is retried from the session's copy of its bytes.
+    SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_accept_state(ssl_);
+    if (shard_.poller().add(fd_, this, false)) finish();
   }
 
   void flush() override {
-    if (waiting_writable_ || state_ == State::closed || queue_.empty()) return;
+    if (waiting_writable_ || state_ == State::closed || !tls_ready_) return;
+    std::byte* scratch = record_scratch();
     iovec iov[64];
-    const std::size_t n = queue_.gather(iov, 64, options_.max_write_bytes);
-    // Replayed history carries its original stamp: not a publish-to-write sample.
-    const std::int64_t first_published =
-        published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_ ? published_ns_of(queue_.front_unstarted()) : 0;
-    out_.clear();
-    for (std::size_t i = 0; i < n; ++i) {
-      const auto* p = static_cast<const std::byte*>(iov[i].iov_base);
-      out_.insert(out_.end(), p, p + iov[i].iov_len);
+    while (!queue_.empty()) {
+      const std::size_t count = queue_.gather(iov, 64, k_record);
+      // Replayed history carries its original stamp: not a publish-to-write sample.
+      const std::int64_t first_published = published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_
+                                               ? published_ns_of(queue_.front_unstarted())
+                                               : 0;
+      const std::byte* data = static_cast<const std::byte*>(iov[0].iov_base);
+      std::size_t n = k_record;
+      if (iov[0].iov_len < k_record) {  // gather small frames into one record
+        n = 0;
+        for (std::size_t i = 0; i < count && n < k_record; ++i) {
+          const std::size_t k = std::min(iov[i].iov_len, k_record - n);
+          std::memcpy(scratch + n, iov[i].iov_base, k);
+          n += k;
+        }
+        data = scratch;
+      }
+      ERR_clear_error();  // SSL_get_error reads this thread's queue
+      const int r = SSL_write(ssl_, data, static_cast<int>(n));
+      if (r > 0) {
+        ShardCounters::add(shard_.counters.writes, 1);
+        sample_write(shard_.counters, first_published);
+        on_written(static_cast<std::size_t>(r));
+        if (state_ == State::closed) return;
+        continue;
+      }
+      const int err = SSL_get_error(ssl_, r);
+      if (err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ) {
+        // Reset by peer, broken pipe, a TLS alert: nobody left to write to. Ended from the loop,
+        // since flush() may run inside a delivery walk that must not see the member list change.
+        fail_later();
+        return;
+      }
+      // The record is encrypted and OpenSSL will send it before anything else: its bytes leave
+      // the queue now, and the retry offers a copy of them (the frames may be dropped meanwhile).
+      blocked_ = std::make_unique_for_overwrite<std::byte[]>(n);
+      std::memcpy(blocked_.get(), data, n);
+      blocked_size_ = static_cast<std::uint32_t>(n);
+      blocked_published_ = first_published;
+      queue_.consume(n);
+      wait_to_write(err == SSL_ERROR_WANT_READ);
+      return;
     }
-    queue_.consume(out_.size());  // copied: the queue may drop or conflate the rest meanwhile
-    waiting_writable_ = true;
-    write_blocked_since_ = std::chrono::steady_clock::now();
-    asio::async_write(stream_, asio::buffer(out_),
-                      [self = shared_from_this(), this, first_published](const asio::error_code& ec, std::size_t) {
-                        waiting_writable_ = false;
-                        if (state_ == State::closed) return;
-                        if (ec) {
-                          finish();
-                          return;
-                        }
-                        ShardCounters::add(shard_.counters.writes, 1);
-                        sample_write(shard_.counters, first_published);
-                        if (out_.capacity() > 64 * 1024) out_ = {};
-                        on_written(0);
-                        if (state_ != State::closed) flush();
-                      });
   }
 
  protected:
-  void start_reading() override {
-    if (!in_) in_ = std::make_unique<std::byte[]>(k_read_size);
-    stream_.async_read_some(asio::buffer(in_.get(), k_read_size),
-                            [self = shared_from_this(), this](const asio::error_code& ec, std::size_t n) {
-                              if (state_ == State::closed) return;
-                              if (ec) {
-                                on_read_end();
-                                return;
-                              }
-                              if (!on_bytes({in_.get(), n})) return;
-                              if (state_ != State::closed) start_reading();
-                            });
-  }
+  void start_reading() override {}  // input is always watched (level-triggered) while registered
 
   void close_transport() override {
-    asio::error_code ec;
-    stream_.lowest_layer().close(ec);
+    if (fd_ < 0) return;
+    shard_.poller().remove(fd_);
+    SSL_free(ssl_);  // no close_notify: the WebSocket close handshake already said goodbye
+    ssl_ = nullptr;
+    blocked_.reset();
+    ::close(fd_);
+    fd_ = -1;
   }
 
   void shutdown_send() override {}  // the peer's close reply or close_timeout ends the session
 
  private:
-  static constexpr std::size_t k_read_size = 4096;
-  asio::ssl::stream<asio::ip::tcp::socket> stream_;
-  std::unique_ptr<std::byte[]> in_;
-  std::vector<std::byte> out_;
+  void on_poll(std::uint32_t events) override {
+    if (state_ == State::closed || failing_) return;
+    if (!tls_ready_) {
+      handshake();
+      return;
+    }
+    const bool readable = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    const bool writable = events & EPOLLOUT;
+    if (blocked_ && !write_wants_read_ && writable) {
+      resume_write();
+      if (state_ == State::closed) return;
+    }
+    if (readable || (writable && read_wants_write_)) {
+      on_readable();
+      if (state_ == State::closed) return;
+    }
+    // After the read: what SSL_write waited for (a renegotiation's records) has been taken in.
+    if (blocked_ && write_wants_read_ && readable) resume_write();
+  }
+
+  void handshake() {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+      tls_ready_ = true;
+      handshake_wants_write_ = false;
+      update_interest();
+      if (state_ != State::closed) on_readable();  // the HTTP request may have come with the Finished
+      return;
+    }
+    switch (SSL_get_error(ssl_, r)) {
+      case SSL_ERROR_WANT_READ: handshake_wants_write_ = false; break;
+      case SSL_ERROR_WANT_WRITE: handshake_wants_write_ = true; break;
+      default:  // not TLS, a certificate the client refused, a reset
+        ERR_clear_error();
+        ShardCounters::add(owner_.rejected, 1);
+        finish();
+        return;
+    }
+    update_interest();
+  }
+
+  void on_readable() {
+    if (read_wants_write_) {  // it could write: stop watching for output, or epoll spins
+      read_wants_write_ = false;
+      update_interest();
+    }
+    auto buf = shard_.read_buffer();
+    // A few buffers per wakeup, then back to the loop so one chatty client cannot starve the rest.
+    for (int round = 0; round < 4; ++round) {
+      std::size_t got = 0;
+      int err = SSL_ERROR_NONE;
+      while (got < buf.size()) {  // one SSL_read returns at most one record
+        ERR_clear_error();
+        const int r = SSL_read(ssl_, buf.data() + got, static_cast<int>(buf.size() - got));
+        if (r <= 0) {
+          err = SSL_get_error(ssl_, r);
+          break;
+        }
+        got += static_cast<std::size_t>(r);
+      }
+      if (got > 0 && !on_bytes(buf.first(got))) return;
+      if (state_ == State::closed) return;
+      if (err == SSL_ERROR_NONE) continue;  // the buffer filled up: more may be waiting
+      if (err == SSL_ERROR_WANT_READ) return;
+      if (err == SSL_ERROR_WANT_WRITE) {  // a key update or renegotiation must answer first
+        read_wants_write_ = true;
+        update_interest();
+        return;
+      }
+      ERR_clear_error();
+      on_read_end();  // close_notify, EOF, reset or a TLS error
+      return;
+    }
+    // Out of rounds. What OpenSSL already holds decrypted does not wake epoll: come back for it.
+    if (SSL_pending(ssl_) > 0 && !read_posted_) {
+      read_posted_ = true;
+      asio::post(shard_.context(), [self = shared_from_this(), this] {
+        read_posted_ = false;
+        if (state_ != State::closed) on_readable();
+      });
+    }
+  }
+
+  /// Offers the blocked record's bytes again; then, once it is out, the rest of the queue.
+  void resume_write() {
+    while (blocked_done_ < blocked_size_) {
+      ERR_clear_error();
+      const int r = SSL_write(ssl_, blocked_.get() + blocked_done_, static_cast<int>(blocked_size_ - blocked_done_));
+      if (r <= 0) {
+        const int err = SSL_get_error(ssl_, r);
+        if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+          write_wants_read_ = err == SSL_ERROR_WANT_READ;
+          update_interest();
+        } else {
+          fail_later();
+        }
+        return;
+      }
+      blocked_done_ += static_cast<std::uint32_t>(r);
+    }
+    ShardCounters::add(shard_.counters.writes, 1);
+    sample_write(shard_.counters, blocked_published_);
+    blocked_.reset();
+    blocked_size_ = blocked_done_ = 0;
+    waiting_writable_ = false;
+    write_wants_read_ = false;
+    update_interest();
+    on_written(0);  // its bytes left the queue when the write blocked
+    if (state_ != State::closed) flush();
+  }
+
+  void wait_to_write(bool wants_read) {
+    ShardCounters::add(shard_.counters.write_stalls, 1);
+    waiting_writable_ = true;
+    write_blocked_since_ = std::chrono::steady_clock::now();
+    write_wants_read_ = wants_read;
+    update_interest();
+  }
+
+  /// Level-triggered input is always watched; output only while some operation waits for it.
+  void update_interest() {
+    const bool want = handshake_wants_write_ || read_wants_write_ || (blocked_ && !write_wants_read_);
+    if (want == polled_write_ || fd_ < 0) return;
+    polled_write_ = want;
+    if (shard_.poller().modify(fd_, this, want)) fail_later();
+  }
+
+  void fail_later() {
+    if (failing_) return;
+    failing_ = true;
+    waiting_writable_ = true;  // nothing more is written
+    queue_.clear_unsent();
+    asio::post(shard_.context(), [self = shared_from_this(), this] { finish(); });
+  }
+
+  int fd_;
+  SSL* ssl_ = nullptr;
+  std::unique_ptr<std::byte[]> blocked_;  // a record OpenSSL could not send yet: only while blocked
+  std::uint32_t blocked_size_ = 0;
+  std::uint32_t blocked_done_ = 0;
+  std::int64_t blocked_published_ = 0;
+  bool tls_ready_ = false;              // handshake done
+  bool handshake_wants_write_ = false;  // the server's flight did not fit the socket
+  bool read_wants_write_ = false;       // SSL_read must send before it can read on
+  bool write_wants_read_ = false;       // the blocked SSL_write waits for the peer (renegotiation)
+  bool polled_write_ = false;           // EPOLLOUT is in the Poller's mask
+  bool read_posted_ = false;
+  bool failing_ = false;
 };
 
 }  // namespace
@@ -102,10 +351,12 @@ class TlsSession final : public Session {
 std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket) {
   asio::error_code ec;
   auto remote = socket.remote_endpoint(ec);
-  auto& ctx = *static_cast<asio::ssl::context*>(owner.server.tls_context());
-  auto s = std::make_shared<TlsSession>(owner, asio::ip::tcp::socket(std::move(socket)), remote, ctx);
+  const int fd = socket.release(ec);  // leaves asio's reactor; the shard's Poller takes over
+  if (ec) return nullptr;
+  auto* ctx = static_cast<asio::ssl::context*>(owner.server.tls_context())->native_handle();
+  auto s = std::make_shared<TlsSession>(owner, fd, remote);
   owner.add(s.get());
-  s->start();
+  s->start(ctx);
   return s;
 }
 

@@ -80,7 +80,7 @@ class Server final : public Drainable {
     std::uint64_t conflated = 0;
     std::uint64_t disconnected_slow = 0;  // by the policy or by write_timeout
     std::uint64_t write_timeouts = 0;     // of those, by write_timeout
-    std::uint64_t write_stalls = 0;       // writes that found the socket full and waited (plain ws)
+    std::uint64_t write_stalls = 0;       // writes that found the socket full and waited (ws and wss)
     std::uint64_t queued_bytes = 0;       // waiting in sessions' queues, sampled every tick
     std::uint64_t websockets = 0;         // of `sessions`, those past the upgrade, sampled every tick
   };

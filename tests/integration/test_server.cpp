@@ -195,9 +195,9 @@ int main(int argc, char** argv) {
     } else if (cmd == "stats") {
       const auto s = server.stats();
       say(fmt::format(
-          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{}}})",
+          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{}}})",
           s.sessions, s.subscriptions, hub.topic_count(), hub.duplicates(), hub.published(), s.deliveries, s.writes,
-          s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
+          s.write_stalls, s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
           mallinfo2().uordblks));
     } else if (cmd == "quit") {
       break;
