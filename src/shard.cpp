@@ -9,7 +9,11 @@
 namespace fanout::detail {
 
 Shard::Shard(asio::io_context& ioc, std::size_t index)
-    : ioc_(ioc), index_(index), read_buffer_(new std::byte[k_read_buffer_size]), poller_(ioc) {}
+    : ioc_(ioc),
+      index_(index),
+      read_buffer_(new std::byte[k_read_buffer_size]),
+      write_buffer_(new std::byte[k_write_buffer_size]),
+      poller_(ioc) {}
 
 void Shard::deliver_pending(Topic& topic) {
   {

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench_smoke: bench/run at its --quick size, so the harness cannot rot unnoticed.
 
-Runs the probe, fanout, market, slow, publish and storm scenarios (200 connections, 2-3 s steps) against both
+Runs the probe, tls, fanout, market, slow, publish and storm scenarios (200 connections, 2-3 s steps) against both
 fanout-test-server and the baseline server, then checks correctness only, never timing: every
 scenario wrote its JSON and markdown, every connection opened, every published message reached every
 subscriber exactly once and in order (no gaps, nothing dropped), and the send() probe measured sends.
@@ -14,7 +14,7 @@ ap.add_argument("--run", required=True, help="path of bench/run")
 a = ap.parse_args()
 
 out = tempfile.mkdtemp(prefix="fanout-bench-smoke-")
-scenarios = ["probe", "fanout", "market", "slow", "publish", "storm"]
+scenarios = ["probe", "tls", "fanout", "market", "slow", "publish", "storm"]
 p = subprocess.run([sys.executable, a.run, "--quick", "--no-docs", "--build", a.build, "--out", out] + scenarios,
                    timeout=240, capture_output=True, text=True)
 print(p.stdout[-4000:], p.stderr[-4000:])
@@ -31,6 +31,9 @@ probe = load("probe")
 for run in probe["runs"]:
     assert [s["frames_per_send"] for s in run["steps"]] == [1, 8, 32, 128], run
     assert all(s["sends"] > 0 for s in run["steps"]), run
+
+tls = load("tls")["servers"]["fanout"]
+assert tls["connections"] == 50 and tls["heap_per_conn_b"] > 0, tls
 
 fan = load("fanout")
 for kind in ("fanout", "baseline"):

@@ -74,6 +74,9 @@ class Shard {
 
   /// Scratch buffer for plain sessions' reads: idle connections then own no read buffer.
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), k_read_buffer_size}; }
+  /// Scratch buffer where a write of many small frames is gathered into one (used within one send()).
+  std::span<std::byte> write_buffer() noexcept { return {write_buffer_.get(), k_write_buffer_size}; }
+  static constexpr std::size_t k_write_buffer_size = 64 * 1024;
 
   /// Where plain sessions wait for readiness (cheaper per connection than asio's reactor).
   Poller& poller() noexcept { return poller_; }
@@ -90,6 +93,7 @@ class Shard {
   asio::io_context& ioc_;
   std::size_t index_;
   std::unique_ptr<std::byte[]> read_buffer_;
+  std::unique_ptr<std::byte[]> write_buffer_;
   Poller poller_;
   std::vector<PendingFrame> batch_;  // taken from a Group::pending; swapped, so both keep their capacity
   std::vector<Session*> dirty_;
