@@ -90,6 +90,12 @@ void Shard::flush() {
   // One vector, kept at its size, so a steady stream of publishes allocates nothing here.
   // At most k_flush_batch sessions per handler: a sweep over 10,000 sockets takes tens of ms, and
   // between batches the loop polls for readiness, so accepts and client reads are not starved.
+  // Under steady publishing the pass never ends (written sessions are dirtied again behind the
+  // cursor), so the written prefix is dropped here: dirty_ stays within about twice the sessions.
+  if (flush_pos_ >= k_flush_batch && 2 * flush_pos_ >= dirty_.size()) {
+    dirty_.erase(dirty_.begin(), dirty_.begin() + static_cast<std::ptrdiff_t>(flush_pos_));
+    flush_pos_ = 0;
+  }
   const std::size_t stop = std::min(dirty_.size(), flush_pos_ + k_flush_batch);
   for (; flush_pos_ < stop; ++flush_pos_) {
     Session* s = dirty_[flush_pos_];
