@@ -157,12 +157,17 @@ def seqs(first: int, last: int) -> list:
 
 # ----------------------------------------------------------------------------------------------
 
-async def body(args):
+async def in_temp_dir(run, args):
+    """Runs `run(args, tmp)` with a fresh directory for certificates, removed afterwards."""
     tmp = tempfile.mkdtemp(prefix="fanout-tls-")
     try:
         await run(args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def body(args):
+    await in_temp_dir(run, args)
 
 
 async def run(args, tmp: str):

@@ -12,15 +12,13 @@ client reads again everything arrives byte-exact and in order, as it does on a f
 
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import (HOST, Checks, Server, WsClient, check, collect_topic_data,  # noqa: E402
                             fail, log, run_test, tcp_connect)
-from test_tls import make_certs, trusting_context, wss_client, wss_open  # noqa: E402
+from test_tls import in_temp_dir, make_certs, trusting_context, wss_client, wss_open  # noqa: E402
 
 TOPICS = 2000
 NAME_BYTES = 240      # 2,000 names of 240 bytes: a ~500 KB message, ~30 TLS records
@@ -55,11 +53,7 @@ async def expect_acks(c: WsClient, names: list, timeout: float = 60):
 
 
 async def body(args):
-    tmp = tempfile.mkdtemp(prefix="fanout-tls-bulk-")
-    try:
-        await run(args, tmp)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    await in_temp_dir(run, args)
 
 
 async def run(args, tmp: str):
