@@ -295,32 +295,18 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
   }
   if (r.envelope) ++t.envelope_members;
   auto& group = t.groups[shard];
-  auto& members = group.members;
-  index = members.size();
-  members.push_back(s);
-  group.joined_at.push_back(t.seq);
-  group.newest_join = std::max(group.newest_join, t.seq);
-  if (members.size() == 1) t.shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
+  index = group.add_member(s, t.seq);
+  if (group.members.size() == 1) t.shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
   return SubscribeResult::ok;
 }
 
 void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s, bool envelope) {
   auto& group = topic->groups[shard];
-  auto& members = group.members;
   const std::size_t i = s->group_index(topic.get());
-  if (i >= members.size() || members[i] != s) return;
+  if (i >= group.members.size() || group.members[i] != s) return;
   // Swap-remove: O(1), and the session that moved learns its new place.
-  if (i + 1 != members.size()) {
-    members[i] = members.back();
-    group.joined_at[i] = group.joined_at.back();
-    members[i]->set_group_index(topic.get(), i);
-  }
-  members.pop_back();
-  group.joined_at.pop_back();
-  if (members.empty()) {
-    members.shrink_to_fit();
-    group.joined_at.shrink_to_fit();
-    group.newest_join = 0;
+  if (Session* moved = group.remove_member(i)) moved->set_group_index(topic.get(), i);
+  if (group.members.empty()) {
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }
   bool never_published;

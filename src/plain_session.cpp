@@ -41,6 +41,7 @@ class PlainSession final : public Session, public Pollable {
 
   void flush() override {
     if (waiting_writable_ || state_ == State::closed) return;
+    pull_due();
     const int fd = fd_;
     iovec iov[k_max_iov];
     while (!queue_.empty()) {

@@ -112,20 +112,58 @@ std::size_t Session::group_index(const detail::Topic* t) const noexcept {
 // ---------------------------------------------------------------- outbound
 
 void Session::deliver(FrameRef frame, const void* topic, BackpressureCounters& counters) {
-  if (state_ != State::open) return;
+  if (!enqueue(std::move(frame), topic, counters)) return;
+  // A full batch goes out now, so a burst does not wait for the end of the loop turn (and fill the
+  // queue to its limit) before the first byte is written.
+  if (queue_.bytes() >= options_.max_write_bytes && !waiting_writable_)
+    flush();
+  else
+    schedule_flush();
+}
+
+bool Session::enqueue(FrameRef frame, const void* topic, BackpressureCounters& counters) {
+  if (state_ != State::open) return false;
   delivered_since_tick_ = true;
   switch (queue_.push(std::move(frame), topic, options_.queue, *options_.policy, counters)) {
-    case OutboundQueue::Result::queued:
-      // A full batch goes out now, so a burst of publishes does not wait for the end of the loop
-      // turn (and fill the queue to its limit) before the first byte is written.
-      if (queue_.bytes() >= options_.max_write_bytes && !waiting_writable_)
-        flush();
-      else
-        schedule_flush();
-      break;
-    case OutboundQueue::Result::dropped: break;
-    case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); break;
+    case OutboundQueue::Result::queued: return true;
+    case OutboundQueue::Result::dropped: return false;
+    case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); return false;
   }
+  return false;
+}
+
+void Session::on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
+  if (state_ == State::open && !waiting_writable_) {
+    group.flagged[i] = 1;
+    ++group.flagged_count;
+    ++pulls_due_;
+    schedule_flush();
+  } else {
+    pull(topic, group, i, counters);
+  }
+}
+
+void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
+  if (group.flagged[i]) {
+    group.flagged[i] = 0;
+    --group.flagged_count;
+    --pulls_due_;
+  }
+  const auto frames = group.after(group.cursor[i]);
+  if (frames.empty()) return;
+  group.cursor[i] = frames.back().frame->seq();
+  for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, &topic, counters);
+  detail::ShardCounters::add(shard_.counters.deliveries, frames.size());
+}
+
+void Session::pull_due() {
+  if (pulls_due_ == 0) return;
+  BackpressureCounters counters;
+  for (const auto& sub : subs_) {
+    auto& group = sub.topic->groups[shard_.index()];
+    if (group.flagged[sub.index]) pull(*sub.topic, group, sub.index, counters);
+  }
+  shard_.add_counters(counters);
 }
 
 void Session::schedule_flush() {
@@ -148,6 +186,9 @@ void Session::reply_error(int code, std::string_view msg) {
 
 void Session::close(CloseCode code, std::string_view reason) {
   if (state_ != State::open) return;
+  // What was published before the close goes out before the close frame, as if it had been queued.
+  if (code != CloseCode::policy_violation) pull_due();
+  if (state_ != State::open) return;  // the pull met a full queue and the policy disconnected
   state_ = State::closing;
   closing_since_ = std::chrono::steady_clock::now();
   if (code == CloseCode::policy_violation) {
@@ -518,21 +559,27 @@ bool Session::join(std::string_view topic, const Hub::Recovery& recovery, Hub::R
 bool Session::unsubscribe(std::string_view topic) {
   for (std::size_t i = 0; i < subs_.size(); ++i) {
     if (subs_[i].topic->name != topic) continue;
-    hub_.unsubscribe(subs_[i].topic, shard_.index(), this, envelope_);
-    subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(i));
-    owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+    leave(i);
     return true;
   }
   return false;
 }
 
-void Session::unsubscribe_all() {
-  while (!subs_.empty()) {
-    auto t = subs_.back().topic;
-    hub_.unsubscribe(t, shard_.index(), this, envelope_);
-    subs_.pop_back();
-    owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+void Session::leave(std::size_t k) {
+  const auto t = subs_[k].topic;
+  auto& group = t->groups[shard_.index()];
+  if (group.flagged[subs_[k].index]) {
+    BackpressureCounters counters;
+    pull(*t, group, subs_[k].index, counters);
+    shard_.add_counters(counters);
   }
+  hub_.unsubscribe(t, shard_.index(), this, envelope_);
+  subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
+  owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Session::unsubscribe_all() {
+  while (!subs_.empty()) leave(subs_.size() - 1);
   subs_.shrink_to_fit();
 }
 

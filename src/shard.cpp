@@ -16,52 +16,34 @@ Shard::Shard(asio::io_context& ioc, std::size_t index)
       poller_(ioc) {}
 
 void Shard::deliver_pending(Topic& topic) {
+  Group& group = topic.groups[index_];
   {
     std::lock_guard lock(topic.mutex);
-    batch_.swap(topic.groups[index_].pending);
+    batch_.swap(group.pending);
   }
-  if (!batch_.empty()) deliver(topic, batch_.data(), batch_.size());
+  if (group.members.empty()) {  // everyone left since the task was posted
+    batch_.clear();
+    return;
+  }
+  for (auto& p : batch_) group.append(std::move(p));
   batch_.clear();
-}
-
-void Shard::deliver(Topic& topic, const PendingFrame* frames, std::size_t count) {
   BackpressureCounters c;
-  const Group& group = topic.groups[index_];
   const auto& members = group.members;
   const std::size_t n = members.size();
-  // Only a frame posted before someone's subscription could have been in their replay already.
-  const bool check_joins = frames[0].frame->seq() <= group.newest_join;
-  // One atomic add per frame for every member's reference: the frame is shared with other shards,
-  // and a locked add per delivery was ~10 % of a shard's CPU at 300 msg/s to 10,000 subscribers.
-  // A member that skips the frame gives its reference back. (With envelopes each member takes the
-  // reference of the frame it gets.)
-  for (std::size_t f = 0; f < count; ++f)
-    if (!frames[f].envelope) FrameRef::add_refs(frames[f].frame.get(), static_cast<std::uint32_t>(n));
-  // 10,000 sessions and their queues do not fit in cache: fetch each session's hot fields 16
-  // members ahead and its queue slot 8 ahead, so deliver() finds both there.
-  auto prefetch = [&](std::size_t i) {
-    if (i + 2 * k_prefetch_ahead < n) members[i + 2 * k_prefetch_ahead]->prefetch_hot();
-    if (i + k_prefetch_ahead < n) members[i + k_prefetch_ahead]->prefetch_queue();
-  };
-  std::size_t delivered = 0;
+  // In steady state every member is still flagged from the last publish: a byte read each. The
+  // others are fetched a few members ahead (10,000 sessions do not fit in cache).
   for (std::size_t i = 0; i < n; ++i) {
-    prefetch(i);
-    Session* s = members[i];
-    for (std::size_t f = 0; f < count; ++f) {
-      const PendingFrame& p = frames[f];
-      const bool skip = check_joins && p.frame->seq() <= group.joined_at[i];  // its replay had this one
-      if (!p.envelope) {
-        if (skip)
-          FrameRef::adopt(p.frame.get());  // gives back the reference taken for it
-        else
-          s->deliver(FrameRef::adopt(p.frame.get()), &topic, c);
-      } else if (!skip) {
-        s->deliver(s->envelope_ ? p.envelope : p.frame, &topic, c);
-      }
-      delivered += skip ? 0 : 1;
-    }
+    if (group.flagged[i]) continue;
+    if (i + k_prefetch_ahead < n && !group.flagged[i + k_prefetch_ahead]) members[i + k_prefetch_ahead]->prefetch_hot();
+    members[i]->on_published(topic, group, i, c);
   }
-  ShardCounters::add(counters.deliveries, delivered);
+  if (group.log.size() > Group::k_log_trim_frames || group.flagged_count == 0) group.trim();
+  if (group.log_over_limit()) {
+    // Someone's sweep is too long to keep waiting for: hand the old frames over now.
+    for (std::size_t i = 0; i < n; ++i)
+      if (group.flagged[i]) members[i]->pull(topic, group, i, c);
+    group.clear_log();
+  }
   add_counters(c);
 }
 

@@ -132,6 +132,7 @@ class TlsSession final : public Session, public Pollable {
 
   void flush() override {
     if (waiting_writable_ || state_ == State::closed || !tls_ready_) return;
+    pull_due();
     std::byte* scratch = record_scratch();
     iovec iov[64];
     while (!queue_.empty()) {

@@ -107,11 +107,6 @@ class FrameRef {
     r.p_ = const_cast<Frame*>(f);
     return r;
   }
-  /// Takes `n` references at once (one atomic add instead of n): the fan-out walk hands them out
-  /// with adopt(), one per member.
-  static void add_refs(const Frame* f, std::uint32_t n) noexcept {
-    const_cast<Frame*>(f)->refs_.fetch_add(n, std::memory_order_relaxed);
-  }
   /// A new reference to a frame someone else owns.
   static FrameRef share(const Frame* f) noexcept {
     FrameRef r;

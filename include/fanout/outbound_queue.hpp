@@ -62,10 +62,6 @@ class OutboundQueue {
   void clear() noexcept;
   /// Drops every frame not yet started; a partly written one stays so the stream remains valid.
   void clear_unsent() noexcept;
-  /// Asks the CPU to fetch the slot the next push writes (the fan-out walk calls it a few sessions ahead).
-  void prefetch_tail() const noexcept {
-    if (cap_ != 0) __builtin_prefetch(&buf_[(head_ + count_) & (cap_ - 1)], 1);
-  }
   /// Frees the storage if the queue is empty (idle sessions then cost no queue memory).
   void shrink_if_empty() noexcept;
 

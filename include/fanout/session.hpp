@@ -32,6 +32,7 @@ namespace fanout {
 namespace detail {
 class Shard;
 struct Topic;
+struct Group;
 class ServerShard;
 }  // namespace detail
 class HttpRequest;
@@ -75,22 +76,25 @@ class Session : public std::enable_shared_from_this<Session> {
   void close(CloseCode code, std::string_view reason = {});
 
   // ---- internal: hub and shard ----
-  /// Queues a published frame under the policy (the reference is the session's to keep or drop).
-  /// Never closes synchronously.
+  /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
+  /// soon. Never closes synchronously.
   void deliver(FrameRef frame, const void* topic, BackpressureCounters& counters);
-  /// Fetches the fields deliver() reads and writes (dirty_ .. delivered_since_tick_: at most two
-  /// cache lines), without touching the object.
+  /// The publish walk found member `i` of `group` unflagged: flags it to pull at its next write, or,
+  /// when its socket is blocked or it is closing, pulls now (group.hpp).
+  void on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
+  /// Queues the frames of `group`'s log past this member's cursor, and unflags it.
+  void pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
+  /// Fetches the fields on_published() reads and writes (dirty_ .. pulls_due_: at most two cache
+  /// lines), without touching the object.
   void prefetch_hot() const noexcept {
     __builtin_prefetch(&dirty_, 1);
-    __builtin_prefetch(&delivered_since_tick_, 1);
+    __builtin_prefetch(&pulls_due_, 1);
   }
-  /// Fetches the queue slot deliver() will write; prefetch_hot() must have run a while before.
-  void prefetch_queue() const noexcept { queue_.prefetch_tail(); }
   /// Writes what is queued (called once per loop turn by the shard).
   virtual void flush() = 0;
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
   std::size_t group_index(const detail::Topic* t) const noexcept;
-  // dirty_ is the first of the fields deliver() touches, delivered_since_tick_ the last (prefetch_hot).
+  // dirty_ is the first of the fields on_published() touches, pulls_due_ the last (prefetch_hot).
   bool dirty_ = false;
   bool envelope_ = false;
 
@@ -109,6 +113,8 @@ class Session : public std::enable_shared_from_this<Session> {
   /// After a write: what's left of the queue, and what to do when it is empty.
   void on_written(std::size_t n);
   void schedule_flush();
+  /// Pulls from every group that flagged this session: the start of every flush.
+  void pull_due();
   void finish();  // ends the session: leaves topics, closes the socket, unregisters
 
   detail::ServerShard& owner_;
@@ -119,9 +125,10 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::handshake;
   bool close_after_flush_ = false;  // HTTP answers and sent close frames
   bool waiting_writable_ = false;   // one write in flight
-  // deliver() writes this for every frame: it sits with the fields above, inside the two cache lines
-  // the delivery walk prefetches (at offset 130 it missed cache on every delivery).
   bool delivered_since_tick_ = false;
+  // Groups that flagged this session and wait for its pull; next to the fields above, inside the
+  // two cache lines the publish walk prefetches.
+  std::uint32_t pulls_due_ = 0;
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point write_blocked_since_;
   std::chrono::steady_clock::time_point closing_since_;
@@ -154,6 +161,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void unsubscribe_all();
   /// subscribe() with recovery: `replay` receives what goes out before live frames.
   bool join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay);
+  /// Queues a frame under the policy; false when it was not queued. Never writes.
+  bool enqueue(FrameRef frame, const void* topic, BackpressureCounters& counters);
+  /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
+  void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;
 
   const std::uint64_t id_;

@@ -62,8 +62,8 @@ class Shard {
   asio::io_context& context() noexcept { return ioc_; }
   std::size_t index() const noexcept { return index_; }
 
-  /// Hands every frame waiting in the topic's Group::pending (or its envelope, to members that asked
-  /// for envelopes) to every member of `topic` on this shard, in seq order. Shard thread only.
+  /// Moves the frames waiting in the topic's Group::pending into its log on this shard and flags
+  /// the members that will pull them (group.hpp). Shard thread only.
   void deliver_pending(Topic& topic);
   /// Adds what policies did outside deliver() (replays at subscribe). Shard thread only.
   void add_counters(const BackpressureCounters& c) noexcept;
@@ -85,10 +85,9 @@ class Shard {
 
  private:
   void flush();
-  void deliver(Topic& topic, const PendingFrame* frames, std::size_t count);
 
   static constexpr std::size_t k_read_buffer_size = 64 * 1024;
-  static constexpr std::size_t k_prefetch_ahead = 8;  // members between a prefetch and its use
+  static constexpr std::size_t k_prefetch_ahead = 8;  // members between a prefetch and its use (walk)
   static constexpr std::size_t k_flush_batch = 512;   // sessions written per handler before the loop polls again
   asio::io_context& ioc_;
   std::size_t index_;

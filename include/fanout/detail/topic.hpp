@@ -1,4 +1,4 @@
-// fanout/detail/topic.hpp — a topic's shared record: per-shard member lists, and under its mutex the
+// fanout/detail/topic.hpp — a topic's shared record: per-shard member groups (group.hpp), and under its mutex the
 // seq counter, the history ring and the latest value per key.
 #pragma once
 
@@ -12,32 +12,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fanout/detail/group.hpp"
 #include "fanout/detail/history.hpp"
 #include "fanout/frame.hpp"
 
 namespace fanout {
 class Session;
 namespace detail {
-
-/// A published frame (and its envelope, if any member wants envelopes) not yet walked to a shard's members.
-struct PendingFrame {
-  FrameRef frame;
-  FrameRef envelope;
-};
-
-/// Members of one topic on one shard. Touched only by that shard's thread, except `pending`.
-/// A member receives only frames with seq > its joined_at: what its replay at subscribe time already
-/// had is not repeated by a publish that was in flight while it subscribed. joined_at is a parallel
-/// array so the delivery walk reads 8 bytes per member; frames above newest_join skip it entirely.
-struct Group {
-  std::vector<Session*> members;
-  std::vector<std::uint64_t> joined_at;
-  std::uint64_t newest_join = 0;
-  /// Guarded by the owning Topic's mutex: publishers append, the shard takes them all in one task.
-  /// Publishes that arrive while the shard is busy writing are walked to the members together, so
-  /// a busy shard visits 10,000 sessions once for k frames instead of k times.
-  std::vector<PendingFrame> pending;
-};
 
 /// The newest message of one key (the snapshot of a topic is the set of these).
 struct Latest {

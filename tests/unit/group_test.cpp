@@ -1,0 +1,82 @@
+// Group: the member arrays under swap-remove, and the log members pull from (group.hpp).
+#include <doctest/doctest.h>
+
+#include "fanout/detail/group.hpp"
+
+#include <fanout/frame.hpp>
+
+using fanout::Frame;
+using fanout::Opcode;
+using fanout::detail::Group;
+using fanout::detail::PendingFrame;
+
+namespace {
+fanout::Session* fake(std::uintptr_t n) { return reinterpret_cast<fanout::Session*>(n * 64); }  // never dereferenced
+void publish(Group& g, std::uint64_t seq) { g.append({Frame::make(Opcode::text, "x", {.seq = seq}), {}}); }
+std::uint64_t first_after(const Group& g, std::uint64_t seq) {
+  const auto s = g.after(seq);
+  return s.empty() ? 0 : s.front().frame->seq();
+}
+}  // namespace
+
+TEST_CASE("group: swap-remove keeps each member's cursor and flag with it") {
+  Group g;
+  CHECK(g.add_member(fake(1), 10) == 0);
+  CHECK(g.add_member(fake(2), 20) == 1);
+  CHECK(g.add_member(fake(3), 30) == 2);
+  g.flagged[2] = 1;
+  g.flagged_count = 1;
+  CHECK(g.remove_member(0) == fake(3));  // the last one moved into place 0
+  CHECK(g.members.size() == 2);
+  CHECK(g.cursor[0] == 30);
+  CHECK(g.flagged[0] == 1);
+  CHECK(g.remove_member(0) == fake(2));
+  CHECK(g.flagged_count == 0);  // a flagged member that leaves is no longer counted
+  CHECK(g.remove_member(0) == nullptr);
+  CHECK(g.members.empty());
+}
+
+TEST_CASE("group: after() finds the frames past a cursor") {
+  Group g;
+  for (std::uint64_t s = 5; s <= 9; ++s) publish(g, s);
+  CHECK(g.after(4).size() == 5);
+  CHECK(first_after(g, 6) == 7);
+  CHECK(g.after(9).empty());
+  CHECK(g.after(100).empty());
+  CHECK(g.log_bytes == 5 * g.log[0].frame->size());
+}
+
+TEST_CASE("group: trim drops what every flagged member has, and clears when nobody is flagged") {
+  Group g;
+  g.add_member(fake(1), 0);
+  g.add_member(fake(2), 0);
+  for (std::uint64_t s = 1; s <= 10; ++s) publish(g, s);
+  g.flagged = {1, 1};
+  g.flagged_count = 2;
+  g.cursor = {4, 7};
+  g.trim();
+  CHECK(g.log.size() == 6);  // 5..10: member 0 still lacks them
+  CHECK(first_after(g, 0) == 5);
+  CHECK(g.log_bytes == 6 * g.log[0].frame->size());
+  g.flagged = {0, 1};
+  g.flagged_count = 1;
+  g.cursor = {10, 7};
+  g.trim();
+  CHECK(g.log.size() == 3);
+  g.flagged = {0, 0};
+  g.flagged_count = 0;
+  g.trim();
+  CHECK(g.log.empty());
+  CHECK(g.log_bytes == 0);
+}
+
+TEST_CASE("group: the log reports when it is over its bounds") {
+  Group g;
+  for (std::uint64_t s = 1; s <= Group::k_log_max_frames; ++s) publish(g, s);
+  CHECK_FALSE(g.log_over_limit());
+  publish(g, Group::k_log_max_frames + 1);
+  CHECK(g.log_over_limit());
+  g.clear_log();
+  g.append({Frame::make(Opcode::binary, std::string(Group::k_log_max_bytes, 'b'), {.seq = 1}), {}});
+  CHECK(g.log_over_limit());
+}
