@@ -5,6 +5,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -14,6 +15,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <future>
+#include <mutex>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -181,4 +184,51 @@ TEST_CASE("io_contexts handed in by the application: fanout starts no thread") {
   rt.stop();  // drains through the application's loop
   guard.reset();
   app.join();
+}
+
+TEST_CASE("what was published before an unsubscribe still goes out; nothing after it does") {
+  // Delivery is pulled at write time (detail/group.hpp): the unsubscribe below runs after the
+  // publish's walk has flagged the session but before its write, so the frame is still in the log.
+  fanout::Runtime rt(fanout::Runtime::Options{.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Server::Options opt;
+  opt.port = 0;
+  std::shared_ptr<fanout::Session> session;
+  std::mutex m;
+  fanout::Server::Callbacks cb;
+  cb.on_open = [&](fanout::Session& s) {
+    std::lock_guard lock(m);
+    session = s.shared_from_this();
+  };
+  fanout::Server server(rt, hub, opt, cb);
+  rt.start();
+  const int fd = connect_ws(server.port(), "t");
+  read_until(fd, "\"event\":\"subscribe\"", 1);
+  wait_for([&] { return hub.subscriber_count("t") == 1; });
+  std::shared_ptr<fanout::Session> s;
+  {
+    std::lock_guard lock(m);
+    s = session;
+  }
+  REQUIRE(s);
+  std::promise<bool> left;
+  asio::post(rt.context(0), [&] {
+    hub.publish("t", "before-unsubscribe;");  // posts the walk; the write comes after the next task
+    asio::post(rt.context(0), [&] { left.set_value(s->unsubscribe("t")); });
+  });
+  CHECK(left.get_future().get());
+  CHECK(read_until(fd, "before-unsubscribe;", 1).find("before-unsubscribe;") != std::string::npos);
+  hub.publish("t", "after-unsubscribe;");
+  timeval tv{0, 300000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char buf[4096];
+  const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+  CHECK(n <= 0);  // nothing more: the session left the topic
+  s.reset();
+  {
+    std::lock_guard lock(m);
+    session.reset();
+  }
+  ::close(fd);
+  rt.stop();
 }
