@@ -144,16 +144,16 @@ void Session::on_published(detail::Topic& topic, detail::Group& group, std::size
 }
 
 void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
-  if (group.flagged[i]) {
-    group.flagged[i] = 0;
-    --group.flagged_count;
-    --pulls_due_;
-  }
   const auto frames = group.after(group.cursor[i]);
-  if (frames.empty()) return;
-  group.cursor[i] = frames.back().frame->seq();
-  for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, &topic, counters);
-  detail::ShardCounters::add(shard_.counters.deliveries, frames.size());
+  if (!frames.empty()) {
+    group.cursor[i] = frames.back().frame->seq();
+    for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, &topic, counters);
+    detail::ShardCounters::add(shard_.counters.deliveries, frames.size());
+  }
+  if (group.flagged[i]) {
+    --pulls_due_;
+    group.unflag(i);  // after the loop above: it may empty the log
+  }
 }
 
 void Session::pull_due() {

@@ -70,6 +70,22 @@ TEST_CASE("group: trim drops what every flagged member has, and clears when nobo
   CHECK(g.log_bytes == 0);
 }
 
+TEST_CASE("group: the last flagged member to pull empties the log") {
+  Group g;
+  g.add_member(fake(1), 0);
+  g.add_member(fake(2), 0);
+  publish(g, 1);
+  g.flagged = {1, 1};
+  g.flagged_count = 2;
+  g.cursor[0] = 1;
+  g.unflag(0);
+  CHECK(g.log.size() == 1);  // member 1 still lacks it
+  g.cursor[1] = 1;
+  g.unflag(1);
+  CHECK(g.log.empty());
+  CHECK(g.log_bytes == 0);
+}
+
 TEST_CASE("group: the log reports when it is over its bounds") {
   Group g;
   for (std::uint64_t s = 1; s <= Group::k_log_max_frames; ++s) publish(g, s);

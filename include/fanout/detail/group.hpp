@@ -88,6 +88,12 @@ struct Group {
         std::partition_point(log.begin(), log.end(), [seq](const PendingFrame& p) { return p.frame->seq() <= seq; });
     return {it, log.end()};
   }
+  /// Member i has pulled. The last flagged member to pull empties the log: everyone has it all
+  /// (a quiet topic then holds no frames here, only in its history).
+  void unflag(std::size_t i) noexcept {
+    flagged[i] = 0;
+    if (--flagged_count == 0) clear_log();
+  }
   void clear_log() noexcept {
     log.clear();
     log_bytes = 0;
