@@ -5,6 +5,7 @@ Runs the probe, tls, fanout, market, slow, publish and storm scenarios (200 conn
 fanout-test-server and the baseline server, then checks correctness only, never timing: every
 scenario wrote its JSON and markdown, every connection opened, every published message reached every
 subscriber exactly once and in order (no gaps, nothing dropped), and the send() probe measured sends.
+Then the fanout scenario once more with --repeat 2: two runs of the rate, and their p99 spread.
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile
 
@@ -69,6 +70,21 @@ s = storm["steps"][0]
 # 200 subscribers drop at once and come back with since: all caught up, nothing lost.
 assert s["storm_connections"] == 200 and s["storm_caught_up"] == 200, s
 assert s["gaps"] == 0 and s["out_of_order"] == 0 and s["failed"] == 0, s
+
+# --repeat: each rate twice with fresh clients and a fresh topic, and the p99 spread per rate.
+rep_out = os.path.join(out, "repeat")
+p = subprocess.run([sys.executable, a.run, "--quick", "--no-docs", "--no-baseline", "--no-late", "--rates", "10",
+                    "--repeat", "2", "--build", a.build, "--out", rep_out, "fanout"],
+                   timeout=120, capture_output=True, text=True)
+print(p.stdout[-2000:], p.stderr[-2000:])
+assert p.returncode == 0, f"bench/run --repeat exited {p.returncode}"
+with open(os.path.join(rep_out, "fanout.json")) as f:
+    rep = json.load(f)["servers"]["fanout"]
+assert [s["rate"] for s in rep["steps"]] == [10, 10], rep["steps"]
+for s in rep["steps"]:
+    assert s["received"] == s["expected"] and s["gaps"] == 0 and s["out_of_order"] == 0, s
+spread = rep["p99_ms_by_rate"]["10"]
+assert spread["min"] <= spread["median"] <= spread["max"], spread
 
 shutil.rmtree(out, ignore_errors=True)
 print("bench_smoke: ok")
