@@ -2,7 +2,7 @@
 """Two ingest candidates + three edges over a real redis-server: delivery, leader death, paused leader.
 
   /usr/bin/python3 tests/integration/test_bus_cluster.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 fanout-feed-sim -> ingest A, ingest B (one leads: Redis lease, 1 s ttl) -> Redis -> edges 1..3 ->
 envelope-mode clients (they see the bus seq and the simulator's message with its own seq).

@@ -2,7 +2,7 @@
 """fanout-relay's bus settings: clear errors for bad ones, and an edge that cannot reach Redis.
 
   /usr/bin/python3 tests/integration/test_bus_config.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 Checks: bad roles, a role without Redis, bad Redis addresses and lease settings, upstreams on an
 edge: exit 2 with a message naming the problem. A valid [redis] file passes --check. An edge whose

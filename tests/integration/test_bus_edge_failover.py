@@ -2,7 +2,7 @@
 """Kill an edge: its clients reconnect (jittered) to the other edges and recover with `since`.
 
   /usr/bin/python3 tests/integration/test_bus_edge_failover.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 Three edges; six clients on edge 1, and a client on each other edge (so they have the topics and
 their history). SIGKILL edge 1 and start a fresh edge 4 that follows every topic (subscribe_all:

@@ -2,7 +2,7 @@
 """Redis restarts mid-stream: edges keep serving their clients, reconnect, and recover from the stream.
 
   /usr/bin/python3 tests/integration/test_bus_redis_restart.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 Redis runs with an append-only file (the setup docs/scaling.md asks for), so its seq counters and
 streams survive the restart. Two edges with envelope clients; redis-server gets SIGTERM and is

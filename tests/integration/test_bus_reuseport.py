@@ -2,7 +2,7 @@
 """Three edge processes share one port (SO_REUSEPORT) and serve its clients together.
 
   /usr/bin/python3 tests/integration/test_bus_reuseport.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 The CI-sized version of the 45,000-client run in docs/scaling.md: three `--role edge` relays listen
 on the same 127.0.0.1:PORT; 300 clients connect to that port. Checks: the kernel spread them over all

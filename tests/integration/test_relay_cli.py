@@ -2,7 +2,7 @@
 """fanout-relay as a command: the default run, --check, a broken configuration, SIGTERM.
 
   /usr/bin/python3 tests/integration/test_relay_cli.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 Checks: `fanout-relay --listen 127.0.0.1:0` and nothing else runs the bundled simulator and relays
 it: a client subscribed to tickers:BTC-USDT gets that stream, seq +1, the bytes a client connected

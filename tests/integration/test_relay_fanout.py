@@ -2,7 +2,7 @@
 """fanout-feed-sim -> fanout-relay -> python-websockets clients, by topic, byte for byte.
 
   /usr/bin/python3 tests/integration/test_relay_fanout.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 The simulator runs as its own process; the relay subscribes to four streams with --subscribe and
 routes them with --route '{arg.channel}:{arg.instId}'. Three relay clients subscribe to different

@@ -2,7 +2,7 @@
 """fanout-relay against an upstream that sends garbage.
 
   /usr/bin/python3 tests/integration/test_relay_garbage.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 Checks: the simulator's `garbage-json` (a text frame of invalid JSON) is dropped by the relay's
 router: the upstream connection stays up (no down line, no seq gap at the clients across it), the

@@ -2,7 +2,7 @@
 """GET /metrics of fanout-relay, parsed by the real Prometheus parser, matches what the test did.
 
   /usr/bin/python3 tests/integration/test_relay_metrics.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 fanout-feed-sim (its own process) -> fanout-relay (--policy drop_oldest, small client queues) ->
 python clients. Phase 1: four clients with five subscriptions over three topics; the simulator is

@@ -3,7 +3,7 @@
 dropped connection, a stream gone silent.
 
   /usr/bin/python3 tests/integration/test_relay_reconnect.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 Part 1 (flags): the simulator process is SIGKILLed mid-stream and restarted on the same port; then
 told to `drop` its connections (TCP reset). Each time the relay logs `upstream ... down (...)` and

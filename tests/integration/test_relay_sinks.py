@@ -2,7 +2,7 @@
 """fanout-relay with a processor (stage "bars"), two journal sinks and a PostgreSQL sink, end to end.
 
   /usr/bin/python3 tests/integration/test_relay_sinks.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 fanout-feed-sim (its own process) -> fanout-relay ([processor] stage = "bars", 2 workers, overflow
 = block; [[sink]] journal of everything, rotated at 16 KiB; [[sink]] journal of bars:* only;

@@ -3,7 +3,7 @@
 and losing one connection loses nothing.
 
   /usr/bin/python3 tests/integration/test_relay_standby.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 A TOML file with standby = true and [upstream.route] key = "data.0.instId", seq = "data.0.seq": the
 relay keeps two connections (logged as NAME#1 and NAME#2) to one simulator, which sends the same

@@ -2,7 +2,7 @@
 """The relay's status page (GET /) renders live data in a real browser: headless Chromium.
 
   /usr/bin/python3 tests/integration/test_relay_status_page.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 fanout-feed-sim (its own process) -> fanout-relay -> three python clients (two on one topic, one on
 another). First GET /status.json is checked as data (the numbers the page shows). Then Debian's

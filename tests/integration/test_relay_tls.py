@@ -3,7 +3,7 @@
 store.
 
   /usr/bin/python3 tests/integration/test_relay_tls.py --server build/tests/integration/fanout-test-server \
-      --relay build/examples/relay/fanout-relay --sim build/examples/feed-sim/fanout-feed-sim
+      --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
 A throwaway CA and a server certificate (SAN IP:127.0.0.1) are made with the openssl command line;
 the simulator serves wss with them. Checks: a relay given --ca-file goes live and its clients get

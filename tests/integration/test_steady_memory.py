@@ -34,7 +34,7 @@ lg = None
 try:
     port = int(srv.stdout.readline().strip().split("=")[1])
     ready, out = os.path.join(tmp, "ready"), os.path.join(tmp, "out.json")
-    lg = subprocess.Popen([os.path.join(a.build, "examples/loadgen/fanout-loadgen"), "--port", str(port),
+    lg = subprocess.Popen([os.path.join(a.build, "tools/loadgen/fanout-loadgen"), "--port", str(port),
                            "--connections", str(a.connections), "--procs", "2", "--topics", "m",
                            "--duration-s", str(a.seconds + 30), "--ready-file", ready, "--json-out", out],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

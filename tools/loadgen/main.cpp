@@ -60,7 +60,7 @@ namespace loadgen {
 namespace {
 
 [[noreturn]] void usage_error(const std::string& msg) {
-  fmt::print(stderr, "fanout-loadgen: {}\n(see the comment at the top of examples/loadgen/main.cpp)\n", msg);
+  fmt::print(stderr, "fanout-loadgen: {}\n(see the comment at the top of tools/loadgen/main.cpp)\n", msg);
   std::exit(2);
 }
 
