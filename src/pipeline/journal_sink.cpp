@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <simdjson.h>
 
 #include <cerrno>
@@ -17,23 +18,11 @@ namespace fanout {
 namespace {
 
 void append_base64(std::string_view s, std::string& out) {
-  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(s[k])); };
-  for (; i + 3 <= s.size(); i += 3) {
-    const unsigned v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
-    out += k_alphabet[v >> 18 & 63];
-    out += k_alphabet[v >> 12 & 63];
-    out += k_alphabet[v >> 6 & 63];
-    out += k_alphabet[v & 63];
-  }
-  if (const std::size_t rest = s.size() - i) {
-    const unsigned v = byte(i) << 16 | (rest == 2 ? byte(i + 1) << 8 : 0);
-    out += k_alphabet[v >> 18 & 63];
-    out += k_alphabet[v >> 12 & 63];
-    out += rest == 2 ? k_alphabet[v >> 6 & 63] : '=';
-    out += '=';
-  }
+  const std::size_t at = out.size();
+  out.resize(at + 4 * ((s.size() + 2) / 3) + 1);  // EVP_EncodeBlock writes a terminating NUL
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + at),
+                                reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  out.resize(at + static_cast<std::size_t>(n));
 }
 
 std::string errno_text(std::string_view what, const std::string& path) {
