@@ -14,8 +14,10 @@
 //   up.start();
 //
 // Thread safety: start(), stop(), stats() and state() from any thread. The callbacks run on the
-// io_context's thread; the message view is valid during the call only. The destructor stops the
-// client on the io_context's thread and waits for it, so no callback runs after it returns.
+// io_context's thread; the message view is valid during the call only. The destructor may run on any
+// thread, also before the loop ever ran, after it stopped, or inside a callback: it never waits for the
+// loop, and no callback starts after it returns (one already running on another thread is waited for).
+// The sockets are closed on the loop when it next runs, or when the io_context is destroyed.
 #pragma once
 
 #include <atomic>
@@ -92,14 +94,13 @@ class Upstream {
   /// Closes the connection and stops reconnecting. Safe to call more than once.
   void stop();
   Stats stats() const;
-  State state() const noexcept { return state_.load(std::memory_order_relaxed); }
+  State state() const noexcept;
 
   static const char* to_string(State s) noexcept;
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;
-  std::atomic<State> state_{State::stopped};
+  std::shared_ptr<Impl> impl_;  // shared with pending handlers: it may outlive the Upstream
 };
 
 /// A parsed ws:// or wss:// URL.

@@ -18,7 +18,6 @@
 #include <array>
 #include <cstring>
 #include <openssl/evp.h>
-#include <future>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -158,12 +157,11 @@ struct Connection {
 }  // namespace
 
 struct Upstream::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, Options o, OnMessage m, OnEvent e, std::atomic<State>& st)
+  Impl(asio::io_context& io, Options o, OnMessage m, OnEvent e)
       : io(io),
         options(std::move(o)),
         on_message(std::move(m)),
         on_event(std::move(e)),
-        state(st),
         ssl(asio::ssl::context::tls_client),
         timer(io),
         rng(std::random_device{}()) {
@@ -184,7 +182,9 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   Options options;
   OnMessage on_message;
   OnEvent on_event;
-  std::atomic<State>& state;
+  std::recursive_mutex callback_mutex;  // held while a callback runs; the destructor takes it to detach
+  std::atomic<bool> detached{false};    // the Upstream is gone: no callbacks, no new connections
+  std::atomic<State> state{State::stopped};
   asio::ssl::context ssl;
   asio::steady_timer timer;  // one tick drives connect timeout, heartbeat, staleness and backoff
   std::vector<WsUrl> urls;
@@ -208,7 +208,9 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       stats.state = s;
       stats.url = options.urls[url_index];
     }
-    if (on_event) on_event(Event{s, options.urls[url_index], std::move(reason), retry});
+    std::lock_guard lock(callback_mutex);
+    if (on_event && !detached.load(std::memory_order_relaxed))
+      on_event(Event{s, options.urls[url_index], std::move(reason), retry});
   }
   template <class F>
   void count(F f) {
@@ -219,7 +221,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   // ------------------------------------------------------------------ lifecycle
 
   void start() {
-    if (running) return;
+    if (running || detached.load(std::memory_order_relaxed)) return;
     running = true;
     connect();
     tick();
@@ -544,7 +546,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       ++st.messages;
       st.bytes += payload.size();
     });
-    if (on_message) on_message(payload, binary);
+    std::lock_guard lock(callback_mutex);
+    if (on_message && !detached.load(std::memory_order_relaxed)) on_message(payload, binary);
   }
 
   void send(uint8_t opcode, std::string_view text) {
@@ -571,30 +574,21 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
 };
 
 Upstream::Upstream(asio::io_context& io, Options options, OnMessage on_message, OnEvent on_event)
-    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_message), std::move(on_event), state_)) {}
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_message), std::move(on_event))) {}
 
 Upstream::~Upstream() {
-  auto teardown = [impl = impl_] {
-    impl->on_message = nullptr;  // the owner is going away: no callback reaches it any more
-    impl->on_event = nullptr;
-    impl->stop();
-  };
-  asio::io_context& io = impl_->io;
-  if (io.stopped() || io.get_executor().running_in_this_thread()) {
-    teardown();  // nobody else runs the loop's handlers now
-    return;
+  {
+    // Waits for a callback running on another thread; on the loop's own thread (even inside a
+    // callback) the recursive lock lets us through. After this no callback starts.
+    std::lock_guard lock(impl_->callback_mutex);
+    impl_->detached.store(true);
   }
-  // The loop runs on another thread: tear down there, and wait so no callback outlives us.
-  auto done = std::make_shared<std::promise<void>>();
-  auto finished = done->get_future();
-  asio::post(io, [teardown, done] {
-    teardown();
-    done->set_value();
-  });
-  if (finished.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-    // The loop is not being run (yet not stopped): no handler can run concurrently either.
-    teardown();
-  }
+  // Never wait for the loop: it may not run yet, or no more. The handlers own the Impl, so a start()
+  // posted earlier finds it alive and detached; the sockets close on the loop, or with the io_context.
+  if (impl_->io.get_executor().running_in_this_thread())
+    impl_->stop();
+  else
+    asio::post(impl_->io, [impl = impl_] { impl->stop(); });
 }
 
 void Upstream::start() {
@@ -605,6 +599,8 @@ void Upstream::stop() {
   auto impl = impl_;
   asio::post(impl->io, [impl] { impl->stop(); });
 }
+
+Upstream::State Upstream::state() const noexcept { return impl_->state.load(std::memory_order_relaxed); }
 
 Upstream::Stats Upstream::stats() const {
   std::lock_guard lock(impl_->stats_mutex);

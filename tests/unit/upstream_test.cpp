@@ -253,3 +253,61 @@ TEST_CASE("custom headers are sent, and login goes out before the subscribes, ma
   CHECK(texts[1] == R"({"op":"subscribe"})");
   up.stop();
 }
+
+// Lifetime: the Upstream may go away whatever the loop is doing, and nothing touches it afterwards.
+TEST_CASE("an Upstream destroyed before its loop ever runs: no callback, nothing written after") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::atomic<int> callbacks{0};
+  {
+    fanout::Upstream::Options o;
+    o.urls = {"ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/ws"};
+    fanout::Upstream up(
+        io, o, [&](std::string_view, bool) { ++callbacks; }, [&](const fanout::Upstream::Event&) { ++callbacks; });
+    up.start();  // posted: runs, if at all, after the destructor
+  }
+  io.run();  // the posted start() and teardown run here, against an Upstream that is gone (ASan checks)
+  CHECK(callbacks == 0);
+  CHECK(io.stopped());  // nothing left pending: no connection was opened
+}
+
+TEST_CASE("stop() and destroy with the loop already stopped return, and no callback follows") {
+  Downstream down;
+  std::atomic<int> events{0};
+  asio::io_context io;  // outlives the Upstream; its loop stops first
+  auto guard = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  {
+    fanout::Upstream::Options o;
+    o.urls = {"ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
+    o.subscribe = {R"({"op":"subscribe","args":["s"]})"};
+    fanout::Upstream up(io, o, {}, [&](const fanout::Upstream::Event&) { ++events; });
+    up.start();
+    REQUIRE(eventually([&] { return down.hub.subscriber_count("s") == 1; }));
+    io.stop();  // the loop ends while the connection is live
+    thread.join();
+    up.stop();
+  }  // returns without the loop (it used to wait 5 s for it)
+  const int seen = events.load();
+  CHECK(seen == 2);  // connecting, live; the stop posted above never reports
+  io.restart();
+  io.poll();  // the posted stop and teardown run against an Upstream that is gone
+  CHECK(events.load() == seen);
+}
+
+TEST_CASE("an Upstream destroyed inside its own callback, on the loop's thread, does not deadlock") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/ws"};
+  std::unique_ptr<fanout::Upstream> up;
+  int events = 0;
+  up = std::make_unique<fanout::Upstream>(io, o, fanout::Upstream::OnMessage{}, [&](const fanout::Upstream::Event&) {
+    ++events;
+    up.reset();  // the first event (connecting) destroys its sender
+  });
+  up->start();
+  io.run();  // ends once the abandoned attempt is torn down
+  CHECK(up == nullptr);
+  CHECK(events == 1);
+}
