@@ -20,6 +20,12 @@
 //                       [&](const fanout::Upstream::Event& e) { /* log state changes */ });
 //   up.start();
 //
+// Reconnect knobs, nats.c-style (see Options):
+//   o.max_reconnect_attempts = 10;  // then Event{State::stopped, .error = Errc::max_attempts_reached}
+//   o.on_disconnect = [](std::error_code ec, std::string_view why) {
+//     if (ec == fanout::Errc::stale_stream) { /* the feed went quiet */ }
+//   };
+//
 // Thread safety: start(), stop(), stats() and state() from any thread. The callbacks run on the
 // io_context's thread; the message view is valid during the call only. The destructor may run on any
 // thread, also before the loop ever ran, after it stopped, or inside a callback: it never waits for the
