@@ -385,3 +385,53 @@ TEST_CASE("an Upstream destroyed inside its own callback, on the loop's thread, 
   CHECK(up == nullptr);
   CHECK(events == 1);
 }
+
+// F7: a server that accepts the upgrade and closes at once must not get a reconnect storm.
+TEST_CASE("accept-then-close: the backoff still grows, since only a stable connection resets it") {
+  using State = fanout::Upstream::State;
+  asio::io_context server_io;
+  asio::ip::tcp::acceptor acceptor(server_io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  constexpr int rounds = 4;
+  std::thread server([&] {
+    for (int i = 0; i < rounds; ++i) {
+      asio::ip::tcp::socket s(server_io);
+      acceptor.accept(s);
+      asio::streambuf buf;
+      const auto n = asio::read_until(s, buf, "\r\n\r\n");
+      const std::string request(static_cast<const char*>(buf.data().data()), n);
+      const auto key_at = request.find("Sec-WebSocket-Key: ") + 19;
+      const auto key = request.substr(key_at, request.find("\r\n", key_at) - key_at);
+      asio::write(s, asio::buffer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                  "Sec-WebSocket-Accept: " +
+                                  fanout::detail::websocket_accept(key) + "\r\n\r\n"));
+    }  // and closes
+  });
+  Watch got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(port) + "/ws"};
+  o.heartbeat = fanout::Upstream::Heartbeat::none;
+  o.permessage_deflate = false;
+  o.backoff_initial = 10ms;
+  o.backoff_max = 10s;
+  o.jitter = 0;  // exact delays
+  got.hook(o);
+  fanout::Upstream up(loop.io, o, {}, got.on_event());
+  up.start();
+  REQUIRE(got.wait([&] { return got.count(State::backing_off) >= rounds; }));
+  server.join();
+  up.stop();
+  std::lock_guard l(got.m);
+  std::vector<long> delays;
+  for (auto& e : got.events)
+    if (e.state == State::backing_off) {
+      delays.push_back(static_cast<long>(e.retry_in.count()));
+      CHECK(e.error == fanout::Errc::upstream_closed);
+    }
+  delays.resize(rounds);
+  CHECK(delays == std::vector<long>{10, 20, 40, 80});
+  CHECK(got.count(State::live) >= rounds);  // each upgrade did succeed
+  CHECK(got.connects == 1);
+  CHECK(got.reconnects >= rounds - 1);
+}
