@@ -33,8 +33,18 @@ enum class Errc {
   slow_consumer,  // closed by the disconnect backpressure policy
   idle_timeout,
   shutting_down,
+  // The upstream client (Upstream::Event::error, Stats::last_error). Network failures (refused,
+  // reset, TLS) arrive as the system's or asio's own codes; these are the ones fanout decides.
+  connect_timeout,         // TCP + TLS + upgrade took longer than connect_timeout
+  handshake_rejected,      // the server answered the upgrade with a status other than 101
+  bad_handshake_response,  // 101, but a wrong Sec-WebSocket-Accept or an extension not offered
+  stale_stream,            // no message for stale_timeout
+  upstream_closed,         // the server closed the connection (close frame or end of stream)
+  inflate_error,           // a compressed message did not inflate (corrupt, or over max_message_bytes)
+  max_attempts_reached,    // max_reconnect_attempts failures in a row: the client stopped
 };
 
+/// The "fanout" category: `std::error_code ec = fanout::Errc::stale_stream;` works, and compares equal.
 const std::error_category& category() noexcept;
 
 inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }

@@ -3,8 +3,15 @@
 // ws:// and wss:// (SNI, certificate verification against the system store or a given CA file),
 // custom request headers, login and subscribe messages re-sent on every connect, liveness by
 // WebSocket ping or an application heartbeat ("ping" -> "pong"), a stale-stream timeout, reconnect
-// with capped exponential backoff and full jitter over several endpoints in order, and
+// with capped exponential backoff and jitter over several endpoints in order (nats.c-style knobs:
+// attempt limit, custom delay, callbacks on connect, disconnect and reconnect), and
 // permessage-deflate (RFC 7692) or gzip/zlib-compressed binary frames inflated on request.
+//
+// The connection logic is an I/O-free state machine (fanout/detail/upstream_fsm.hpp, unit-tested
+// with a fake clock); this class drives it with Asio and one timer at its next deadline. Errors are
+// std::error_codes: fanout::Errc (error.hpp) for what fanout decides (connect_timeout, stale_stream,
+// handshake_rejected, upstream_closed, max_attempts_reached ...), the system's or asio's for the
+// network (connection_refused, TLS), each with a human reason beside it for logs.
 //
 //   fanout::Upstream up(io, {.urls = {"wss://ws.okx.com:8443/ws/v5/public"},
 //                            .subscribe =
@@ -13,9 +20,17 @@
 //                       [&](const fanout::Upstream::Event& e) { /* log state changes */ });
 //   up.start();
 //
+// Reconnect knobs, nats.c-style (see Options):
+//   o.max_reconnect_attempts = 10;  // then Event{State::stopped, .error = Errc::max_attempts_reached}
+//   o.on_disconnect = [](std::error_code ec, std::string_view why) {
+//     if (ec == fanout::Errc::stale_stream) { /* the feed went quiet */ }
+//   };
+//
 // Thread safety: start(), stop(), stats() and state() from any thread. The callbacks run on the
-// io_context's thread; the message view is valid during the call only. The destructor stops the
-// client on the io_context's thread and waits for it, so no callback runs after it returns.
+// io_context's thread; the message view is valid during the call only. The destructor may run on any
+// thread, also before the loop ever ran, after it stopped, or inside a callback: it never waits for the
+// loop, and no callback starts after it returns (one already running on another thread is waited for).
+// The sockets are closed on the loop when it next runs, or when the io_context is destroyed.
 #pragma once
 
 #include <atomic>
@@ -25,6 +40,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -47,14 +63,28 @@ class Upstream {
     std::chrono::milliseconds heartbeat_interval = std::chrono::seconds(15);
     std::chrono::milliseconds stale_timeout = std::chrono::seconds(30);    // no message: reconnect; 0 off
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // TCP + TLS + upgrade
+    // Reconnect. The wait before retry n (1 = after the first failure) is
+    // min(backoff_max, backoff_initial x 2^(n-1)) x (1 - jitter + jitter x uniform[0,1)), or
+    // custom_delay(n) when set. A failed attempt moves to the next URL; a connection that stayed
+    // live for stable_after resets n and is retried on the same URL first. Accepted-then-closed at
+    // once counts as a failure, so such a server sees the wait grow.
     std::chrono::milliseconds backoff_initial = std::chrono::milliseconds(250);
     std::chrono::milliseconds backoff_max = std::chrono::seconds(30);
-    std::string ca_file{};                     // PEM CA bundle; empty: the system store
-    bool insecure_skip_verify = false;         // tests only: accept any certificate
-    bool permessage_deflate = true;            // offer RFC 7692 compression
+    double jitter = 1.0;  // random share of the wait, 0..1: 1 full jitter [0, d], 0 exactly d
+    std::function<std::chrono::milliseconds(unsigned attempt)> custom_delay{};  // replaces the above
+    int max_reconnect_attempts = -1;  // failures in a row before giving up (state stopped,
+                                      // Errc::max_attempts_reached); -1 forever, 0 no retry
+    std::chrono::milliseconds stable_after = std::chrono::seconds(5);  // live this long: n starts over
+    std::string ca_file{};                                             // PEM CA bundle; empty: the system store
+    bool insecure_skip_verify = false;                                 // tests only: accept any certificate
+    bool permessage_deflate = true;                                    // offer RFC 7692 compression
     Inflate inflate_binary = Inflate::none;    // binary frames that are gzip/zlib data become text
     std::size_t max_message_bytes = 16 << 20;  // after inflation; larger closes and reconnects
     std::string name = "upstream";             // in events, for logs
+    // Callbacks, on the io_context's thread, beside OnEvent (which sees every state change).
+    std::function<void(const std::string& url)> on_connect{};    // first live connection after start()
+    std::function<void(const std::string& url)> on_reconnect{};  // live again after a lost connection
+    std::function<void(std::error_code, std::string_view reason)> on_disconnect{};  // a live one ended
   };
 
   enum class State { stopped, connecting, live, backing_off };
@@ -63,8 +93,10 @@ class Upstream {
   struct Event {
     State state;
     std::string url;
-    std::string reason;                     // why a connection ended, or a failure
+    std::string reason;                     // why a connection ended, or a failure: for logs
     std::chrono::milliseconds retry_in{0};  // for backing_off
+    std::error_code error{};                // the same, for code: fanout::Errc, system or asio codes
+    unsigned failures_in_row = 0;           // attempts or unstable connections that failed in a row
   };
 
   struct Stats {
@@ -77,6 +109,8 @@ class Upstream {
     std::uint64_t bad_input = 0;      // protocol errors, inflate errors, oversize messages
     std::string url;                  // current or last endpoint
     bool permessage_deflate = false;  // the current connection agreed on compression
+    std::error_code last_error{};     // why the last attempt or connection failed
+    std::string last_reason{};        // the same, for logs
   };
 
   using OnMessage = std::function<void(std::string_view payload, bool binary)>;
@@ -88,18 +122,18 @@ class Upstream {
   Upstream(const Upstream&) = delete;
   Upstream& operator=(const Upstream&) = delete;
 
+  /// Connects, and keeps connecting until stop() or max_reconnect_attempts. Again after a stop: afresh.
   void start();
   /// Closes the connection and stops reconnecting. Safe to call more than once.
   void stop();
   Stats stats() const;
-  State state() const noexcept { return state_.load(std::memory_order_relaxed); }
+  State state() const noexcept;
 
   static const char* to_string(State s) noexcept;
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;
-  std::atomic<State> state_{State::stopped};
+  std::shared_ptr<Impl> impl_;  // shared with pending handlers: it may outlive the Upstream
 };
 
 /// A parsed ws:// or wss:// URL.

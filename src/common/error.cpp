@@ -22,6 +22,13 @@ class Category final : public std::error_category {
       case Errc::slow_consumer: return "slow consumer disconnected";
       case Errc::idle_timeout: return "idle timeout";
       case Errc::shutting_down: return "server shutting down";
+      case Errc::connect_timeout: return "upstream connect timed out";
+      case Errc::handshake_rejected: return "upstream refused the WebSocket upgrade";
+      case Errc::bad_handshake_response: return "upstream sent an invalid upgrade response";
+      case Errc::stale_stream: return "upstream stale: no message within stale_timeout";
+      case Errc::upstream_closed: return "upstream closed the connection";
+      case Errc::inflate_error: return "upstream sent a message that does not inflate";
+      case Errc::max_attempts_reached: return "upstream gave up: max_reconnect_attempts reached";
     }
     return "unknown fanout error";
   }

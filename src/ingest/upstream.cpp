@@ -18,12 +18,13 @@
 #include <array>
 #include <cstring>
 #include <openssl/evp.h>
-#include <future>
 #include <mutex>
 #include <random>
 #include <stdexcept>
 
 #include "fanout/detail/handshake.hpp"
+#include "fanout/detail/upstream_fsm.hpp"
+#include "fanout/error.hpp"
 
 namespace fanout {
 
@@ -129,6 +130,7 @@ struct Connection {
   Connection(asio::io_context& io, asio::ssl::context& ctx) : resolver(io), stream(io, ctx) {}
   tcp::resolver resolver;
   asio::ssl::stream<tcp::socket> stream;
+  std::size_t url = 0;  // index into Options::urls
   bool tls = false;
   bool closed = false;
   wslay_event_context* ws = nullptr;
@@ -155,18 +157,46 @@ struct Connection {
   }
 };
 
+using Fsm = detail::UpstreamFsm;
+
+Upstream::State public_state(Fsm::Phase p) noexcept {
+  switch (p) {
+    case Fsm::Phase::stopped: return Upstream::State::stopped;
+    case Fsm::Phase::connecting:
+    case Fsm::Phase::handshaking: return Upstream::State::connecting;
+    case Fsm::Phase::live: return Upstream::State::live;
+    case Fsm::Phase::backing_off: return Upstream::State::backing_off;
+  }
+  return Upstream::State::stopped;
+}
+
 }  // namespace
 
+/// The Asio driver: performs the FSM's actions, feeds it what the sockets report, and keeps one
+/// steady_timer at the FSM's next deadline. Everything here runs on the io_context's thread.
 struct Upstream::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, Options o, OnMessage m, OnEvent e, std::atomic<State>& st)
+  Impl(asio::io_context& io, Options o, OnMessage m, OnEvent e)
       : io(io),
         options(std::move(o)),
         on_message(std::move(m)),
         on_event(std::move(e)),
-        state(st),
         ssl(asio::ssl::context::tls_client),
         timer(io),
-        rng(std::random_device{}()) {
+        rng(std::random_device{}()),
+        fsm(Fsm::Config{
+            .endpoints = options.urls.size(),
+            .connect_timeout = options.connect_timeout,
+            .heartbeat_interval =
+                options.heartbeat == Heartbeat::none ? std::chrono::milliseconds(0) : options.heartbeat_interval,
+            .stale_timeout = options.stale_timeout,
+            .backoff_initial = options.backoff_initial,
+            .backoff_max = options.backoff_max,
+            .jitter = options.jitter,
+            .max_reconnect_attempts = options.max_reconnect_attempts,
+            .stable_after = options.stable_after,
+            .custom_delay = options.custom_delay,
+            .random = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); },
+        }) {
     if (options.urls.empty()) throw std::invalid_argument("fanout: Upstream needs at least one URL");
     for (const auto& u : options.urls) urls.push_back(parse_ws_url(u));
     if (options.insecure_skip_verify) {
@@ -184,79 +214,146 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   Options options;
   OnMessage on_message;
   OnEvent on_event;
-  std::atomic<State>& state;
+  std::recursive_mutex callback_mutex;  // held while a callback runs; the destructor takes it to detach
+  std::atomic<bool> detached{false};    // the Upstream is gone: no callbacks, no new connections
+  std::atomic<State> state{State::stopped};
   asio::ssl::context ssl;
-  asio::steady_timer timer;  // one tick drives connect timeout, heartbeat, staleness and backoff
+  asio::steady_timer timer;  // armed at fsm.next_deadline()
+  Clock::time_point armed_at = Clock::time_point::max();
+  std::uint64_t timer_generation = 0;
   std::vector<WsUrl> urls;
-  std::size_t url_index = 0;
   std::shared_ptr<Connection> conn;
-  bool running = false;
-  unsigned failures_in_row = 0;
-  Clock::time_point deadline{};  // connect timeout while connecting, retry time while backing off
-  Clock::time_point last_message{};
-  Clock::time_point next_heartbeat{};
   std::mt19937_64 rng;
+  Fsm fsm;
+  std::uint64_t inputs = 0;           // FSM inputs so far: an input nested in a callback supersedes the outer one
+  std::string failure_detail;         // what the driver saw of the failure it reports next, for the log line
+  std::string key;                    // Sec-WebSocket-Key of the attempt in flight
   Inflater binary_inflater{15 + 32};  // gzip or zlib header, detected
 
   mutable std::mutex stats_mutex;
   Stats stats;
 
-  void set_state(State s, std::string reason = {}, std::chrono::milliseconds retry = {}) {
-    state.store(s, std::memory_order_relaxed);
-    {
-      std::lock_guard lock(stats_mutex);
-      stats.state = s;
-      stats.url = options.urls[url_index];
-    }
-    if (on_event) on_event(Event{s, options.urls[url_index], std::move(reason), retry});
-  }
   template <class F>
   void count(F f) {
     std::lock_guard lock(stats_mutex);
     f(stats);
   }
+  /// Runs a user callback unless the Upstream is gone.
+  template <class F>
+  void call_user(F f) {
+    std::lock_guard lock(callback_mutex);
+    if (!detached.load(std::memory_order_relaxed)) f();
+  }
 
-  // ------------------------------------------------------------------ lifecycle
+  // ------------------------------------------------------------------ the FSM
 
   void start() {
-    if (running) return;
-    running = true;
-    connect();
-    tick();
+    if (detached.load(std::memory_order_relaxed)) return;
+    run(fsm.start(Clock::now()));
+  }
+  void stop() { run(fsm.stop(Clock::now())); }
+
+  /// The current attempt or connection failed, as seen by the driver.
+  void fail(std::error_code ec, std::string what) {
+    failure_detail = std::move(what);
+    run(fsm.failed(Clock::now(), ec));
+    failure_detail.clear();
   }
 
-  void stop() {
-    if (!running) return;
-    running = false;
-    timer.cancel();
-    close_connection();
-    set_state(State::stopped, "stopped");
+  void run(const Fsm::Actions& actions) {
+    const auto input = ++inputs;
+    for (const auto& a : actions) {
+      perform(a);
+      if (inputs != input) return;  // a callback destroyed the Upstream: its stop() came after us
+    }
+    arm_timer();
   }
 
-  void tick() {
-    if (!running) return;
-    const auto now = Clock::now();
-    const State s = state.load(std::memory_order_relaxed);
-    if (s == State::connecting && now >= deadline) {
-      fail("connect timeout");
-    } else if (s == State::backing_off && now >= deadline) {
-      connect();
-    } else if (s == State::live) {
-      if (options.stale_timeout.count() > 0 && now - last_message > options.stale_timeout) {
-        fail(fmt::format("stale: no message for {} ms", options.stale_timeout.count()));
-      } else if (options.heartbeat != Heartbeat::none && now >= next_heartbeat) {
-        next_heartbeat = now + options.heartbeat_interval;
+  void arm_timer() {
+    const auto at = fsm.next_deadline();
+    if (at == Clock::time_point::max()) {
+      if (armed_at != at) {
+        ++timer_generation;
+        timer.cancel();
+        armed_at = at;
+      }
+      return;
+    }
+    if (at >= armed_at) return;  // the armed wake-up comes first; the FSM names the next one then
+    armed_at = at;
+    timer.expires_at(at);
+    timer.async_wait([self = shared_from_this(), generation = ++timer_generation](const asio::error_code& ec) {
+      if (ec || generation != self->timer_generation) return;
+      self->armed_at = Clock::time_point::max();
+      self->run(self->fsm.timer(Clock::now()));
+    });
+  }
+
+  std::string reason(std::error_code ec) const {
+    if (!failure_detail.empty()) return failure_detail;
+    if (ec == Errc::stale_stream) return fmt::format("stale: no message for {} ms", options.stale_timeout.count());
+    if (ec == Errc::connect_timeout) return fmt::format("connect timeout ({} ms)", options.connect_timeout.count());
+    return ec ? ec.message() : std::string();
+  }
+
+  void perform(const Fsm::Action& a) {
+    using K = Fsm::Action::Kind;
+    switch (a.kind) {
+      case K::connect: connect(a.url); break;
+      case K::send_handshake:
+        if (conn) send_upgrade(conn);
+        break;
+      case K::subscribe:
+        if (!options.login.empty()) send(WSLAY_TEXT_FRAME, options.login);
+        for (const auto& s : options.subscribe) send(WSLAY_TEXT_FRAME, s);
+        break;
+      case K::heartbeat:
         if (options.heartbeat == Heartbeat::text)
           send(WSLAY_TEXT_FRAME, options.heartbeat_text);
         else
           send(WSLAY_PING, {});
         count([](Stats& st) { ++st.heartbeats_sent; });
+        break;
+      case K::close: close_connection(); break;
+      case K::state: report(a); break;
+      case K::connected:
+        if (options.on_connect) call_user([&] { options.on_connect(options.urls[a.url]); });
+        break;
+      case K::reconnected:
+        if (options.on_reconnect) call_user([&] { options.on_reconnect(options.urls[a.url]); });
+        break;
+      case K::disconnected:
+        if (options.on_disconnect) call_user([&] { options.on_disconnect(a.error, reason(a.error)); });
+        break;
+    }
+  }
+
+  void report(const Fsm::Action& a) {
+    const State s = public_state(a.phase);
+    const bool failure = a.phase == Fsm::Phase::backing_off || a.error == Errc::max_attempts_reached;
+    std::string why;
+    if (a.error == Errc::max_attempts_reached)
+      why = fmt::format("gave up after {} failures in a row{}{}", fsm.failures_in_row(),
+                        failure_detail.empty() ? "" : ": ", failure_detail);
+    else if (s == State::stopped)
+      why = "stopped";
+    else
+      why = reason(a.error);
+    state.store(s, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(stats_mutex);
+      stats.state = s;
+      stats.url = options.urls[a.url];
+      if (failure) {
+        ++stats.failures;
+        stats.last_error = a.error;
+        stats.last_reason = why;
       }
     }
-    timer.expires_after(std::chrono::milliseconds(50));
-    timer.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-      if (!ec) self->tick();
-    });
+    if (on_event)
+      call_user([&] {
+        on_event(Event{s, options.urls[a.url], std::move(why), a.delay, a.error, fsm.failures_in_row()});
+      });
   }
 
   void close_connection() {
@@ -268,60 +365,42 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     conn.reset();
   }
 
-  /// The current attempt or connection failed: back off, then try the next endpoint.
-  void fail(const std::string& reason) {
-    if (!running) return;
-    const bool was_live = state.load(std::memory_order_relaxed) == State::live;
-    close_connection();
-    count([](Stats& st) { ++st.failures; });
-    if (!was_live) url_index = (url_index + 1) % urls.size();
-    // Full jitter: uniform in [0, min(max, initial * 2^n)], so a crowd of relays does not reconnect in step.
-    const auto cap = std::min<std::int64_t>(options.backoff_max.count(), options.backoff_initial.count()
-                                                                             << std::min(failures_in_row, 20u));
-    ++failures_in_row;
-    const auto delay =
-        std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 1))(rng));
-    deadline = Clock::now() + delay;
-    set_state(State::backing_off, reason, delay);
-  }
-
   // ------------------------------------------------------------------ connect
 
-  void connect() {
+  void connect(std::size_t url_index) {
     close_connection();
     auto c = std::make_shared<Connection>(io, ssl);
     conn = c;
+    c->url = url_index;
     const WsUrl& u = urls[url_index];
     c->tls = u.tls;
-    deadline = Clock::now() + options.connect_timeout;
-    set_state(State::connecting);
     c->resolver.async_resolve(
         u.host, u.port, [self = shared_from_this(), c](const asio::error_code& ec, tcp::resolver::results_type r) {
           if (c->closed) return;
-          if (ec) return self->fail("resolve: " + ec.message());
+          if (ec) return self->fail(ec, "resolve: " + ec.message());
           asio::async_connect(c->stream.lowest_layer(), r, [self, c](const asio::error_code& e, const tcp::endpoint&) {
             if (c->closed) return;
-            if (e) return self->fail("connect: " + e.message());
+            if (e) return self->fail(e, "connect: " + e.message());
             asio::error_code ignored;
             c->stream.lowest_layer().set_option(tcp::no_delay(true), ignored);
             if (c->tls)
               self->tls_handshake(c);
             else
-              self->send_upgrade(c);
+              self->run(self->fsm.connected(Clock::now()));
           });
         });
   }
 
   void tls_handshake(const std::shared_ptr<Connection>& c) {
-    const WsUrl& u = urls[url_index];
+    const WsUrl& u = urls[c->url];
     // SNI, and the certificate must name the host we asked for.
     SSL_set_tlsext_host_name(c->stream.native_handle(), u.host.c_str());
     if (!options.insecure_skip_verify) c->stream.set_verify_callback(asio::ssl::host_name_verification(u.host));
     c->stream.async_handshake(asio::ssl::stream_base::client,
                               [self = shared_from_this(), c](const asio::error_code& ec) {
                                 if (c->closed) return;
-                                if (ec) return self->fail("TLS handshake: " + ec.message());
-                                self->send_upgrade(c);
+                                if (ec) return self->fail(ec, "TLS handshake: " + ec.message());
+                                self->run(self->fsm.connected(Clock::now()));
                               });
   }
 
@@ -340,10 +419,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       c->stream.next_layer().async_read_some(b, std::forward<Handler>(h));
   }
 
-  std::string key;
-
   void send_upgrade(const std::shared_ptr<Connection>& c) {
-    const WsUrl& u = urls[url_index];
+    const WsUrl& u = urls[c->url];
     unsigned char nonce[16];
     RAND_bytes(nonce, sizeof nonce);
     {
@@ -364,7 +441,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     c->request += "\r\n";
     write(c, asio::buffer(c->request), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {
       if (c->closed) return;
-      if (ec) return self->fail("send upgrade: " + ec.message());
+      if (ec) return self->fail(ec, "send upgrade: " + ec.message());
       self->read_response(c);
     });
   }
@@ -372,7 +449,10 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   void read_response(const std::shared_ptr<Connection>& c) {
     auto handler = [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
       if (c->closed) return;
-      if (ec) return self->fail("upgrade response: " + ec.message());
+      if (ec) {
+        if (ec == asio::error::eof) return self->fail(Errc::upstream_closed, "upgrade response: " + ec.message());
+        return self->fail(ec, "upgrade response: " + ec.message());
+      }
       self->on_response(c, n);
     };
     if (c->tls)
@@ -394,7 +474,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     const auto status_line = head.substr(0, line_end);
     if (!status_line.starts_with("HTTP/1.1 101")) {
       count([](Stats& st) { ++st.bad_input; });
-      return fail(fmt::format("upgrade refused: {}", status_line));
+      return fail(Errc::handshake_rejected, fmt::format("upgrade refused: {}", status_line));
     }
     std::string accept, extensions;
     for (std::size_t p = line_end + 2; p < head.size();) {
@@ -411,11 +491,11 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     }
     if (accept != detail::websocket_accept(key)) {
       count([](Stats& st) { ++st.bad_input; });
-      return fail("upgrade: wrong Sec-WebSocket-Accept");
+      return fail(Errc::bad_handshake_response, "upgrade: wrong Sec-WebSocket-Accept");
     }
     if (!extensions.empty()) {
       if (!options.permessage_deflate || extensions.find("permessage-deflate") == std::string::npos)
-        return fail("upgrade: server chose an extension we did not offer: " + extensions);
+        return fail(Errc::bad_handshake_response, "upgrade: server chose an extension we did not offer: " + extensions);
       c->deflate = true;
       c->server_no_context_takeover = extensions.find("server_no_context_takeover") != std::string::npos;
       int bits = 15;
@@ -429,12 +509,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       ++st.connects;
       st.permessage_deflate = c->deflate;
     });
-    failures_in_row = 0;
-    last_message = Clock::now();
-    next_heartbeat = last_message + options.heartbeat_interval;
-    set_state(State::live);
-    if (!options.login.empty()) send(WSLAY_TEXT_FRAME, options.login);
-    for (const auto& s : options.subscribe) send(WSLAY_TEXT_FRAME, s);
+    run(fsm.handshake_done(Clock::now()));  // live: login and subscribe go out
+    if (c->closed) return;
     if (!early.empty() && !feed(c, early.data(), early.size())) return;
     read_loop(c);
   }
@@ -482,7 +558,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   void read_loop(const std::shared_ptr<Connection>& c) {
     read_some(c, asio::buffer(c->in), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t n) {
       if (c->closed) return;
-      if (ec) return self->fail(ec == asio::error::eof ? "closed by the server" : "read: " + ec.message());
+      if (ec == asio::error::eof) return self->fail(Errc::upstream_closed, "closed by the server");
+      if (ec) return self->fail(ec, "read: " + ec.message());
       if (!self->feed(c, c->in.data(), n)) return;
       self->read_loop(c);
     });
@@ -505,7 +582,12 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       const auto code = wslay_event_get_status_code_received(c->ws);
       if (!by_peer) count([](Stats& st) { ++st.bad_input; });
       flush(c);  // our close frame, best effort
-      fail(by_peer ? fmt::format("closed by the server ({})", code) : "protocol error from the server");
+      if (by_peer)
+        fail(Errc::upstream_closed, fmt::format("closed by the server ({})", code));
+      else if (wslay_event_get_status_code_sent(c->ws) == WSLAY_CODE_MESSAGE_TOO_BIG)
+        fail(Errc::message_too_big, "message over max_message_bytes");
+      else
+        fail(Errc::protocol_error, "protocol error from the server");
       return false;
     }
     flush(c);
@@ -513,17 +595,15 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void handle_message(const std::shared_ptr<Connection>& c, Connection::Message& m) {
-    if (m.opcode != WSLAY_TEXT_FRAME && m.opcode != WSLAY_BINARY_FRAME) {
-      last_message = Clock::now();  // pongs and pings prove liveness too
-      return;
-    }
+    fsm.message(Clock::now());  // pongs and pings prove liveness too
+    if (m.opcode != WSLAY_TEXT_FRAME && m.opcode != WSLAY_BINARY_FRAME) return;
     std::string_view payload = m.data;
     bool binary = m.opcode == WSLAY_BINARY_FRAME;
     if (m.rsv & WSLAY_RSV1_BIT) {
       c->scratch.clear();
       if (!c->pmd || !c->pmd->inflate(payload, true, options.max_message_bytes, c->scratch)) {
         count([](Stats& st) { ++st.bad_input; });
-        return fail("permessage-deflate: corrupt or oversize message");
+        return fail(Errc::inflate_error, "permessage-deflate: corrupt or oversize message");
       }
       if (c->server_no_context_takeover) c->pmd->reset();
       payload = c->scratch;
@@ -539,12 +619,11 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       payload = c->scratch;
       binary = false;
     }
-    last_message = Clock::now();
     count([&](Stats& st) {
       ++st.messages;
       st.bytes += payload.size();
     });
-    if (on_message) on_message(payload, binary);
+    if (on_message) call_user([&] { on_message(payload, binary); });
   }
 
   void send(uint8_t opcode, std::string_view text) {
@@ -564,37 +643,28 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     write(c, asio::buffer(c->writing), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {
       c->write_busy = false;
       if (c->closed) return;
-      if (ec) return self->fail("write: " + ec.message());
+      if (ec) return self->fail(ec, "write: " + ec.message());
       self->flush(c);
     });
   }
 };
 
 Upstream::Upstream(asio::io_context& io, Options options, OnMessage on_message, OnEvent on_event)
-    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_message), std::move(on_event), state_)) {}
+    : impl_(std::make_shared<Impl>(io, std::move(options), std::move(on_message), std::move(on_event))) {}
 
 Upstream::~Upstream() {
-  auto teardown = [impl = impl_] {
-    impl->on_message = nullptr;  // the owner is going away: no callback reaches it any more
-    impl->on_event = nullptr;
-    impl->stop();
-  };
-  asio::io_context& io = impl_->io;
-  if (io.stopped() || io.get_executor().running_in_this_thread()) {
-    teardown();  // nobody else runs the loop's handlers now
-    return;
+  {
+    // Waits for a callback running on another thread; on the loop's own thread (even inside a
+    // callback) the recursive lock lets us through. After this no callback starts.
+    std::lock_guard lock(impl_->callback_mutex);
+    impl_->detached.store(true);
   }
-  // The loop runs on another thread: tear down there, and wait so no callback outlives us.
-  auto done = std::make_shared<std::promise<void>>();
-  auto finished = done->get_future();
-  asio::post(io, [teardown, done] {
-    teardown();
-    done->set_value();
-  });
-  if (finished.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-    // The loop is not being run (yet not stopped): no handler can run concurrently either.
-    teardown();
-  }
+  // Never wait for the loop: it may not run yet, or no more. The handlers own the Impl, so a start()
+  // posted earlier finds it alive and detached; the sockets close on the loop, or with the io_context.
+  if (impl_->io.get_executor().running_in_this_thread())
+    impl_->stop();
+  else
+    asio::post(impl_->io, [impl = impl_] { impl->stop(); });
 }
 
 void Upstream::start() {
@@ -605,6 +675,8 @@ void Upstream::stop() {
   auto impl = impl_;
   asio::post(impl->io, [impl] { impl->stop(); });
 }
+
+Upstream::State Upstream::state() const noexcept { return impl_->state.load(std::memory_order_relaxed); }
 
 Upstream::Stats Upstream::stats() const {
   std::lock_guard lock(impl_->stats_mutex);

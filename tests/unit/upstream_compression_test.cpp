@@ -9,6 +9,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -20,10 +21,19 @@ namespace {
 
 struct Received {
   std::mutex m;
+  std::condition_variable cv;
   std::vector<std::pair<std::string, bool>> messages;
-  std::size_t size() {
-    std::lock_guard l(m);
-    return messages.size();
+  void add(std::string_view msg, bool binary) {
+    {
+      std::lock_guard l(m);
+      messages.emplace_back(std::string(msg), binary);
+    }
+    cv.notify_all();
+  }
+  /// Waits for n messages; false after a generous limit.
+  bool wait_for(std::size_t n) {
+    std::unique_lock l(m);
+    return cv.wait_for(l, 10s, [&] { return messages.size() >= n; });
   }
 };
 
@@ -37,13 +47,10 @@ void run_against(fanout::sim::FeedSimulator::Options so, fanout::Upstream::Optio
   auto guard = asio::make_work_guard(io);
   uo.urls = {"ws://127.0.0.1:" + std::to_string(sim.port()) + "/ws"};
   uo.subscribe = {R"({"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]})"};
-  fanout::Upstream up(io, uo, [&](std::string_view m, bool binary) {
-    std::lock_guard l(got.m);
-    got.messages.emplace_back(std::string(m), binary);
-  });
+  fanout::Upstream up(io, uo, [&](std::string_view m, bool binary) { got.add(m, binary); });
   up.start();
   std::thread t([&] { io.run(); });
-  for (int i = 0; i < 500 && got.size() < 12; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(got.wait_for(12));
   CHECK(up.stats().permessage_deflate == expect_deflate);
   up.stop();
   guard.reset();
@@ -52,7 +59,7 @@ void run_against(fanout::sim::FeedSimulator::Options so, fanout::Upstream::Optio
 }
 
 void check_routable(Received& got) {
-  REQUIRE(got.size() >= 12);
+  REQUIRE(got.messages.size() >= 12);  // the Upstream is gone: no lock needed
   fanout::Router router(
       fanout::Router::Options{.topic_template = "{arg.channel}:{arg.instId}", .seq_path = "data.0.seq"});
   std::size_t data = 0;

@@ -4,6 +4,7 @@
 #include <fanout/fanout.hpp>
 #include <fanout/upstream.hpp>
 
+#include <asio/error.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
@@ -12,7 +13,9 @@
 #include <asio/write.hpp>
 #include <fanout/detail/handshake.hpp>
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -32,25 +35,59 @@ bool eventually(F f, std::chrono::milliseconds limit = 10s) {
   return f();
 }
 
-struct Relayed {
+/// What an Upstream reported; tests wait on it instead of polling.
+struct Watch {
   std::mutex m;
+  std::condition_variable cv;
   std::vector<std::string> messages;
-  std::vector<std::string> events;
-  void add(std::string_view s) {
-    std::lock_guard l(m);
-    messages.emplace_back(s);
+  std::vector<fanout::Upstream::Event> events;
+  int connects = 0, reconnects = 0, disconnects = 0;
+  std::error_code disconnect_error;
+
+  fanout::Upstream::OnMessage on_message() {
+    return [this](std::string_view msg, bool) { update([&] { messages.emplace_back(msg); }); };
   }
-  std::size_t count(std::string_view needle) {
-    std::lock_guard l(m);
+  fanout::Upstream::OnEvent on_event() {
+    return [this](const fanout::Upstream::Event& e) { update([&] { events.push_back(e); }); };
+  }
+  void hook(fanout::Upstream::Options& o) {
+    o.on_connect = [this](const std::string&) { update([&] { ++connects; }); };
+    o.on_reconnect = [this](const std::string&) { update([&] { ++reconnects; }); };
+    o.on_disconnect = [this](std::error_code ec, std::string_view) {
+      update([&] {
+        ++disconnects;
+        disconnect_error = ec;
+      });
+    };
+  }
+  template <class F>
+  void update(F f) {
+    {
+      std::lock_guard l(m);
+      f();
+    }
+    cv.notify_all();
+  }
+  /// Waits until pred() (called under the lock) holds; false after a generous limit.
+  template <class P>
+  bool wait(P pred, std::chrono::milliseconds limit = 10s) {
+    std::unique_lock l(m);
+    return cv.wait_for(l, limit, pred);
+  }
+  // Call these under the lock (inside wait's predicate) or after the Upstream is gone.
+  std::size_t count(std::string_view needle) const {
     std::size_t n = 0;
     for (auto& s : messages) n += s.find(needle) != std::string::npos;
     return n;
   }
-  bool saw_event(std::string_view needle) {
-    std::lock_guard l(m);
+  const fanout::Upstream::Event* find(fanout::Upstream::State st, std::error_code ec = {}) const {
     for (auto& e : events)
-      if (e.find(needle) != std::string::npos) return true;
-    return false;
+      if (e.state == st && (!ec || e.error == ec)) return &e;
+    return nullptr;
+  }
+  std::size_t count(fanout::Upstream::State st) const {
+    return static_cast<std::size_t>(
+        std::count_if(events.begin(), events.end(), [&](auto& e) { return e.state == st; }));
   }
 };
 
@@ -95,9 +132,10 @@ TEST_CASE("parse_ws_url") {
 }
 
 TEST_CASE("upstream subscribes, receives, and resubscribes after the server restarts") {
+  using State = fanout::Upstream::State;
   auto down = std::make_unique<Downstream>();
   const auto port = down->server->port();
-  Relayed got;
+  Watch got;
   ClientLoop loop;
   fanout::Upstream::Options o;
   o.urls = {"ws://127.0.0.1:" + std::to_string(port) + "/ws"};
@@ -106,37 +144,42 @@ TEST_CASE("upstream subscribes, receives, and resubscribes after the server rest
   o.heartbeat_interval = 100ms;
   o.backoff_initial = 20ms;
   o.backoff_max = 200ms;
-  fanout::Upstream up(
-      loop.io, o, [&](std::string_view m, bool) { got.add(m); },
-      [&](const fanout::Upstream::Event& e) {
-        std::lock_guard l(got.m);
-        got.events.push_back(std::string(fanout::Upstream::to_string(e.state)) + " " + e.reason);
-      });
+  got.hook(o);
+  fanout::Upstream up(loop.io, o, got.on_message(), got.on_event());
   up.start();
-  REQUIRE(eventually([&] { return down->hub.subscriber_count("ticks") == 1; }));
-  CHECK(got.count(R"({"event":"subscribe","arg":"ticks","seq":0,)") == 1);
+  const std::string ack = R"({"event":"subscribe","arg":"ticks")";
+  REQUIRE(got.wait([&] { return got.count(ack) == 1; }));
+  CHECK(down->hub.subscriber_count("ticks") == 1);
   for (int i = 0; i < 20; ++i) down->hub.publish("ticks", "tick-" + std::to_string(i));
-  CHECK(eventually([&] { return got.count("tick-") == 20; }));
-  CHECK(up.state() == fanout::Upstream::State::live);
+  CHECK(got.wait([&] { return got.count("tick-") == 20; }));
+  CHECK(up.state() == State::live);
 
   // The server goes away: the client backs off and retries until one is back on the same port.
   down.reset();
-  CHECK(eventually([&] { return up.state() != fanout::Upstream::State::live; }));
-  CHECK(eventually([&] { return got.saw_event("backing_off"); }));
-  std::this_thread::sleep_for(300ms);
+  REQUIRE(got.wait([&] { return got.find(State::backing_off) != nullptr; }));
+  CHECK(up.state() != State::live);
   down = std::make_unique<Downstream>(port);
-  REQUIRE(eventually([&] { return down->hub.subscriber_count("ticks") == 1; }));  // resubscribed unasked
+  REQUIRE(got.wait([&] { return got.count(ack) == 2; }));  // resubscribed unasked
   down->hub.publish("ticks", "after-restart");
-  CHECK(eventually([&] { return got.count("after-restart") == 1; }));
+  CHECK(got.wait([&] { return got.count("after-restart") == 1; }));
   CHECK(up.stats().connects >= 2);
-  CHECK(eventually([&] { return up.stats().heartbeats_sent > 0; }));
+  CHECK(eventually([&] { return up.stats().heartbeats_sent > 0; }));  // no event for a ping sent
   up.stop();
-  CHECK(eventually([&] { return up.state() == fanout::Upstream::State::stopped; }));
+  CHECK(got.wait([&] { return got.find(State::stopped) != nullptr; }));
+  CHECK(up.state() == State::stopped);
+  std::lock_guard l(got.m);
+  CHECK(got.connects == 1);
+  CHECK(got.reconnects >= 1);
+  CHECK(got.disconnects >= 1);
+  // The server said goodbye (close 1001), or the socket went first.
+  CHECK(
+      (got.disconnect_error == fanout::Errc::upstream_closed || got.disconnect_error == asio::error::connection_reset));
 }
 
 TEST_CASE("a silent stream triggers the stale timeout and a reconnect") {
+  using State = fanout::Upstream::State;
   Downstream down;
-  Relayed got;
+  Watch got;
   ClientLoop loop;
   fanout::Upstream::Options o;
   o.urls = {"ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
@@ -145,56 +188,87 @@ TEST_CASE("a silent stream triggers the stale timeout and a reconnect") {
   o.stale_timeout = 300ms;
   o.backoff_initial = 10ms;
   o.backoff_max = 50ms;
-  fanout::Upstream up(
-      loop.io, o, [&](std::string_view m, bool) { got.add(m); },
-      [&](const fanout::Upstream::Event& e) {
-        std::lock_guard l(got.m);
-        got.events.push_back(e.reason);
-      });
+  fanout::Upstream up(loop.io, o, got.on_message(), got.on_event());
   up.start();
-  CHECK(eventually([&] { return got.saw_event("stale"); }));
-  CHECK(eventually([&] { return up.stats().connects >= 2; }));
+  REQUIRE(got.wait([&] { return got.find(State::backing_off, fanout::Errc::stale_stream) != nullptr; }));
+  CHECK(got.wait([&] { return got.count(State::live) >= 2; }));
+  {
+    std::lock_guard l(got.m);
+    CHECK(got.find(State::backing_off, fanout::Errc::stale_stream)->reason.find("stale") != std::string::npos);
+  }
+  CHECK(up.stats().last_error == fanout::Errc::stale_stream);
   up.stop();
 }
 
+namespace {
+/// A port that was free a moment ago: connecting to it is refused.
+std::uint16_t dead_port() {
+  asio::io_context tmp;
+  asio::ip::tcp::acceptor a(tmp, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+}  // namespace
+
 TEST_CASE("endpoints are tried in order: a dead one first, then a live one") {
+  using State = fanout::Upstream::State;
   Downstream down;
-  Relayed got;
+  Watch got;
   ClientLoop loop;
   fanout::Upstream::Options o;
-  // A port that was free a moment ago: connecting to it is refused.
-  std::uint16_t dead_port = 0;
-  {
-    asio::io_context tmp;
-    asio::ip::tcp::acceptor a(tmp, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-    dead_port = a.local_endpoint().port();
-  }
-  o.urls = {"ws://127.0.0.1:" + std::to_string(dead_port) + "/ws",
+  o.urls = {"ws://127.0.0.1:" + std::to_string(dead_port()) + "/ws",
             "ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
   o.subscribe = {R"({"op":"subscribe","args":["x"]})"};
   o.backoff_initial = 10ms;
   o.backoff_max = 50ms;
-  fanout::Upstream up(loop.io, o, [&](std::string_view m, bool) { got.add(m); });
+  fanout::Upstream up(loop.io, o, got.on_message(), got.on_event());
   up.start();
-  CHECK(eventually([&] { return down.hub.subscriber_count("x") == 1; }));
+  REQUIRE(got.wait([&] { return got.find(State::live) != nullptr; }));
   CHECK(up.stats().failures >= 1);
   CHECK(up.stats().url == o.urls[1]);
-  up.stop();
+  std::lock_guard l(got.m);
+  CHECK(got.find(State::live)->url == o.urls[1]);
+  REQUIRE(got.find(State::backing_off));
+  CHECK(got.find(State::backing_off)->error == asio::error::connection_refused);
+  CHECK(got.events.front().url == o.urls[0]);  // connecting to the first one first
+}
+
+TEST_CASE("max_reconnect_attempts: the client stops with max_attempts_reached") {
+  using State = fanout::Upstream::State;
+  Watch got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(dead_port()) + "/ws"};
+  o.max_reconnect_attempts = 2;
+  o.custom_delay = [](unsigned) { return 1ms; };
+  fanout::Upstream up(loop.io, o, got.on_message(), got.on_event());
+  up.start();
+  REQUIRE(got.wait([&] { return got.find(State::stopped) != nullptr; }));
+  CHECK(up.state() == State::stopped);
+  CHECK(up.stats().failures == 3);  // the first attempt and two retries
+  CHECK(up.stats().last_error == fanout::Errc::max_attempts_reached);
+  std::lock_guard l(got.m);
+  CHECK(got.find(State::stopped)->error == fanout::Errc::max_attempts_reached);
+  CHECK(got.count(State::backing_off) == 2);
+  CHECK(got.count(State::connecting) == 3);
+  CHECK(got.find(State::backing_off)->error == asio::error::connection_refused);
 }
 
 TEST_CASE("an upgrade the server refuses is a failure, not a crash") {
+  using State = fanout::Upstream::State;
   Downstream down;
+  Watch got;
   ClientLoop loop;
   fanout::Upstream::Options o;
   o.urls = {"ws://127.0.0.1:" + std::to_string(down.server->port()) + "/not-served"};
   o.backoff_initial = 10ms;
   o.backoff_max = 20ms;
-  std::atomic<bool> refused{false};
-  fanout::Upstream up(loop.io, o, {}, [&](const fanout::Upstream::Event& e) {
-    if (e.reason.find("404") != std::string::npos) refused = true;
-  });
+  fanout::Upstream up(loop.io, o, {}, got.on_event());
   up.start();
-  CHECK(eventually([&] { return refused.load(); }));
+  REQUIRE(got.wait([&] { return got.find(State::backing_off, fanout::Errc::handshake_rejected) != nullptr; }));
+  {
+    std::lock_guard l(got.m);
+    CHECK(got.find(State::backing_off)->reason.find("404") != std::string::npos);
+  }
   CHECK(up.stats().bad_input >= 1);
   up.stop();
 }
@@ -252,4 +326,112 @@ TEST_CASE("custom headers are sent, and login goes out before the subscribes, ma
   CHECK(texts[0] == R"({"op":"login"})");
   CHECK(texts[1] == R"({"op":"subscribe"})");
   up.stop();
+}
+
+// Lifetime: the Upstream may go away whatever the loop is doing, and nothing touches it afterwards.
+TEST_CASE("an Upstream destroyed before its loop ever runs: no callback, nothing written after") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  std::atomic<int> callbacks{0};
+  {
+    fanout::Upstream::Options o;
+    o.urls = {"ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/ws"};
+    fanout::Upstream up(
+        io, o, [&](std::string_view, bool) { ++callbacks; }, [&](const fanout::Upstream::Event&) { ++callbacks; });
+    up.start();  // posted: runs, if at all, after the destructor
+  }
+  io.run();  // the posted start() and teardown run here, against an Upstream that is gone (ASan checks)
+  CHECK(callbacks == 0);
+  CHECK(io.stopped());  // nothing left pending: no connection was opened
+}
+
+TEST_CASE("stop() and destroy with the loop already stopped return, and no callback follows") {
+  Downstream down;
+  std::atomic<int> events{0};
+  asio::io_context io;  // outlives the Upstream; its loop stops first
+  auto guard = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  {
+    fanout::Upstream::Options o;
+    o.urls = {"ws://127.0.0.1:" + std::to_string(down.server->port()) + "/ws"};
+    o.subscribe = {R"({"op":"subscribe","args":["s"]})"};
+    fanout::Upstream up(io, o, {}, [&](const fanout::Upstream::Event&) { ++events; });
+    up.start();
+    REQUIRE(eventually([&] { return down.hub.subscriber_count("s") == 1; }));
+    io.stop();  // the loop ends while the connection is live
+    thread.join();
+    up.stop();
+  }  // returns without the loop (it used to wait 5 s for it)
+  const int seen = events.load();
+  CHECK(seen == 2);  // connecting, live; the stop posted above never reports
+  io.restart();
+  io.poll();  // the posted stop and teardown run against an Upstream that is gone
+  CHECK(events.load() == seen);
+}
+
+TEST_CASE("an Upstream destroyed inside its own callback, on the loop's thread, does not deadlock") {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/ws"};
+  std::unique_ptr<fanout::Upstream> up;
+  int events = 0;
+  up = std::make_unique<fanout::Upstream>(io, o, fanout::Upstream::OnMessage{}, [&](const fanout::Upstream::Event&) {
+    ++events;
+    up.reset();  // the first event (connecting) destroys its sender
+  });
+  up->start();
+  io.run();  // ends once the abandoned attempt is torn down
+  CHECK(up == nullptr);
+  CHECK(events == 1);
+}
+
+// F7: a server that accepts the upgrade and closes at once must not get a reconnect storm.
+TEST_CASE("accept-then-close: the backoff still grows, since only a stable connection resets it") {
+  using State = fanout::Upstream::State;
+  asio::io_context server_io;
+  asio::ip::tcp::acceptor acceptor(server_io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acceptor.local_endpoint().port();
+  constexpr int rounds = 4;
+  std::thread server([&] {
+    for (int i = 0; i < rounds; ++i) {
+      asio::ip::tcp::socket s(server_io);
+      acceptor.accept(s);
+      asio::streambuf buf;
+      const auto n = asio::read_until(s, buf, "\r\n\r\n");
+      const std::string request(static_cast<const char*>(buf.data().data()), n);
+      const auto key_at = request.find("Sec-WebSocket-Key: ") + 19;
+      const auto key = request.substr(key_at, request.find("\r\n", key_at) - key_at);
+      asio::write(s, asio::buffer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                  "Sec-WebSocket-Accept: " +
+                                  fanout::detail::websocket_accept(key) + "\r\n\r\n"));
+    }  // and closes
+  });
+  Watch got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  o.urls = {"ws://127.0.0.1:" + std::to_string(port) + "/ws"};
+  o.heartbeat = fanout::Upstream::Heartbeat::none;
+  o.permessage_deflate = false;
+  o.backoff_initial = 10ms;
+  o.backoff_max = 10s;
+  o.jitter = 0;  // exact delays
+  got.hook(o);
+  fanout::Upstream up(loop.io, o, {}, got.on_event());
+  up.start();
+  REQUIRE(got.wait([&] { return got.count(State::backing_off) >= rounds; }));
+  server.join();
+  up.stop();
+  std::lock_guard l(got.m);
+  std::vector<long> delays;
+  for (auto& e : got.events)
+    if (e.state == State::backing_off) {
+      delays.push_back(static_cast<long>(e.retry_in.count()));
+      CHECK(e.error == fanout::Errc::upstream_closed);
+    }
+  delays.resize(rounds);
+  CHECK(delays == std::vector<long>{10, 20, 40, 80});
+  CHECK(got.count(State::live) >= rounds);  // each upgrade did succeed
+  CHECK(got.connects == 1);
+  CHECK(got.reconnects >= rounds - 1);
 }
