@@ -17,12 +17,11 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <openssl/evp.h>
 #include <mutex>
 #include <random>
 #include <stdexcept>
 
-#include "fanout/detail/handshake.hpp"
+#include "fanout/detail/websocket_key.hpp"
 #include "fanout/detail/upstream_fsm.hpp"
 #include "fanout/error.hpp"
 
@@ -421,13 +420,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
 
   void send_upgrade(const std::shared_ptr<Connection>& c) {
     const WsUrl& u = urls[c->url];
-    unsigned char nonce[16];
-    RAND_bytes(nonce, sizeof nonce);
-    {
-      unsigned char b64[32];
-      const int n = EVP_EncodeBlock(b64, nonce, sizeof nonce);
-      key.assign(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
-    }
+    key = detail::make_websocket_key();
     const bool default_port = (u.tls && u.port == "443") || (!u.tls && u.port == "80");
     std::string host = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
     if (!default_port) host += ":" + u.port;

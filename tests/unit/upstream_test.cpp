@@ -11,7 +11,7 @@
 #include <asio/read_until.hpp>
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
-#include <fanout/detail/handshake.hpp>
+#include <fanout/detail/websocket_key.hpp>
 #include <atomic>
 #include <algorithm>
 #include <chrono>

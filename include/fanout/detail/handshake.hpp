@@ -4,10 +4,6 @@
 #include <string>
 #include <string_view>
 
-// Transitional: src/ingest/upstream.cpp and tests/unit/upstream_test.cpp still reach websocket_accept
-// through this header; once they include websocket_key.hpp themselves, drop this line.
-#include "fanout/detail/websocket_key.hpp"
-
 namespace fanout::detail {
 
 /// A complete HTTP/1.1 response; without keep_alive it says the connection closes.
