@@ -13,7 +13,7 @@ fanout::Processor::HandlerFactory stage(const ProcessorConfig& pc) {
     if (pc.stage == "forward")
       return [](const fanout::Processor::Message& m, fanout::Processor::Output& out) { out.forward(m); };
     // Raw first, so a tick the bar builder rejects (it throws, counted) is still forwarded.
-    return [&pc, bars = fanout::examples::BarBuilder({.interval = pc.bar_interval})](
+    return [&pc, bars = relay::stages::BarBuilder({.interval = pc.bar_interval})](
                const fanout::Processor::Message& m, fanout::Processor::Output& out) mutable {
       out.forward(m);
       if (!m.topic.starts_with(pc.bar_source)) return;
