@@ -28,7 +28,6 @@ std::unique_ptr<fanout::Upstream> connect(asio::io_context& ingest, Feed& f, fan
         if (f.router.route(msg, r) != fanout::Router::Result::routed) return;
         if (f.dedupe && !f.dedupe->first_time(r, msg)) return;
         (*intake)(f, r, msg, binary);
-        ++f.published;
       },
       [&f, name](const fanout::Upstream::Event& e) {
         // With every connection of a standby pair down, the stream may come back from a
@@ -73,7 +72,7 @@ Feeds build_feeds(asio::io_context& ingest, const Config& config, Intake intake)
     auto shared_intake = std::make_shared<const Intake>(std::move(intake));
     Feeds feeds;
     for (const auto& uc : config.upstreams) {
-      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(uc.route), nullptr, {}, {}, 0});
+      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(uc.route), nullptr, {}, {}});
       if (uc.standby) feed->dedupe = std::make_unique<fanout::Dedupe>();
       const int copies = uc.standby ? 2 : 1;
       for (int i = 0; i < copies; ++i) {

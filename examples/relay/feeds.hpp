@@ -31,7 +31,6 @@ struct Feed {
   std::unique_ptr<fanout::Dedupe> dedupe;
   std::vector<std::unique_ptr<fanout::Upstream>> connections;
   std::vector<std::string> names;  // of the connections, in logs, metrics and the status page
-  std::uint64_t published = 0;     // messages handed to the intake
 };
 using Feeds = std::vector<std::unique_ptr<Feed>>;
 
