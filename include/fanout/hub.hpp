@@ -1,14 +1,18 @@
 // fanout/hub.hpp — the topic registry and the fan-out.
 //
-// publish() encodes the message once into a Frame and posts it once to every shard that has members
-// of the topic; each shard walks its member list and queues a reference on each session. Nothing is
-// copied or allocated per recipient.
+// publish() numbers the message (seq per topic), encodes it once into a Frame, keeps it in the
+// topic's history and hands it once to every shard that has members of the topic. There it is
+// appended to the topic's Group log, and each member moves what is new into its own queue when it
+// is about to write (docs/architecture.md, "the path of one message"). Nothing is copied or
+// allocated per recipient.
 //
 //   fanout::Hub hub(runtime);
-//   hub.publish("trades.BTC-USDT", R"({"px":"64000.5","sz":"0.01"})");
+//   auto r = hub.publish("trades.BTC-USDT", R"({"px":"64000.5","sz":"0.01"})");
+//   if (r.accepted()) { /* r.seq */ }
+//   hub.add_publish_observer([&](const fanout::Hub::Published& m) { sinks.offer(m.topic, m.payload, m.seq); });
 //
-// Thread safety: publish(), topic_count(), subscriber_count() from any thread, concurrently.
-// subscribe()/unsubscribe() are for sessions, on their shard's thread.
+// Thread safety: publish() and every query from any thread, concurrently. Observers are added
+// before publishing starts. subscribe()/unsubscribe() are for sessions, on their shard's thread.
 #pragma once
 
 #include <algorithm>
@@ -102,11 +106,40 @@ class Hub {
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
 
+  /// What publish() did with a message (like uWebSockets' SendStatus: an answer, not a count).
+  struct PublishResult {
+    enum class Status : std::uint8_t {
+      accepted,         // numbered, kept in the history, posted to every shard with members
+      duplicate,        // PublishOptions::seq was not above the topic's last seq: ignored
+      invalid_topic,    // see valid_topic()
+      too_many_topics,  // Options::max_topics reached and no idle topic could be forgotten
+    };
+    Status status = Status::accepted;
+    std::uint64_t seq = 0;   // accepted: the message's seq; duplicate: the topic's last seq
+    std::size_t shards = 0;  // accepted: shards it was posted to (0: no member on this node)
+    bool accepted() const noexcept { return status == Status::accepted; }
+  };
+  static const char* to_string(PublishResult::Status s) noexcept;
+
   /// Sends `payload` as one WebSocket message (text by default) to every subscriber of `topic`, and
-  /// keeps it in the topic's history. Returns the number of shards it was posted to (0: nobody is
-  /// subscribed here, or a duplicate seq, or the topic was refused by max_topics).
-  std::size_t publish(std::string_view topic, std::string_view payload, Opcode op = Opcode::text);
-  std::size_t publish(std::string_view topic, std::string_view payload, const PublishOptions& options);
+  /// keeps it in the topic's history.
+  PublishResult publish(std::string_view topic, std::string_view payload, Opcode op = Opcode::text);
+  PublishResult publish(std::string_view topic, std::string_view payload, const PublishOptions& options);
+
+  /// An accepted message, as publish observers see it. The views are valid during the call only.
+  struct Published {
+    std::string_view topic;
+    std::string_view payload;
+    std::string_view key;
+    std::uint64_t seq = 0;
+    Opcode op = Opcode::text;
+  };
+  /// Sees every accepted message once (sinks attach here instead of beside every publish call).
+  /// Runs on the publishing thread under the topic's lock, so one topic's messages arrive in seq
+  /// order; it must be quick and must not call the Hub (SinkSet::offer qualifies: it never blocks).
+  using PublishObserver = std::function<void(const Published&)>;
+  /// Adds an observer. Before the first publish, or while the caller knows no publish runs.
+  void add_publish_observer(PublishObserver observer);
 
   /// The topic's last seq (0: unknown topic or nothing published yet).
   std::uint64_t last_seq(std::string_view topic) const;
@@ -181,6 +214,7 @@ class Hub {
   std::shared_ptr<std::atomic<std::int64_t>> history_bytes_ = std::make_shared<std::atomic<std::int64_t>>(0);
   std::atomic<std::size_t> active_topics_{0};
   ActivityObserver observer_;
+  std::vector<PublishObserver> publish_observers_;
 };
 
 }  // namespace fanout

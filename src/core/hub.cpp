@@ -6,6 +6,7 @@
 #include <random>
 
 #include "fanout/detail/envelope.hpp"
+#include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/runtime.hpp"
@@ -94,24 +95,44 @@ std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name)
   return t;
 }
 
-std::size_t Hub::publish(std::string_view topic, std::string_view payload, Opcode op) {
+const char* Hub::to_string(PublishResult::Status s) noexcept {
+  switch (s) {
+    case PublishResult::Status::accepted: return "accepted";
+    case PublishResult::Status::duplicate: return "duplicate";
+    case PublishResult::Status::invalid_topic: return "invalid_topic";
+    case PublishResult::Status::too_many_topics: return "too_many_topics";
+  }
+  return "?";
+}
+
+void Hub::add_publish_observer(PublishObserver observer) {
+  if (observer) publish_observers_.push_back(std::move(observer));
+}
+
+Hub::PublishResult Hub::publish(std::string_view topic, std::string_view payload, Opcode op) {
   return publish(topic, payload, PublishOptions{.op = op});
 }
 
-std::size_t Hub::publish(std::string_view name, std::string_view payload, const PublishOptions& o) {
+Hub::PublishResult Hub::publish(std::string_view name, std::string_view payload, const PublishOptions& o) {
+  using Status = PublishResult::Status;
   std::shared_ptr<detail::Topic> topic;
-  {
-    std::lock_guard lock(mutex_);
-    topic = find_or_create_locked(name);
+  std::unique_lock<std::mutex> topic_lock;
+  for (;;) {  // again only when the record found was erased by its last member leaving meanwhile
+    {
+      std::lock_guard lock(mutex_);
+      topic = find_or_create_locked(name);
+    }
+    if (!topic) return {valid_topic(name) ? Status::too_many_topics : Status::invalid_topic};
+    // Seq assignment, history and the posts happen under the topic's lock, so every shard receives
+    // a topic's frames in seq order even when several threads publish to it.
+    topic_lock = std::unique_lock(topic->mutex);
+    if (!topic->erased) break;
+    topic_lock.unlock();  // never wait for the hub's lock while holding a topic's
   }
-  if (!topic) return 0;
   detail::Topic& t = *topic;
-  // Seq assignment, history and the posts happen under the topic's lock, so every shard receives
-  // a topic's frames in seq order even when several threads publish to it.
-  std::lock_guard lock(t.mutex);
   if (o.seq != 0 && o.seq <= t.seq) {
     duplicates_.fetch_add(1, std::memory_order_relaxed);
-    return 0;
+    return {Status::duplicate, t.seq};
   }
   const std::uint64_t seq = o.seq != 0 ? o.seq : t.seq + 1;
   if (t.seq == 0) t.history.set_floor(seq - 1);  // what came before this node saw the topic is unknown
@@ -143,6 +164,7 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
       t.latest.emplace(std::string(o.key), detail::Latest{seq, frame, envelope});
   }
   published_.fetch_add(1, std::memory_order_relaxed);
+  for (const auto& observe : publish_observers_) observe({t.name, payload, o.key, seq, o.op});
   // One clock read per publish (not per delivery), shared with the rate window: writes report how
   // long the frame waited.
   const std::int64_t stamp = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
@@ -154,7 +176,7 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
   while (mask) {
     const auto i = static_cast<std::size_t>(std::countr_zero(mask));
     mask &= mask - 1;
-    detail::Shard& shard = runtime_.shard(i);
+    detail::Shard& shard = detail::RuntimeAccess::shard(runtime_, i);
     // The per-recipient work happens on the shard. One task per shard while frames wait: the
     // frames published before it runs join the same walk (see Group::pending).
     auto& pending = t.groups[i].pending;
@@ -162,7 +184,7 @@ std::size_t Hub::publish(std::string_view name, std::string_view payload, const 
     if (pending.size() == 1) asio::post(shard.context(), [&shard, topic] { shard.deliver_pending(*topic); });
     ++posted;
   }
-  return posted;
+  return {Status::accepted, seq, posted};
 }
 
 std::uint64_t Hub::last_seq(std::string_view name) const {
@@ -309,20 +331,24 @@ void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t s
   if (group.members.empty()) {
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }
-  bool never_published;
-  {
+  if (envelope) {
     std::lock_guard lock(topic->mutex);
-    if (envelope) --topic->envelope_members;
-    never_published = topic->seq == 0;
+    --topic->envelope_members;
   }
   std::lock_guard lock(mutex_);
   if (topic->members.fetch_sub(1, std::memory_order_relaxed) == 1) {
     active_topics_.fetch_sub(1, std::memory_order_relaxed);
     if (observer_) observer_(topic->name, false);
     // A topic with messages keeps its history for clients that come back; one without is forgotten.
-    if (never_published) {
+    // Decided under both locks (hub, then topic): a publisher that found the record before it left
+    // the map either numbered its message first (then it stays) or sees `erased` and looks again.
+    std::lock_guard topic_lock(topic->mutex);
+    if (topic->seq == 0) {
       auto it = topics_.find(topic->name);
-      if (it != topics_.end() && it->second == topic) topics_.erase(it);
+      if (it != topics_.end() && it->second == topic) {
+        topics_.erase(it);
+        topic->erased = true;
+      }
     }
   }
 }

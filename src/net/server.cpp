@@ -1,6 +1,5 @@
 #include "fanout/server.hpp"
 
-#include <future>
 #include <stdexcept>
 #include <system_error>
 
@@ -10,6 +9,7 @@
 #include <asio/ssl/context.hpp>
 #endif
 
+#include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/hub.hpp"
@@ -25,10 +25,8 @@ ServerShard::ServerShard(Server& s, Shard& sh, asio::ip::tcp::acceptor acceptor)
 ServerShard::~ServerShard() = default;
 
 void ServerShard::start() {
-  asio::post(shard.context(), [this] {
-    accept();
-    tick();
-  });
+  accept();
+  tick();
 }
 
 void ServerShard::accept() {
@@ -165,47 +163,34 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     acceptor.bind(i == 0 ? endpoint : asio::ip::tcp::endpoint(endpoint.address(), port_));
     acceptor.listen(options_.backlog);
     if (i == 0) port_ = acceptor.local_endpoint().port();
-    shards_.push_back(std::make_unique<detail::ServerShard>(*this, runtime_.shard(i), std::move(acceptor)));
+    shards_.push_back(
+        std::make_unique<detail::ServerShard>(*this, detail::RuntimeAccess::shard(runtime_, i), std::move(acceptor)));
   }
-  for (auto& s : shards_) s->start();
+  // Started by each loop; inline when none runs it yet (a posted start could outlive the Server).
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    detail::RuntimeAccess::loop(runtime_, i).submit([s = shards_[i].get()] { s->start(); });
   runtime_.add_drainable(this);
 }
 
 Server::~Server() {
   runtime_.remove_drainable(this);
-  force_close();
-}
-
-namespace {
-template <class F>
-void on_every_shard(Runtime& runtime, std::vector<std::unique_ptr<detail::ServerShard>>& shards, F f, bool wait) {
-  if (!runtime.running()) {
-    // Nothing runs the loops: touching the shards from here is safe.
-    for (auto& s : shards) f(*s);
-    return;
-  }
-  std::vector<std::future<void>> done;
-  for (auto& s : shards) {
-    auto p = std::make_shared<std::promise<void>>();
-    done.push_back(p->get_future());
-    asio::post(s->shard.context(), [p, &s, f] {
-      f(*s);
-      p->set_value();
+  // Each shard's part is closed and destroyed by its own loop (inline when no thread runs it), so
+  // its acceptor, timers and sessions are never touched by two threads.
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    detail::RuntimeAccess::loop(runtime_, i).execute([&] {
+      shards_[i]->force_close();
+      shards_[i].reset();
     });
-  }
-  if (wait)
-    for (auto& d : done) d.wait();
 }
-}  // namespace
 
 void Server::begin_drain() {
-  on_every_shard(
-      runtime_, shards_, [](detail::ServerShard& s) { s.begin_drain(); }, false);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    detail::RuntimeAccess::loop(runtime_, i).submit([s = shards_[i].get()] { s->begin_drain(); });
 }
 
 void Server::force_close() {
-  on_every_shard(
-      runtime_, shards_, [](detail::ServerShard& s) { s.force_close(); }, true);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    detail::RuntimeAccess::loop(runtime_, i).execute([&] { shards_[i]->force_close(); });
 }
 
 std::size_t Server::open_connections() const {

@@ -47,12 +47,12 @@ TEST_CASE("history: bounded by count, then by bytes; the floor follows what is f
 TEST_CASE("hub: seq per topic, duplicates and jumps of a given seq, history and snapshot queries") {
   fanout::Runtime rt({.shards = 1});
   fanout::Hub hub(rt);
-  CHECK(hub.publish("t", "a") == 0);  // no members: kept, not posted
+  CHECK(hub.publish("t", "a").shards == 0);  // no members: kept, not posted
   hub.publish("t", "b", {.key = "k1"});
   CHECK(hub.last_seq("t") == 2);
   hub.publish("t", "c", {.key = "k2", .seq = 10});  // a jump is accepted
-  CHECK(hub.publish("t", "dup", {.seq = 10}) == 0);
-  CHECK(hub.publish("t", "old", {.seq = 3}) == 0);
+  CHECK(hub.publish("t", "dup", {.seq = 10}).status == fanout::Hub::PublishResult::Status::duplicate);
+  CHECK(hub.publish("t", "old", {.seq = 3}).seq == 10);  // a duplicate answers the last seq
   CHECK(hub.duplicates() == 2);
   hub.publish("t", "d", {.key = "k1"});
   CHECK(hub.last_seq("t") == 11);
@@ -100,7 +100,7 @@ TEST_CASE("hub: max_topics forgets the oldest topic without members; history lim
   CHECK(hub.history("quiet.c", 0, 10)->messages.empty());
   CHECK(hub.history("quiet.c", 0, 10)->truncated);  // nothing kept: what was published is lost to it
   CHECK(hub.snapshot("quiet.c")->messages.empty());
-  CHECK(hub.publish("bad topic", "x") == 0);
+  CHECK(hub.publish("bad topic", "x").status == fanout::Hub::PublishResult::Status::invalid_topic);
   CHECK(hub.topic_count() == 3);
 }
 
@@ -144,7 +144,7 @@ TEST_CASE("hub: a topic held by a task still queued on a shard may outlive the h
     // A member that is never delivered to (the task never runs): its address is only stored.
     auto* member = reinterpret_cast<fanout::Session*>(alignof(std::max_align_t));
     REQUIRE(hub.subscribe("t", 0, member, {}, topic, index, replay) == fanout::Hub::SubscribeResult::ok);
-    CHECK(hub.publish("t", std::string(1000, 'x')) == 1);
+    CHECK(hub.publish("t", std::string(1000, 'x')).shards == 1);
     CHECK(hub.history_bytes() > 1000);
   }  // the hub goes; the queued task still holds the topic (ASan checks what its destructor touches)
 }

@@ -26,7 +26,7 @@ class ServerShard {
   ServerShard(Server& server, Shard& shard, asio::ip::tcp::acceptor acceptor);
   ~ServerShard();
 
-  void start();        // begins accepting and ticking; posted to the shard
+  void start();        // begins accepting and ticking, on the shard's loop (or before any runs it)
   void begin_drain();  // shard thread
   void force_close();  // shard thread
 

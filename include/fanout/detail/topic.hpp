@@ -59,6 +59,7 @@ struct Topic {
   mutable std::mutex mutex;
   const HistoryLimits limits;
   std::uint64_t seq = 0;             // last published
+  bool erased = false;               // left the hub's map unpublished (Hub::unsubscribe): publish looks again
   std::size_t envelope_members = 0;  // members that want envelopes: publish builds one when > 0
   History history;
   // The hub's sum over all topics (Hub::Options::max_history_bytes). Shared: a topic held by a task still

@@ -1,0 +1,122 @@
+// fanout inside a service that already runs its own asio loop: no thread of fanout's, a publisher
+// thread of the service's, a sink attached to the hub once, and a clean shutdown whichever way the
+// service ends.
+//
+//   ./fanout-embed [--port P] [--journal FILE] [--shutdown on-loop|after-loop|destructor]
+//   then: websocat 'ws://127.0.0.1:P/ws?subscribe=ticks'   (?policy=latest: conflate when slow)
+//
+// SIGTERM/SIGINT ends it; --shutdown picks how (each is an integration test, test_embed.py):
+//   on-loop     the service's signal handler calls runtime.stop() on the loop's own thread
+//   after-loop  the handler only stops the loop; fanout's destructors run after io.run() returned
+//   destructor  the loop runs on a thread of the service's; the main thread destroys fanout while
+//               it still runs (no stop(): clients are closed without the drain), then stops the loop
+#include <fanout/fanout.hpp>
+
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace {
+
+struct Args {
+  std::uint16_t port = 8080;
+  std::string journal = "fanout-embed.jsonl";
+  std::string shutdown = "on-loop";
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--port")) a.port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
+    if (!std::strcmp(argv[i], "--journal")) a.journal = argv[i + 1];
+    if (!std::strcmp(argv[i], "--shutdown")) a.shutdown = argv[i + 1];
+  }
+  return a;
+}
+
+/// The service's own business: publishes a tick every 10 ms from a thread fanout knows nothing of.
+class Publisher {
+ public:
+  explicit Publisher(fanout::Hub& hub)
+      : thread_([this, &hub] {
+          for (std::uint64_t n = 1; !stop_; ++n) {
+            hub.publish("ticks", "{\"n\":" + std::to_string(n) + "}");
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          }
+        }) {}
+  ~Publisher() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  asio::io_context io(1);  // the service's loop, run by one thread (fanout's one-thread rule)
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+
+  // Declared in this order, destroyed in reverse: the publisher stops first, the runtime last.
+  std::optional<fanout::Runtime> runtime(std::in_place, io);
+  std::optional<fanout::Hub> hub(std::in_place, *runtime);
+  fanout::SinkSet sinks;
+  sinks.add(std::make_unique<fanout::JournalWriter>(fanout::JournalWriter::Options{.path = args.journal}), {});
+  // Every accepted message reaches the sinks with the seq clients see, whoever published it.
+  hub->add_publish_observer([&sinks](const fanout::Hub::Published& m) { sinks.offer(m.topic, m.payload, m.seq); });
+  sinks.start();
+  fanout::Server::Options options;
+  options.port = args.port;
+  std::optional<fanout::Server> server(std::in_place, *runtime, *hub, options);
+  std::optional<Publisher> publisher(std::in_place, *hub);
+  std::printf("embed: listening on 127.0.0.1:%u\n", static_cast<unsigned>(server->port()));
+  std::fflush(stdout);
+
+  auto destroy_fanout = [&] {
+    publisher.reset();
+    server.reset();  // closes its clients (1001 after a drain only through runtime.stop())
+    hub.reset();
+    runtime.reset();
+  };
+
+  if (args.shutdown == "on-loop") {
+    signals.async_wait([&](const asio::error_code&, int) {
+      publisher.reset();
+      runtime->stop(std::chrono::seconds(2));  // on the loop's own thread: drains, then returns
+      signals.cancel();
+      io.stop();
+    });
+    io.run();
+    destroy_fanout();
+  } else if (args.shutdown == "after-loop") {
+    signals.async_wait([&](const asio::error_code&, int) { io.stop(); });
+    io.run();
+    destroy_fanout();  // nothing runs the loop any more: fanout closes what is left inline
+  } else if (args.shutdown == "destructor") {
+    std::atomic<bool> signalled = false;
+    signals.async_wait([&](const asio::error_code&, int) { signalled = true; });
+    std::thread loop([&] { io.run(); });
+    while (!signalled) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    destroy_fanout();  // from this thread while the loop runs: the destructors hand their work to it
+    io.stop();
+    loop.join();
+  } else {
+    std::fprintf(stderr, "embed: unknown --shutdown %s\n", args.shutdown.c_str());
+    return 2;
+  }
+  sinks.stop();
+  std::printf("embed: stopped cleanly\n");
+  return 0;
+}
