@@ -594,6 +594,11 @@ bool load(int argc, char** argv, Config& c) {
 #if !FANOUT_WITH_REDIS
   if (c.redis.enabled) throw std::runtime_error("this fanout-relay was built without Redis (FANOUT_WITH_REDIS=OFF)");
 #endif
+  // Sinks record what this node's hub publishes (its publish observer); an ingest node has no hub traffic.
+  if (c.role == Role::ingest && !c.sinks.empty())
+    throw std::runtime_error(
+        "[[sink]] records what the hub publishes, and role ingest publishes only into Redis: "
+        "put sinks on an edge (or role both)");
   if (c.role == Role::edge && !c.upstreams.empty())
     throw std::runtime_error("role edge takes no upstreams: they are ingested by the ingest nodes");
   // Over Redis the ingest node publishes routed messages to the bus; a [processor] stage there is not

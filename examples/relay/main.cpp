@@ -122,29 +122,23 @@ struct BusNode {};
 std::unique_ptr<BusNode> build_bus(asio::io_context&, const relay::Config&, fanout::Hub&) { return nullptr; }
 #endif
 
-/// Where a routed upstream message goes: to Redis (every edge, this node too in role both, gets it
-/// from there), through the processor, or straight to the hub. The hub numbers each topic itself: an
-/// upstream's seq may start over when the exchange restarts, and would then look like duplicates. The
-/// key feeds snapshots and conflation. Sinks get the hub's seq (one publisher per topic here: the
-/// ingest thread, or the topic's one processor worker).
-struct Publisher {
-  fanout::Hub& hub;
-  fanout::SinkSet& sinks;
-  void operator()(std::string_view topic, std::string_view payload, fanout::Opcode op,
-                  const std::optional<std::string>& key) const {
-    hub.publish(topic, payload, {.key = key ? std::string_view(*key) : std::string_view{}, .op = op});
-    if (!sinks.empty()) sinks.offer(topic, payload, hub.last_seq(topic));
-  }
-};
+/// Publishing a routed (or processed) message. The hub numbers each topic itself: an upstream's seq
+/// may start over when the exchange restarts, and would then look like duplicates. The key feeds
+/// snapshots and conflation. Sinks see what the hub accepts through its publish observer.
+void publish(fanout::Hub& hub, std::string_view topic, std::string_view payload, fanout::Opcode op,
+             const std::optional<std::string>& key) {
+  hub.publish(topic, payload, {.key = key ? std::string_view(*key) : std::string_view{}, .op = op});
+}
 
-relay::Intake build_intake(const relay::Config& config, Publisher publish, fanout::Processor* processor,
+/// Where a routed upstream message goes: to Redis (every edge, this node too in role both, gets it
+/// from there), through the processor, or straight to the hub.
+relay::Intake build_intake(const relay::Config& config, fanout::Hub& hub, fanout::Processor* processor,
                            [[maybe_unused]] BusNode* bus, relay::StatusBoard& board) {
   const bool count_topics = config.http.status_page || config.http.metrics;
-  return [=, &board](const relay::Feed& f, fanout::Routed& r, std::string_view msg, bool binary) {
+  return [=, &hub, &board](const relay::Feed& f, fanout::Routed& r, std::string_view msg, bool binary) {
     if (count_topics) board.count(r.topic, msg.size());
 #if FANOUT_WITH_REDIS
     if (bus) {
-      if (!publish.sinks.empty()) publish.sinks.offer(r.topic, msg, r.seq);
       bus->publish(f.config.name, r, msg, binary);
       return;
     }
@@ -154,7 +148,7 @@ relay::Intake build_intake(const relay::Config& config, Publisher publish, fanou
       processor->submit(
           {.topic = std::move(r.topic), .payload = std::string(msg), .key = std::move(r.key), .seq = r.seq, .op = op});
     else
-      publish(r.topic, msg, op, r.key);
+      publish(hub, r.topic, msg, op, r.key);
   };
 }
 
@@ -266,11 +260,11 @@ int run(relay::Config& config, Ingest& ingest) {
   servers = relay::build_servers(*runtime, *hub, config, relay::http_routes(config.http, registry, board, totals));
 
   auto sinks = relay::build_sinks(config);
-  const Publisher publish{*hub, *sinks};
-  auto processor = relay::build_processor(config.processor, [publish](const fanout::Processor::Output::Item& o) {
-    publish(o.topic, o.payload, o.op, o.key);
+  relay::attach_sinks(*hub, *sinks);
+  auto processor = relay::build_processor(config.processor, [&hub](const fanout::Processor::Output::Item& o) {
+    publish(*hub, o.topic, o.payload, o.op, o.key);
   });
-  feeds = relay::build_feeds(ingest.io(), config, build_intake(config, publish, processor.get(), bus.get(), board));
+  feeds = relay::build_feeds(ingest.io(), config, build_intake(config, *hub, processor.get(), bus.get(), board));
 
   sinks->start();
   if (processor) processor->start();

@@ -25,12 +25,19 @@ std::unique_ptr<fanout::SinkSet> build_sinks(const Config& config) {
           sc.type == "journal" ? sc.journal.path : fmt::format("table {}", sc.postgres.table),
           options.spill_only ? ", spill only" : "");
     }
+    if (!config.sinks.empty() && config.redis.enabled && !config.redis.subscribe_all)
+      log("sinks record the topics this edge follows (those with clients); [redis] subscribe_all = true records all");
     for (std::size_t i = 0; i < config.sinks.size(); ++i)
       for (std::size_t j = 0; j < config.sinks.size(); ++j)
         if (!config.sinks[i].spill_to.empty() && config.sinks[i].spill_to == config.sinks[j].options.name)
           (*sinks)[i].spill_to((*sinks)[j]);
     return sinks;
   });
+}
+
+void attach_sinks(fanout::Hub& hub, fanout::SinkSet& sinks) {
+  if (sinks.empty()) return;
+  hub.add_publish_observer([&sinks](const fanout::Hub::Published& m) { sinks.offer(m.topic, m.payload, m.seq); });
 }
 
 void report_sinks(const fanout::SinkSet& sinks) {

@@ -47,6 +47,11 @@ async def body(args):
         path = write_file(tmp, "bad.toml", 'role = "edge"\n[redis]\nport = "x"\n')
         rc, _, err = run_command([args.relay, "--check", "--config", path])
         check(rc == 2 and "'port' has the wrong type" in err, f"bad.toml: exit {rc}, stderr {err!r}")
+        # Sinks record what the hub publishes (its publish observer): an ingest node publishes into Redis only.
+        path = write_file(tmp, "sink.toml", 'role = "ingest"\n[redis]\nport = 6390\n'
+                                            '[[sink]]\ntype = "journal"\npath = "j.jsonl"\n')
+        rc, _, err = run_command([args.relay, "--check", "--config", path])
+        check(rc == 2 and "role ingest publishes only into Redis" in err, f"sink.toml: exit {rc}, stderr {err!r}")
         path = write_file(tmp, "good.toml", 'role = "edge"\n[redis]\nurl = "redis://127.0.0.1:6390"\n'
                                             'lease_ttl_ms = 2000\nstream_maxlen = 500\nsubscribe_all = true\n')
         rc, out, err = run_command([args.relay, "--check", "--config", path])
