@@ -2,17 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/json.hpp"
 
 namespace fanout::detail {
-
-void append_json_value(std::string& out, std::string_view payload) {
-  const auto first = payload.find_first_not_of(" \t\r\n");
-  if (first != std::string_view::npos && (payload[first] == '{' || payload[first] == '['))
-    out += payload;
-  else
-    out += json_string(payload);
-}
 
 FrameRef make_envelope(std::string_view topic, std::uint64_t seq, std::string_view key, const FrameRef& verbatim) {
   if (verbatim->opcode() != Opcode::text) return verbatim;

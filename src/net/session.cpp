@@ -10,6 +10,8 @@
 
 #include "fanout/detail/control_protocol.hpp"
 #include "fanout/detail/handshake.hpp"
+#include "fanout/detail/json.hpp"
+#include "fanout/detail/websocket_key.hpp"
 #include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"

@@ -4,8 +4,7 @@
 
 #include <fmt/format.h>
 
-#include "fanout/detail/control_protocol.hpp"
-#include "fanout/detail/envelope.hpp"
+#include "fanout/detail/json.hpp"
 #include "fanout/hub.hpp"
 
 namespace fanout {

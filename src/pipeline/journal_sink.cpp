@@ -11,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/json.hpp"
 
 namespace fanout {
 namespace {

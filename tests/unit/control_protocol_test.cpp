@@ -26,8 +26,6 @@ TEST_CASE("errors say what is wrong") {
   CHECK(parse_control(R"({"op":"subscribe","args":[]})").error == ControlError::bad_args);
 }
 
-TEST_CASE("json_string escapes") { CHECK(json_string("a\"b\\c\n") == R"("a\"b\\c\n")"); }
-
 TEST_CASE("subscribe with since and snapshot") {
   auto p = parse_control(
       R"({"op":"subscribe","args":["a","b","c"],"since":{"a":120,"b":{"seq":7,"epoch":99}},"snapshot":true})");

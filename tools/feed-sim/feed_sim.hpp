@@ -1,8 +1,11 @@
 // fanout-feed-sim: an OKX-like public market-data WebSocket server, for tests and benchmarks.
 //
 // Deliberately independent of the fanout library (its own HTTP upgrade, its own frame encoder,
-// wslay for parsing client frames), so fanout's upstream client is tested against WebSocket code
-// it does not share.
+// wslay for parsing client frames, OpenSSL for SHA-1, simdjson for client requests), so fanout's
+// upstream client is tested against WebSocket code it does not share. Files: feed_sim.cpp (streams,
+// ticks, this facade), core.hpp (the state they share), session.cpp (one connection), upgrade.cpp
+// (HTTP and the WebSocket handshake), wire.cpp (frames and compression), request.cpp (what clients
+// ask for).
 //
 // Protocol, as a client sees it:
 //   -> {"op":"subscribe","args":[{"channel":"tickers","instId":"BTC-USDT"}]}

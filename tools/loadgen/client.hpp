@@ -1,6 +1,6 @@
 // fanout-loadgen: one load-generating child process.
 //
-// A single-threaded, level-triggered epoll loop over up to kMaxConnsPerProc client sockets.
+// A single-threaded, level-triggered epoll loop over up to k_max_conns_per_proc client sockets.
 // (Raw epoll rather than asio: the per-readiness cost of asio's reactor ops is several times
 // that of a bare epoll_wait + recv, and that cost dominates when a fan-out server sends one
 // small frame to thousands of sockets at a time.)
@@ -45,7 +45,7 @@
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-namespace loadgen {
+namespace fanout::loadgen {
 
 struct Target {
   sockaddr_storage addr{};
@@ -86,7 +86,7 @@ class Child {
     topic_ids_.reserve(plan_.names.size() * 2);
     for (uint32_t g = 0; g < m_; ++g) topic_ids_.emplace(std::string_view(plan_.names[g]), g);
     if (o_.has_expect && o_.expect_per_topic > 0) pending_pairs_ = n_ * k_;
-    scratch_.resize(kScratch);
+    scratch_.resize(k_scratch);
     frame_buf_.reserve(256);
   }
 
@@ -101,7 +101,7 @@ class Child {
     if (ep_ < 0) die("epoll_create1");
     epoll_event ev{};
     ev.events = EPOLLIN;
-    ev.data.u64 = kDownTag;
+    ev.data.u64 = k_down_tag;
     if (down_ >= 0) ::epoll_ctl(ep_, EPOLL_CTL_ADD, down_, &ev);
 
     start_ns_ = mono_ns();
@@ -109,14 +109,14 @@ class Child {
     if (setup_s <= 0) setup_s = 30.0 + (rate_ > 0 ? static_cast<double>(n_) / rate_ : 0.0);
     setup_deadline_ns_ = start_ns_ + static_cast<uint64_t>(setup_s * 1e9);
 
-    static constexpr int kMaxEvents = 512;
-    epoll_event evs[kMaxEvents];
+    static constexpr int k_max_events = 512;
+    epoll_event evs[k_max_events];
     while (!finished_) {
       pump_connects();
       pump_storm();
       check_ready();
       const int timeout = compute_timeout();
-      const int k = ::epoll_wait(ep_, evs, kMaxEvents, timeout);
+      const int k = ::epoll_wait(ep_, evs, k_max_events, timeout);
       if (k < 0 && errno != EINTR) die("epoll_wait");
       for (int i = 0; i < k; ++i) dispatch(evs[i]);
       timers();
@@ -125,7 +125,7 @@ class Child {
   }
 
  private:
-  enum class St : uint8_t { Idle, Connecting, Handshake, Subscribing, Open, Closed, Failed };
+  enum class State : uint8_t { idle, connecting, handshake, subscribing, open, closed, failed };
 
   struct TopicState {
     uint64_t last = 0;
@@ -137,7 +137,7 @@ class Child {
 
   struct Conn {
     int fd = -1;
-    St st = St::Idle;
+    State state = State::idle;
     bool slow = false;
     bool registered = false;
     bool recovering = false;  // reconnecting after the storm, subscribing with since
@@ -163,12 +163,12 @@ class Child {
     Histogram hist;
   };
 
-  static constexpr uint64_t kDownTag = UINT64_MAX;
-  static constexpr size_t kScratch = 256 * 1024;
-  static constexpr size_t kMinRead = 64 * 1024;
-  static constexpr uint64_t kMaxFrame = 256ull << 20;
-  static constexpr uint32_t kNoSlot = UINT32_MAX;
-  static constexpr uint64_t kTickNs = 50'000'000;
+  static constexpr uint64_t k_down_tag = UINT64_MAX;
+  static constexpr size_t k_scratch = 256 * 1024;
+  static constexpr size_t k_min_read = 64 * 1024;
+  static constexpr uint64_t k_max_frame = 256ull << 20;
+  static constexpr uint32_t k_no_slot = UINT32_MAX;
+  static constexpr uint64_t k_tick_ns = 50'000'000;
 
   [[noreturn]] static void die(const char* what) {
     fmt::print(stderr, "fanout-loadgen child: {}: {}\n", what, std::strerror(errno));
@@ -190,7 +190,7 @@ class Child {
   void start_connect(uint32_t i) {
     Conn& c = conns_[i];
     ++inflight_;
-    c.st = St::Connecting;
+    c.state = State::connecting;
     const int fd = ::socket(t_.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       fail(i, fmt::format("socket:{}", errno_name(errno)));
@@ -232,14 +232,14 @@ class Child {
     storm_ns_ = mono_ns();
     for (uint32_t i = 0; i < n_; ++i) {
       Conn& c = conns_[i];
-      if (c.st != St::Open) continue;
+      if (c.state != State::open) continue;
       ::close(c.fd);
       c.fd = -1;
       c.registered = false;
       c.carry.reset();
       c.carry_len = c.carry_cap = 0;
       std::string().swap(c.out);
-      c.st = St::Idle;
+      c.state = State::idle;
       c.acks = 0;
       c.recovering = true;
       storm_queue_.push_back(i);
@@ -264,13 +264,13 @@ class Child {
 
   void on_connected(uint32_t i) {
     Conn& c = conns_[i];
-    c.st = St::Handshake;
+    c.state = State::handshake;
     uint8_t key[16];
     const uint64_t r1 = rng_.next(), r2 = rng_.next();
     std::memcpy(key, &r1, 8);
     std::memcpy(key + 8, &r2, 8);
     const std::string k64 = base64(key, sizeof key);
-    c.accept = ws_accept_for(k64);
+    c.accept = websocket_accept(k64);
     std::string path = o_.path;
     if (o_.url_mode) {
       path += path.find('?') == std::string::npos ? "?subscribe=" : "&subscribe=";
@@ -315,9 +315,9 @@ class Child {
       const std::string_view l = head.substr(start, eol - start);
       const size_t colon = l.find(':');
       if (colon != std::string_view::npos && colon == 20) {
-        static constexpr std::string_view kName = "sec-websocket-accept";
+        static constexpr std::string_view k_name = "sec-websocket-accept";
         bool eq = true;
-        for (size_t j = 0; j < 20 && eq; ++j) eq = (l[j] | 0x20) == kName[j];
+        for (size_t j = 0; j < 20 && eq; ++j) eq = (l[j] | 0x20) == k_name[j];
         if (eq) {
           std::string_view v = l.substr(colon + 1);
           while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -340,7 +340,7 @@ class Child {
 
   void on_handshake_done(uint32_t i) {
     Conn& c = conns_[i];
-    c.st = St::Subscribing;
+    c.state = State::subscribing;
     std::string().swap(c.accept);
     if (!o_.url_mode || c.recovering) {
       std::string payload = "{\"op\":\"subscribe\",\"args\":[";
@@ -367,7 +367,7 @@ class Child {
 
   void on_subscribed(uint32_t i) {
     Conn& c = conns_[i];
-    c.st = St::Open;
+    c.state = State::open;
     --inflight_;
     if (c.recovering) {
       ++storm_resubscribed_;
@@ -400,13 +400,13 @@ class Child {
 
   void setup_timeout() {
     for (uint32_t i = 0; i < n_; ++i) {
-      const St s = conns_[i].st;
-      if (s == St::Idle) {
+      const State s = conns_[i].state;
+      if (s == State::idle) {
         fail(i, "setup_timeout:not_started");
-      } else if (s == St::Connecting || s == St::Handshake || s == St::Subscribing) {
-        fail(i, s == St::Connecting  ? "setup_timeout:connect"
-                : s == St::Handshake ? "setup_timeout:handshake"
-                                     : "setup_timeout:subscribe_ack");
+      } else if (s == State::connecting || s == State::handshake || s == State::subscribing) {
+        fail(i, s == State::connecting  ? "setup_timeout:connect"
+                : s == State::handshake ? "setup_timeout:handshake"
+                                        : "setup_timeout:subscribe_ack");
       }
     }
     next_ = n_;
@@ -439,7 +439,7 @@ class Child {
   }
 
   void dispatch(const epoll_event& ev) {
-    if (ev.data.u64 == kDownTag) {
+    if (ev.data.u64 == k_down_tag) {
       char b[64];
       const ssize_t r = ::read(down_, b, sizeof b);
       if (r <= 0) {
@@ -458,7 +458,7 @@ class Child {
     const auto i = static_cast<uint32_t>(ev.data.u64);
     Conn& c = conns_[i];
     if (c.fd < 0) return;
-    if (c.st == St::Connecting) {
+    if (c.state == State::connecting) {
       finish_connect(i);
       return;
     }
@@ -467,7 +467,7 @@ class Child {
       if (c.fd < 0) return;
     }
     if ((ev.events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) {
-      if (c.slow && c.st == St::Open) {
+      if (c.slow && c.state == State::open) {
         // Not polled for input; an error/hangup is terminal, so drain it now.
         if ((ev.events & (EPOLLERR | EPOLLHUP)) != 0)
           while (c.fd >= 0 && read_once(i, SIZE_MAX) > 0) {
@@ -482,10 +482,10 @@ class Child {
     Conn& c = conns_[i];
     if (c.fd < 0) return;
     uint32_t want = 0;
-    if (c.st == St::Connecting) {
+    if (c.state == State::connecting) {
       want = EPOLLOUT;
     } else {
-      if (!(c.slow && c.st == St::Open)) want |= EPOLLIN;
+      if (!(c.slow && c.state == State::open)) want |= EPOLLIN;
       if (!c.out.empty()) want |= EPOLLOUT;
     }
     if (c.registered && want == c.mask) return;
@@ -548,7 +548,7 @@ class Child {
   // One recv of at most max_bytes; returns bytes read (0 if nothing / connection gone).
   ssize_t read_once(uint32_t i, size_t max_bytes) {
     Conn& c = conns_[i];
-    const size_t need = std::max<size_t>(c.carry_len + kMinRead, grow_to_);
+    const size_t need = std::max<size_t>(c.carry_len + k_min_read, grow_to_);
     if (scratch_.size() < need) scratch_.resize(need);
     grow_to_ = 0;
     char* buf = scratch_.data();
@@ -567,7 +567,7 @@ class Child {
     cls_[c.slow].bytes += static_cast<uint64_t>(n);
     const size_t total = c.carry_len + static_cast<size_t>(n);
     now_us_ = realtime_us();
-    const size_t used = c.st == St::Handshake ? handle_handshake(i, buf, total) : parse_frames(i, buf, total);
+    const size_t used = c.state == State::handshake ? handle_handshake(i, buf, total) : parse_frames(i, buf, total);
     if (c.fd < 0) return n;
     const size_t rest = total - used;
     if (rest > c.carry_cap) {
@@ -600,13 +600,13 @@ class Child {
       const bool masked = (p[1] & 0x80) != 0;
       if (masked) hdr += 4;
       if (avail < hdr) break;
-      if (plen > kMaxFrame) {
+      if (plen > k_max_frame) {
         ++protocol_errors_;
         fail_or_close(i, "protocol:frame_too_large");
         return len;
       }
       if (avail - hdr < plen) {
-        grow_to_ = std::max<size_t>(grow_to_, hdr + plen + kMinRead);
+        grow_to_ = std::max<size_t>(grow_to_, hdr + plen + k_min_read);
         break;
       }
       char* payload = buf + off + hdr;
@@ -674,14 +674,14 @@ class Child {
         a += 7;
         const char* ae = static_cast<const char*>(std::memchr(a, '"', static_cast<size_t>(p + n - a)));
         uint64_t seq = 0;
-        const uint32_t slot = ae ? slot_for(c, std::string_view(a, static_cast<size_t>(ae - a))) : kNoSlot;
-        if (slot != kNoSlot && parse_u64(q + 6, p + n, seq)) ts_[static_cast<size_t>(i) * k_ + slot].target = seq;
+        const uint32_t slot = ae ? slot_for(c, std::string_view(a, static_cast<size_t>(ae - a))) : k_no_slot;
+        if (slot != k_no_slot && parse_u64(q + 6, p + n, seq)) ts_[static_cast<size_t>(i) * k_ + slot].target = seq;
       }
     }
     if (name == "subscribe") {
       ++c.acks;
-      if (c.st == St::Subscribing && o_.wait_acks && c.acks >= k_) on_subscribed(i);
-    } else if (name == "error" && c.st == St::Subscribing) {
+      if (c.state == State::subscribing && o_.wait_acks && c.acks >= k_) on_subscribed(i);
+    } else if (name == "error" && c.state == State::subscribing) {
       fail_or_close(i, "subscribe:error_event");
     }
   }
@@ -738,7 +738,7 @@ class Child {
       cs.hist.record(lat < 0 ? 0u : static_cast<uint64_t>(lat));
     }
 
-    uint32_t slot = kNoSlot;
+    uint32_t slot = k_no_slot;
     const char* tq = nullptr;
     if (q != nullptr && end - q > 10 && std::memcmp(q, ",\"topic\":\"", 10) == 0) {
       tq = q + 10;
@@ -752,13 +752,13 @@ class Child {
     } else if (k_ == 1) {
       slot = 0;
     }
-    if (slot == kNoSlot) {
+    if (slot == k_no_slot) {
       ++unknown_topic_;
       return;
     }
     TopicState& t = ts_[static_cast<size_t>(i) * k_ + slot];
     const uint64_t prev = t.last;
-    if (c.recovering && c.st == St::Open && prev < t.target && seq >= t.target && --c.behind == 0) caught_up(i);
+    if (c.recovering && c.state == State::open && prev < t.target && seq >= t.target && --c.behind == 0) caught_up(i);
     ++t.count;
     if (seq == prev + 1) {
       t.last = seq;
@@ -783,12 +783,12 @@ class Child {
       gid = c.hint;
     } else {
       const auto it = topic_ids_.find(topic);
-      if (it == topic_ids_.end()) return kNoSlot;
+      if (it == topic_ids_.end()) return k_no_slot;
       gid = it->second;
       c.hint = gid;
     }
     const uint32_t slot = k_ == m_ && c.base == 0 ? gid : (gid + m_ - c.base) % m_;
-    return slot < k_ ? slot : kNoSlot;
+    return slot < k_ ? slot : k_no_slot;
   }
 
   void on_close_frame(uint32_t i, const char* p, size_t n) {
@@ -797,8 +797,8 @@ class Child {
     const char reply[2] = {static_cast<char>((code >> 8) & 0xff), static_cast<char>(code & 0xff)};
     send_frame(i, 0x8, reply, n >= 2 ? 2 : 0);
     if (conns_[i].fd < 0) return;
-    if (conns_[i].st == St::Open)
-      close_conn(i, St::Closed);
+    if (conns_[i].state == State::open)
+      close_conn(i, State::closed);
     else
       fail(i, fmt::format("closed_during_setup:{}", code));
   }
@@ -806,17 +806,17 @@ class Child {
   // Connection ended without a close frame (EOF or socket error): close code 1006.
   void conn_lost(uint32_t i, int err) {
     Conn& c = conns_[i];
-    if (c.st == St::Handshake || c.st == St::Subscribing || c.st == St::Open) ++close_codes_[1006];
-    if (c.st == St::Open)
-      close_conn(i, St::Closed);
+    if (c.state == State::handshake || c.state == State::subscribing || c.state == State::open) ++close_codes_[1006];
+    if (c.state == State::open)
+      close_conn(i, State::closed);
     else
       fail(i, err == 0 ? std::string("eof_during_setup") : fmt::format("error_during_setup:{}", errno_name(err)));
   }
 
   void fail_or_close(uint32_t i, const std::string& reason) {
-    if (conns_[i].st == St::Open) {
+    if (conns_[i].state == State::open) {
       ++failures_after_open_[reason];
-      close_conn(i, St::Closed);
+      close_conn(i, State::closed);
     } else {
       fail(i, reason);
     }
@@ -824,25 +824,25 @@ class Child {
 
   void fail(uint32_t i, const std::string& reason) {
     Conn& c = conns_[i];
-    if (c.st == St::Failed || c.st == St::Closed) return;
+    if (c.state == State::failed || c.state == State::closed) return;
     ++failures_[reason];
     ++cls_[c.slow].failed;
-    close_conn(i, St::Failed);
+    close_conn(i, State::failed);
   }
 
-  void close_conn(uint32_t i, St final_state) {
+  void close_conn(uint32_t i, State final_state) {
     Conn& c = conns_[i];
-    if (c.st == St::Closed || c.st == St::Failed) return;
+    if (c.state == State::closed || c.state == State::failed) return;
     if (c.fd >= 0) ::close(c.fd);
     c.fd = -1;
     c.registered = false;
-    const St was = c.st;
-    const bool inflight = was == St::Connecting || was == St::Handshake || was == St::Subscribing;
-    const bool unresolved = inflight || was == St::Idle;
+    const State was = c.state;
+    const bool inflight = was == State::connecting || was == State::handshake || was == State::subscribing;
+    const bool unresolved = inflight || was == State::idle;
     if (inflight) --inflight_;
     if (unresolved) ++resolved_;
-    if (was == St::Open && final_state == St::Closed) ++closed_after_open_;
-    c.st = final_state;
+    if (was == State::open && final_state == State::closed) ++closed_after_open_;
+    c.state = final_state;
     if (o_.has_expect) {
       for (uint32_t s = 0; s < k_; ++s)
         if (ts_[static_cast<size_t>(i) * k_ + s].last < o_.expect_per_topic) --pending_pairs_;
@@ -853,9 +853,9 @@ class Child {
   }
 
   void slow_tick(uint64_t now) {
-    const double dt = last_tick_ns_ ? static_cast<double>(now - last_tick_ns_) / 1e9 : kTickNs / 1e9;
+    const double dt = last_tick_ns_ ? static_cast<double>(now - last_tick_ns_) / 1e9 : k_tick_ns / 1e9;
     last_tick_ns_ = now;
-    next_tick_ns_ = now + kTickNs;
+    next_tick_ns_ = now + k_tick_ns;
     const double add = o_.slow_read_bps * dt;
     const double cap = 2 * add + 1;
     size_t w = 0;
@@ -881,14 +881,14 @@ class Child {
     r.reserve(64 * 1024);
     auto kv = [&r](std::string_view k, uint64_t v) { fmt::format_to(std::back_inserter(r), "k {} {}\n", k, v); };
     r += "result\n";
-    static constexpr const char* kCls[2] = {"fast", "slow"};
+    static constexpr const char* k_class_names[2] = {"fast", "slow"};
     for (int s = 0; s < 2; ++s) {
       const ClassStats& cs = cls_[s];
       uint64_t gaps = 0, ooo = 0, incomplete = 0, missing = 0, complete = 0;
       for (uint64_t i = 0; i < n_; ++i) {
         const Conn& c = conns_[i];
         if (c.slow != (s == 1)) continue;
-        const bool opened = c.st == St::Open || c.st == St::Closed;
+        const bool opened = c.state == State::open || c.state == State::closed;
         bool ok = opened;
         for (uint32_t k = 0; k < k_; ++k) {
           const TopicState& t = ts_[i * k_ + k];
@@ -901,7 +901,7 @@ class Child {
         }
         if (o_.has_expect && opened) ++(ok ? complete : incomplete);
       }
-      const std::string_view n = kCls[s];
+      const std::string_view n = k_class_names[s];
       kv(fmt::format("conns_{}", n), cs.conns);
       kv(fmt::format("opened_{}", n), cs.opened);
       kv(fmt::format("failed_{}", n), cs.failed);
@@ -914,7 +914,7 @@ class Child {
       kv(fmt::format("missing_{}", n), missing);
       const Histogram& h = cs.hist;
       fmt::format_to(std::back_inserter(r), "hm {} {} {} {} {}\n", s, h.total(), h.sum(), h.max(), h.clamped());
-      for (size_t b = 0; b < Histogram::kBuckets; ++b)
+      for (size_t b = 0; b < Histogram::k_buckets; ++b)
         if (h.count_at(b)) fmt::format_to(std::back_inserter(r), "h {} {} {}\n", s, b, h.count_at(b));
     }
     kv("control_events", events_total_);
@@ -954,7 +954,7 @@ class Child {
     for (uint32_t i = 0; i < n_; ++i) {
       Conn& c = conns_[i];
       if (c.fd < 0) continue;
-      if (c.st == St::Open && c.out.empty()) {
+      if (c.state == State::open && c.out.empty()) {
         cf.clear();
         const char code[2] = {0x03, static_cast<char>(0xE8)};  // 1000
         append_masked_frame(cf, 0x8, code, 2, static_cast<uint32_t>(rng_.next()));
@@ -1035,4 +1035,4 @@ class Child {
   std::map<int, uint64_t> close_codes_;
 };
 
-}  // namespace loadgen
+}  // namespace fanout::loadgen

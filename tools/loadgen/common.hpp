@@ -11,7 +11,7 @@
 
 #include <unistd.h>
 
-namespace loadgen {
+namespace fanout::loadgen {
 
 inline uint64_t realtime_us() {
   timespec ts{};
@@ -49,7 +49,7 @@ struct Options {
   std::string path = "/ws";
   uint64_t connections = 1;
   bool connections_given = false;
-  unsigned procs = 0;               // 0: automatic (ceil(connections / kMaxConnsPerProc))
+  unsigned procs = 0;               // 0: automatic (ceil(connections / k_max_conns_per_proc))
   std::vector<std::string> topics;  // explicit list: every connection subscribes to all of them
   unsigned topics_per_conn = 0;     // with topic_count: K out of t0..t{M-1}, round-robin
   unsigned topic_count = 0;
@@ -76,7 +76,7 @@ struct Options {
   unsigned self_test_batch = 64;
 };
 
-inline constexpr uint64_t kMaxConnsPerProc = 19000;
+inline constexpr uint64_t k_max_conns_per_proc = 19000;
 
 // Which topics a connection subscribes to. Connection i subscribes to the K topics
 // names[(base_i + j) % M] for j in [0, K), base_i = (i * K) % M in round-robin mode, 0 otherwise
@@ -99,4 +99,4 @@ inline bool is_slow(uint64_t i, uint64_t n, uint64_t slow_count) {
   return slow_count != 0 && (i * slow_count) / n != ((i + 1) * slow_count) / n;
 }
 
-}  // namespace loadgen
+}  // namespace fanout::loadgen

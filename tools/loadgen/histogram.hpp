@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace loadgen {
+namespace fanout::loadgen {
 
 constexpr size_t hist_index(uint64_t v) {
   if (v < 256) return static_cast<size_t>(v);
@@ -23,10 +23,10 @@ constexpr size_t hist_index(uint64_t v) {
 
 class Histogram {
  public:
-  static constexpr uint64_t kMaxValue = 100'000'000;  // 100 s in us
+  static constexpr uint64_t k_max_value = 100'000'000;  // 100 s in us
 
   static constexpr size_t index_of(uint64_t v) { return hist_index(v); }
-  static constexpr size_t kBuckets = hist_index(kMaxValue) + 1;
+  static constexpr size_t k_buckets = hist_index(k_max_value) + 1;
 
   static constexpr uint64_t lowest_of(size_t i) {
     if (i < 256) return i;
@@ -42,8 +42,8 @@ class Histogram {
   }
 
   void record(uint64_t v) {
-    if (v > kMaxValue) {
-      v = kMaxValue;
+    if (v > k_max_value) {
+      v = k_max_value;
       ++clamped_;
     }
     ++counts_[index_of(v)];
@@ -54,7 +54,7 @@ class Histogram {
 
   // Merging (parent side).
   void add_bucket(size_t i, uint64_t n) {
-    if (i < kBuckets) counts_[i] += n;
+    if (i < k_buckets) counts_[i] += n;
   }
   void add_meta(uint64_t total, uint64_t sum, uint64_t max, uint64_t clamped) {
     total_ += total;
@@ -71,7 +71,7 @@ class Histogram {
     uint64_t target = want < 1 ? 1 : static_cast<uint64_t>(want);
     if (target > total_) target = total_;
     uint64_t acc = 0;
-    for (size_t i = 0; i < kBuckets; ++i) {
+    for (size_t i = 0; i < k_buckets; ++i) {
       acc += counts_[i];
       if (acc >= target) return std::min(highest_of(i), max_);
     }
@@ -86,7 +86,7 @@ class Histogram {
   double mean() const { return total_ ? static_cast<double>(sum_) / static_cast<double>(total_) : 0.0; }
 
  private:
-  std::array<uint64_t, kBuckets> counts_{};
+  std::array<uint64_t, k_buckets> counts_{};
   uint64_t total_ = 0;
   uint64_t sum_ = 0;
   uint64_t max_ = 0;
@@ -101,4 +101,4 @@ static_assert(Histogram::lowest_of(Histogram::index_of(123456)) <= 123456);
 static_assert(Histogram::highest_of(Histogram::index_of(123456)) >= 123456);
 static_assert(Histogram::lowest_of(384) == 512 && Histogram::highest_of(383) == 511);
 
-}  // namespace loadgen
+}  // namespace fanout::loadgen

@@ -56,7 +56,7 @@
 #include "histogram.hpp"
 #include "selftest.hpp"
 
-namespace loadgen {
+namespace fanout::loadgen {
 namespace {
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -403,7 +403,7 @@ int run(Options o) {
   if (o.connections == 0) usage_error("--connections must be > 0");
   const TopicPlan plan = make_plan(o);
 
-  const uint64_t min_procs = (o.connections + kMaxConnsPerProc - 1) / kMaxConnsPerProc;
+  const uint64_t min_procs = (o.connections + k_max_conns_per_proc - 1) / k_max_conns_per_proc;
   uint64_t procs = o.procs == 0 ? min_procs : o.procs;
   if (procs < min_procs) {
     fmt::print(stderr, "fanout-loadgen: {} connections need at least {} processes; using {}\n", o.connections,
@@ -636,6 +636,6 @@ int run(Options o) {
 }
 
 }  // namespace
-}  // namespace loadgen
+}  // namespace fanout::loadgen
 
-int main(int argc, char** argv) { return loadgen::run(loadgen::parse_args(argc, argv)); }
+int main(int argc, char** argv) { return fanout::loadgen::run(fanout::loadgen::parse_args(argc, argv)); }

@@ -12,6 +12,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <poll.h>
@@ -24,11 +25,12 @@
 #include <iterator>
 
 #include <fmt/format.h>
+#include <simdjson.h>
 
 #include "common.hpp"
 #include "wsutil.hpp"
 
-namespace loadgen {
+namespace fanout::loadgen {
 
 struct BlasterConfig {
   int listen_fd = -1;
@@ -49,6 +51,20 @@ inline bool blaster_send_all(int fd, const char* p, size_t n) {
     n -= static_cast<size_t>(w);
   }
   return true;
+}
+
+// The topics of {"op":"subscribe","args":["a","b"]} (simdjson); empty when it is not that.
+inline std::vector<std::string> subscribe_topics(std::string_view payload) {
+  simdjson::dom::parser parser;
+  simdjson::dom::array args;
+  if (parser.parse(payload.data(), payload.size())["args"].get_array().get(args)) return {};
+  std::vector<std::string> topics;
+  for (simdjson::dom::element arg : args) {
+    std::string_view topic;
+    if (arg.get_string().get(topic)) return {};
+    topics.emplace_back(topic);
+  }
+  return topics;
 }
 
 // Reads one WebSocket request (and, without ?subscribe=, one masked subscribe frame); returns
@@ -74,7 +90,7 @@ inline std::vector<std::string> blaster_handshake(int fd) {
   const std::string path = in.substr(4, in.find(' ', 4) - 4);
   const std::string resp =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-      ws_accept_for(key) + "\r\n\r\n";
+      websocket_accept(key) + "\r\n\r\n";
   if (!blaster_send_all(fd, resp.data(), resp.size())) return {};
 
   std::vector<std::string> topics;
@@ -106,17 +122,7 @@ inline std::vector<std::string> blaster_handshake(int fd) {
       if (f.size() >= hdr + len) {
         std::string payload = f.substr(hdr, len);
         for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(payload[i] ^ f[hdr - 4 + (i & 3)]);
-        size_t s = payload.find('[');
-        while (s != std::string::npos) {
-          const size_t a = payload.find('"', s + 1);
-          if (a == std::string::npos) break;
-          const size_t b = payload.find('"', a + 1);
-          if (b == std::string::npos) break;
-          topics.push_back(payload.substr(a + 1, b - a - 1));
-          s = b + 1;
-          if (payload.find_first_not_of(" ,", s) == payload.find(']', s)) break;
-        }
-        return topics;
+        return subscribe_topics(payload);
       }
     }
     const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
@@ -184,4 +190,4 @@ inline std::vector<std::string> blaster_handshake(int fd) {
   ::_exit(0);
 }
 
-}  // namespace loadgen
+}  // namespace fanout::loadgen

@@ -51,9 +51,4 @@ struct ControlParse {
 /// Parses one text message from a client (simdjson on-demand; runs once per client message).
 ControlParse parse_control(std::string_view text);
 
-/// `s` as a JSON string literal, quotes included (control characters and DEL as \u00XX).
-std::string json_string(std::string_view s);
-/// The same, appended to `out`.
-void append_json_string(std::string& out, std::string_view s);
-
 }  // namespace fanout::detail

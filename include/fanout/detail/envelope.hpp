@@ -9,9 +9,6 @@
 
 namespace fanout::detail {
 
-/// Appends `payload` as a JSON value: as is when it looks like JSON (an object or array), else as a string.
-void append_json_value(std::string& out, std::string_view payload);
-
 /// Builds the envelope frame once per message. A payload that looks like JSON (an object or array)
 /// is embedded as is; any other text becomes a JSON string. Binary payloads are not wrapped: the
 /// verbatim frame is returned for them (a JSON envelope cannot carry raw bytes).
