@@ -530,7 +530,8 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for --listen-tls");
   app.add_option("--tls-key", c.tls_key, "PEM private key for --listen-tls");
   app.add_option("--path", path, "WebSocket path (default /ws)");
-  app.add_option("--shards", shards, "I/O threads (default 1; 0 = one per core)");
+  app.add_option("--shards", shards, "I/O threads (default 1; 0 = one per core, at most 64)")
+      ->check(CLI::Range(0u, 64u));
   app.add_option("--policy", policy, "backpressure policy: drop_oldest, drop_newest, conflate, disconnect");
   app.add_option("--max-queue-bytes", max_queue_bytes, "queued bytes per client before the policy acts");
   app.add_option("--ca-file", ca_file, "CA bundle to verify wss upstreams with");
@@ -568,7 +569,7 @@ bool load(int argc, char** argv, Config& c) {
   for (const auto& p : c.paths)
     if ((c.http.metrics && p == c.http.metrics_path) || (c.http.status_page && (p == "/" || p == "/status.json")))
       throw std::runtime_error(fmt::format("WebSocket path {} is also an HTTP endpoint (see [http])", p));
-  if (shards) c.shards = shards;
+  if (app.count("--shards")) c.shards = shards;  // --shards 0 too: one per core
   if (!policy.empty()) c.server.session.policy = fanout::policy_by_name(policy);
   if (max_queue_bytes) c.server.session.queue.max_bytes = max_queue_bytes;
   if (!upstream_urls.empty()) {
