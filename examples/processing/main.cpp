@@ -1,7 +1,8 @@
 // fanout-processing: a processing stage off the forwarding path. The bundled feed simulator's ticker
 // stream comes in through an Upstream and the Router; a Processor with two workers forwards every
 // raw message and turns each instrument's ticks into one-second OHLC/VWAP bars, published as a
-// derived topic next to the raw one:
+// derived topic next to the raw one. The bar builder is the relay's own stage
+// (examples/relay/stages/bars.hpp); what this example shows is how a stage plugs into a Processor.
 //
 //   fanout-processing                      # then: ws://127.0.0.1:8080/ws?subscribe=tickers:BTC-USDT,bars:BTC-USDT
 //   fanout-processing --port 0 --interval-ms 5000 --workers 4
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   fanout::Processor processor(
       {.workers = workers, .overflow = fanout::Processor::Overflow::block},
       [&](std::size_t) {
-        return [bars = fanout::examples::BarBuilder({.interval = std::chrono::milliseconds(interval_ms)})](
+        return [bars = relay::stages::BarBuilder({.interval = std::chrono::milliseconds(interval_ms)})](
                    const fanout::Processor::Message& m, fanout::Processor::Output& out) mutable {
           out.forward(m);
           if (auto bar = bars.add(m.payload)) out.emit("bars:" + bar->inst, bar->json());

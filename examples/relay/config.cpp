@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <limits>
 #include <stdexcept>
 
@@ -28,48 +29,6 @@ Listen parse_listen(const std::string& s, bool tls) {
   l.port = static_cast<std::uint16_t>(port);
   l.tls = tls;
   return l;
-}
-
-template <class T>
-void read(const toml::table& t, std::string_view key, T& out) {
-  if (auto v = t[key].value<T>())
-    out = *v;
-  else if (t.contains(key))
-    throw std::runtime_error(fmt::format("'{}' has the wrong type", key));
-}
-// An integer setting in lo..hi; out keeps its value when the key is absent.
-template <class T>
-void read_int(const toml::table& t, std::string_view section, std::string_view key, std::int64_t lo, std::int64_t hi,
-              T& out) {
-  std::int64_t v = static_cast<std::int64_t>(out);
-  read(t, key, v);
-  if (v < lo || v > hi) throw std::runtime_error(fmt::format("{}.{} must be {}..{}", section, key, lo, hi));
-  out = static_cast<T>(v);
-}
-constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
-
-void read_ms(const toml::table& t, std::string_view key, ms& out) {
-  if (auto v = t[key].value<std::int64_t>()) {
-    if (*v < 0) throw std::runtime_error(fmt::format("'{}' must not be negative", key));
-    out = ms(*v);
-  } else if (t.contains(key)) {
-    throw std::runtime_error(fmt::format("'{}' must be an integer (milliseconds)", key));
-  }
-}
-std::vector<std::string> strings(const toml::table& t, std::string_view key) {
-  std::vector<std::string> r;
-  if (auto* a = t[key].as_array()) {
-    for (auto& e : *a) {
-      auto s = e.value<std::string>();
-      if (!s) throw std::runtime_error(fmt::format("'{}' must be a list of strings", key));
-      r.push_back(*s);
-    }
-  } else if (auto s = t[key].value<std::string>()) {
-    r.push_back(*s);
-  } else if (t.contains(key)) {
-    throw std::runtime_error(fmt::format("'{}' must be a string or a list of strings", key));
-  }
-  return r;
 }
 
 fanout::Upstream::Heartbeat heartbeat_by_name(const std::string& s) {
@@ -106,6 +65,422 @@ void parse_redis_address(const std::string& s, RedisConfig& r) {
   r.enabled = true;
 }
 
+// ---- The file's mapping: one table of keys per TOML table, applied in one loop (apply_keys). ----
+//
+// A Key names a TOML key and what to do with its value; the readers below make the common ones
+// (a plain value, an integer in a range, milliseconds, a list of strings) in one line each. Keys are
+// applied in the table's order, not the file's, so e.g. an upstream's `url` wins over its `urls`.
+// Every key of a TOML table must be in its Key table: a misspelt key is an error, not a silent default.
+
+/// Where a value sits, for error messages: `section` prefixes range errors ("server.shards must be ..").
+struct Where {
+  std::string_view section, key;
+};
+
+template <class T>
+struct Key {
+  std::string_view name;
+  std::function<void(const toml::node& value, const Where& where, T& out)> apply;
+};
+template <class T>
+using Keys = std::vector<Key<T>>;
+
+// Readers. `field` is a pointer to a member of T or a callable T& -> member&.
+template <class V>
+V value_of(const toml::node& n, const Where& w) {
+  if (auto v = n.value<V>()) return *v;
+  throw std::runtime_error(fmt::format("'{}' has the wrong type", w.key));
+}
+template <class V, class F>
+auto value(F field) {
+  return [field](const toml::node& n, const Where& w, auto& out) { std::invoke(field, out) = value_of<V>(n, w); };
+}
+constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
+// An integer in lo..hi.
+std::int64_t int_in(const toml::node& n, const Where& w, std::int64_t lo, std::int64_t hi) {
+  const auto v = value_of<std::int64_t>(n, w);
+  if (v < lo || v > hi) throw std::runtime_error(fmt::format("{}.{} must be {}..{}", w.section, w.key, lo, hi));
+  return v;
+}
+template <class F>
+auto integer(std::int64_t lo, std::int64_t hi, F field) {
+  return [=](const toml::node& n, const Where& w, auto& out) {
+    auto& f = std::invoke(field, out);
+    f = static_cast<std::remove_reference_t<decltype(f)>>(int_in(n, w, lo, hi));
+  };
+}
+// A size that must be positive (the [limits] wording).
+template <class F>
+auto positive(F field) {
+  return [=](const toml::node& n, const Where& w, auto& out) {
+    const auto v = value_of<std::int64_t>(n, w);
+    if (v <= 0) throw std::runtime_error(fmt::format("{}.{} must be positive", w.section, w.key));
+    std::invoke(field, out) = static_cast<std::size_t>(v);
+  };
+}
+template <class F>
+auto millis(F field) {
+  return [=](const toml::node& n, const Where& w, auto& out) {
+    auto v = n.value<std::int64_t>();
+    if (!v) throw std::runtime_error(fmt::format("'{}' must be an integer (milliseconds)", w.key));
+    if (*v < 0) throw std::runtime_error(fmt::format("'{}' must not be negative", w.key));
+    std::invoke(field, out) = ms(*v);
+  };
+}
+std::vector<std::string> strings_of(const toml::node& n, const Where& w) {
+  std::vector<std::string> r;
+  if (auto* a = n.as_array()) {
+    for (auto& e : *a) {
+      auto s = e.value<std::string>();
+      if (!s) throw std::runtime_error(fmt::format("'{}' must be a list of strings", w.key));
+      r.push_back(*s);
+    }
+  } else if (auto s = n.value<std::string>()) {
+    r.push_back(*s);
+  } else {
+    throw std::runtime_error(fmt::format("'{}' must be a string or a list of strings", w.key));
+  }
+  return r;
+}
+// A string or a list of strings, replacing the default.
+template <class F>
+auto strings(F field) {
+  return [=](const toml::node& n, const Where& w, auto& out) { std::invoke(field, out) = strings_of(n, w); };
+}
+
+template <class T>
+void check_keys(const toml::table& t, std::string_view where, std::initializer_list<const Keys<T>*> tables) {
+  for (auto& [k, v] : t) {
+    const bool known = std::any_of(tables.begin(), tables.end(), [&](const Keys<T>* keys) {
+      return std::any_of(keys->begin(), keys->end(), [&](const Key<T>& key) { return key.name == k.str(); });
+    });
+    if (!known) throw std::runtime_error(fmt::format("unknown key '{}' in {}", k.str(), where));
+  }
+}
+template <class T>
+void apply_keys(const toml::table& t, std::string_view section, const Keys<T>& keys, T& out) {
+  for (const auto& key : keys)
+    if (const toml::node* n = t.get(key.name)) key.apply(*n, Where{section, key.name}, out);
+}
+template <class T>
+void apply_table(const toml::table& t, std::string_view section, std::string_view where, const Keys<T>& keys, T& out) {
+  check_keys(t, where, {&keys});
+  apply_keys(t, section, keys, out);
+}
+
+const toml::table& table_of(const toml::node& n, std::string_view what) {
+  if (auto* t = n.as_table()) return *t;
+  throw std::runtime_error(fmt::format("{} must be a table", what));
+}
+// Each entry of an array of tables ([[upstream]], [[sink]]).
+template <class F>
+void each_table(const toml::node& n, std::string_view name, F&& f) {
+  auto* a = n.as_array();
+  if (!a) throw std::runtime_error(fmt::format("'{}' must be an array of tables ([[{}]])", name, name));
+  for (auto& e : *a) {
+    auto* t = e.as_table();
+    if (!t) throw std::runtime_error(fmt::format("[[{}]] entries must be tables", name));
+    f(*t);
+  }
+}
+
+const Keys<Config> k_server = {
+    {"listen",
+     [](const toml::node& n, const Where& w, Config& c) {
+       for (auto& l : strings_of(n, w)) c.listen.push_back(parse_listen(l, false));
+     }},
+    {"listen_tls",
+     [](const toml::node& n, const Where& w, Config& c) {
+       for (auto& l : strings_of(n, w)) c.listen.push_back(parse_listen(l, true));
+     }},
+    {"path", strings(&Config::paths)},
+    {"shards", integer(0, 64, &Config::shards)},
+    {"tls_cert", value<std::string>(&Config::tls_cert)},
+    {"tls_key", value<std::string>(&Config::tls_key)},
+    {"handshake_timeout_ms", millis([](Config& c) -> auto& { return c.server.handshake_timeout; })},
+    {"max_request_head_bytes", integer(
+                                   1, k_int_max, [](Config& c) -> auto& { return c.server.max_request_head_bytes; })},
+    {"stats_interval_s", integer(0, std::numeric_limits<unsigned>::max(), &Config::stats_interval_s)},
+    {"drain_ms", millis(&Config::drain)},
+    {"envelope_path", strings([](Config& c) -> auto& { return c.server.envelope_paths; })},
+    {"topic_endpoints", value<bool>([](Config& c) -> auto& { return c.server.topic_endpoints; })},
+    {"http_max_age_s", [](const toml::node& n, const Where& w,
+                          Config& c) { c.server.http_max_age = std::chrono::seconds(int_in(n, w, 0, 86400 * 365)); }},
+};
+
+const Keys<fanout::Hub::Options> k_history = {
+    {"max_messages", integer(
+                         0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.history.max_messages; })},
+    {"max_bytes", integer(
+                      0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.history.max_bytes; })},
+    {"max_keys", integer(
+                     0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.history.max_keys; })},
+    {"max_topics", integer(1, k_int_max, &fanout::Hub::Options::max_topics)},
+    {"max_total_bytes", integer(0, k_int_max, &fanout::Hub::Options::max_history_bytes)},
+};
+
+using SessionOptions = decltype(fanout::Server::Options{}.session);
+const Keys<SessionOptions> k_limits = {
+    {"max_queue_bytes", positive([](SessionOptions& s) -> auto& { return s.queue.max_bytes; })},
+    {"max_queue_frames", positive([](SessionOptions& s) -> auto& { return s.queue.max_frames; })},
+    {"max_message_bytes", positive(&SessionOptions::max_message_bytes)},
+    {"max_subscriptions", positive(&SessionOptions::max_subscriptions)},
+    {"ping_interval_ms", millis(&SessionOptions::ping_interval)},
+    {"idle_timeout_ms", millis(&SessionOptions::idle_timeout)},
+    {"write_timeout_ms", millis(&SessionOptions::write_timeout)},
+    {"policy",
+     [](const toml::node& n, const Where& w, SessionOptions& s) {
+       if (auto name = value_of<std::string>(n, w); !name.empty()) s.policy = fanout::policy_by_name(name);
+     }},
+};
+
+const Keys<fanout::Router::Options> k_route = {
+    {"topic", value<std::string>(&fanout::Router::Options::topic_template)},
+    {"default_topic", value<std::string>(&fanout::Router::Options::default_topic)},
+    {"key", value<std::string>(&fanout::Router::Options::key_path)},
+    {"seq", value<std::string>(&fanout::Router::Options::seq_path)},
+    {"control_fields", strings(&fanout::Router::Options::control_fields)},
+    {"heartbeat_texts", strings(&fanout::Router::Options::heartbeat_texts)},
+};
+
+using UpstreamOptions = fanout::Upstream::Options;
+template <class F>
+auto upstream_option(F field) {  // a member of UpstreamConfig::options
+  return [=](const toml::node& n, const Where& w, UpstreamConfig& u) { field(n, w, u.options); };
+}
+const Keys<UpstreamConfig> k_upstream = {
+    {"name", value<std::string>(&UpstreamConfig::name)},
+    {"urls", upstream_option(strings(&UpstreamOptions::urls))},
+    {"url", upstream_option(strings(&UpstreamOptions::urls))},
+    {"subscribe", upstream_option(strings(&UpstreamOptions::subscribe))},
+    {"login", upstream_option(value<std::string>(&UpstreamOptions::login))},
+    {"headers",
+     [](const toml::node& n, const Where& w, UpstreamConfig& u) {
+       for (auto& [k, v] : table_of(n, fmt::format("'{}'", w.key)))
+         u.options.headers.emplace_back(std::string(k.str()), v.value_or<std::string>(""));
+     }},
+    {"heartbeat",
+     [](const toml::node& n, const Where& w, UpstreamConfig& u) {
+       if (auto hb = value_of<std::string>(n, w); !hb.empty()) u.options.heartbeat = heartbeat_by_name(hb);
+     }},
+    {"heartbeat_text", upstream_option(value<std::string>(&UpstreamOptions::heartbeat_text))},
+    {"heartbeat_interval_ms", upstream_option(millis(&UpstreamOptions::heartbeat_interval))},
+    {"stale_timeout_ms", upstream_option(millis(&UpstreamOptions::stale_timeout))},
+    {"connect_timeout_ms", upstream_option(millis(&UpstreamOptions::connect_timeout))},
+    {"backoff_initial_ms", upstream_option(millis(&UpstreamOptions::backoff_initial))},
+    {"backoff_max_ms", upstream_option(millis(&UpstreamOptions::backoff_max))},
+    {"ca_file", upstream_option(value<std::string>(&UpstreamOptions::ca_file))},
+    {"insecure_skip_verify", upstream_option(value<bool>(&UpstreamOptions::insecure_skip_verify))},
+    {"permessage_deflate", upstream_option(value<bool>(&UpstreamOptions::permessage_deflate))},
+    {"inflate_binary",
+     [](const toml::node& n, const Where& w, UpstreamConfig& u) {
+       if (value_of<bool>(n, w)) u.options.inflate_binary = fanout::Upstream::Inflate::gzip_or_zlib;
+     }},
+    {"standby", value<bool>(&UpstreamConfig::standby)},
+    {"route",
+     [](const toml::node& n, const Where&, UpstreamConfig& u) {
+       apply_table(table_of(n, "[upstream.route]"), "upstream.route", "[upstream.route]", k_route, u.route);
+     }},
+};
+
+const Keys<ProcessorConfig> k_processor = {
+    {"enabled", value<bool>(&ProcessorConfig::enabled)},
+    {"stage", value<std::string>(&ProcessorConfig::stage)},
+    {"workers", integer(
+                    1, 256, [](ProcessorConfig& p) -> auto& { return p.options.workers; })},
+    {"max_queued", integer(
+                       1, k_int_max, [](ProcessorConfig& p) -> auto& { return p.options.max_queued; })},
+    {"max_queued_bytes", integer(
+                             1, k_int_max, [](ProcessorConfig& p) -> auto& { return p.options.max_queued_bytes; })},
+    {"overflow",
+     [](const toml::node& n, const Where& w, ProcessorConfig& p) {
+       const auto overflow = value_of<std::string>(n, w);
+       if (overflow == "block")
+         p.options.overflow = fanout::Processor::Overflow::block;
+       else if (overflow == "drop_oldest")
+         p.options.overflow = fanout::Processor::Overflow::drop_oldest;
+       else
+         throw std::runtime_error(fmt::format("processor.overflow '{}' must be drop_oldest or block", overflow));
+     }},
+    {"bar_interval_ms",
+     [](const toml::node& n, const Where& w, ProcessorConfig& p) { p.bar_interval = ms(int_in(n, w, 1, 86'400'000)); }},
+    {"bar_source", value<std::string>(&ProcessorConfig::bar_source)},
+    {"bar_topic", value<std::string>(&ProcessorConfig::bar_topic)},
+};
+
+// A [[sink]]: `type` and `name` first (they pick the type's keys and name the section), then the
+// type's own keys, then those every sink has.
+const Keys<SinkConfig> k_sink_head = {
+    {"type", value<std::string>(&SinkConfig::type)},
+    {"name", value<std::string>([](SinkConfig& s) -> auto& { return s.options.name; })},
+};
+const Keys<SinkConfig> k_journal = {
+    {"path", value<std::string>([](SinkConfig& s) -> auto& { return s.journal.path; })},
+    {"max_file_bytes", integer(
+                           1, k_int_max, [](SinkConfig& s) -> auto& { return s.journal.max_file_bytes; })},
+    {"max_files", integer(
+                      0, 100'000, [](SinkConfig& s) -> auto& { return s.journal.max_files; })},
+    {"fsync", value<bool>([](SinkConfig& s) -> auto& { return s.journal.fsync; })},
+};
+const Keys<SinkConfig> k_postgres = {
+    {"conninfo", value<std::string>([](SinkConfig& s) -> auto& { return s.postgres.conninfo; })},
+    {"table", value<std::string>([](SinkConfig& s) -> auto& { return s.postgres.table; })},
+    {"create_table", value<bool>([](SinkConfig& s) -> auto& { return s.postgres.create_table; })},
+    {"statement_timeout_ms", millis([](SinkConfig& s) -> auto& { return s.postgres.statement_timeout; })},
+};
+const Keys<SinkConfig> k_sink = {
+    {"topics", strings([](SinkConfig& s) -> auto& { return s.options.topics; })},
+    {"max_queued", integer(
+                       1, k_int_max, [](SinkConfig& s) -> auto& { return s.options.max_queued; })},
+    {"max_queued_bytes", integer(
+                             1, k_int_max, [](SinkConfig& s) -> auto& { return s.options.max_queued_bytes; })},
+    {"max_batch", integer(
+                      1, k_int_max, [](SinkConfig& s) -> auto& { return s.options.max_batch; })},
+    {"max_batch_bytes", integer(
+                            1, k_int_max, [](SinkConfig& s) -> auto& { return s.options.max_batch_bytes; })},
+    {"overflow",
+     [](const toml::node& n, const Where& w, SinkConfig& s) {
+       const auto overflow = value_of<std::string>(n, w);
+       if (overflow == "drop_oldest")
+         s.options.overflow = fanout::Sink::Overflow::drop_oldest;
+       else if (overflow != "drop_newest")
+         throw std::runtime_error(
+             fmt::format("{}: overflow '{}' must be drop_newest or drop_oldest", w.section, overflow));
+     }},
+    {"retry_initial_ms", millis([](SinkConfig& s) -> auto& { return s.options.retry_initial; })},
+    {"retry_max_ms", millis([](SinkConfig& s) -> auto& { return s.options.retry_max; })},
+    {"max_attempts", integer(
+                         0, k_int_max, [](SinkConfig& s) -> auto& { return s.options.max_attempts; })},
+    {"stop_timeout_ms", millis([](SinkConfig& s) -> auto& { return s.options.stop_timeout; })},
+    {"spill_to", value<std::string>(&SinkConfig::spill_to)},
+    {"spill_only", value<bool>([](SinkConfig& s) -> auto& { return s.options.spill_only; })},
+};
+
+const Keys<HttpConfig> k_http = {
+    {"metrics", value<bool>(&HttpConfig::metrics)},
+    {"metrics_path", value<std::string>(&HttpConfig::metrics_path)},
+    {"status_page", value<bool>(&HttpConfig::status_page)},
+    {"status_max_topics", integer(0, 1'000'000, &HttpConfig::status_max_topics)},
+    {"status_history_s", integer(1, 86'400, &HttpConfig::status_history_s)},
+};
+
+const Keys<RedisConfig> k_redis = {
+    {"url",
+     [](const toml::node& n, const Where& w, RedisConfig& r) {
+       if (auto url = value_of<std::string>(n, w); !url.empty()) parse_redis_address(url, r);
+     }},
+    {"host", value<std::string>(&RedisConfig::host)},
+    {"port", integer(1, 65535, &RedisConfig::port)},
+    {"prefix", value<std::string>(&RedisConfig::prefix)},
+    {"lease_ttl_ms", millis(&RedisConfig::lease_ttl)},
+    {"stream_maxlen", integer(1, k_int_max, &RedisConfig::stream_maxlen)},
+    {"subscribe_all", value<bool>(&RedisConfig::subscribe_all)},
+};
+
+const Keys<SimulatorConfig> k_simulator = {
+    {"enabled", value<bool>(&SimulatorConfig::enabled)},
+    {"port", integer(0, 65535, &SimulatorConfig::port)},
+    {"rate", value<double>(&SimulatorConfig::rate)},
+    {"size", integer(1, k_int_max, &SimulatorConfig::size)},
+};
+
+UpstreamConfig read_upstream(const toml::table& t) {
+  UpstreamConfig u;
+  apply_table(t, "upstream", "[[upstream]]", k_upstream, u);
+  u.options.name = u.name;
+  if (u.options.urls.empty()) throw std::runtime_error(fmt::format("upstream '{}' needs urls", u.name));
+  return u;
+}
+
+SinkConfig read_sink(const toml::table& t) {
+  SinkConfig sc;
+  apply_keys(t, "sink", k_sink_head, sc);
+  if (!t.contains("name")) sc.options.name = sc.type;
+  const std::string section = fmt::format("sink.{}", sc.options.name);
+  const Keys<SinkConfig>* own = nullptr;
+  if (sc.type == "journal") {
+    own = &k_journal;
+  } else if (sc.type == "postgres") {
+#if !FANOUT_WITH_POSTGRES
+    throw std::runtime_error("sink type postgres: this build has no PostgreSQL support (FANOUT_WITH_POSTGRES)");
+#endif
+    own = &k_postgres;
+  } else {
+    throw std::runtime_error(fmt::format("sink type '{}' must be journal or postgres", sc.type));
+  }
+  check_keys(t, fmt::format("[[sink]] '{}' (a {} sink)", sc.options.name, sc.type), {&k_sink_head, own, &k_sink});
+  apply_keys(t, section, *own, sc);
+  apply_keys(t, section, k_sink, sc);
+  for (auto& topic : sc.options.topics)
+    if (topic.empty()) throw std::runtime_error(fmt::format("{}: empty topic in topics", section));
+  try {  // the writers check their own options, without opening anything
+    if (sc.type == "journal") fanout::JournalWriter probe(sc.journal);
+#if FANOUT_WITH_POSTGRES
+    if (sc.type == "postgres") fanout::PostgresWriter probe(sc.postgres);
+#endif
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(fmt::format("{}: {}", section, e.what()));
+  }
+  return sc;
+}
+
+void check_spills(const std::vector<SinkConfig>& sinks) {
+  for (auto& sc : sinks) {
+    if (sc.spill_to.empty()) continue;
+    auto target =
+        std::find_if(sinks.begin(), sinks.end(), [&](const SinkConfig& o) { return o.options.name == sc.spill_to; });
+    if (target == sinks.end() || &*target == &sc || !target->spill_to.empty())
+      throw std::runtime_error(fmt::format("sink.{}.spill_to '{}' must name another sink that does not spill itself",
+                                           sc.options.name, sc.spill_to));
+  }
+}
+
+// The top level: its tables and `role`, in the order they are applied.
+template <class T, class F>
+auto section(std::string_view name, const Keys<T>& keys, F part) {
+  return [name, &keys, part](const toml::node& n, const Where&, Config& c) {
+    apply_table(table_of(n, fmt::format("[{}]", name)), name, fmt::format("[{}]", name), keys, std::invoke(part, c));
+  };
+}
+const Keys<Config> k_root = {
+    {"server", section("server", k_server, [](Config& c) -> Config& { return c; })},
+    {"history", section("history", k_history, &Config::hub)},
+    {"limits", section(
+                   "limits", k_limits, [](Config& c) -> auto& { return c.server.session; })},
+    {"upstream",
+     [](const toml::node& n, const Where&, Config& c) {
+       each_table(n, "upstream", [&](const toml::table& t) { c.upstreams.push_back(read_upstream(t)); });
+     }},
+    {"processor",
+     [](const toml::node& n, const Where& w, Config& c) {
+       section("processor", k_processor, &Config::processor)(n, w, c);
+       if (c.processor.stage != "bars" && c.processor.stage != "forward")
+         throw std::runtime_error(fmt::format("processor.stage '{}' must be bars or forward", c.processor.stage));
+     }},
+    {"sink",
+     [](const toml::node& n, const Where&, Config& c) {
+       each_table(n, "sink", [&](const toml::table& t) { c.sinks.push_back(read_sink(t)); });
+       check_spills(c.sinks);
+     }},
+    {"http",
+     [](const toml::node& n, const Where& w, Config& c) {
+       section("http", k_http, &Config::http)(n, w, c);
+       const auto& p = c.http.metrics_path;
+       if (p.empty() || p[0] != '/' || p == "/" || p == "/status.json")
+         throw std::runtime_error("http.metrics_path must start with '/' and not be / or /status.json");
+     }},
+    {"role",
+     [](const toml::node& n, const Where& w, Config& c) {
+       if (auto role = value_of<std::string>(n, w); !role.empty()) c.role = role_by_name(role);
+     }},
+    {"redis",
+     [](const toml::node& n, const Where& w, Config& c) {
+       c.redis.enabled = true;
+       section("redis", k_redis, &Config::redis)(n, w, c);
+     }},
+    {"simulator", section("simulator", k_simulator, &Config::simulator)},
+};
+
 void apply_file(const std::string& path, Config& c) {
   toml::table root;
   try {
@@ -115,208 +490,7 @@ void apply_file(const std::string& path, Config& c) {
         fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
   }
   try {
-    if (auto* s = root["server"].as_table()) {
-      for (auto& l : strings(*s, "listen")) c.listen.push_back(parse_listen(l, false));
-      for (auto& l : strings(*s, "listen_tls")) c.listen.push_back(parse_listen(l, true));
-      if (s->contains("path")) c.paths = strings(*s, "path");
-      read_int(*s, "server", "shards", 0, 64, c.shards);
-      read(*s, "tls_cert", c.tls_cert);
-      read(*s, "tls_key", c.tls_key);
-      read_ms(*s, "handshake_timeout_ms", c.server.handshake_timeout);
-      read_int(*s, "server", "max_request_head_bytes", 1, k_int_max, c.server.max_request_head_bytes);
-      read_int(*s, "server", "stats_interval_s", 0, std::numeric_limits<unsigned>::max(), c.stats_interval_s);
-      read_ms(*s, "drain_ms", c.drain);
-      if (s->contains("envelope_path")) c.server.envelope_paths = strings(*s, "envelope_path");
-      read(*s, "topic_endpoints", c.server.topic_endpoints);
-      std::int64_t max_age = c.server.http_max_age.count();
-      read_int(*s, "server", "http_max_age_s", 0, 86400 * 365, max_age);
-      c.server.http_max_age = std::chrono::seconds(max_age);
-    }
-    if (auto* h = root["history"].as_table()) {
-      read_int(*h, "history", "max_messages", 0, k_int_max, c.hub.history.max_messages);
-      read_int(*h, "history", "max_bytes", 0, k_int_max, c.hub.history.max_bytes);
-      read_int(*h, "history", "max_keys", 0, k_int_max, c.hub.history.max_keys);
-      read_int(*h, "history", "max_topics", 1, k_int_max, c.hub.max_topics);
-      read_int(*h, "history", "max_total_bytes", 0, k_int_max, c.hub.max_history_bytes);
-    }
-    if (auto* l = root["limits"].as_table()) {
-      auto& so = c.server.session;
-      auto size = [&](std::string_view key, std::size_t& out) {
-        std::int64_t v = static_cast<std::int64_t>(out);
-        read(*l, key, v);
-        if (v <= 0) throw std::runtime_error(fmt::format("limits.{} must be positive", key));
-        out = static_cast<std::size_t>(v);
-      };
-      size("max_queue_bytes", so.queue.max_bytes);
-      size("max_queue_frames", so.queue.max_frames);
-      size("max_message_bytes", so.max_message_bytes);
-      size("max_subscriptions", so.max_subscriptions);
-      read_ms(*l, "ping_interval_ms", so.ping_interval);
-      read_ms(*l, "idle_timeout_ms", so.idle_timeout);
-      read_ms(*l, "write_timeout_ms", so.write_timeout);
-      std::string policy;
-      read(*l, "policy", policy);
-      if (!policy.empty()) so.policy = fanout::policy_by_name(policy);
-    }
-    if (auto* ups = root["upstream"].as_array()) {
-      for (auto& node : *ups) {
-        auto* t = node.as_table();
-        if (!t) throw std::runtime_error("[[upstream]] entries must be tables");
-        UpstreamConfig u;
-        read(*t, "name", u.name);
-        u.options.name = u.name;
-        u.options.urls = strings(*t, "urls");
-        if (t->contains("url")) u.options.urls = strings(*t, "url");
-        if (u.options.urls.empty()) throw std::runtime_error(fmt::format("upstream '{}' needs urls", u.name));
-        u.options.subscribe = strings(*t, "subscribe");
-        read(*t, "login", u.options.login);
-        if (auto* h = (*t)["headers"].as_table())
-          for (auto& [k, v] : *h) u.options.headers.emplace_back(std::string(k.str()), v.value_or<std::string>(""));
-        std::string hb;
-        read(*t, "heartbeat", hb);
-        if (!hb.empty()) u.options.heartbeat = heartbeat_by_name(hb);
-        read(*t, "heartbeat_text", u.options.heartbeat_text);
-        read_ms(*t, "heartbeat_interval_ms", u.options.heartbeat_interval);
-        read_ms(*t, "stale_timeout_ms", u.options.stale_timeout);
-        read_ms(*t, "connect_timeout_ms", u.options.connect_timeout);
-        read_ms(*t, "backoff_initial_ms", u.options.backoff_initial);
-        read_ms(*t, "backoff_max_ms", u.options.backoff_max);
-        read(*t, "ca_file", u.options.ca_file);
-        read(*t, "insecure_skip_verify", u.options.insecure_skip_verify);
-        read(*t, "permessage_deflate", u.options.permessage_deflate);
-        bool inflate = false;
-        read(*t, "inflate_binary", inflate);
-        if (inflate) u.options.inflate_binary = fanout::Upstream::Inflate::gzip_or_zlib;
-        read(*t, "standby", u.standby);
-        if (auto* r = (*t)["route"].as_table()) {
-          read(*r, "topic", u.route.topic_template);
-          read(*r, "default_topic", u.route.default_topic);
-          read(*r, "key", u.route.key_path);
-          read(*r, "seq", u.route.seq_path);
-          if (r->contains("control_fields")) u.route.control_fields = strings(*r, "control_fields");
-          if (r->contains("heartbeat_texts")) u.route.heartbeat_texts = strings(*r, "heartbeat_texts");
-        }
-        c.upstreams.push_back(std::move(u));
-      }
-    }
-    if (auto* p = root["processor"].as_table()) {
-      auto& pc = c.processor;
-      read(*p, "enabled", pc.enabled);
-      read(*p, "stage", pc.stage);
-      if (pc.stage != "bars" && pc.stage != "forward")
-        throw std::runtime_error(fmt::format("processor.stage '{}' must be bars or forward", pc.stage));
-      read_int(*p, "processor", "workers", 1, 256, pc.options.workers);
-      read_int(*p, "processor", "max_queued", 1, k_int_max, pc.options.max_queued);
-      read_int(*p, "processor", "max_queued_bytes", 1, k_int_max, pc.options.max_queued_bytes);
-      std::string overflow = "drop_oldest";
-      read(*p, "overflow", overflow);
-      if (overflow == "block")
-        pc.options.overflow = fanout::Processor::Overflow::block;
-      else if (overflow == "drop_oldest")
-        pc.options.overflow = fanout::Processor::Overflow::drop_oldest;
-      else
-        throw std::runtime_error(fmt::format("processor.overflow '{}' must be drop_oldest or block", overflow));
-      std::int64_t bar_ms = pc.bar_interval.count();
-      read_int(*p, "processor", "bar_interval_ms", 1, 86'400'000, bar_ms);
-      pc.bar_interval = ms(bar_ms);
-      read(*p, "bar_source", pc.bar_source);
-      read(*p, "bar_topic", pc.bar_topic);
-    }
-    if (auto* sinks = root["sink"].as_array()) {
-      for (auto& node : *sinks) {
-        auto* t = node.as_table();
-        if (!t) throw std::runtime_error("[[sink]] entries must be tables");
-        SinkConfig sc;
-        read(*t, "type", sc.type);
-        sc.options.name = sc.type;
-        read(*t, "name", sc.options.name);
-        const std::string section = fmt::format("sink.{}", sc.options.name);
-        if (sc.type == "journal") {
-          read(*t, "path", sc.journal.path);
-          read_int(*t, section, "max_file_bytes", 1, k_int_max, sc.journal.max_file_bytes);
-          read_int(*t, section, "max_files", 0, 100'000, sc.journal.max_files);
-          read(*t, "fsync", sc.journal.fsync);
-        } else if (sc.type == "postgres") {
-#if !FANOUT_WITH_POSTGRES
-          throw std::runtime_error("sink type postgres: this build has no PostgreSQL support (FANOUT_WITH_POSTGRES)");
-#endif
-          read(*t, "conninfo", sc.postgres.conninfo);
-          read(*t, "table", sc.postgres.table);
-          read(*t, "create_table", sc.postgres.create_table);
-          read_ms(*t, "statement_timeout_ms", sc.postgres.statement_timeout);
-        } else {
-          throw std::runtime_error(fmt::format("sink type '{}' must be journal or postgres", sc.type));
-        }
-        if (t->contains("topics")) sc.options.topics = strings(*t, "topics");
-        for (auto& topic : sc.options.topics)
-          if (topic.empty()) throw std::runtime_error(fmt::format("{}: empty topic in topics", section));
-        read_int(*t, section, "max_queued", 1, k_int_max, sc.options.max_queued);
-        read_int(*t, section, "max_queued_bytes", 1, k_int_max, sc.options.max_queued_bytes);
-        read_int(*t, section, "max_batch", 1, k_int_max, sc.options.max_batch);
-        read_int(*t, section, "max_batch_bytes", 1, k_int_max, sc.options.max_batch_bytes);
-        std::string overflow = "drop_newest";
-        read(*t, "overflow", overflow);
-        if (overflow == "drop_oldest")
-          sc.options.overflow = fanout::Sink::Overflow::drop_oldest;
-        else if (overflow != "drop_newest")
-          throw std::runtime_error(
-              fmt::format("{}: overflow '{}' must be drop_newest or drop_oldest", section, overflow));
-        read_ms(*t, "retry_initial_ms", sc.options.retry_initial);
-        read_ms(*t, "retry_max_ms", sc.options.retry_max);
-        read_int(*t, section, "max_attempts", 0, k_int_max, sc.options.max_attempts);
-        read_ms(*t, "stop_timeout_ms", sc.options.stop_timeout);
-        read(*t, "spill_to", sc.spill_to);
-        read(*t, "spill_only", sc.options.spill_only);
-        try {  // the writers check their own options, without opening anything
-          if (sc.type == "journal") fanout::JournalWriter probe(sc.journal);
-#if FANOUT_WITH_POSTGRES
-          if (sc.type == "postgres") fanout::PostgresWriter probe(sc.postgres);
-#endif
-        } catch (const std::invalid_argument& e) {
-          throw std::runtime_error(fmt::format("{}: {}", section, e.what()));
-        }
-        c.sinks.push_back(std::move(sc));
-      }
-      for (auto& sc : c.sinks) {
-        if (sc.spill_to.empty()) continue;
-        auto target = std::find_if(c.sinks.begin(), c.sinks.end(),
-                                   [&](const SinkConfig& o) { return o.options.name == sc.spill_to; });
-        if (target == c.sinks.end() || &*target == &sc || !target->spill_to.empty())
-          throw std::runtime_error(fmt::format(
-              "sink.{}.spill_to '{}' must name another sink that does not spill itself", sc.options.name, sc.spill_to));
-      }
-    }
-    if (auto* h = root["http"].as_table()) {
-      read(*h, "metrics", c.http.metrics);
-      read(*h, "metrics_path", c.http.metrics_path);
-      if (c.http.metrics_path.empty() || c.http.metrics_path[0] != '/' || c.http.metrics_path == "/" ||
-          c.http.metrics_path == "/status.json")
-        throw std::runtime_error("http.metrics_path must start with '/' and not be / or /status.json");
-      read(*h, "status_page", c.http.status_page);
-      read_int(*h, "http", "status_max_topics", 0, 1'000'000, c.http.status_max_topics);
-      read_int(*h, "http", "status_history_s", 1, 86'400, c.http.status_history_s);
-    }
-    std::string role;
-    read(root, "role", role);
-    if (!role.empty()) c.role = role_by_name(role);
-    if (auto* r = root["redis"].as_table()) {
-      c.redis.enabled = true;
-      std::string url;
-      read(*r, "url", url);
-      if (!url.empty()) parse_redis_address(url, c.redis);
-      read(*r, "host", c.redis.host);
-      read_int(*r, "redis", "port", 1, 65535, c.redis.port);
-      read(*r, "prefix", c.redis.prefix);
-      read_ms(*r, "lease_ttl_ms", c.redis.lease_ttl);
-      read_int(*r, "redis", "stream_maxlen", 1, k_int_max, c.redis.stream_maxlen);
-      read(*r, "subscribe_all", c.redis.subscribe_all);
-    }
-    if (auto* s = root["simulator"].as_table()) {
-      read(*s, "enabled", c.simulator.enabled);
-      read_int(*s, "simulator", "port", 0, 65535, c.simulator.port);
-      read(*s, "rate", c.simulator.rate);
-      read_int(*s, "simulator", "size", 1, k_int_max, c.simulator.size);
-    }
+    apply_table(root, "", "the top level", k_root, c);
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(fmt::format("{}: {}", path, e.what()));
   } catch (const std::invalid_argument& e) {
@@ -344,7 +518,7 @@ bool load(int argc, char** argv, Config& c) {
   std::string route, policy, path;
   unsigned shards = 0;
   std::size_t max_queue_bytes = 0;
-  bool insecure = false, no_standby = true;
+  bool insecure = false;
   std::string ca_file;
   app.add_option("-c,--config", config_file, "TOML configuration file (see examples/relay/relay.toml)")
       ->check(CLI::ExistingFile);
@@ -356,7 +530,8 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for --listen-tls");
   app.add_option("--tls-key", c.tls_key, "PEM private key for --listen-tls");
   app.add_option("--path", path, "WebSocket path (default /ws)");
-  app.add_option("--shards", shards, "I/O threads (default 1; 0 = one per core)");
+  app.add_option("--shards", shards, "I/O threads (default 1; 0 = one per core, at most 64)")
+      ->check(CLI::Range(0u, 64u));
   app.add_option("--policy", policy, "backpressure policy: drop_oldest, drop_newest, conflate, disconnect");
   app.add_option("--max-queue-bytes", max_queue_bytes, "queued bytes per client before the policy acts");
   app.add_option("--ca-file", ca_file, "CA bundle to verify wss upstreams with");
@@ -365,7 +540,6 @@ bool load(int argc, char** argv, Config& c) {
   app.add_flag("--sim", c.simulator.enabled, "run the bundled feed simulator even with upstreams configured");
   app.add_option("--sim-port", c.simulator.port, "port of the bundled simulator (default: any free)");
   app.add_option("--sim-rate", c.simulator.rate, "simulator messages per second per instrument");
-  (void)no_standby;
   bool no_metrics = false, no_status_page = false;
   app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
   app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
@@ -395,7 +569,7 @@ bool load(int argc, char** argv, Config& c) {
   for (const auto& p : c.paths)
     if ((c.http.metrics && p == c.http.metrics_path) || (c.http.status_page && (p == "/" || p == "/status.json")))
       throw std::runtime_error(fmt::format("WebSocket path {} is also an HTTP endpoint (see [http])", p));
-  if (shards) c.shards = shards;
+  if (app.count("--shards")) c.shards = shards;  // --shards 0 too: one per core
   if (!policy.empty()) c.server.session.policy = fanout::policy_by_name(policy);
   if (max_queue_bytes) c.server.session.queue.max_bytes = max_queue_bytes;
   if (!upstream_urls.empty()) {
@@ -421,6 +595,11 @@ bool load(int argc, char** argv, Config& c) {
 #if !FANOUT_WITH_REDIS
   if (c.redis.enabled) throw std::runtime_error("this fanout-relay was built without Redis (FANOUT_WITH_REDIS=OFF)");
 #endif
+  // Sinks record what this node's hub publishes (its publish observer); an ingest node has no hub traffic.
+  if (c.role == Role::ingest && !c.sinks.empty())
+    throw std::runtime_error(
+        "[[sink]] records what the hub publishes, and role ingest publishes only into Redis: "
+        "put sinks on an edge (or role both)");
   if (c.role == Role::edge && !c.upstreams.empty())
     throw std::runtime_error("role edge takes no upstreams: they are ingested by the ingest nodes");
   // Over Redis the ingest node publishes routed messages to the bus; a [processor] stage there is not

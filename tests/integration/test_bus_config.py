@@ -9,10 +9,12 @@ edge: exit 2 with a message naming the problem. A valid [redis] file passes --ch
 Redis is down still starts, serves clients (subscribe acknowledged), logs the failed connection and
 retries; when Redis comes up on that port, it connects and delivers. Role both with Redis: one
 process leads its upstream and serves its clients through Redis; on SIGTERM it exits 0 and releases
-its lease, so a standby takes over long before that lease (60 s) could have expired.
+its lease, so a standby takes over long before that lease (60 s) could have expired; its journal sink
+holds every message its client got, under the seq the client got. Role ingest refuses [[sink]].
 """
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -47,6 +49,11 @@ async def body(args):
         path = write_file(tmp, "bad.toml", 'role = "edge"\n[redis]\nport = "x"\n')
         rc, _, err = run_command([args.relay, "--check", "--config", path])
         check(rc == 2 and "'port' has the wrong type" in err, f"bad.toml: exit {rc}, stderr {err!r}")
+        # Sinks record what the hub publishes (its publish observer): an ingest node publishes into Redis only.
+        path = write_file(tmp, "sink.toml", 'role = "ingest"\n[redis]\nport = 6390\n'
+                                            '[[sink]]\ntype = "journal"\npath = "j.jsonl"\n')
+        rc, _, err = run_command([args.relay, "--check", "--config", path])
+        check(rc == 2 and "role ingest publishes only into Redis" in err, f"sink.toml: exit {rc}, stderr {err!r}")
         path = write_file(tmp, "good.toml", 'role = "edge"\n[redis]\nurl = "redis://127.0.0.1:6390"\n'
                                             'lease_ttl_ms = 2000\nstream_maxlen = 500\nsubscribe_all = true\n')
         rc, out, err = run_command([args.relay, "--check", "--config", path])
@@ -71,7 +78,10 @@ async def body(args):
     async def both_roles():
         redis = Redis()
         sim = FeedSim(args.sim, rate=40)
-        node = Relay(args.relay, ["--redis", f"127.0.0.1:{redis.port}", "--lease-ttl-ms", 60000, "--upstream", sim.url,
+        journal = os.path.join(tmp, "both.jsonl")
+        conf = write_file(tmp, "both.toml", f'[[sink]]\ntype = "journal"\npath = "{journal}"\n')
+        node = Relay(args.relay, ["--config", conf,
+                                  "--redis", f"127.0.0.1:{redis.port}", "--lease-ttl-ms", 60000, "--upstream", sim.url,
                                   "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
                                   "--listen", "127.0.0.1:0", "--stats-interval", 1], name="both")
         await node.wait_line(r"lease upstream won: fence 1", what="the single node leads its upstream")
@@ -87,6 +97,19 @@ async def body(args):
         check(rc == 0, f"SIGTERM: exit {rc}; " + node.describe_death())
         await standby.wait_line(r"lease upstream won: fence 2", after=mark, timeout=30,
                                 what="takeover well before the leader's 60 s lease could expire")
+        # Its sink recorded what its hub published, under the hub's (the bus's) seq, not the upstream's.
+        journaled = {}
+        with open(journal, encoding="utf-8") as f:
+            for line in f:
+                e = json.loads(line)
+                journaled[(e["topic"], e["seq"])] = json.loads(e["payload"])
+        n = 0
+        for topic, got in c.got.items():
+            for seq, _, text in got:
+                check(journaled.get((topic, seq)) == json.loads(text)["data"],
+                      f"{topic} seq {seq}: the client's message is not in the journal under that seq")
+                n += 1
+        log(f"    {n} client messages journaled under their seq")
     await checks.arun("role both with [redis]: ingest and edge in one process, through Redis", both_roles)
     checks.finish()
 

@@ -8,7 +8,8 @@ Checks: `fanout-relay --listen 127.0.0.1:0` and nothing else runs the bundled si
 it: a client subscribed to tickers:BTC-USDT gets that stream, seq +1, the bytes a client connected
 straight to the bundled simulator gets; `--check --config examples/relay/relay.toml` exits 0; a
 file with a TOML syntax error exits 2 naming the file and the line, one with an out-of-range value
-exits 2 naming the file and the key; SIGTERM makes the relay exit 0 after closing its clients with
+exits 2 naming the file and the key, one with an unknown key exits 2 naming the key and its table;
+SIGTERM makes the relay exit 0 after closing its clients with
 1001.
 """
 
@@ -57,9 +58,25 @@ async def run(args, checks: Checks, tmp: str):
               f"stdout {out!r} stderr {err!r}")
         log(f"    {err.strip()}")
 
+    async def unknown_keys():
+        # Every key is in config.cpp's tables: a misspelt one is an error, not a silent default.
+        cases = [('[limits]\npolcy = "conflate"\n', "unknown key 'polcy' in [limits]"),
+                 ('shard = 2\n', "unknown key 'shard' in the top level"),
+                 ('[[upstream]]\nurls = ["ws://127.0.0.1:1/ws"]\n[upstream.route]\ntopik = "x"\n',
+                  "unknown key 'topik' in [upstream.route]"),
+                 ('[[sink]]\ntype = "journal"\npath = "j.jsonl"\ntable = "t"\n',
+                  "unknown key 'table' in [[sink]] 'journal' (a journal sink)")]
+        for i, (text, message) in enumerate(cases):
+            path = write_file(tmp, f"unknown{i}.toml", text)
+            rc, out, err = run_command([args.relay, "--check", "--config", path])
+            check(rc == 2 and path in err and message in err,
+                  f"{text!r}: exit {rc}, expected 2 with {path} and {message!r}; stderr {err!r}")
+            log(f"    {err.strip()}")
+
     await checks.arun("--check --config examples/relay/relay.toml exits 0", check_sample)
     await checks.arun("syntax error: exit 2 with file and line", syntax_error)
     await checks.arun("value out of range: exit 2 with file and key", out_of_range)
+    await checks.arun("unknown key: exit 2 naming the key and its table", unknown_keys)
 
     relay = Relay(args.relay, ["--listen", "127.0.0.1:0"], name="relay-default")
     clients = []

@@ -17,6 +17,9 @@ subscribed to tickers:BTC-USDT and bars:BTC-USDT. After SIGTERM:
     instrument and interval;
   * the bars-only journal holds exactly the bar lines of the full journal;
   * the PostgreSQL table holds exactly the journal's tickers:* messages (topic, seq, payload), in order;
+  * sinks get the hub's seq: every message an envelope-mode client received ({"topic","seq","data"})
+    is in the journal under the same topic and seq, with the processor (raw and derived topics)
+    and, in a second relay without it, straight from the router;
   * bad [processor] / [[sink]] settings make `--check` exit 2 naming the file and the key.
 """
 
@@ -60,10 +63,75 @@ async def body(args):
     try:
         with tempfile.TemporaryDirectory(prefix="fanout-relay-sinks-") as tmp:
             await run(args, checks, tmp, pg)
+            await run_plain(args, checks, tmp)
             await bad_config(args, checks, tmp)
     finally:
         pg.stop()
     checks.finish()
+
+
+async def envelopes(client: WsClient, want: dict) -> list:
+    """(topic, seq, data) of envelope-mode messages until each topic in want = {topic: n} has n."""
+    got, count = [], {t: 0 for t in want}
+    while any(count[t] < n for t, n in want.items()):
+        _, m = await client.next_data(20)
+        e = json.loads(m)
+        check(e.get("topic") in want and isinstance(e.get("seq"), int), f"not an envelope we asked for: {m[:200]}")
+        got.append((e["topic"], e["seq"], e["data"]))
+        count[e["topic"]] += 1
+    return got
+
+
+def same_seqs(journal: list, got: list):
+    """Every envelope a client got is journaled under its topic and the seq it carried."""
+    by_seq = {}
+    for e in journal:
+        check((e["topic"], e.get("seq")) not in by_seq, f"{e['topic']} seq {e.get('seq')} journaled twice")
+        by_seq[(e["topic"], e.get("seq"))] = e["payload"]
+    for topic, seq, data in got:
+        payload = by_seq.get((topic, seq))
+        check(payload is not None, f"{topic} seq {seq}: the client got it, the journal has no such seq")
+        check(json.loads(payload) == data, f"{topic} seq {seq}: the journal has another message under that seq")
+    log(f"    {len(got)} envelopes found in the journal under their seq")
+
+
+async def run_plain(args, checks: Checks, tmp: str):
+    """No processor: the router publishes straight to the hub, and the journal still gets its seq."""
+    sim = FeedSim(args.sim, rate=50)
+    journal = os.path.join(tmp, "plain.jsonl")
+    config = write_file(tmp, "plain.toml", f"""
+[server]
+listen = ["127.0.0.1:0"]
+
+[[upstream]]
+name = "sim"
+urls = ["{sim.url}"]
+subscribe = ['{subscribe_msg(STREAMS)}']
+[upstream.route]
+topic = "{{arg.channel}}:{{arg.instId}}"
+seq = "data.0.seq"
+
+[[sink]]
+type = "journal"
+path = "{journal}"
+max_file_bytes = {MAX_FILE}
+max_files = 100000
+""")
+    relay = Relay(args.relay, ["--config", config], name="relay-plain")
+    client = await WsClient.open(relay.port, "/ws?envelope=1", name="envelope-plain")
+    await client.subscribe("tickers:BTC-USDT", "trades:BTC-USDT")
+    got = []
+
+    async def receive():
+        got.extend(await envelopes(client, {"tickers:BTC-USDT": 20, "trades:BTC-USDT": 20}))
+
+    await checks.arun("no processor: an envelope client receives tickers and trades", receive)
+    rc = await relay.aterminate()
+    check(rc == 0, f"relay exit {rc}")
+    await client.close()
+    sim.quit()
+    lines, _ = read_journal(journal)
+    checks.run("no processor: the journal's seq is the seq clients got", lambda: same_seqs(lines, got))
 
 
 async def bad_config(args, checks: Checks, tmp: str):
@@ -134,6 +202,9 @@ table = "ticks"
     client = await WsClient.open(relay.port, "/ws", name="client")
     await client.subscribe("tickers:BTC-USDT", "bars:BTC-USDT")
     received = {"tickers:BTC-USDT": [], "bars:BTC-USDT": []}
+    env_client = await WsClient.open(relay.port, "/ws?envelope=1", name="envelope-client")
+    await env_client.subscribe("tickers:BTC-USDT", "bars:BTC-USDT")
+    enveloped = []
 
     async def receive():
         while len(received["bars:BTC-USDT"]) < 4 or len(received["tickers:BTC-USDT"]) < 40:
@@ -142,6 +213,7 @@ table = "ticks"
             topic = f"{d['arg']['channel']}:{d['arg']['instId']}"
             check(topic in received, f"unexpected topic {topic}: {m[:200]}")
             received[topic].append(m)
+        enveloped.extend(await envelopes(env_client, {"tickers:BTC-USDT": 20, "bars:BTC-USDT": 2}))
         await relay.wait_line(r"stats: processor queued \d+ lag \d+ ms processed [1-9]", what="a processor stats line")
         await relay.wait_line(r"stats: sink all queued \d+ lag \d+ ms written [1-9]", what="a sink stats line")
 
@@ -149,6 +221,7 @@ table = "ticks"
     rc = await relay.aterminate()
     check(rc == 0, f"relay exit {rc}")
     await client.close()
+    await env_client.close()
     sim.quit()
 
     def sink_line(name: str) -> dict:
@@ -218,6 +291,8 @@ table = "ticks"
     checks.run("journal keeps per-topic order", ordered)
     checks.run("what the client got is journaled byte for byte", same_bytes)
     checks.run("bars recomputed from the journal's ticks", bars_right)
+    checks.run("with the processor: the journal's seq is the seq clients got (raw and bars)",
+               lambda: same_seqs(lines, enveloped))
     def postgres():
         st = sink_line("db")
         got = pg.query("SELECT topic, seq, payload FROM ticks ORDER BY id")

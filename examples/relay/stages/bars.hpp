@@ -1,5 +1,5 @@
-// Per-instrument OHLC + VWAP bars from an OKX-style ticker stream: the processing stage of
-// examples/processing and of fanout-relay's `[processor] stage = "bars"`.
+// Per-instrument OHLC + VWAP bars from an OKX-style ticker stream: fanout-relay's `[processor]
+// stage = "bars"`, owned by the relay; examples/processing shows the same stage in a program of its own.
 //
 // Input, one message per tick (the bundled simulator's format; real OKX tickers look the same):
 //   {"arg":{"channel":"tickers","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT","last":"64000.1","lastSz":"0.5","ts":...}]}
@@ -24,7 +24,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace fanout::examples {
+namespace relay::stages {
 
 class BarBuilder {
  public:
@@ -63,4 +63,4 @@ class BarBuilder {
   std::unordered_map<std::string, Bar> bars_;
 };
 
-}  // namespace fanout::examples
+}  // namespace relay::stages

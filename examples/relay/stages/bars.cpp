@@ -5,7 +5,7 @@
 
 #include <charconv>
 
-namespace fanout::examples {
+namespace relay::stages {
 
 struct BarBuilder::Parser {
   simdjson::dom::parser parser;
@@ -103,4 +103,4 @@ std::string BarBuilder::Bar::json() const {
       inst, inst, start_ms, end_ms, open, high, low, close, vwap(), volume, ticks);
 }
 
-}  // namespace fanout::examples
+}  // namespace relay::stages

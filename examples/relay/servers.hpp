@@ -1,0 +1,44 @@
+// The relay's client side: its WebSocket listeners and, on each, the HTTP routes for metrics and the
+// status page; plus what the status page, the stats line and /metrics read from the running relay.
+#pragma once
+
+#include <fanout/hub.hpp>
+#include <fanout/library_metrics.hpp>
+#include <fanout/metrics.hpp>
+#include <fanout/processor.hpp>
+#include <fanout/runtime.hpp>
+#include <fanout/server.hpp>
+#include <fanout/sink.hpp>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "config.hpp"
+#include "feeds.hpp"
+#include "status.hpp"
+
+namespace relay {
+
+using Servers = std::vector<std::unique_ptr<fanout::Server>>;
+
+/// GET metrics_path, GET / and GET /status.json as [http] asks. The handlers run on shard threads and
+/// call `totals`, so what it reads must be built before the runtime starts.
+std::vector<fanout::HttpRoute> http_routes(const HttpConfig& http, const fanout::MetricsRegistry& registry,
+                                           const StatusBoard& board, std::function<LiveTotals()> totals);
+
+/// One server per [server] listen address, each also serving `routes`; none for role ingest.
+/// Throws StartupError.
+Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
+                      const std::vector<fanout::HttpRoute>& routes);
+
+/// Connections, deliveries, drops and upstream states, read now (any thread).
+LiveTotals live_totals(const Servers& servers, const fanout::Hub& hub, const Feeds& feeds);
+
+/// Every series /metrics serves: per server, per upstream connection, per topic, processor, sinks.
+fanout::MetricRegistrations add_relay_metrics(fanout::MetricsRegistry& registry, const Config& config,
+                                              const Servers& servers, const fanout::Hub& hub, const Feeds& feeds,
+                                              const StatusBoard& board, const fanout::Processor* processor,
+                                              const fanout::SinkSet& sinks);
+
+}  // namespace relay
