@@ -19,6 +19,7 @@
 namespace fanout {
 
 class BackpressurePolicy;
+struct OverflowContext;
 
 /// What happened to frames because of limits. Summed per shard, reported by Server::stats().
 struct BackpressureCounters {
@@ -41,10 +42,9 @@ class OutboundQueue {
   OutboundQueue& operator=(const OutboundQueue&) = delete;
   ~OutboundQueue() { clear(); }
 
-  /// Appends a data frame of `topic` (an opaque identity used by conflation), applying `policy`
-  /// when the limits would be exceeded. The counters record what the policy did.
-  Result push(FrameRef frame, const void* topic, const Limits& limits, BackpressurePolicy& policy,
-              BackpressureCounters& counters);
+  /// Appends a data frame of `context.topic_id` (non-zero), applying `policy` when
+  /// `context.limits` would be exceeded. `context.counters` record what the policy did.
+  Result push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy);
   /// Appends a control frame (pong, close, protocol replies); not subject to the policy.
   void push_control(FrameRef frame);
 
@@ -68,10 +68,10 @@ class OutboundQueue {
   // ---- for policies ----
   /// Drops the oldest frame that is not partly written. False when there is none.
   bool drop_oldest(BackpressureCounters& counters) noexcept;
-  /// Drops the queued data frame of `topic` with the same key as `frame` (Frame::key_hash; 0 for
+  /// Drops the queued data frame of `topic_id` with the same key as `frame` (Frame::key_hash; 0 for
   /// messages without a key) and appends `frame`: the newest value per (topic, key), in seq order.
   /// False (and `frame` untouched) when none is queued. It cannot fail to append (it just freed a slot).
-  bool replace_latest_of_topic(const void* topic, FrameRef& frame, BackpressureCounters& counters) noexcept;
+  bool replace_latest_of_topic(std::uint64_t topic_id, FrameRef& frame, BackpressureCounters& counters) noexcept;
   /// True when `extra` more bytes (and one more frame) fit within `limits`.
   bool fits(std::size_t extra, const Limits& limits) const noexcept {
     return bytes_ + extra <= limits.max_bytes && count_ + 1 <= limits.max_frames;
@@ -79,8 +79,8 @@ class OutboundQueue {
 
  private:
   struct Entry {
-    const Frame* frame;  // owns one reference
-    const void* topic;   // nullptr for control frames, which policies never drop
+    const Frame* frame;      // owns one reference
+    std::uint64_t topic_id;  // 0 for control frames, which policies never drop
   };
   Entry& at(std::size_t i) noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
   const Entry& at(std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }

@@ -9,6 +9,7 @@
 // thread (from a Server callback, or through asio::post to context()).
 #pragma once
 
+#include <any>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -70,6 +71,17 @@ class Session : public std::enable_shared_from_this<Session> {
   /// True when this client gets envelopes ({"topic":..,"seq":..,"data":..}) instead of verbatim messages.
   bool envelope() const noexcept { return envelope_; }
   bool unsubscribe(std::string_view topic);
+  /// The policy that decides when this client's queue is full: Options::policy unless set_policy chose
+  /// another. Typically called from Server::Callbacks::on_open, before the first overflow; a null
+  /// pointer goes back to Options::policy.
+  void set_policy(std::shared_ptr<BackpressurePolicy> policy);
+  BackpressurePolicy& policy() const noexcept {
+    return custom_ && custom_->policy ? *custom_->policy : *options_.policy;
+  }
+  /// The application's data for this connection (e.g. the user it authenticated in on_open); empty
+  /// until set. Policies see it through OverflowContext::session.
+  std::any& user_data();
+  const std::any& user_data() const noexcept;
   /// Queues a message for this client only (text by default), outside the backpressure policy.
   void send(std::string_view payload, Opcode op = Opcode::text);
   /// Starts the closing handshake after what is queued: close frame, then the socket.
@@ -78,7 +90,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // ---- internal: hub and shard ----
   /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
   /// soon. Never closes synchronously.
-  void deliver(FrameRef frame, const void* topic, BackpressureCounters& counters);
+  void deliver(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
   /// The publish walk found member `i` of `group` unflagged: flags it to pull at its next write, or,
   /// when its socket is blocked or it is closing, pulls now (group.hpp).
   void on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
@@ -145,6 +157,11 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t index;  // place in the topic's member list on this shard
   };
   struct WsState;  // wslay context and the frame-boundary tracker, only while a message is in progress
+  /// What the application set for this session; most sessions have none, and pay one pointer.
+  struct Custom {
+    std::shared_ptr<BackpressurePolicy> policy;
+    std::any user_data;
+  };
 
   bool on_handshake_bytes(std::span<const std::byte> data);
   void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
@@ -162,7 +179,7 @@ class Session : public std::enable_shared_from_this<Session> {
   /// subscribe() with recovery: `replay` receives what goes out before live frames.
   bool join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay);
   /// Queues a frame under the policy; false when it was not queued. Never writes.
-  bool enqueue(FrameRef frame, const void* topic, BackpressureCounters& counters);
+  bool enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;
@@ -172,6 +189,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<Subscription> subs_;
   std::unique_ptr<WsState> ws_;
   std::unique_ptr<HttpRequest> request_;  // only during the handshake
+  std::unique_ptr<Custom> custom_;
   std::size_t index_in_owner_ = 0;
   std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)
 };

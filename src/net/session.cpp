@@ -109,9 +109,24 @@ std::size_t Session::group_index(const detail::Topic* t) const noexcept {
   return SIZE_MAX;
 }
 
+void Session::set_policy(std::shared_ptr<BackpressurePolicy> policy) {
+  if (!custom_) custom_ = std::make_unique<Custom>();
+  custom_->policy = std::move(policy);
+}
+
+std::any& Session::user_data() {
+  if (!custom_) custom_ = std::make_unique<Custom>();
+  return custom_->user_data;
+}
+
+const std::any& Session::user_data() const noexcept {
+  static const std::any none;
+  return custom_ ? custom_->user_data : none;
+}
+
 // ---------------------------------------------------------------- outbound
 
-void Session::deliver(FrameRef frame, const void* topic, BackpressureCounters& counters) {
+void Session::deliver(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters) {
   if (!enqueue(std::move(frame), topic, counters)) return;
   // A full batch goes out now, so a burst does not wait for the end of the loop turn (and fill the
   // queue to its limit) before the first byte is written.
@@ -121,10 +136,16 @@ void Session::deliver(FrameRef frame, const void* topic, BackpressureCounters& c
     schedule_flush();
 }
 
-bool Session::enqueue(FrameRef frame, const void* topic, BackpressureCounters& counters) {
+bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters) {
   if (state_ != State::open) return false;
   delivered_since_tick_ = true;
-  switch (queue_.push(std::move(frame), topic, options_.queue, *options_.policy, counters)) {
+  const OverflowContext context{.topic = topic.name,
+                                .topic_id = topic.id,
+                                .key_hash = frame->key_hash(),
+                                .session = this,
+                                .limits = options_.queue,
+                                .counters = counters};
+  switch (queue_.push(std::move(frame), context, policy())) {
     case OutboundQueue::Result::queued: return true;
     case OutboundQueue::Result::dropped: return false;
     case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); return false;
@@ -147,7 +168,7 @@ void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, Ba
   const auto frames = group.after(group.cursor[i]);
   if (!frames.empty()) {
     group.cursor[i] = frames.back().frame->seq();
-    for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, &topic, counters);
+    for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, topic, counters);
     detail::ShardCounters::add(shard_.counters.deliveries, frames.size());
   }
   if (group.flagged[i]) {
@@ -507,9 +528,9 @@ void Session::on_control(std::string_view text) {
                                   replay.first, replay.epoch));
         // Under the policy like live frames: a replay cannot take the queue past its limits.
         BackpressureCounters counters;
-        const void* identity = subs_.back().topic.get();
+        const detail::Topic& joined = *subs_.back().topic;
         if (!replay.frames.empty()) replayed_until_ns_ = detail::steady_now_ns();
-        for (const auto& f : replay.frames) deliver(f, identity, counters);
+        for (const auto& f : replay.frames) deliver(f, joined, counters);
         shard_.add_counters(counters);
       }
       return;

@@ -21,7 +21,8 @@ TEST_CASE("queue gathers everything queued and consumes partial writes") {
   OutboundQueue::Limits lim;
   auto p = drop_oldest();
   for (int i = 0; i < 20; ++i)
-    CHECK(q.push(Frame::make(Opcode::text, std::to_string(i)), nullptr, lim, *p, c) == OutboundQueue::Result::queued);
+    CHECK(q.push(Frame::make(Opcode::text, std::to_string(i)),
+                 {.topic = "t", .topic_id = 1, .limits = lim, .counters = c}, *p) == OutboundQueue::Result::queued);
   CHECK(q.frames() == 20);
   const auto all = gathered(q);
   CHECK(all.size() == q.bytes());
@@ -44,7 +45,8 @@ TEST_CASE("queue grows past its initial capacity in order") {
   for (int i = 0; i < 1000; ++i) {
     auto f = Frame::make(Opcode::text, std::to_string(i));
     expect.append(reinterpret_cast<const char*>(f->bytes().data()), f->size());
-    q.push(f, nullptr, {}, *p, c);
+    const OutboundQueue::Limits lim;
+    q.push(f, {.topic = "t", .topic_id = 1, .limits = lim, .counters = c}, *p);
     if (i % 7 == 0) {
       // interleave consumption to wrap the ring
       auto first = gathered(q).substr(0, 2 + std::to_string(0).size());

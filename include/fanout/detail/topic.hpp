@@ -38,6 +38,13 @@ struct HistoryLimits {
   std::size_t max_keys = 0;
 };
 
+/// A topic record's identity in sessions' queues (OverflowContext::topic_id): never 0 (control
+/// frames), never reused within the process.
+inline std::uint64_t next_topic_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 struct Topic {
   Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e,
         std::shared_ptr<std::atomic<std::int64_t>> total)
@@ -47,6 +54,7 @@ struct Topic {
   Topic& operator=(const Topic&) = delete;
 
   const std::string name;
+  const std::uint64_t id = next_topic_id();
   /// Random per topic record: a client's `since` from another epoch cannot be trusted (restart).
   const std::uint64_t epoch;
   /// Bit i set while shard i has at least one member: publish posts only to those shards.
