@@ -1,8 +1,9 @@
 // fanout/outbound_queue.hpp — a session's queue of frames waiting for the socket.
 //
 // Holds references to shared frames (never copies), counts bytes and frames, and, when a data frame
-// would exceed the limits, lets a BackpressurePolicy decide what gives. Frames from the head are
-// handed to the writer as an iovec array so everything queued goes out in one gather-write.
+// would exceed the limits, lets a BackpressurePolicy decide what gives. The writer takes the
+// unwritten bytes of the frames from the head (as an iovec array, detail/gather.hpp), so everything
+// queued goes out in one gather-write.
 // An empty queue owns no memory beyond this object until the first push.
 //
 // Thread safety: none; a queue belongs to one session, which lives on one shard thread.
@@ -11,8 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-
-#include <sys/uio.h>
+#include <span>
 
 #include "fanout/frame.hpp"
 
@@ -48,8 +48,11 @@ class OutboundQueue {
   /// Appends a control frame (pong, close, protocol replies); not subject to the policy.
   void push_control(FrameRef frame);
 
-  /// Fills up to `max_iov` iovecs, at most about `max_bytes`, from the head. Returns how many.
-  std::size_t gather(iovec* out, std::size_t max_iov, std::size_t max_bytes) const noexcept;
+  /// The bytes of queued frame `i` (0: the head) not written yet; i < frames().
+  std::span<const std::byte> unwritten(std::size_t i) const noexcept {
+    const auto b = at(i).frame->bytes();
+    return i == 0 ? b.subspan(head_offset_) : b;
+  }
   /// Removes `n` written bytes from the head (whole frames released, a partial one remembered).
   void consume(std::size_t n) noexcept;
 

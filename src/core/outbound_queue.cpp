@@ -43,19 +43,6 @@ void OutboundQueue::append(Entry e) {
   bytes_ += e.frame->size();
 }
 
-std::size_t OutboundQueue::gather(iovec* out, std::size_t max_iov, std::size_t max_bytes) const noexcept {
-  std::size_t n = 0, total = 0;
-  for (std::uint32_t i = 0; i < count_ && n < max_iov && total < max_bytes; ++i) {
-    auto b = at(i).frame->bytes();
-    const std::size_t skip = i == 0 ? head_offset_ : 0;
-    out[n].iov_base = const_cast<std::byte*>(b.data() + skip);
-    out[n].iov_len = b.size() - skip;
-    total += out[n].iov_len;
-    ++n;
-  }
-  return n;
-}
-
 void OutboundQueue::consume(std::size_t n) noexcept {
   bytes_ -= n;
   while (n > 0) {

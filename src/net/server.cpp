@@ -166,6 +166,7 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     acceptor.listen(options_.backlog);
     if (i == 0) port_ = acceptor.local_endpoint().port();
     shards_.push_back(std::make_unique<detail::ServerShard>(*this, runtime_.shard(i), std::move(acceptor)));
+    shards_.back()->tls_context = tls_context_.get();
   }
   for (auto& s : shards_) s->start();
   runtime_.add_drainable(this);

@@ -512,13 +512,13 @@ void Session::on_control(std::string_view text) {
                       fmt::format("at most {} subscriptions per connection", options_.max_subscriptions));
           continue;
         }
-        Hub::Recovery recovery{.snapshot = parsed.request.snapshot, .envelope = envelope_};
+        detail::Recovery recovery{.snapshot = parsed.request.snapshot, .envelope = envelope_};
         if (const auto* since = parsed.request.since_of(t)) {
           recovery.has_since = true;
           recovery.since = since->seq;
           recovery.epoch = since->epoch;
         }
-        Hub::Replay replay;
+        detail::Replay replay;
         if (!join(t, recovery, replay)) continue;
         const auto name = detail::json_string(t);
         reply_event(
@@ -553,22 +553,22 @@ bool Session::group_index_known(std::string_view topic) const noexcept {
 
 bool Session::subscribe(std::string_view topic) {
   if (group_index_known(topic)) return state_ == State::open;
-  Hub::Replay replay;
-  return join(topic, Hub::Recovery{.envelope = envelope_}, replay);
+  detail::Replay replay;
+  return join(topic, detail::Recovery{.envelope = envelope_}, replay);
 }
 
-bool Session::join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay) {
+bool Session::join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay) {
   if (state_ != State::open) return false;
   if (subs_.size() >= options_.max_subscriptions) return false;
   std::shared_ptr<detail::Topic> t;
   std::size_t index = 0;
-  switch (hub_.subscribe(topic, shard_.index(), this, recovery, t, index, replay)) {
-    case Hub::SubscribeResult::ok: break;
-    case Hub::SubscribeResult::invalid_topic:
+  switch (detail::HubMembers::subscribe(hub_, topic, shard_.index(), this, recovery, t, index, replay)) {
+    case detail::SubscribeResult::ok: break;
+    case detail::SubscribeResult::invalid_topic:
       reply_error(static_cast<int>(detail::ControlError::invalid_topic),
                   fmt::format("invalid topic name {}", detail::json_string(topic)));
       return false;
-    case Hub::SubscribeResult::too_many_topics:
+    case detail::SubscribeResult::too_many_topics:
       reply_error(static_cast<int>(detail::ControlError::too_many_topics), "the server has too many topics");
       return false;
   }
@@ -594,7 +594,7 @@ void Session::leave(std::size_t k) {
     pull(*t, group, subs_[k].index, counters);
     shard_.add_counters(counters);
   }
-  hub_.unsubscribe(t, shard_.index(), this, envelope_);
+  detail::HubMembers::unsubscribe(hub_, t, shard_.index(), this, envelope_);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -8,10 +8,11 @@
 using namespace fanout;
 
 static std::string gathered(const OutboundQueue& q) {
-  iovec iov[64];
-  const auto n = q.gather(iov, 64, SIZE_MAX);
   std::string out;
-  for (std::size_t i = 0; i < n; ++i) out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  for (std::size_t i = 0; i < q.frames(); ++i) {
+    const auto b = q.unwritten(i);
+    out.append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
   return out;
 }
 

@@ -11,12 +11,10 @@ namespace {
 constexpr std::uint64_t topic_a = 1, topic_b = 2;
 
 std::string payloads(const OutboundQueue& q) {
-  iovec iov[256];
-  const auto n = q.gather(iov, 256, SIZE_MAX);
   std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::string f(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-    out += f.substr(2) + ",";
+  for (std::size_t i = 0; i < q.frames(); ++i) {
+    const auto b = q.unwritten(i);
+    out += std::string(reinterpret_cast<const char*>(b.data()), b.size()).substr(2) + ",";
   }
   return out;
 }

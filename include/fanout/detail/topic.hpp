@@ -15,6 +15,7 @@
 #include "fanout/detail/group.hpp"
 #include "fanout/detail/history.hpp"
 #include "fanout/frame.hpp"
+#include "fanout/hub.hpp"
 
 namespace fanout {
 class Session;
@@ -77,6 +78,41 @@ struct Topic {
   std::chrono::steady_clock::time_point window_start{};
   std::uint64_t window_count = 0;
   double rate = 0;  // messages/s over the last full window
+};
+
+enum class SubscribeResult { ok, invalid_topic, too_many_topics };
+
+/// What a subscriber asks for besides live messages.
+struct Recovery {
+  bool has_since = false;
+  std::uint64_t since = 0;  // replay messages with seq > since
+  std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
+  bool snapshot = false;    // latest value per key first
+  bool envelope = false;    // the frames wanted are envelopes
+};
+
+/// What the subscriber gets before live messages, in order.
+struct Replay {
+  std::uint64_t seq = 0;  // the topic's seq at subscription: live frames follow with seq > this
+  std::uint64_t epoch = 0;
+  bool resync = false;      // `since` could not be served from history: `frames` is the snapshot
+  std::uint64_t first = 0;  // with resync: the oldest seq the history still had (0: none)
+  std::vector<FrameRef> frames;
+};
+
+/// The Hub's member-side API: how a session joins and leaves a topic, on its shard's thread.
+struct HubMembers {
+  /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
+  /// `index` the session's place in the member list (kept current through set_group_index).
+  static SubscribeResult subscribe(Hub& hub, std::string_view topic, std::size_t shard, Session* s,
+                                   const Recovery& recovery, std::shared_ptr<Topic>& out, std::size_t& index,
+                                   Replay& replay) {
+    return hub.subscribe(topic, shard, s, recovery, out, index, replay);
+  }
+  /// Removes `s`; `topic` is the record subscribe() gave.
+  static void unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, Session* s, bool envelope) {
+    hub.unsubscribe(topic, shard, s, envelope);
+  }
 };
 
 }  // namespace detail
