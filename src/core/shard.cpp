@@ -44,13 +44,7 @@ void Shard::deliver_pending(Topic& topic) {
     if (i + k_prefetch_ahead < n && !group.flagged[i + k_prefetch_ahead]) prefetch_hot(members[i + k_prefetch_ahead]);
     members[i]->on_published(topic, group, i, c);
   }
-  if (group.log.size() > Group::k_log_trim_frames || group.flagged_count == 0) group.trim();
-  if (group.log_over_limit()) {
-    // Someone's sweep is too long to keep waiting for: hand the old frames over now.
-    for (std::size_t i = 0; i < n; ++i)
-      if (group.flagged[i]) members[i]->pull(topic, group, i, c);
-    group.clear_log();
-  }
+  group.bound_log([&](std::size_t i) { members[i]->pull(topic, group, i, c); });
   add_counters(c);
 }
 

@@ -155,8 +155,7 @@ bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCo
 
 void Session::on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
   if (state_ == State::open && !waiting_writable_) {
-    group.flagged[i] = 1;
-    ++group.flagged_count;
+    group.flag(i);
     ++pulls_due_;
     schedule_flush();
   } else {
