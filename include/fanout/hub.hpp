@@ -147,11 +147,13 @@ class Hub {
   using Recovery = detail::Recovery;
   using Replay = detail::Replay;
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
-  /// `index` the session's place in the member list (kept current through set_group_index).
+  /// `index` the session's place in the member list (unsubscribe tells who moves).
   SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, const Recovery& recovery,
                             std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay);
-  /// Removes `s`; `topic` is the record subscribe() gave.
-  void unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s, bool envelope);
+  /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
+  /// member moved into place `index` (it must learn its new place), or nullptr.
+  Session* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index, Session* s,
+                       bool envelope);
 
   struct Hash {
     using is_transparent = void;

@@ -136,9 +136,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   friend class detail::ServerShard;
-  // The shard walks and flushes sessions; the hub keeps their places in member lists.
+  // The shard walks and flushes sessions.
   friend class detail::Shard;
-  friend class Hub;
 
   /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
   /// soon. Never closes synchronously.
@@ -149,7 +148,6 @@ class Session : public std::enable_shared_from_this<Session> {
   /// Queues the frames of `group`'s log past this member's cursor, and unflags it.
   void pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
-  std::size_t group_index(const detail::Topic* t) const noexcept;
   struct Subscription {
     std::shared_ptr<detail::Topic> topic;
     std::size_t index;  // place in the topic's member list on this shard

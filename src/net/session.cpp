@@ -103,12 +103,6 @@ void Session::set_group_index(const detail::Topic* t, std::size_t i) noexcept {
     }
 }
 
-std::size_t Session::group_index(const detail::Topic* t) const noexcept {
-  for (const auto& s : subs_)
-    if (s.topic.get() == t) return s.index;
-  return SIZE_MAX;
-}
-
 void Session::set_policy(std::shared_ptr<BackpressurePolicy> policy) {
   if (!custom_) custom_ = std::make_unique<Custom>();
   custom_->policy = std::move(policy);
@@ -587,13 +581,16 @@ bool Session::unsubscribe(std::string_view topic) {
 
 void Session::leave(std::size_t k) {
   const auto t = subs_[k].topic;
+  const std::size_t index = subs_[k].index;
   auto& group = t->groups[shard_.index()];
-  if (group.flagged[subs_[k].index]) {
+  if (group.flagged[index]) {
     BackpressureCounters counters;
-    pull(*t, group, subs_[k].index, counters);
+    pull(*t, group, index, counters);
     shard_.add_counters(counters);
   }
-  detail::HubMembers::unsubscribe(hub_, t, shard_.index(), this, envelope_);
+  // Swap-remove: the member that took our place learns its new index.
+  if (Session* moved = detail::HubMembers::unsubscribe(hub_, t, shard_.index(), index, this, envelope_))
+    moved->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -103,15 +103,17 @@ struct Replay {
 /// The Hub's member-side API: how a session joins and leaves a topic, on its shard's thread.
 struct HubMembers {
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
-  /// `index` the session's place in the member list (kept current through set_group_index).
+  /// `index` the session's place in the member list (unsubscribe tells who moves).
   static SubscribeResult subscribe(Hub& hub, std::string_view topic, std::size_t shard, Session* s,
                                    const Recovery& recovery, std::shared_ptr<Topic>& out, std::size_t& index,
                                    Replay& replay) {
     return hub.subscribe(topic, shard, s, recovery, out, index, replay);
   }
-  /// Removes `s`; `topic` is the record subscribe() gave.
-  static void unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, Session* s, bool envelope) {
-    hub.unsubscribe(topic, shard, s, envelope);
+  /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
+  /// member moved into place `index` (it must learn its new place), or nullptr.
+  static Session* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
+                              Session* s, bool envelope) {
+    return hub.unsubscribe(topic, shard, index, s, envelope);
   }
 };
 
