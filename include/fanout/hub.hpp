@@ -12,7 +12,8 @@
 //   hub.add_publish_observer([&](const fanout::Hub::Published& m) { sinks.offer(m.topic, m.payload, m.seq); });
 //
 // Thread safety: publish() and every query from any thread, concurrently. Observers are added
-// before publishing starts. subscribe()/unsubscribe() are for sessions, on their shard's thread.
+// before publishing starts. Clients join and leave topics through their Session
+// (Session::subscribe, or the control protocol), on the session's shard thread.
 #pragma once
 
 #include <algorithm>
@@ -39,6 +40,10 @@ class Session;
 namespace detail {
 struct Topic;
 struct HistoryLimits;
+struct HubMembers;
+enum class SubscribeResult;
+struct Recovery;
+struct Replay;
 }  // namespace detail
 
 class Hub {
@@ -169,32 +174,21 @@ class Hub {
   /// Topic names accepted by subscribe: 1..max_topic_bytes bytes, printable ASCII or UTF-8, no spaces or commas.
   bool valid_topic(std::string_view name) const noexcept;
 
-  // ---- for sessions, on their shard's thread ----
-  enum class SubscribeResult { ok, invalid_topic, too_many_topics };
-  /// What a subscriber asks for besides live messages.
-  struct Recovery {
-    bool has_since = false;
-    std::uint64_t since = 0;  // replay messages with seq > since
-    std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
-    bool snapshot = false;    // latest value per key first
-    bool envelope = false;    // the frames wanted are envelopes
-  };
-  /// What the subscriber gets before live messages, in order.
-  struct Replay {
-    std::uint64_t seq = 0;  // the topic's seq at subscription: live frames follow with seq > this
-    std::uint64_t epoch = 0;
-    bool resync = false;      // `since` could not be served from history: `frames` is the snapshot
-    std::uint64_t first = 0;  // with resync: the oldest seq the history still had (0: none)
-    std::vector<FrameRef> frames;
-  };
+ private:
+  // Sessions join and leave through detail::HubMembers (detail/topic.hpp), on their shard's thread.
+  friend struct detail::HubMembers;
+  using SubscribeResult = detail::SubscribeResult;
+  using Recovery = detail::Recovery;
+  using Replay = detail::Replay;
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
-  /// `index` the session's place in the member list (kept current through set_group_index).
+  /// `index` the session's place in the member list (unsubscribe tells who moves).
   SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, const Recovery& recovery,
                             std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay);
-  /// Removes `s`; `topic` is the record subscribe() gave.
-  void unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s, bool envelope);
+  /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
+  /// member moved into place `index` (it must learn its new place), or nullptr.
+  Session* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index, Session* s,
+                       bool envelope);
 
- private:
   struct Hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }

@@ -1,8 +1,9 @@
 // fanout/outbound_queue.hpp — a session's queue of frames waiting for the socket.
 //
 // Holds references to shared frames (never copies), counts bytes and frames, and, when a data frame
-// would exceed the limits, lets a BackpressurePolicy decide what gives. Frames from the head are
-// handed to the writer as an iovec array so everything queued goes out in one gather-write.
+// would exceed the limits, lets a BackpressurePolicy decide what gives. The writer takes the
+// unwritten bytes of the frames from the head (as an iovec array, detail/gather.hpp), so everything
+// queued goes out in one gather-write.
 // An empty queue owns no memory beyond this object until the first push.
 //
 // Thread safety: none; a queue belongs to one session, which lives on one shard thread.
@@ -11,14 +12,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-
-#include <sys/uio.h>
+#include <span>
 
 #include "fanout/frame.hpp"
 
 namespace fanout {
 
 class BackpressurePolicy;
+struct OverflowContext;
 
 /// What happened to frames because of limits. Summed per shard, reported by Server::stats().
 struct BackpressureCounters {
@@ -41,15 +42,17 @@ class OutboundQueue {
   OutboundQueue& operator=(const OutboundQueue&) = delete;
   ~OutboundQueue() { clear(); }
 
-  /// Appends a data frame of `topic` (an opaque identity used by conflation), applying `policy`
-  /// when the limits would be exceeded. The counters record what the policy did.
-  Result push(FrameRef frame, const void* topic, const Limits& limits, BackpressurePolicy& policy,
-              BackpressureCounters& counters);
+  /// Appends a data frame of `context.topic_id` (non-zero), applying `policy` when
+  /// `context.limits` would be exceeded. `context.counters` record what the policy did.
+  Result push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy);
   /// Appends a control frame (pong, close, protocol replies); not subject to the policy.
   void push_control(FrameRef frame);
 
-  /// Fills up to `max_iov` iovecs, at most about `max_bytes`, from the head. Returns how many.
-  std::size_t gather(iovec* out, std::size_t max_iov, std::size_t max_bytes) const noexcept;
+  /// The bytes of queued frame `i` (0: the head) not written yet; i < frames().
+  std::span<const std::byte> unwritten(std::size_t i) const noexcept {
+    const auto b = at(i).frame->bytes();
+    return i == 0 ? b.subspan(head_offset_) : b;
+  }
   /// Removes `n` written bytes from the head (whole frames released, a partial one remembered).
   void consume(std::size_t n) noexcept;
 
@@ -68,10 +71,10 @@ class OutboundQueue {
   // ---- for policies ----
   /// Drops the oldest frame that is not partly written. False when there is none.
   bool drop_oldest(BackpressureCounters& counters) noexcept;
-  /// Drops the queued data frame of `topic` with the same key as `frame` (Frame::key_hash; 0 for
+  /// Drops the queued data frame of `topic_id` with the same key as `frame` (Frame::key_hash; 0 for
   /// messages without a key) and appends `frame`: the newest value per (topic, key), in seq order.
   /// False (and `frame` untouched) when none is queued. It cannot fail to append (it just freed a slot).
-  bool replace_latest_of_topic(const void* topic, FrameRef& frame, BackpressureCounters& counters) noexcept;
+  bool replace_latest_of_topic(std::uint64_t topic_id, FrameRef& frame, BackpressureCounters& counters) noexcept;
   /// True when `extra` more bytes (and one more frame) fit within `limits`.
   bool fits(std::size_t extra, const Limits& limits) const noexcept {
     return bytes_ + extra <= limits.max_bytes && count_ + 1 <= limits.max_frames;
@@ -79,8 +82,8 @@ class OutboundQueue {
 
  private:
   struct Entry {
-    const Frame* frame;  // owns one reference
-    const void* topic;   // nullptr for control frames, which policies never drop
+    const Frame* frame;      // owns one reference
+    std::uint64_t topic_id;  // 0 for control frames, which policies never drop
   };
   Entry& at(std::size_t i) noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
   const Entry& at(std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }

@@ -6,13 +6,16 @@
 // and never holds more than its limit.
 //
 // Built-in policies (stateless, shared): drop_newest(), drop_oldest(), conflate(), disconnect().
-// A user policy derives from BackpressurePolicy:
+// A session's policy is Session::Options::policy, unless Server::Callbacks::on_open chose another
+// for that client with Session::set_policy (e.g. conflate for browsers, disconnect for internal
+// consumers). A user policy derives from BackpressurePolicy and sees the frame's topic, key and
+// session in an OverflowContext:
 //
 //   struct KeepControlOnly : fanout::BackpressurePolicy {
 //     std::string_view name() const noexcept override { return "mine"; }
-//     Verdict on_overflow(fanout::OutboundQueue& q, fanout::FrameRef& f, const void* topic,
-//                         const fanout::OutboundQueue::Limits& lim, fanout::BackpressureCounters& c) override {
-//       while (!q.fits(f->size(), lim) && q.drop_oldest(c)) {}
+//     Verdict on_overflow(fanout::OutboundQueue& q, fanout::FrameRef& f, const fanout::OverflowContext& ctx) override {
+//       if (ctx.topic.starts_with("audit.")) return Verdict::disconnect;  // never lose these silently
+//       while (!q.fits(f->size(), ctx.limits) && q.drop_oldest(ctx.counters)) {}
 //       return Verdict::enqueue;
 //     }
 //   };
@@ -21,13 +24,25 @@
 // sessions of several shards must be stateless or synchronise itself.
 #pragma once
 
+#include <cstdint>
 #include <memory>
-#include <optional>
 #include <string_view>
 
 #include "fanout/outbound_queue.hpp"
 
 namespace fanout {
+
+class Session;
+
+/// What a policy knows about a frame that does not fit its session's queue.
+struct OverflowContext {
+  std::string_view topic;               // the topic's name
+  std::uint64_t topic_id = 0;           // the topic's identity in queues (OutboundQueue::replace_latest_of_topic)
+  std::uint32_t key_hash = 0;           // of the message's key (Hub::PublishOptions::key); 0: no key
+  const Session* session = nullptr;     // the client (id(), user_data(), queued_bytes()); null for a bare queue
+  const OutboundQueue::Limits& limits;  // the session's queue limits
+  BackpressureCounters& counters;       // what the policy did: drop_oldest() and the queue count here
+};
 
 class BackpressurePolicy {
  public:
@@ -39,9 +54,8 @@ class BackpressurePolicy {
   };
   virtual ~BackpressurePolicy() = default;
   virtual std::string_view name() const noexcept = 0;
-  /// Called when `frame` of `topic` does not fit `limits`. May drop or replace queued frames.
-  virtual Verdict on_overflow(OutboundQueue& queue, FrameRef& frame, const void* topic,
-                              const OutboundQueue::Limits& limits, BackpressureCounters& counters) = 0;
+  /// Called when `frame` does not fit `context.limits`. May drop or replace queued frames.
+  virtual Verdict on_overflow(OutboundQueue& queue, FrameRef& frame, const OverflowContext& context) = 0;
 };
 
 /// Keep what is queued, discard the new frame.

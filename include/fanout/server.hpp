@@ -28,6 +28,10 @@
 #include "fanout/runtime.hpp"
 #include "fanout/session.hpp"
 
+namespace asio::ssl {
+class context;
+}
+
 namespace fanout {
 
 class Hub;
@@ -103,10 +107,8 @@ class Server final : public Drainable {
   std::size_t open_connections() const override;
   void force_close() override;
 
-  // ---- internal ----
   Hub& hub() noexcept { return hub_; }
   const Callbacks& callbacks() const noexcept { return callbacks_; }
-  void* tls_context() noexcept { return tls_context_.get(); }
 
  private:
   Runtime& runtime_;
@@ -114,7 +116,7 @@ class Server final : public Drainable {
   Options options_;
   Callbacks callbacks_;
   std::uint16_t port_ = 0;
-  std::shared_ptr<void> tls_context_;  // asio::ssl::context when options_.tls is set
+  std::shared_ptr<asio::ssl::context> tls_context_;  // when options_.tls is set; its shards hold a pointer
   std::vector<std::unique_ptr<detail::ServerShard>> shards_;
 };
 

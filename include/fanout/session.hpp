@@ -9,6 +9,7 @@
 // thread (from a Server callback, or through asio::post to context()).
 #pragma once
 
+#include <any>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -34,6 +35,8 @@ class Shard;
 struct Topic;
 struct Group;
 class ServerShard;
+struct Recovery;
+struct Replay;
 }  // namespace detail
 class HttpRequest;
 
@@ -70,39 +73,28 @@ class Session : public std::enable_shared_from_this<Session> {
   /// True when this client gets envelopes ({"topic":..,"seq":..,"data":..}) instead of verbatim messages.
   bool envelope() const noexcept { return envelope_; }
   bool unsubscribe(std::string_view topic);
+  /// The policy that decides when this client's queue is full: Options::policy unless set_policy chose
+  /// another. Typically called from Server::Callbacks::on_open, before the first overflow; a null
+  /// pointer goes back to Options::policy.
+  void set_policy(std::shared_ptr<BackpressurePolicy> policy);
+  BackpressurePolicy& policy() const noexcept {
+    return custom_ && custom_->policy ? *custom_->policy : *options_.policy;
+  }
+  /// The application's data for this connection (e.g. the user it authenticated in on_open); empty
+  /// until set. Policies see it through OverflowContext::session.
+  std::any& user_data();
+  const std::any& user_data() const noexcept;
   /// Queues a message for this client only (text by default), outside the backpressure policy.
   void send(std::string_view payload, Opcode op = Opcode::text);
   /// Starts the closing handshake after what is queued: close frame, then the socket.
   void close(CloseCode code, std::string_view reason = {});
 
-  // ---- internal: hub and shard ----
-  /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
-  /// soon. Never closes synchronously.
-  void deliver(FrameRef frame, const void* topic, BackpressureCounters& counters);
-  /// The publish walk found member `i` of `group` unflagged: flags it to pull at its next write, or,
-  /// when its socket is blocked or it is closing, pulls now (group.hpp).
-  void on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
-  /// Queues the frames of `group`'s log past this member's cursor, and unflags it.
-  void pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
-  /// Fetches the fields on_published() reads and writes (dirty_ .. pulls_due_: at most two cache
-  /// lines), without touching the object.
-  void prefetch_hot() const noexcept {
-    __builtin_prefetch(&dirty_, 1);
-    __builtin_prefetch(&pulls_due_, 1);
-  }
-  /// Writes what is queued (called once per loop turn by the shard).
-  virtual void flush() = 0;
-  void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
-  std::size_t group_index(const detail::Topic* t) const noexcept;
-  // dirty_ is the first of the fields on_published() touches, pulls_due_ the last (prefetch_hot).
-  bool dirty_ = false;
-  bool envelope_ = false;
-
  protected:
   Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote);
 
   // Transport hooks: plain and TLS differ only here.
-  virtual void start_reading() = 0;
+  /// Writes what is queued (called once per loop turn by the shard).
+  virtual void flush() = 0;
   virtual void close_transport() = 0;
   virtual void shutdown_send() = 0;
 
@@ -117,6 +109,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void pull_due();
   void finish();  // ends the session: leaves topics, closes the socket, unregisters
 
+  // dirty_ is the first of the fields on_published() touches, pulls_due_ the last: the publish walk
+  // prefetches from one to the other (at most two cache lines, shard.cpp).
+  bool dirty_ = false;     // in the shard's flush list
+  bool envelope_ = false;  // the client gets envelopes
   detail::ServerShard& owner_;
   detail::Shard& shard_;
   Hub& hub_;
@@ -140,11 +136,28 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   friend class detail::ServerShard;
+  // The shard walks and flushes sessions.
+  friend class detail::Shard;
+
+  /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
+  /// soon. Never closes synchronously.
+  void deliver(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
+  /// The publish walk found member `i` of `group` unflagged: flags it to pull at its next write, or,
+  /// when its socket is blocked or it is closing, pulls now (group.hpp).
+  void on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
+  /// Queues the frames of `group`'s log past this member's cursor, and unflags it.
+  void pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
+  void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
   struct Subscription {
     std::shared_ptr<detail::Topic> topic;
     std::size_t index;  // place in the topic's member list on this shard
   };
   struct WsState;  // wslay context and the frame-boundary tracker, only while a message is in progress
+  /// What the application set for this session; most sessions have none, and pay one pointer.
+  struct Custom {
+    std::shared_ptr<BackpressurePolicy> policy;
+    std::any user_data;
+  };
 
   bool on_handshake_bytes(std::span<const std::byte> data);
   void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
@@ -160,9 +173,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void tick(std::chrono::steady_clock::time_point now);
   void unsubscribe_all();
   /// subscribe() with recovery: `replay` receives what goes out before live frames.
-  bool join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay);
+  bool join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay);
   /// Queues a frame under the policy; false when it was not queued. Never writes.
-  bool enqueue(FrameRef frame, const void* topic, BackpressureCounters& counters);
+  bool enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;
@@ -172,6 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<Subscription> subs_;
   std::unique_ptr<WsState> ws_;
   std::unique_ptr<HttpRequest> request_;  // only during the handshake
+  std::unique_ptr<Custom> custom_;
   std::size_t index_in_owner_ = 0;
   std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)
 };

@@ -10,7 +10,6 @@
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/runtime.hpp"
-#include "fanout/session.hpp"
 
 namespace fanout {
 
@@ -322,12 +321,12 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
   return SubscribeResult::ok;
 }
 
-void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, Session* s, bool envelope) {
+Session* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i, Session* s,
+                          bool envelope) {
   auto& group = topic->groups[shard];
-  const std::size_t i = s->group_index(topic.get());
-  if (i >= group.members.size() || group.members[i] != s) return;
-  // Swap-remove: O(1), and the session that moved learns its new place.
-  if (Session* moved = group.remove_member(i)) moved->set_group_index(topic.get(), i);
+  if (i >= group.members.size() || group.members[i] != s) return nullptr;
+  // Swap-remove: O(1); the caller tells the member that moved its new place.
+  Session* const moved = group.remove_member(i);
   if (group.members.empty()) {
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }
@@ -351,6 +350,7 @@ void Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t s
       }
     }
   }
+  return moved;
 }
 
 void Hub::set_activity_observer(ActivityObserver observer) {

@@ -7,10 +7,11 @@
 
 namespace fanout {
 
-OutboundQueue::Result OutboundQueue::push(FrameRef frame, const void* topic, const Limits& limits,
-                                          BackpressurePolicy& policy, BackpressureCounters& counters) {
+OutboundQueue::Result OutboundQueue::push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy) {
+  const Limits& limits = context.limits;
+  BackpressureCounters& counters = context.counters;
   if (!fits(frame->size(), limits)) {
-    switch (policy.on_overflow(*this, frame, topic, limits, counters)) {
+    switch (policy.on_overflow(*this, frame, context)) {
       case BackpressurePolicy::Verdict::placed: return Result::queued;
       case BackpressurePolicy::Verdict::drop: ++counters.dropped_newest; return Result::dropped;
       case BackpressurePolicy::Verdict::disconnect: ++counters.disconnected; return Result::disconnect;
@@ -22,11 +23,11 @@ OutboundQueue::Result OutboundQueue::push(FrameRef frame, const void* topic, con
       return Result::dropped;
     }
   }
-  append({frame.detach(), topic});
+  append({frame.detach(), context.topic_id});
   return Result::queued;
 }
 
-void OutboundQueue::push_control(FrameRef frame) { append({frame.detach(), nullptr}); }
+void OutboundQueue::push_control(FrameRef frame) { append({frame.detach(), 0}); }
 
 void OutboundQueue::append(Entry e) {
   if (count_ == cap_) {
@@ -40,19 +41,6 @@ void OutboundQueue::append(Entry e) {
   buf_[(head_ + count_) & (cap_ - 1)] = e;
   ++count_;
   bytes_ += e.frame->size();
-}
-
-std::size_t OutboundQueue::gather(iovec* out, std::size_t max_iov, std::size_t max_bytes) const noexcept {
-  std::size_t n = 0, total = 0;
-  for (std::uint32_t i = 0; i < count_ && n < max_iov && total < max_bytes; ++i) {
-    auto b = at(i).frame->bytes();
-    const std::size_t skip = i == 0 ? head_offset_ : 0;
-    out[n].iov_base = const_cast<std::byte*>(b.data() + skip);
-    out[n].iov_len = b.size() - skip;
-    total += out[n].iov_len;
-    ++n;
-  }
-  return n;
 }
 
 void OutboundQueue::consume(std::size_t n) noexcept {
@@ -113,7 +101,7 @@ void OutboundQueue::erase_at(std::size_t i) noexcept {
 bool OutboundQueue::drop_oldest(BackpressureCounters& counters) noexcept {
   // A partly written head frame must finish, or the stream would be corrupt; control frames stay.
   for (std::uint32_t i = head_offset_ > 0 ? 1 : 0; i < count_; ++i) {
-    if (at(i).topic == nullptr) continue;
+    if (at(i).topic_id == 0) continue;
     erase_at(i);
     ++counters.dropped_oldest;
     return true;
@@ -121,16 +109,16 @@ bool OutboundQueue::drop_oldest(BackpressureCounters& counters) noexcept {
   return false;
 }
 
-bool OutboundQueue::replace_latest_of_topic(const void* topic, FrameRef& frame,
+bool OutboundQueue::replace_latest_of_topic(std::uint64_t topic_id, FrameRef& frame,
                                             BackpressureCounters& counters) noexcept {
   const std::uint32_t first = head_offset_ > 0 ? 1 : 0;
   const std::uint32_t key = frame->key_hash();
   for (std::uint32_t i = count_; i-- > first;) {
     const Entry& e = at(i);
-    if (e.topic != topic || e.frame->key_hash() != key) continue;
+    if (e.topic_id != topic_id || e.frame->key_hash() != key) continue;
     // The newer value goes to the back, so what the client drains stays in seq order.
     erase_at(i);
-    append({frame.detach(), topic});
+    append({frame.detach(), topic_id});
     ++counters.conflated;
     return true;
   }

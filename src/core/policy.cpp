@@ -10,17 +10,13 @@ using Verdict = BackpressurePolicy::Verdict;
 
 struct DropNewest final : BackpressurePolicy {
   std::string_view name() const noexcept override { return "drop_newest"; }
-  Verdict on_overflow(OutboundQueue&, FrameRef&, const void*, const OutboundQueue::Limits&,
-                      BackpressureCounters&) override {
-    return Verdict::drop;
-  }
+  Verdict on_overflow(OutboundQueue&, FrameRef&, const OverflowContext&) override { return Verdict::drop; }
 };
 
 struct DropOldest final : BackpressurePolicy {
   std::string_view name() const noexcept override { return "drop_oldest"; }
-  Verdict on_overflow(OutboundQueue& q, FrameRef& f, const void*, const OutboundQueue::Limits& lim,
-                      BackpressureCounters& c) override {
-    while (!q.fits(f->size(), lim) && q.drop_oldest(c)) {
+  Verdict on_overflow(OutboundQueue& q, FrameRef& f, const OverflowContext& ctx) override {
+    while (!q.fits(f->size(), ctx.limits) && q.drop_oldest(ctx.counters)) {
     }
     return Verdict::enqueue;
   }
@@ -28,15 +24,14 @@ struct DropOldest final : BackpressurePolicy {
 
 struct Conflate final : BackpressurePolicy {
   std::string_view name() const noexcept override { return "conflate"; }
-  Verdict on_overflow(OutboundQueue& q, FrameRef& f, const void* topic, const OutboundQueue::Limits& lim,
-                      BackpressureCounters& c) override {
+  Verdict on_overflow(OutboundQueue& q, FrameRef& f, const OverflowContext& ctx) override {
     // A same-sized newer value of the topic takes the old one's place: the queue never grows.
-    if (q.replace_latest_of_topic(topic, f, c)) {
-      while (q.bytes() > lim.max_bytes && q.drop_oldest(c)) {
+    if (q.replace_latest_of_topic(ctx.topic_id, f, ctx.counters)) {
+      while (q.bytes() > ctx.limits.max_bytes && q.drop_oldest(ctx.counters)) {
       }
       return Verdict::placed;
     }
-    while (!q.fits(f->size(), lim) && q.drop_oldest(c)) {
+    while (!q.fits(f->size(), ctx.limits) && q.drop_oldest(ctx.counters)) {
     }
     return Verdict::enqueue;
   }
@@ -44,10 +39,7 @@ struct Conflate final : BackpressurePolicy {
 
 struct Disconnect final : BackpressurePolicy {
   std::string_view name() const noexcept override { return "disconnect"; }
-  Verdict on_overflow(OutboundQueue&, FrameRef&, const void*, const OutboundQueue::Limits&,
-                      BackpressureCounters&) override {
-    return Verdict::disconnect;
-  }
+  Verdict on_overflow(OutboundQueue&, FrameRef&, const OverflowContext&) override { return Verdict::disconnect; }
 };
 
 }  // namespace

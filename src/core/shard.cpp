@@ -8,6 +8,13 @@
 
 namespace fanout::detail {
 
+/// Fetches the fields Session::on_published() reads and writes (dirty_ .. pulls_due_: at most two
+/// cache lines), without touching the object.
+void Shard::prefetch_hot(const Session* s) noexcept {
+  __builtin_prefetch(&s->dirty_, 1);
+  __builtin_prefetch(&s->pulls_due_, 1);
+}
+
 Shard::Shard(asio::io_context& ioc, std::size_t index)
     : ioc_(ioc),
       index_(index),
@@ -34,16 +41,10 @@ void Shard::deliver_pending(Topic& topic) {
   // others are fetched a few members ahead (10,000 sessions do not fit in cache).
   for (std::size_t i = 0; i < n; ++i) {
     if (group.flagged[i]) continue;
-    if (i + k_prefetch_ahead < n && !group.flagged[i + k_prefetch_ahead]) members[i + k_prefetch_ahead]->prefetch_hot();
+    if (i + k_prefetch_ahead < n && !group.flagged[i + k_prefetch_ahead]) prefetch_hot(members[i + k_prefetch_ahead]);
     members[i]->on_published(topic, group, i, c);
   }
-  if (group.log.size() > Group::k_log_trim_frames || group.flagged_count == 0) group.trim();
-  if (group.log_over_limit()) {
-    // Someone's sweep is too long to keep waiting for: hand the old frames over now.
-    for (std::size_t i = 0; i < n; ++i)
-      if (group.flagged[i]) members[i]->pull(topic, group, i, c);
-    group.clear_log();
-  }
+  group.bound_log([&](std::size_t i) { members[i]->pull(topic, group, i, c); });
   add_counters(c);
 }
 

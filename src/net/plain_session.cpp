@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "fanout/detail/gather.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/session.hpp"
@@ -47,7 +48,7 @@ class PlainSession final : public Session, public Pollable {
     while (!queue_.empty()) {
       msghdr msg{};
       msg.msg_iov = iov;
-      msg.msg_iovlen = queue_.gather(iov, k_max_iov, options_.max_write_bytes);
+      msg.msg_iovlen = gather(queue_, iov, k_max_iov, options_.max_write_bytes);
       std::size_t want = 0;
       for (std::size_t i = 0; i < msg.msg_iovlen; ++i) want += iov[i].iov_len;
       // Many small frames go out as one buffer: the kernel's per-iovec cost (~40 ns each, measured
@@ -84,8 +85,6 @@ class PlainSession final : public Session, public Pollable {
   }
 
  protected:
-  void start_reading() override {}  // input is always watched (level-triggered) while registered
-
   void close_transport() override {
     if (fd_ < 0) return;
     shard_.poller().remove(fd_);

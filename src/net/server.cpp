@@ -165,6 +165,7 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     if (i == 0) port_ = acceptor.local_endpoint().port();
     shards_.push_back(
         std::make_unique<detail::ServerShard>(*this, detail::RuntimeAccess::shard(runtime_, i), std::move(acceptor)));
+    shards_.back()->tls_context = tls_context_.get();
   }
   // Started by each loop; inline when none runs it yet (a posted start could outlive the Server).
   for (std::size_t i = 0; i < shards_.size(); ++i)

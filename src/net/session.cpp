@@ -105,15 +105,24 @@ void Session::set_group_index(const detail::Topic* t, std::size_t i) noexcept {
     }
 }
 
-std::size_t Session::group_index(const detail::Topic* t) const noexcept {
-  for (const auto& s : subs_)
-    if (s.topic.get() == t) return s.index;
-  return SIZE_MAX;
+void Session::set_policy(std::shared_ptr<BackpressurePolicy> policy) {
+  if (!custom_) custom_ = std::make_unique<Custom>();
+  custom_->policy = std::move(policy);
+}
+
+std::any& Session::user_data() {
+  if (!custom_) custom_ = std::make_unique<Custom>();
+  return custom_->user_data;
+}
+
+const std::any& Session::user_data() const noexcept {
+  static const std::any none;
+  return custom_ ? custom_->user_data : none;
 }
 
 // ---------------------------------------------------------------- outbound
 
-void Session::deliver(FrameRef frame, const void* topic, BackpressureCounters& counters) {
+void Session::deliver(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters) {
   if (!enqueue(std::move(frame), topic, counters)) return;
   // A full batch goes out now, so a burst does not wait for the end of the loop turn (and fill the
   // queue to its limit) before the first byte is written.
@@ -123,10 +132,16 @@ void Session::deliver(FrameRef frame, const void* topic, BackpressureCounters& c
     schedule_flush();
 }
 
-bool Session::enqueue(FrameRef frame, const void* topic, BackpressureCounters& counters) {
+bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters) {
   if (state_ != State::open) return false;
   delivered_since_tick_ = true;
-  switch (queue_.push(std::move(frame), topic, options_.queue, *options_.policy, counters)) {
+  const OverflowContext context{.topic = topic.name,
+                                .topic_id = topic.id,
+                                .key_hash = frame->key_hash(),
+                                .session = this,
+                                .limits = options_.queue,
+                                .counters = counters};
+  switch (queue_.push(std::move(frame), context, policy())) {
     case OutboundQueue::Result::queued: return true;
     case OutboundQueue::Result::dropped: return false;
     case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); return false;
@@ -136,8 +151,7 @@ bool Session::enqueue(FrameRef frame, const void* topic, BackpressureCounters& c
 
 void Session::on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
   if (state_ == State::open && !waiting_writable_) {
-    group.flagged[i] = 1;
-    ++group.flagged_count;
+    group.flag(i);
     ++pulls_due_;
     schedule_flush();
   } else {
@@ -149,7 +163,7 @@ void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, Ba
   const auto frames = group.after(group.cursor[i]);
   if (!frames.empty()) {
     group.cursor[i] = frames.back().frame->seq();
-    for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, &topic, counters);
+    for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, topic, counters);
     detail::ShardCounters::add(shard_.counters.deliveries, frames.size());
   }
   if (group.flagged[i]) {
@@ -493,13 +507,13 @@ void Session::on_control(std::string_view text) {
                       fmt::format("at most {} subscriptions per connection", options_.max_subscriptions));
           continue;
         }
-        Hub::Recovery recovery{.snapshot = parsed.request.snapshot, .envelope = envelope_};
+        detail::Recovery recovery{.snapshot = parsed.request.snapshot, .envelope = envelope_};
         if (const auto* since = parsed.request.since_of(t)) {
           recovery.has_since = true;
           recovery.since = since->seq;
           recovery.epoch = since->epoch;
         }
-        Hub::Replay replay;
+        detail::Replay replay;
         if (!join(t, recovery, replay)) continue;
         const auto name = detail::json_string(t);
         reply_event(
@@ -509,9 +523,9 @@ void Session::on_control(std::string_view text) {
                                   replay.first, replay.epoch));
         // Under the policy like live frames: a replay cannot take the queue past its limits.
         BackpressureCounters counters;
-        const void* identity = subs_.back().topic.get();
+        const detail::Topic& joined = *subs_.back().topic;
         if (!replay.frames.empty()) replayed_until_ns_ = detail::steady_now_ns();
-        for (const auto& f : replay.frames) deliver(f, identity, counters);
+        for (const auto& f : replay.frames) deliver(f, joined, counters);
         shard_.add_counters(counters);
       }
       return;
@@ -534,22 +548,22 @@ bool Session::group_index_known(std::string_view topic) const noexcept {
 
 bool Session::subscribe(std::string_view topic) {
   if (group_index_known(topic)) return state_ == State::open;
-  Hub::Replay replay;
-  return join(topic, Hub::Recovery{.envelope = envelope_}, replay);
+  detail::Replay replay;
+  return join(topic, detail::Recovery{.envelope = envelope_}, replay);
 }
 
-bool Session::join(std::string_view topic, const Hub::Recovery& recovery, Hub::Replay& replay) {
+bool Session::join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay) {
   if (state_ != State::open) return false;
   if (subs_.size() >= options_.max_subscriptions) return false;
   std::shared_ptr<detail::Topic> t;
   std::size_t index = 0;
-  switch (hub_.subscribe(topic, shard_.index(), this, recovery, t, index, replay)) {
-    case Hub::SubscribeResult::ok: break;
-    case Hub::SubscribeResult::invalid_topic:
+  switch (detail::HubMembers::subscribe(hub_, topic, shard_.index(), this, recovery, t, index, replay)) {
+    case detail::SubscribeResult::ok: break;
+    case detail::SubscribeResult::invalid_topic:
       reply_error(static_cast<int>(detail::ControlError::invalid_topic),
                   fmt::format("invalid topic name {}", detail::json_string(topic)));
       return false;
-    case Hub::SubscribeResult::too_many_topics:
+    case detail::SubscribeResult::too_many_topics:
       reply_error(static_cast<int>(detail::ControlError::too_many_topics), "the server has too many topics");
       return false;
   }
@@ -569,13 +583,16 @@ bool Session::unsubscribe(std::string_view topic) {
 
 void Session::leave(std::size_t k) {
   const auto t = subs_[k].topic;
+  const std::size_t index = subs_[k].index;
   auto& group = t->groups[shard_.index()];
-  if (group.flagged[subs_[k].index]) {
+  if (group.flagged[index]) {
     BackpressureCounters counters;
-    pull(*t, group, subs_[k].index, counters);
+    pull(*t, group, index, counters);
     shard_.add_counters(counters);
   }
-  hub_.unsubscribe(t, shard_.index(), this, envelope_);
+  // Swap-remove: the member that took our place learns its new index.
+  if (Session* moved = detail::HubMembers::unsubscribe(hub_, t, shard_.index(), index, this, envelope_))
+    moved->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
 }

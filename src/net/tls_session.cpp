@@ -9,6 +9,7 @@
 // record is encrypted in place). When the socket is full, OpenSSL keeps the encrypted record and
 // wants the same bytes offered again: they are copied into a buffer of the session's own and taken
 // off the queue, so the backpressure policy can still drop or conflate everything behind them.
+#include "fanout/detail/gather.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/server.hpp"
@@ -136,7 +137,7 @@ class TlsSession final : public Session, public Pollable {
     std::byte* scratch = record_scratch();
     iovec iov[64];
     while (!queue_.empty()) {
-      const std::size_t count = queue_.gather(iov, 64, k_record);
+      const std::size_t count = gather(queue_, iov, 64, k_record);
       // Replayed history carries its original stamp: not a publish-to-write sample.
       const std::int64_t first_published = published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_
                                                ? published_ns_of(queue_.front_unstarted())
@@ -181,8 +182,6 @@ class TlsSession final : public Session, public Pollable {
   }
 
  protected:
-  void start_reading() override {}  // input is always watched (level-triggered) while registered
-
   void close_transport() override {
     if (fd_ < 0) return;
     shard_.poller().remove(fd_);
@@ -354,7 +353,7 @@ std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket
   auto remote = socket.remote_endpoint(ec);
   const int fd = socket.release(ec);  // leaves asio's reactor; the shard's Poller takes over
   if (ec) return nullptr;
-  auto* ctx = static_cast<asio::ssl::context*>(owner.server.tls_context())->native_handle();
+  auto* ctx = owner.tls_context->native_handle();
   auto s = std::make_shared<TlsSession>(owner, fd, remote);
   owner.add(s.get());
   s->start(ctx);

@@ -5,6 +5,8 @@
 
 #include <fanout/frame.hpp>
 
+#include <vector>
+
 using fanout::Frame;
 using fanout::Opcode;
 using fanout::detail::Group;
@@ -95,4 +97,32 @@ TEST_CASE("group: the log reports when it is over its bounds") {
   g.clear_log();
   g.append({Frame::make(Opcode::binary, std::string(Group::k_log_max_bytes, 'b'), {.seq = 1}), {}});
   CHECK(g.log_over_limit());
+}
+
+TEST_CASE("group: bound_log trims past the trim bound, and past the max hands the flagged members their frames") {
+  Group g;
+  g.add_member(fake(1), 0);
+  g.add_member(fake(2), 0);
+  g.add_member(fake(3), 0);
+  g.flag(0);
+  g.flag(2);
+  g.cursor = {Group::k_log_trim_frames, 0, 0};  // member 1 is not flagged: it has everything
+  for (std::uint64_t s = 1; s <= Group::k_log_trim_frames + 10; ++s) publish(g, s);
+  std::vector<std::size_t> pulled;
+  auto pull = [&](std::size_t i) {
+    pulled.push_back(i);
+    g.cursor[i] = g.log.back().frame->seq();
+    g.unflag(i);
+  };
+  g.bound_log(pull);
+  CHECK(pulled.empty());                                 // within the max: nobody is made to pull
+  CHECK(g.log.size() == Group::k_log_trim_frames + 10);  // member 2 still lacks every frame
+  g.cursor[2] = Group::k_log_trim_frames;
+  g.bound_log(pull);
+  CHECK(g.log.size() == 10);  // past the trim bound: what both flagged members have goes
+  for (std::uint64_t s = Group::k_log_trim_frames + 11; g.log.size() <= Group::k_log_max_frames; ++s) publish(g, s);
+  g.bound_log(pull);
+  CHECK(pulled == std::vector<std::size_t>{0, 2});
+  CHECK(g.flagged_count == 0);
+  CHECK(g.log.empty());
 }

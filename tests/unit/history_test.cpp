@@ -140,10 +140,11 @@ TEST_CASE("hub: a topic held by a task still queued on a shard may outlive the h
     fanout::Hub hub(rt);
     std::shared_ptr<fanout::detail::Topic> topic;
     std::size_t index = 0;
-    fanout::Hub::Replay replay;
+    fanout::detail::Replay replay;
     // A member that is never delivered to (the task never runs): its address is only stored.
     auto* member = reinterpret_cast<fanout::Session*>(alignof(std::max_align_t));
-    REQUIRE(hub.subscribe("t", 0, member, {}, topic, index, replay) == fanout::Hub::SubscribeResult::ok);
+    REQUIRE(fanout::detail::HubMembers::subscribe(hub, "t", 0, member, {}, topic, index, replay) ==
+            fanout::detail::SubscribeResult::ok);
     CHECK(hub.publish("t", std::string(1000, 'x')).shards == 1);
     CHECK(hub.history_bytes() > 1000);
   }  // the hub goes; the queued task still holds the topic (ASan checks what its destructor touches)

@@ -8,10 +8,11 @@
 using namespace fanout;
 
 static std::string gathered(const OutboundQueue& q) {
-  iovec iov[64];
-  const auto n = q.gather(iov, 64, SIZE_MAX);
   std::string out;
-  for (std::size_t i = 0; i < n; ++i) out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  for (std::size_t i = 0; i < q.frames(); ++i) {
+    const auto b = q.unwritten(i);
+    out.append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
   return out;
 }
 
@@ -21,7 +22,8 @@ TEST_CASE("queue gathers everything queued and consumes partial writes") {
   OutboundQueue::Limits lim;
   auto p = drop_oldest();
   for (int i = 0; i < 20; ++i)
-    CHECK(q.push(Frame::make(Opcode::text, std::to_string(i)), nullptr, lim, *p, c) == OutboundQueue::Result::queued);
+    CHECK(q.push(Frame::make(Opcode::text, std::to_string(i)),
+                 {.topic = "t", .topic_id = 1, .limits = lim, .counters = c}, *p) == OutboundQueue::Result::queued);
   CHECK(q.frames() == 20);
   const auto all = gathered(q);
   CHECK(all.size() == q.bytes());
@@ -44,7 +46,8 @@ TEST_CASE("queue grows past its initial capacity in order") {
   for (int i = 0; i < 1000; ++i) {
     auto f = Frame::make(Opcode::text, std::to_string(i));
     expect.append(reinterpret_cast<const char*>(f->bytes().data()), f->size());
-    q.push(f, nullptr, {}, *p, c);
+    const OutboundQueue::Limits lim;
+    q.push(f, {.topic = "t", .topic_id = 1, .limits = lim, .counters = c}, *p);
     if (i % 7 == 0) {
       // interleave consumption to wrap the ring
       auto first = gathered(q).substr(0, 2 + std::to_string(0).size());

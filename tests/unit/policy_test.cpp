@@ -8,15 +8,13 @@
 using namespace fanout;
 
 namespace {
-int topic_a, topic_b;
+constexpr std::uint64_t topic_a = 1, topic_b = 2;
 
 std::string payloads(const OutboundQueue& q) {
-  iovec iov[256];
-  const auto n = q.gather(iov, 256, SIZE_MAX);
   std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::string f(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-    out += f.substr(2) + ",";
+  for (std::size_t i = 0; i < q.frames(); ++i) {
+    const auto b = q.unwritten(i);
+    out += std::string(reinterpret_cast<const char*>(b.data()), b.size()).substr(2) + ",";
   }
   return out;
 }
@@ -24,9 +22,14 @@ std::string payloads(const OutboundQueue& q) {
 // Frames of 4 bytes ("\x81\x02" + 2 chars); a limit of 12 bytes holds three.
 const OutboundQueue::Limits k_three{.max_bytes = 12, .max_frames = 100};
 
+OverflowContext context(std::uint64_t topic, BackpressureCounters& c, std::uint32_t key_hash = 0) {
+  return {
+      .topic = topic == topic_a ? "a" : "b", .topic_id = topic, .key_hash = key_hash, .limits = k_three, .counters = c};
+}
+
 OutboundQueue::Result push(OutboundQueue& q, BackpressurePolicy& p, BackpressureCounters& c, std::string s,
-                           const void* topic = &topic_a) {
-  return q.push(Frame::make(Opcode::text, s), topic, k_three, p, c);
+                           std::uint64_t topic = topic_a) {
+  return q.push(Frame::make(Opcode::text, s), context(topic, c), p);
 }
 }  // namespace
 
@@ -59,12 +62,12 @@ TEST_CASE("conflate keeps only the newest frame of a topic") {
   OutboundQueue q;
   BackpressureCounters c;
   auto p = conflate();
-  push(q, *p, c, "a1", &topic_a);
-  push(q, *p, c, "b1", &topic_b);
-  push(q, *p, c, "a2", &topic_a);
-  CHECK(push(q, *p, c, "b2", &topic_b) == OutboundQueue::Result::queued);
+  push(q, *p, c, "a1", topic_a);
+  push(q, *p, c, "b1", topic_b);
+  push(q, *p, c, "a2", topic_a);
+  CHECK(push(q, *p, c, "b2", topic_b) == OutboundQueue::Result::queued);
   CHECK(payloads(q) == "a1,a2,b2,");  // the newer value moves to the back: the queue stays in seq order
-  CHECK(push(q, *p, c, "a3", &topic_a) == OutboundQueue::Result::queued);
+  CHECK(push(q, *p, c, "a3", topic_a) == OutboundQueue::Result::queued);
   CHECK(payloads(q) == "a1,b2,a3,");
   CHECK(c.conflated == 2);
   CHECK(q.bytes() <= k_three.max_bytes);
@@ -93,8 +96,7 @@ TEST_CASE("control frames are never dropped by a policy") {
 TEST_CASE("a user-defined policy through the interface") {
   struct KeepFirstTwo final : BackpressurePolicy {
     std::string_view name() const noexcept override { return "mine"; }
-    Verdict on_overflow(OutboundQueue& q, FrameRef&, const void*, const OutboundQueue::Limits&,
-                        BackpressureCounters&) override {
+    Verdict on_overflow(OutboundQueue& q, FrameRef&, const OverflowContext&) override {
       return q.frames() >= 2 ? Verdict::drop : Verdict::enqueue;
     }
   } mine;
@@ -103,6 +105,33 @@ TEST_CASE("a user-defined policy through the interface") {
   for (auto s : {"a1", "a2", "a3", "a4"}) push(q, mine, c, s);
   CHECK(payloads(q) == "a1,a2,a3,");
   CHECK(c.dropped_newest == 1);
+}
+
+TEST_CASE("a policy sees the topic's name, the frame's key and the limits") {
+  // Keeps every frame of "b" (dropping the oldest to make room) and drops new frames of any other topic.
+  struct ByTopic final : BackpressurePolicy {
+    std::string_view name() const noexcept override { return "by_topic"; }
+    std::string seen;
+    Verdict on_overflow(OutboundQueue& q, FrameRef& f, const OverflowContext& ctx) override {
+      seen += std::string(ctx.topic) + ":" + std::to_string(ctx.key_hash) + ",";
+      CHECK(ctx.session == nullptr);
+      CHECK(ctx.limits.max_bytes == k_three.max_bytes);
+      if (ctx.topic != "b") return Verdict::drop;
+      while (!q.fits(f->size(), ctx.limits) && q.drop_oldest(ctx.counters)) {
+      }
+      return Verdict::enqueue;
+    }
+  } p;
+  OutboundQueue q;
+  BackpressureCounters c;
+  for (auto s : {"a1", "a2", "a3"}) push(q, p, c, s, topic_a);
+  CHECK(push(q, p, c, "a4", topic_a) == OutboundQueue::Result::dropped);
+  CHECK(q.push(Frame::make(Opcode::text, "b1", {.seq = 1, .key_hash = 7}), context(topic_b, c, 7), p) ==
+        OutboundQueue::Result::queued);
+  CHECK(payloads(q) == "a2,a3,b1,");
+  CHECK(p.seen == "a:0,b:7,");
+  CHECK(c.dropped_newest == 1);
+  CHECK(c.dropped_oldest == 1);
 }
 
 TEST_CASE("policies by name") {
@@ -115,7 +144,7 @@ TEST_CASE("conflate by key keeps the newest frame of every (topic, key), in seq 
   BackpressureCounters c;
   auto p = conflate();
   auto keyed = [&](std::string s, std::uint64_t seq, std::uint32_t key) {
-    return q.push(Frame::make(Opcode::text, s, {seq, key}), &topic_a, k_three, *p, c);
+    return q.push(Frame::make(Opcode::text, s, {seq, key}), context(topic_a, c, key), *p);
   };
   keyed("x1", 1, 11);
   keyed("y2", 2, 22);

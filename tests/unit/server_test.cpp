@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <any>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -126,4 +127,77 @@ TEST_CASE("the activity observer sees a topic's first member join and its last l
   CHECK(seen[1] == "+t2");
   CHECK(std::count(seen.begin(), seen.end(), "-t2") == 1);
   CHECK(seen.back() == "-t1");
+}
+
+TEST_CASE("on_open chooses a policy per session, and the policy sees the session's data") {
+  // Two clients that never read: the first gets disconnect(), the second a policy that drops new
+  // frames and notes whose they were.
+  struct NoteAndDrop final : fanout::BackpressurePolicy {
+    std::mutex m;
+    std::vector<std::string> seen;
+    std::string_view name() const noexcept override { return "note_and_drop"; }
+    Verdict on_overflow(fanout::OutboundQueue&, fanout::FrameRef&, const fanout::OverflowContext& ctx) override {
+      std::lock_guard lock(m);
+      if (seen.empty() && ctx.session)
+        seen.push_back(std::any_cast<std::string>(ctx.session->user_data()) + ":" + std::string(ctx.topic));
+      return Verdict::drop;
+    }
+  };
+  auto noting = std::make_shared<NoteAndDrop>();
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Server::Options o;
+  o.port = 0;
+  o.session.queue = {.max_bytes = 64 * 1024, .max_frames = 1024};
+  o.session.policy = fanout::drop_oldest();
+  o.session.close_timeout = std::chrono::milliseconds(100);
+  int opened = 0;
+  fanout::Server::Callbacks cb;
+  cb.on_open = [&](fanout::Session& s) {
+    if (opened++ == 0) {
+      s.set_policy(fanout::disconnect());
+      s.user_data() = std::string("internal");
+    } else {
+      s.set_policy(noting);
+      s.user_data() = std::string("browser");
+    }
+  };
+  fanout::Server server(rt, hub, o, cb);
+  rt.start();
+  auto upgrade = [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(server.port());
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    const std::string req =
+        "GET /ws?subscribe=t HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
+    return fd;
+  };
+  const int internal = upgrade();
+  wait_for([&] { return hub.subscriber_count("t") == 1; });
+  const int browser = upgrade();
+  wait_for([&] { return hub.subscriber_count("t") == 2; });
+  CHECK(hub.subscriber_count("t") == 2);
+  const std::string payload(16 * 1024, 'x');
+  for (int i = 0; i < 400; ++i) hub.publish("t", payload);
+  wait_for([&] { return server.stats().disconnected_slow == 1 && hub.subscriber_count("t") == 1; });
+  const auto stats = server.stats();
+  CHECK(stats.disconnected_slow == 1);  // the internal consumer, by its policy
+  CHECK(stats.dropped_newest > 0);      // the browser's policy dropped, and it stays
+  CHECK(stats.dropped_oldest == 0);     // nobody used Options::session.policy
+  CHECK(hub.subscriber_count("t") == 1);
+  {
+    std::lock_guard lock(noting->m);
+    CHECK(noting->seen.size() == 1);
+    CHECK((noting->seen.empty() ? "" : noting->seen[0]) == "browser:t");
+  }
+  ::close(internal);
+  ::close(browser);
+  rt.stop();
 }

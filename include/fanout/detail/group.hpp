@@ -88,6 +88,11 @@ struct Group {
         std::partition_point(log.begin(), log.end(), [seq](const PendingFrame& p) { return p.frame->seq() <= seq; });
     return {it, log.end()};
   }
+  /// Member i will pull at its next write (its session is dirty).
+  void flag(std::size_t i) noexcept {
+    flagged[i] = 1;
+    ++flagged_count;
+  }
   /// Member i has pulled. The last flagged member to pull empties the log: everyone has it all
   /// (a quiet topic then holds no frames here, only in its history).
   void unflag(std::size_t i) noexcept {
@@ -113,6 +118,17 @@ struct Group {
     log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(drop));
   }
   bool log_over_limit() const noexcept { return log.size() > k_log_max_frames || log_bytes > k_log_max_bytes; }
+  /// After a walk: keeps the log within its bounds. Past k_log_trim_frames (or with nobody flagged)
+  /// it drops what every member has; past the max, someone's sweep is too long to keep waiting for:
+  /// `pull(i)` hands each flagged member i what it lacks now (it unflags i), and the log empties.
+  template <class Pull>
+  void bound_log(Pull&& pull) {
+    if (log.size() > k_log_trim_frames || flagged_count == 0) trim();
+    if (!log_over_limit()) return;
+    for (std::size_t i = 0; i < members.size(); ++i)
+      if (flagged[i]) pull(i);
+    clear_log();
+  }
 };
 
 }  // namespace detail

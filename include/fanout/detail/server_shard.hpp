@@ -11,6 +11,10 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+namespace asio::ssl {
+class context;
+}
+
 namespace fanout {
 class Server;
 class Session;
@@ -35,6 +39,7 @@ class ServerShard {
 
   Server& server;
   Shard& shard;
+  asio::ssl::context* tls_context = nullptr;  // the server's, when it serves wss://
   std::atomic<std::uint64_t> open{0};
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> upgraded{0};

@@ -85,6 +85,7 @@ class Shard {
 
  private:
   void flush();
+  static void prefetch_hot(const Session* s) noexcept;
 
   static constexpr std::size_t k_read_buffer_size = 64 * 1024;
   static constexpr std::size_t k_prefetch_ahead = 8;  // members between a prefetch and its use (walk)

@@ -15,6 +15,7 @@
 #include "fanout/detail/group.hpp"
 #include "fanout/detail/history.hpp"
 #include "fanout/frame.hpp"
+#include "fanout/hub.hpp"
 
 namespace fanout {
 class Session;
@@ -38,6 +39,13 @@ struct HistoryLimits {
   std::size_t max_keys = 0;
 };
 
+/// A topic record's identity in sessions' queues (OverflowContext::topic_id): never 0 (control
+/// frames), never reused within the process.
+inline std::uint64_t next_topic_id() noexcept {
+  static std::atomic<std::uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
 struct Topic {
   Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e,
         std::shared_ptr<std::atomic<std::int64_t>> total)
@@ -47,6 +55,7 @@ struct Topic {
   Topic& operator=(const Topic&) = delete;
 
   const std::string name;
+  const std::uint64_t id = next_topic_id();
   /// Random per topic record: a client's `since` from another epoch cannot be trusted (restart).
   const std::uint64_t epoch;
   /// Bit i set while shard i has at least one member: publish posts only to those shards.
@@ -70,6 +79,43 @@ struct Topic {
   std::chrono::steady_clock::time_point window_start{};
   std::uint64_t window_count = 0;
   double rate = 0;  // messages/s over the last full window
+};
+
+enum class SubscribeResult { ok, invalid_topic, too_many_topics };
+
+/// What a subscriber asks for besides live messages.
+struct Recovery {
+  bool has_since = false;
+  std::uint64_t since = 0;  // replay messages with seq > since
+  std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
+  bool snapshot = false;    // latest value per key first
+  bool envelope = false;    // the frames wanted are envelopes
+};
+
+/// What the subscriber gets before live messages, in order.
+struct Replay {
+  std::uint64_t seq = 0;  // the topic's seq at subscription: live frames follow with seq > this
+  std::uint64_t epoch = 0;
+  bool resync = false;      // `since` could not be served from history: `frames` is the snapshot
+  std::uint64_t first = 0;  // with resync: the oldest seq the history still had (0: none)
+  std::vector<FrameRef> frames;
+};
+
+/// The Hub's member-side API: how a session joins and leaves a topic, on its shard's thread.
+struct HubMembers {
+  /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
+  /// `index` the session's place in the member list (unsubscribe tells who moves).
+  static SubscribeResult subscribe(Hub& hub, std::string_view topic, std::size_t shard, Session* s,
+                                   const Recovery& recovery, std::shared_ptr<Topic>& out, std::size_t& index,
+                                   Replay& replay) {
+    return hub.subscribe(topic, shard, s, recovery, out, index, replay);
+  }
+  /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
+  /// member moved into place `index` (it must learn its new place), or nullptr.
+  static Session* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
+                              Session* s, bool envelope) {
+    return hub.unsubscribe(topic, shard, index, s, envelope);
+  }
 };
 
 }  // namespace detail
