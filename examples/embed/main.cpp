@@ -3,7 +3,10 @@
 // service ends.
 //
 //   ./fanout-embed [--port P] [--journal FILE] [--shutdown on-loop|after-loop|destructor]
-//   then: websocat 'ws://127.0.0.1:P/ws?subscribe=ticks'   (?policy=latest: conflate when slow)
+//   then: websocat 'ws://127.0.0.1:P/ws?subscribe=ticks'
+//
+// Clients from 127.0.0.1 (the service's own tools) are disconnected when they fall behind; everyone
+// else gets a policy of the service's own that keeps only the newest tick (chosen in on_open).
 //
 // SIGTERM/SIGINT ends it; --shutdown picks how (each is an integration test, test_embed.py):
 //   on-loop     the service's signal handler calls runtime.stop() on the loop's own thread
@@ -13,6 +16,7 @@
 #include <fanout/fanout.hpp>
 
 #include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/signal_set.hpp>
 
 #include <atomic>
@@ -41,6 +45,19 @@ Args parse(int argc, char** argv) {
   }
   return a;
 }
+
+/// A client that cannot keep up gets the newest tick in place of the one still queued: never a backlog.
+class NewestTickOnly final : public fanout::BackpressurePolicy {
+ public:
+  std::string_view name() const noexcept override { return "newest_tick_only"; }
+  Verdict on_overflow(fanout::OutboundQueue& queue, fanout::FrameRef& frame,
+                      const fanout::OverflowContext& context) override {
+    if (queue.replace_latest_of_topic(context.topic_id, frame, context.counters)) return Verdict::placed;
+    while (!queue.fits(frame->size(), context.limits) && queue.drop_oldest(context.counters)) {
+    }
+    return Verdict::enqueue;
+  }
+};
 
 /// The service's own business: publishes a tick every 10 ms from a thread fanout knows nothing of.
 class Publisher {
@@ -79,7 +96,16 @@ int main(int argc, char** argv) {
   sinks.start();
   fanout::Server::Options options;
   options.port = args.port;
-  std::optional<fanout::Server> server(std::in_place, *runtime, *hub, options);
+  fanout::Server::Callbacks callbacks;
+  auto newest_only = std::make_shared<NewestTickOnly>();
+  callbacks.on_open = [newest_only](fanout::Session& s) {  // on the loop's thread
+    const bool local = s.remote().address() == asio::ip::make_address("127.0.0.1");
+    s.set_policy(local ? fanout::disconnect() : newest_only);
+    std::printf("embed: client %llu from %s gets policy %s\n", static_cast<unsigned long long>(s.id()),
+                s.remote().address().to_string().c_str(), std::string(s.policy().name()).c_str());
+    std::fflush(stdout);
+  };
+  std::optional<fanout::Server> server(std::in_place, *runtime, *hub, options, callbacks);
   std::optional<Publisher> publisher(std::in_place, *hub);
   std::printf("embed: listening on 127.0.0.1:%u\n", static_cast<unsigned>(server->port()));
   std::fflush(stdout);

@@ -6,8 +6,9 @@
 
 The example runs its own asio loop (fanout starts no thread), publishes `{"n":N}` to topic `ticks`
 every 10 ms from a thread of its own, and feeds a journal sink through the hub's publish observer.
-Asserted, for the chosen shutdown: two python-websockets clients (one with ?subscribe=, one with a
-subscribe message) receive consecutive ticks byte for byte; after SIGTERM the process prints
+Asserted, for the chosen shutdown: two python-websockets clients (one with ?subscribe= from
+127.0.0.1, one with a subscribe message from 127.0.0.2) receive consecutive ticks byte for byte, and
+on_open chose their backpressure policy per client (disconnect, and the example's own); after SIGTERM the process prints
 `embed: stopped cleanly` and exits 0 within 10 s (no hang); the clients' connections end (with close
 1001 when the drain ran: on-loop); the journal holds every tick a client saw, with the seq the
 client's topic counted (journal seq == n, as both count from 1 with one publisher).
@@ -35,7 +36,8 @@ async def body(args):
     log(f"fanout-embed --shutdown {args.shutdown} on port {port}")
 
     url_client = await WsClient.open(port, "/ws?subscribe=ticks", name="url-client")
-    msg_client = await WsClient.open(port, "/ws", name="msg-client")
+    # From another loopback address: the example gives it its own policy (newest_tick_only).
+    msg_client = await WsClient.open(port, "/ws", name="msg-client", local_addr=("127.0.0.2", 0))
     await msg_client.ws.send(json.dumps({"op": "subscribe", "args": ["ticks"]}))
     seen = {}
     for c in (url_client, msg_client):
@@ -55,6 +57,8 @@ async def body(args):
     except subprocess.TimeoutExpired:
         fail(f"--shutdown {args.shutdown}: still running 10 s after SIGTERM (hang)")
     out = p.stdout.read()
+    check("from 127.0.0.1 gets policy disconnect" in out and "from 127.0.0.2 gets policy newest_tick_only" in out,
+          f"on_open did not choose the policy per client: {out[:2000]}")
     check(rc == 0, f"exit status {rc}; output: {out[-2000:]}")
     check("embed: stopped cleanly" in out, f"no 'stopped cleanly' line: {out[-2000:]}")
     for c in (url_client, msg_client):
