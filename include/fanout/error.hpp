@@ -21,18 +21,9 @@ enum class CloseCode : std::uint16_t {
 
 /// Errors of the network and protocol layer. Reported through std::error_code.
 enum class Errc {
-  bad_request = 1,    // HTTP request head did not parse
-  request_too_large,  // request head over Server::Options::max_request_head_bytes
-  handshake_timeout,
-  not_found,  // path not served
-  method_not_allowed,
-  upgrade_required,  // plain GET on a WebSocket path
-  protocol_error,    // WebSocket framing error
-  invalid_utf8,
-  message_too_big,
-  slow_consumer,  // closed by the disconnect backpressure policy
-  idle_timeout,
-  shutting_down,
+  // WebSocket framing, wherever fanout reads frames.
+  protocol_error = 1,  // a frame or message that breaks RFC 6455
+  message_too_big,     // over the reader's max_message_bytes
   // The upstream client (Upstream::Event::error, Stats::last_error). Network failures (refused,
   // reset, TLS) arrive as the system's or asio's own codes; these are the ones fanout decides.
   connect_timeout,         // TCP + TLS + upgrade took longer than connect_timeout
