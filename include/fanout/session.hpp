@@ -37,6 +37,7 @@ struct Group;
 class ServerShard;
 struct Recovery;
 struct Replay;
+class HandshakeReader;
 }  // namespace detail
 class HttpRequest;
 
@@ -184,7 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::ip::tcp::endpoint remote_;
   std::vector<Subscription> subs_;
   std::unique_ptr<WsState> ws_;
-  std::unique_ptr<HttpRequest> request_;  // only during the handshake
+  std::unique_ptr<detail::HandshakeReader> handshake_;  // only during the handshake
   std::unique_ptr<Custom> custom_;
   std::size_t index_in_owner_ = 0;
   std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)
