@@ -1,6 +1,5 @@
 #include "fanout/session.hpp"
 
-#include <wslay/wslay.h>
 #include <simdjson.h>
 
 #include <asio/post.hpp>
@@ -8,6 +7,7 @@
 #include <cstring>
 
 #include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/frame_reader.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
@@ -21,65 +21,7 @@ namespace fanout {
 namespace {
 std::atomic<std::uint64_t> next_session_id{1};
 constexpr std::uint8_t k_quiet_ticks_before_shrink = 40;  // 10 s at the default 250 ms tick
-
-/// Follows client frame boundaries in the byte stream, so the wslay context can be freed whenever
-/// no frame or fragmented message is half-received: an idle connection then holds no parser state
-/// (wslay's context carries a 4 KiB input buffer, eight times our per-connection budget).
-struct FrameBoundary {
-  std::uint8_t header[14];
-  std::uint8_t header_len = 0;
-  std::uint64_t payload_left = 0;
-  bool message_open = false;  // a fragmented data message awaits its continuation frames
-
-  void feed(const std::byte* p, std::size_t n) noexcept {
-    while (n > 0) {
-      if (payload_left > 0) {
-        const auto k = static_cast<std::size_t>(std::min<std::uint64_t>(payload_left, n));
-        payload_left -= k;
-        p += k;
-        n -= k;
-        continue;
-      }
-      header[header_len++] = static_cast<std::uint8_t>(*p++);
-      --n;
-      if (header_len < 2) continue;
-      const std::uint8_t len7 = header[1] & 0x7F;
-      const std::size_t need = 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((header[1] & 0x80) ? 4 : 0);
-      if (header_len < need) continue;
-      std::uint64_t len = len7;
-      if (len7 == 126) len = (std::uint64_t{header[2]} << 8) | header[3];
-      if (len7 == 127) {
-        len = 0;
-        for (int i = 0; i < 8; ++i) len = (len << 8) | header[2 + i];
-      }
-      const bool fin = header[0] & 0x80;
-      const std::uint8_t opcode = header[0] & 0x0F;
-      if (opcode == 0x1 || opcode == 0x2)
-        message_open = !fin;
-      else if (opcode == 0x0 && fin)
-        message_open = false;
-      payload_left = len;
-      header_len = 0;
-    }
-  }
-  bool idle() const noexcept { return header_len == 0 && payload_left == 0 && !message_open; }
-};
 }  // namespace
-
-struct Session::WsState {
-  wslay_event_context* ctx = nullptr;
-  const std::byte* in = nullptr;
-  std::size_t in_left = 0;
-  std::string out;  // what wslay wants sent (pongs, close replies)
-  // Messages completed during one wslay_event_recv, handled after it so replies keep arrival order
-  // with wslay's own answers (a ping's pong goes out before the reply to a later text message).
-  std::vector<std::pair<Opcode, std::string>> messages;
-  bool protocol_error = false;  // something wslay lets through that RFC 6455 forbids
-  FrameBoundary boundary;
-  ~WsState() {
-    if (ctx) wslay_event_context_free(ctx);
-  }
-};
 
 Session::Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote)
     : owner_(owner),
@@ -235,72 +177,30 @@ void Session::on_read_end() {
 }
 
 bool Session::on_ws_bytes(std::span<const std::byte> data) {
-  if (!ws_) {
-    ws_ = std::make_unique<WsState>();
-    static constexpr wslay_event_callbacks callbacks{
-        [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) -> ssize_t {
-          auto& ws = *static_cast<Session*>(user)->ws_;
-          if (ws.in_left == 0) {
-            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-            return -1;
-          }
-          const std::size_t n = std::min(len, ws.in_left);
-          std::memcpy(buf, ws.in, n);
-          ws.in += n;
-          ws.in_left -= n;
-          return static_cast<ssize_t>(n);
-        },
-        [](wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user) -> ssize_t {
-          static_cast<Session*>(user)->ws_->out.append(reinterpret_cast<const char*>(data), len);
-          return static_cast<ssize_t>(len);
-        },
-        nullptr,
-        nullptr,
-        nullptr,
-        nullptr,
-        [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
-          auto& ws = *static_cast<Session*>(user)->ws_;
-          const auto op = static_cast<Opcode>(arg->opcode);
-          // A close payload of one byte cannot hold a status code (RFC 6455 5.5.1).
-          if (op == Opcode::close && arg->msg_length == 1) ws.protocol_error = true;
-          if (op == Opcode::text || op == Opcode::binary || op == Opcode::close)
-            ws.messages.emplace_back(op, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
-        },
-    };
-    if (wslay_event_context_server_init(&ws_->ctx, &callbacks, this) != 0) throw std::bad_alloc();
-    wslay_event_config_set_max_recv_msg_length(ws_->ctx, options_.max_message_bytes);
-  }
-  ws_->in = data.data();
-  ws_->in_left = data.size();
-  ws_->boundary.feed(data.data(), data.size());
-  const int rv = wslay_event_recv(ws_->ctx);
+  // The reader (and wslay's input buffer) lives only while a frame or message is half-received.
+  if (!ws_) ws_ = std::make_unique<detail::FrameReader>(options_.max_message_bytes);
+  const bool framed = ws_->feed(data);
   if (state_ == State::closed) return false;
-  if (rv != 0 || ws_->protocol_error) {
-    // A framing error wslay reports without a status code (fragmented or oversized control frame,
-    // bad opcode sequence): answer 1002 ourselves instead of its empty close frame.
+  if (!framed) {
+    // Answer 1002 ourselves instead of wslay's empty close frame.
     ws_.reset();
     close_received_ = true;  // nothing more will be read; do not wait for the peer's reply
     fail(CloseCode::protocol_error, "protocol error");
     return state_ != State::closed;
   }
-  // Whatever wslay answered (pong, close with 1002/1007/1009, the echo of the client's close),
-  // unless our own close frame is already queued: after it nothing may follow.
-  if (wslay_event_want_write(ws_->ctx)) {
-    wslay_event_send(ws_->ctx);
-    if (state_ == State::closing && close_after_flush_) ws_->out.clear();
-    if (!ws_->out.empty()) {
-      queue_.push_control(Frame::make_raw(std::as_bytes(std::span(ws_->out))));
-      ws_->out.clear();
-      schedule_flush();
-    }
+  // wslay's answers, unless our own close frame is already queued: after it nothing may follow.
+  auto& out = ws_->replies();
+  if (state_ == State::closing && close_after_flush_) out.clear();
+  if (!out.empty()) {
+    queue_.push_control(Frame::make_raw(std::as_bytes(std::span(out))));
+    out.clear();
+    schedule_flush();
   }
-  auto messages = std::move(ws_->messages);
-  ws_->messages.clear();
-  for (auto& [op, payload] : messages) on_message(op, payload);
+  for (auto& [op, payload] : ws_->take_messages()) on_message(op, payload);
   if (state_ == State::closed) return false;
   if (!ws_) return true;  // on_message failed the connection
-  if (wslay_event_get_close_received(ws_->ctx)) close_received_ = true;
-  if (wslay_event_get_close_sent(ws_->ctx) || !wslay_event_get_read_enabled(ws_->ctx)) {
+  if (ws_->close_received()) close_received_ = true;
+  if (ws_->finished()) {
     // wslay failed the connection (its close frame is queued) or answered the client's close.
     if (state_ == State::open) {
       state_ = State::closing;
@@ -312,7 +212,7 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
     if (queue_.empty()) finish();
     return state_ != State::closed;
   }
-  if (ws_->boundary.idle()) ws_.reset();
+  if (ws_->idle()) ws_.reset();
   return true;
 }
 
