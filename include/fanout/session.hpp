@@ -26,8 +26,6 @@
 #include "fanout/outbound_queue.hpp"
 #include "fanout/policy.hpp"
 
-struct wslay_event_context;
-
 namespace fanout {
 
 namespace detail {
@@ -37,6 +35,8 @@ struct Group;
 class ServerShard;
 struct Recovery;
 struct Replay;
+class HandshakeReader;
+class FrameReader;
 }  // namespace detail
 class HttpRequest;
 
@@ -152,7 +152,6 @@ class Session : public std::enable_shared_from_this<Session> {
     std::shared_ptr<detail::Topic> topic;
     std::size_t index;  // place in the topic's member list on this shard
   };
-  struct WsState;  // wslay context and the frame-boundary tracker, only while a message is in progress
   /// What the application set for this session; most sessions have none, and pay one pointer.
   struct Custom {
     std::shared_ptr<BackpressurePolicy> policy;
@@ -183,8 +182,8 @@ class Session : public std::enable_shared_from_this<Session> {
   const std::uint64_t id_;
   asio::ip::tcp::endpoint remote_;
   std::vector<Subscription> subs_;
-  std::unique_ptr<WsState> ws_;
-  std::unique_ptr<HttpRequest> request_;  // only during the handshake
+  std::unique_ptr<detail::FrameReader> ws_;             // only while a frame or message is half-received
+  std::unique_ptr<detail::HandshakeReader> handshake_;  // only during the handshake
   std::unique_ptr<Custom> custom_;
   std::size_t index_in_owner_ = 0;
   std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)

@@ -1,0 +1,124 @@
+// The HTTP side of a session: what the HandshakeReader decided, acted on (answers, routes, the upgrade).
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "fanout/detail/handshake.hpp"
+#include "fanout/detail/handshake_reader.hpp"
+#include "fanout/detail/json.hpp"
+#include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/shard.hpp"
+#include "fanout/detail/websocket_key.hpp"
+#include "fanout/http.hpp"
+#include "fanout/server.hpp"
+#include "fanout/session.hpp"
+
+namespace fanout {
+
+bool Session::on_handshake_bytes(std::span<const std::byte> data) {
+  if (close_after_flush_) return true;  // answered already; ignore the rest
+  const auto& options = owner_.server.options();
+  if (!handshake_)
+    handshake_ = std::make_unique<detail::HandshakeReader>(options.max_request_head_bytes, options.paths);
+  const auto decision = handshake_->feed(data);
+  switch (decision.kind) {
+    case detail::HandshakeReader::Kind::need_more: return true;
+    case detail::HandshakeReader::Kind::answer: {
+      const auto& a = decision.answer;
+      answer_http(a.status, a.reason, a.extra_headers, a.body);
+      return true;
+    }
+    case detail::HandshakeReader::Kind::plain:
+      answer_plain_http(handshake_->request());
+      if (close_after_flush_ || decision.consumed >= data.size()) return true;
+      // Keep-alive: a pipelined request may follow in the same bytes.
+      return on_handshake_bytes(data.subspan(decision.consumed));
+    case detail::HandshakeReader::Kind::upgrade: break;
+  }
+  accept_websocket(handshake_->request());
+  handshake_.reset();
+  // Frames the client sent right behind its head.
+  if (decision.consumed < data.size() && state_ == State::open) return on_ws_bytes(data.subspan(decision.consumed));
+  return state_ != State::closed;
+}
+
+void Session::answer_plain_http(const HttpRequest& req) {
+  const auto& options = owner_.server.options();
+  // Keep-alive for HTTP/1.1 unless the client says close; responses waiting in the queue are bounded,
+  // so a client that pipelines without reading is refused rather than served without limit.
+  ++http_requests_;
+  const bool keep_alive = req.http11() && !req.header_has_token("Connection", "close") &&
+                          http_requests_ < options.max_http_requests_per_connection;
+  if (queue_.frames() >= options.max_http_pipeline) {
+    answer_http(429, "Too Many Requests", {}, "too many pipelined requests\n");
+    return;
+  }
+  const auto path = req.path();
+  const HttpRoute* route = nullptr;
+  for (const auto& r : options.http_routes)
+    if (r.prefix ? path.starts_with(r.path) : path == r.path) {
+      route = &r;
+      break;
+    }
+  if (!route && path != "/healthz") {
+    answer_http(404, "Not Found", {}, "not found\n", "text/plain", false, keep_alive);
+    return;
+  }
+  if (req.method() != "GET" && req.method() != "HEAD") {
+    answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
+    return;
+  }
+  HttpResponse res{.body = "ok\n"};
+  if (route) {
+    try {
+      res = route->handler(req);
+    } catch (const std::exception& e) {
+      res = HttpResponse{.status = 500, .body = fmt::format("internal error: {}\n", e.what())};
+    }
+  }
+  answer_http(res.status, detail::http_reason(res.status), res.headers, res.body, res.content_type,
+              req.method() == "HEAD", keep_alive && res.status < 500);
+}
+
+void Session::answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
+                          std::string_view content_type, bool head_only, bool keep_alive) {
+  if (status >= 400) detail::ShardCounters::add(owner_.rejected, 1);
+  auto text = detail::http_response(status, reason, extra_headers, content_type, body, keep_alive);
+  if (head_only) text.resize(text.size() - body.size());  // HEAD: the GET's headers, no body
+  queue_.push_control(Frame::make_raw(std::as_bytes(std::span(text))));
+  if (!keep_alive) close_after_flush_ = true;
+  if (handshake_) handshake_->release();
+  schedule_flush();
+}
+
+void Session::accept_websocket(const HttpRequest& req) {
+  const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
+  const auto head = fmt::format(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+      "{}\r\n\r\n",
+      accept);
+  queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
+  state_ = State::open;
+  detail::ShardCounters::add(owner_.upgraded, 1);
+  const auto& envelope_paths = owner_.server.options().envelope_paths;
+  const auto wants = detail::query_param(req.query(), "envelope");
+  envelope_ = wants ? (*wants == "1" || *wants == "true")
+                    : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();
+  schedule_flush();
+  if (auto topics = detail::query_param(req.query(), "subscribe")) {
+    std::string_view rest = *topics;
+    while (!rest.empty() && state_ == State::open) {
+      const auto comma = rest.find(',');
+      const auto t = rest.substr(0, comma);
+      if (!t.empty()) {
+        // Same path as a JSON subscribe, so the client gets the same acks and errors.
+        on_control(fmt::format(R"({{"op":"subscribe","args":[{}]}})", detail::json_string(t)));
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (owner_.server.callbacks().on_open) owner_.server.callbacks().on_open(*this);
+}
+
+}  // namespace fanout
