@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "fanout/frame.hpp"
+#include "fanout/group.hpp"
 
 namespace fanout {
 
@@ -64,6 +65,7 @@ class Hub {
     std::size_t max_history_bytes = 256u << 20;  // over all topics: past it, a publishing topic
                                                  // trims its own history (to one message at least)
     std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
+    Group::Limits group{};  // bounds on the log each topic's members pull from (group.hpp); checked here
   };
 
   /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
@@ -106,6 +108,7 @@ class Hub {
   };
 
   explicit Hub(Runtime& runtime);
+  /// Throws std::invalid_argument for options that make no sense (Group::check).
   Hub(Runtime& runtime, Options options);
   ~Hub();
   Hub(const Hub&) = delete;

@@ -32,7 +32,9 @@ Hub::Message to_message(const detail::HistoryEntry& e) { return {e.seq, e.key, s
 }  // namespace
 
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
-Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {}
+Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {
+  Group::check(options_.group);
+}
 Hub::~Hub() = default;
 
 bool Hub::valid_topic(std::string_view name) const noexcept {
@@ -80,8 +82,8 @@ std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name)
     }
     if (!evicted) return nullptr;
   }
-  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), random_epoch(),
-                                           history_bytes_);
+  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), options_.group,
+                                           random_epoch(), history_bytes_);
   topics_.emplace(t->name, t);
   // Entries of topics forgotten on their last unsubscribe pile up here: compact now and then.
   if (creation_order_.size() > 2 * topics_.size() + 64)

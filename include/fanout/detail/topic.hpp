@@ -47,9 +47,11 @@ inline std::uint64_t next_topic_id() noexcept {
 }
 
 struct Topic {
-  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e,
+  Topic(std::string n, std::size_t shards, HistoryLimits l, const fanout::Group::Limits& group_limits, std::uint64_t e,
         std::shared_ptr<std::atomic<std::int64_t>> total)
-      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {}
+      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {
+    for (std::size_t i = 0; i < shards; ++i) groups[i].limits = group_limits;
+  }
   ~Topic() { history_total->fetch_sub(static_cast<std::int64_t>(history.bytes()), std::memory_order_relaxed); }
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
