@@ -39,6 +39,7 @@ namespace fanout {
 class Runtime;
 class Session;
 namespace detail {
+class Member;
 struct Topic;
 struct HistoryLimits;
 struct HubMembers;
@@ -185,12 +186,12 @@ class Hub {
   using Replay = detail::Replay;
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
   /// `index` the session's place in the member list (unsubscribe tells who moves).
-  SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, const Recovery& recovery,
+  SubscribeResult subscribe(std::string_view topic, std::size_t shard, detail::Member* s, const Recovery& recovery,
                             std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay);
   /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
   /// member moved into place `index` (it must learn its new place), or nullptr.
-  Session* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index, Session* s,
-                       bool envelope);
+  detail::Member* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index,
+                              detail::Member* s, bool envelope);
 
   struct Hash {
     using is_transparent = void;

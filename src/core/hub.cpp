@@ -270,7 +270,7 @@ std::optional<Hub::Messages> Hub::snapshot(std::string_view name) const {
   return m;
 }
 
-Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Session* s, const Recovery& r,
+Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, detail::Member* s, const Recovery& r,
                                     std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay) {
   if (!valid_topic(name)) return SubscribeResult::invalid_topic;
   {
@@ -323,12 +323,12 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
   return SubscribeResult::ok;
 }
 
-Session* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i, Session* s,
-                          bool envelope) {
+detail::Member* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i,
+                                 detail::Member* s, bool envelope) {
   auto& group = topic->groups[shard];
   if (i >= group.members.size() || group.members[i] != s) return nullptr;
   // Swap-remove: O(1); the caller tells the member that moved its new place.
-  Session* const moved = group.remove_member(i);
+  detail::Member* const moved = group.remove_member(i);
   if (group.members.empty()) {
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }

@@ -14,7 +14,9 @@ using fanout::detail::Group;
 using fanout::detail::PendingFrame;
 
 namespace {
-fanout::Session* fake(std::uintptr_t n) { return reinterpret_cast<fanout::Session*>(n * 64); }  // never dereferenced
+fanout::detail::Member* fake(std::uintptr_t n) {
+  return reinterpret_cast<fanout::detail::Member*>(n * 64);
+}  // never dereferenced
 void publish(Group& g, std::uint64_t seq) { g.append({Frame::make(Opcode::text, "x", {.seq = seq}), {}}); }
 std::uint64_t first_after(const Group& g, std::uint64_t seq) {
   const auto s = g.after(seq);

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "fanout/frame.hpp"
+#include "fanout/detail/member.hpp"
 #include "fanout/group.hpp"
 
 namespace fanout {
-class Session;
 namespace detail {
 
 /// A published frame (and its envelope, if any member wants envelopes).
@@ -30,7 +30,7 @@ struct PendingFrame {
 
 /// Touched only by the shard's thread, except `pending` (guarded by the owning Topic's mutex).
 struct Group {
-  std::vector<Session*> members;
+  std::vector<Member*> members;
   /// Member i has been handed every frame with seq <= cursor[i]. It starts at the topic's seq when
   /// the member joins: its replay had what came before, and no frame in the log is newer than that.
   std::vector<std::uint64_t> cursor;
@@ -47,16 +47,16 @@ struct Group {
   /// Bounds on the log (fanout::Group::Limits, Hub::Options::group); set once, when the topic is made.
   fanout::Group::Limits limits{};
 
-  std::size_t add_member(Session* s, std::uint64_t seq) {
+  std::size_t add_member(Member* s, std::uint64_t seq) {
     members.push_back(s);
     cursor.push_back(seq);
     flagged.push_back(0);
     return members.size() - 1;
   }
   /// Swap-remove; returns the member now at `i` (it must learn its new place), or nullptr.
-  Session* remove_member(std::size_t i) {
+  Member* remove_member(std::size_t i) {
     if (flagged[i]) --flagged_count;
-    Session* moved = nullptr;
+    Member* moved = nullptr;
     if (i + 1 != members.size()) {
       members[i] = members.back();
       cursor[i] = cursor.back();
