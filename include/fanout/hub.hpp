@@ -32,12 +32,14 @@
 #include <vector>
 
 #include "fanout/frame.hpp"
+#include "fanout/group.hpp"
 
 namespace fanout {
 
 class Runtime;
 class Session;
 namespace detail {
+class Member;
 struct Topic;
 struct HistoryLimits;
 struct HubMembers;
@@ -64,6 +66,7 @@ class Hub {
     std::size_t max_history_bytes = 256u << 20;  // over all topics: past it, a publishing topic
                                                  // trims its own history (to one message at least)
     std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
+    Group::Limits group{};  // bounds on the log each topic's members pull from (group.hpp); checked here
   };
 
   /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
@@ -106,6 +109,7 @@ class Hub {
   };
 
   explicit Hub(Runtime& runtime);
+  /// Throws std::invalid_argument for options that make no sense (Group::check).
   Hub(Runtime& runtime, Options options);
   ~Hub();
   Hub(const Hub&) = delete;
@@ -182,12 +186,12 @@ class Hub {
   using Replay = detail::Replay;
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
   /// `index` the session's place in the member list (unsubscribe tells who moves).
-  SubscribeResult subscribe(std::string_view topic, std::size_t shard, Session* s, const Recovery& recovery,
+  SubscribeResult subscribe(std::string_view topic, std::size_t shard, detail::Member* s, const Recovery& recovery,
                             std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay);
   /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
   /// member moved into place `index` (it must learn its new place), or nullptr.
-  Session* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index, Session* s,
-                       bool envelope);
+  detail::Member* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index,
+                              detail::Member* s, bool envelope);
 
   struct Hash {
     using is_transparent = void;

@@ -20,6 +20,7 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include "fanout/detail/member.hpp"
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/hub.hpp"
@@ -40,7 +41,8 @@ class FrameReader;
 }  // namespace detail
 class HttpRequest;
 
-class Session : public std::enable_shared_from_this<Session> {
+// The engine core sees a session as a detail::Member (the walk's fields and hooks), never this class.
+class Session : public std::enable_shared_from_this<Session>, protected detail::Member {
  public:
   /// Per-connection limits and timers; every one has a safe default.
   struct Options {
@@ -55,7 +57,7 @@ class Session : public std::enable_shared_from_this<Session> {
     std::size_t max_write_bytes = 256 * 1024;                            // per gather-write
   };
 
-  enum class State : std::uint8_t { handshake, open, closing, closed };
+  using State = detail::MemberState;  // handshake, open, closing, closed
 
   virtual ~Session();
   Session(const Session&) = delete;
@@ -94,7 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // Transport hooks: plain and TLS differ only here.
   /// Writes what is queued (called once per loop turn by the shard).
-  virtual void flush() = 0;
+  void flush() override = 0;
   virtual void close_transport() = 0;
   virtual void shutdown_send() = 0;
 
@@ -109,22 +111,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void pull_due();
   void finish();  // ends the session: leaves topics, closes the socket, unregisters
 
-  // dirty_ is the first of the fields on_published() touches, pulls_due_ the last: the publish walk
-  // prefetches from one to the other (at most two cache lines, shard.cpp).
-  bool dirty_ = false;     // in the shard's flush list
+  // dirty_, waiting_writable_, state_ and pulls_due_ are detail::Member's: the publish walk reads them.
   bool envelope_ = false;  // the client gets envelopes
   detail::ServerShard& owner_;
   detail::Shard& shard_;
   Hub& hub_;
   const Options& options_;
   OutboundQueue queue_;
-  State state_ = State::handshake;
   bool close_after_flush_ = false;  // HTTP answers and sent close frames
-  bool waiting_writable_ = false;   // one write in flight
   bool delivered_since_tick_ = false;
-  // Groups that flagged this session and wait for its pull; next to the fields above, inside the
-  // two cache lines the publish walk prefetches.
-  std::uint32_t pulls_due_ = 0;
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point write_blocked_since_;
   std::chrono::steady_clock::time_point closing_since_;
@@ -136,17 +131,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   friend class detail::ServerShard;
-  // The shard walks and flushes sessions.
-  friend class detail::Shard;
 
   /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
   /// soon. Never closes synchronously.
   void deliver(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
-  /// The publish walk found member `i` of `group` unflagged: flags it to pull at its next write, or,
-  /// when its socket is blocked or it is closing, pulls now (group.hpp).
-  void on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
-  /// Queues the frames of `group`'s log past this member's cursor, and unflags it.
-  void pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters);
+  /// Queues the frames of `group`'s log past this member's cursor, and unflags it (member.hpp).
+  void pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) override;
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
   struct Subscription {
     std::shared_ptr<detail::Topic> topic;

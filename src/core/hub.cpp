@@ -32,7 +32,9 @@ Hub::Message to_message(const detail::HistoryEntry& e) { return {e.seq, e.key, s
 }  // namespace
 
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
-Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {}
+Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {
+  Group::check(options_.group);
+}
 Hub::~Hub() = default;
 
 bool Hub::valid_topic(std::string_view name) const noexcept {
@@ -80,8 +82,8 @@ std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name)
     }
     if (!evicted) return nullptr;
   }
-  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), random_epoch(),
-                                           history_bytes_);
+  auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), options_.group,
+                                           random_epoch(), history_bytes_);
   topics_.emplace(t->name, t);
   // Entries of topics forgotten on their last unsubscribe pile up here: compact now and then.
   if (creation_order_.size() > 2 * topics_.size() + 64)
@@ -268,7 +270,7 @@ std::optional<Hub::Messages> Hub::snapshot(std::string_view name) const {
   return m;
 }
 
-Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Session* s, const Recovery& r,
+Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, detail::Member* s, const Recovery& r,
                                     std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay) {
   if (!valid_topic(name)) return SubscribeResult::invalid_topic;
   {
@@ -321,12 +323,12 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, Se
   return SubscribeResult::ok;
 }
 
-Session* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i, Session* s,
-                          bool envelope) {
+detail::Member* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i,
+                                 detail::Member* s, bool envelope) {
   auto& group = topic->groups[shard];
   if (i >= group.members.size() || group.members[i] != s) return nullptr;
   // Swap-remove: O(1); the caller tells the member that moved its new place.
-  Session* const moved = group.remove_member(i);
+  detail::Member* const moved = group.remove_member(i);
   if (group.members.empty()) {
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }

@@ -3,17 +3,13 @@
 #include <asio/post.hpp>
 #include <algorithm>
 
+#include "fanout/detail/member.hpp"
 #include "fanout/detail/topic.hpp"
-#include "fanout/session.hpp"
 
 namespace fanout::detail {
 
-/// Fetches the fields Session::on_published() reads and writes (dirty_ .. pulls_due_: at most two
-/// cache lines), without touching the object.
-void Shard::prefetch_hot(const Session* s) noexcept {
-  __builtin_prefetch(&s->dirty_, 1);
-  __builtin_prefetch(&s->pulls_due_, 1);
-}
+/// Fetches the fields the walk reads and writes (Member's, one cache line), without touching the object.
+void Shard::prefetch_hot(const Member* s) noexcept { __builtin_prefetch(&s->dirty_, 1); }
 
 Shard::Shard(asio::io_context& ioc, std::size_t index)
     : ioc_(ioc),
@@ -42,7 +38,19 @@ void Shard::deliver_pending(Topic& topic) {
   for (std::size_t i = 0; i < n; ++i) {
     if (group.flagged[i]) continue;
     if (i + k_prefetch_ahead < n && !group.flagged[i + k_prefetch_ahead]) prefetch_hot(members[i + k_prefetch_ahead]);
-    members[i]->on_published(topic, group, i, c);
+    Member& m = *members[i];
+    // A member that can write soon pulls then; a blocked or closing one takes the frames now, so its
+    // queue and its policy see them as they come.
+    if (m.state_ == MemberState::open && !m.waiting_writable_) {
+      group.flag(i);
+      ++m.pulls_due_;
+      if (!m.dirty_) {
+        m.dirty_ = true;
+        mark_dirty(&m);
+      }
+    } else {
+      m.pull(topic, group, i, c);
+    }
   }
   group.bound_log([&](std::size_t i) { members[i]->pull(topic, group, i, c); });
   add_counters(c);
@@ -55,7 +63,7 @@ void Shard::add_counters(const BackpressureCounters& c) noexcept {
   if (c.disconnected) ShardCounters::add(counters.disconnected_slow, c.disconnected);
 }
 
-void Shard::mark_dirty(Session* s) {
+void Shard::mark_dirty(Member* s) {
   dirty_.push_back(s);
   if (flush_posted_) return;
   flush_posted_ = true;
@@ -63,9 +71,9 @@ void Shard::mark_dirty(Session* s) {
   asio::post(ioc_, [this] { flush(); });
 }
 
-void Shard::forget(Session* s) noexcept {
+void Shard::forget(Member* s) noexcept {
   std::replace(dirty_.begin() + static_cast<std::ptrdiff_t>(flush_pos_), dirty_.end(), s,
-               static_cast<Session*>(nullptr));
+               static_cast<Member*>(nullptr));
 }
 
 void Shard::flush() {
@@ -81,7 +89,7 @@ void Shard::flush() {
   }
   const std::size_t stop = std::min(dirty_.size(), flush_pos_ + k_flush_batch);
   for (; flush_pos_ < stop; ++flush_pos_) {
-    Session* s = dirty_[flush_pos_];
+    Member* s = dirty_[flush_pos_];
     if (!s) continue;
     s->dirty_ = false;
     s->flush();

@@ -88,16 +88,6 @@ bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCo
   return false;
 }
 
-void Session::on_published(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
-  if (state_ == State::open && !waiting_writable_) {
-    group.flag(i);
-    ++pulls_due_;
-    schedule_flush();
-  } else {
-    pull(topic, group, i, counters);
-  }
-}
-
 void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, BackpressureCounters& counters) {
   const auto frames = group.after(group.cursor[i]);
   if (!frames.empty()) {
@@ -116,7 +106,7 @@ void Session::pull_due() {
   BackpressureCounters counters;
   for (const auto& sub : subs_) {
     auto& group = sub.topic->groups[shard_.index()];
-    if (group.flagged[sub.index]) pull(*sub.topic, group, sub.index, counters);
+    if (group.flagged[sub.index]) Session::pull(*sub.topic, group, sub.index, counters);  // not virtual
   }
   shard_.add_counters(counters);
 }
@@ -256,8 +246,8 @@ void Session::leave(std::size_t k) {
     shard_.add_counters(counters);
   }
   // Swap-remove: the member that took our place learns its new index.
-  if (Session* moved = detail::HubMembers::unsubscribe(hub_, t, shard_.index(), index, this, envelope_))
-    moved->set_group_index(t.get(), index);
+  if (detail::Member* moved = detail::HubMembers::unsubscribe(hub_, t, shard_.index(), index, this, envelope_))
+    static_cast<Session*>(moved)->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
 }

@@ -142,7 +142,7 @@ TEST_CASE("hub: a topic held by a task still queued on a shard may outlive the h
     std::size_t index = 0;
     fanout::detail::Replay replay;
     // A member that is never delivered to (the task never runs): its address is only stored.
-    auto* member = reinterpret_cast<fanout::Session*>(alignof(std::max_align_t));
+    auto* member = reinterpret_cast<fanout::detail::Member*>(alignof(std::max_align_t));
     REQUIRE(fanout::detail::HubMembers::subscribe(hub, "t", 0, member, {}, topic, index, replay) ==
             fanout::detail::SubscribeResult::ok);
     CHECK(hub.publish("t", std::string(1000, 'x')).shards == 1);

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <cstdlib>
 #include <new>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -256,6 +257,16 @@ TEST_CASE("publish answers what happened; observers see every accepted message o
   CHECK(hub.publish(std::string(300, 'n'), "x").status == Status::invalid_topic);
   CHECK(std::string(fanout::Hub::to_string(Status::too_many_topics)) == "too_many_topics");
   CHECK(seen == std::vector<std::string>{"a/1/k/x", "a/5//y"});
+}
+
+TEST_CASE("a hub refuses group limits that make no sense") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub::Options o;
+  o.group.log_trim_frames = o.group.log_max_frames + 1;
+  CHECK_THROWS_AS(fanout::Hub(rt, o), std::invalid_argument);
+  o.group = {.log_trim_frames = 16, .log_max_frames = 64, .log_max_bytes = 1 << 16};
+  fanout::Hub hub(rt, o);
+  CHECK(hub.options().group.log_max_frames == 64);
 }
 
 TEST_CASE("a topic whose last member leaves while its first message is published keeps that message") {

@@ -16,9 +16,10 @@
 #include <vector>
 
 #include "fanout/frame.hpp"
+#include "fanout/detail/member.hpp"
+#include "fanout/group.hpp"
 
 namespace fanout {
-class Session;
 namespace detail {
 
 /// A published frame (and its envelope, if any member wants envelopes).
@@ -29,7 +30,7 @@ struct PendingFrame {
 
 /// Touched only by the shard's thread, except `pending` (guarded by the owning Topic's mutex).
 struct Group {
-  std::vector<Session*> members;
+  std::vector<Member*> members;
   /// Member i has been handed every frame with seq <= cursor[i]. It starts at the topic's seq when
   /// the member joins: its replay had what came before, and no frame in the log is newer than that.
   std::vector<std::uint64_t> cursor;
@@ -43,22 +44,19 @@ struct Group {
   /// is busy writing join one walk.
   std::vector<PendingFrame> pending;
 
-  /// Bounds on the log. Past trim_frames, frames every member has are dropped; past the max, the
-  /// members still behind are handed what they lack (as eager delivery would have), and it empties.
-  static constexpr std::size_t k_log_trim_frames = 512;
-  static constexpr std::size_t k_log_max_frames = 4096;
-  static constexpr std::size_t k_log_max_bytes = 4 << 20;
+  /// Bounds on the log (fanout::Group::Limits, Hub::Options::group); set once, when the topic is made.
+  fanout::Group::Limits limits{};
 
-  std::size_t add_member(Session* s, std::uint64_t seq) {
+  std::size_t add_member(Member* s, std::uint64_t seq) {
     members.push_back(s);
     cursor.push_back(seq);
     flagged.push_back(0);
     return members.size() - 1;
   }
   /// Swap-remove; returns the member now at `i` (it must learn its new place), or nullptr.
-  Session* remove_member(std::size_t i) {
+  Member* remove_member(std::size_t i) {
     if (flagged[i]) --flagged_count;
-    Session* moved = nullptr;
+    Member* moved = nullptr;
     if (i + 1 != members.size()) {
       members[i] = members.back();
       cursor[i] = cursor.back();
@@ -117,13 +115,15 @@ struct Group {
     for (std::size_t k = 0; k < drop; ++k) log_bytes -= log[k].frame->size();
     log.erase(log.begin(), log.begin() + static_cast<std::ptrdiff_t>(drop));
   }
-  bool log_over_limit() const noexcept { return log.size() > k_log_max_frames || log_bytes > k_log_max_bytes; }
-  /// After a walk: keeps the log within its bounds. Past k_log_trim_frames (or with nobody flagged)
+  bool log_over_limit() const noexcept {
+    return log.size() > limits.log_max_frames || log_bytes > limits.log_max_bytes;
+  }
+  /// After a walk: keeps the log within its bounds. Past limits.log_trim_frames (or with nobody flagged)
   /// it drops what every member has; past the max, someone's sweep is too long to keep waiting for:
   /// `pull(i)` hands each flagged member i what it lacks now (it unflags i), and the log empties.
   template <class Pull>
   void bound_log(Pull&& pull) {
-    if (log.size() > k_log_trim_frames || flagged_count == 0) trim();
+    if (log.size() > limits.log_trim_frames || flagged_count == 0) trim();
     if (!log_over_limit()) return;
     for (std::size_t i = 0; i < members.size(); ++i)
       if (flagged[i]) pull(i);

@@ -16,7 +16,6 @@
 #include "fanout/outbound_queue.hpp"
 
 namespace fanout {
-class Session;
 namespace detail {
 
 /// Counters written by the shard's thread only and read by anyone (stats scrapes).
@@ -68,9 +67,9 @@ class Shard {
   /// Adds what policies did outside deliver() (replays at subscribe). Shard thread only.
   void add_counters(const BackpressureCounters& c) noexcept;
   /// Schedules `s` for a gather-write at the end of this loop turn. Shard thread only.
-  void mark_dirty(Session* s);
+  void mark_dirty(Member* s);
   /// Removes a session that is going away from the pending flush list.
-  void forget(Session* s) noexcept;
+  void forget(Member* s) noexcept;
 
   /// Scratch buffer for plain sessions' reads: idle connections then own no read buffer.
   std::span<std::byte> read_buffer() noexcept { return {read_buffer_.get(), k_read_buffer_size}; }
@@ -85,7 +84,7 @@ class Shard {
 
  private:
   void flush();
-  static void prefetch_hot(const Session* s) noexcept;
+  static void prefetch_hot(const Member* s) noexcept;
 
   static constexpr std::size_t k_read_buffer_size = 64 * 1024;
   static constexpr std::size_t k_prefetch_ahead = 8;  // members between a prefetch and its use (walk)
@@ -96,7 +95,7 @@ class Shard {
   std::unique_ptr<std::byte[]> write_buffer_;
   Poller poller_;
   std::vector<PendingFrame> batch_;  // taken from a Group::pending; swapped, so both keep their capacity
-  std::vector<Session*> dirty_;
+  std::vector<Member*> dirty_;
   std::size_t flush_pos_ = 0;  // next dirty_ entry to write in the current pass
   bool flush_posted_ = false;
 };

@@ -18,7 +18,6 @@
 #include "fanout/hub.hpp"
 
 namespace fanout {
-class Session;
 namespace detail {
 
 /// The newest message of one key (the snapshot of a topic is the set of these).
@@ -47,9 +46,11 @@ inline std::uint64_t next_topic_id() noexcept {
 }
 
 struct Topic {
-  Topic(std::string n, std::size_t shards, HistoryLimits l, std::uint64_t e,
+  Topic(std::string n, std::size_t shards, HistoryLimits l, const fanout::Group::Limits& group_limits, std::uint64_t e,
         std::shared_ptr<std::atomic<std::int64_t>> total)
-      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {}
+      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {
+    for (std::size_t i = 0; i < shards; ++i) groups[i].limits = group_limits;
+  }
   ~Topic() { history_total->fetch_sub(static_cast<std::int64_t>(history.bytes()), std::memory_order_relaxed); }
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
@@ -105,15 +106,15 @@ struct Replay {
 struct HubMembers {
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
   /// `index` the session's place in the member list (unsubscribe tells who moves).
-  static SubscribeResult subscribe(Hub& hub, std::string_view topic, std::size_t shard, Session* s,
+  static SubscribeResult subscribe(Hub& hub, std::string_view topic, std::size_t shard, Member* s,
                                    const Recovery& recovery, std::shared_ptr<Topic>& out, std::size_t& index,
                                    Replay& replay) {
     return hub.subscribe(topic, shard, s, recovery, out, index, replay);
   }
   /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
   /// member moved into place `index` (it must learn its new place), or nullptr.
-  static Session* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
-                              Session* s, bool envelope) {
+  static Member* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
+                             Member* s, bool envelope) {
     return hub.unsubscribe(topic, shard, index, s, envelope);
   }
 };
