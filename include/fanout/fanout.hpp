@@ -1,9 +1,13 @@
-// fanout/fanout.hpp — everything: runtime, hub, server, sessions, frames, policies, processor, sinks,
-// metrics. (fanout/postgres_sink.hpp is separate: built with FANOUT_WITH_POSTGRES.)
+// fanout/fanout.hpp — everything: runtime, hub, groups, server, sessions, frames, policies, upstream,
+// router, processor, sinks, bus, metrics. (fanout/postgres_sink.hpp is separate: built with FANOUT_WITH_POSTGRES.)
 #pragma once
 
+#include "fanout/bus.hpp"
+#include "fanout/bus_message.hpp"
+#include "fanout/dedupe.hpp"
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
+#include "fanout/group.hpp"
 #include "fanout/http.hpp"
 #include "fanout/hub.hpp"
 #include "fanout/journal_sink.hpp"
@@ -13,8 +17,11 @@
 #include "fanout/pipeline_metrics.hpp"
 #include "fanout/policy.hpp"
 #include "fanout/processor.hpp"
+#include "fanout/router.hpp"
 #include "fanout/runtime.hpp"
 #include "fanout/server.hpp"
 #include "fanout/session.hpp"
+#include "fanout/session_state.hpp"
 #include "fanout/topic_routes.hpp"
 #include "fanout/sink.hpp"
+#include "fanout/upstream.hpp"

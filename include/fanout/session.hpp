@@ -26,6 +26,7 @@
 #include "fanout/hub.hpp"
 #include "fanout/outbound_queue.hpp"
 #include "fanout/policy.hpp"
+#include "fanout/session_state.hpp"
 
 namespace fanout {
 
@@ -57,7 +58,7 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
     std::size_t max_write_bytes = 256 * 1024;                            // per gather-write
   };
 
-  using State = detail::MemberState;  // handshake, open, closing, closed
+  using State = SessionState;  // handshake, open, closing, closed (session_state.hpp)
 
   virtual ~Session();
   Session(const Session&) = delete;

@@ -41,7 +41,7 @@ void Shard::deliver_pending(Topic& topic) {
     Member& m = *members[i];
     // A member that can write soon pulls then; a blocked or closing one takes the frames now, so its
     // queue and its policy see them as they come.
-    if (m.state_ == MemberState::open && !m.waiting_writable_) {
+    if (m.state_ == SessionState::open && !m.waiting_writable_) {
       group.flag(i);
       ++m.pulls_due_;
       if (!m.dirty_) {

@@ -6,15 +6,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "fanout/session_state.hpp"
+
 namespace fanout {
 struct BackpressureCounters;
 namespace detail {
 class Shard;
 struct Topic;
 struct Group;
-
-/// A member's life: Session::State is this.
-enum class MemberState : std::uint8_t { handshake, open, closing, closed };
 
 class Member {
  public:
@@ -35,7 +34,7 @@ class Member {
   // vtable pointer, in one cache line (Shard::prefetch_hot fetches it).
   bool dirty_ = false;             // in the shard's flush list
   bool waiting_writable_ = false;  // one write in flight: the socket is blocked
-  MemberState state_ = MemberState::handshake;
+  SessionState state_ = SessionState::handshake;
   std::uint32_t pulls_due_ = 0;  // groups that flagged this member and wait for its pull
 
  private:
