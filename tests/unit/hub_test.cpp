@@ -18,6 +18,7 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
@@ -82,6 +83,41 @@ template <class F>
 void wait_for(F f) {
   for (int i = 0; i < 500 && !f(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
+
+/// A one-shard server with one raw client subscribed to `topic`, and the server's Session for it.
+struct OneClient {
+  fanout::Runtime rt{fanout::Runtime::Options{.shards = 1}};
+  fanout::Hub hub{rt};
+  std::mutex m;
+  std::shared_ptr<fanout::Session> opened;  // set by on_open, on the shard's thread
+  std::optional<fanout::Server> server;
+  int fd = -1;
+  std::shared_ptr<fanout::Session> session;
+
+  explicit OneClient(const std::string& topic) {
+    fanout::Server::Callbacks cb;
+    cb.on_open = [this](fanout::Session& s) {
+      std::lock_guard lock(m);
+      opened = s.shared_from_this();
+    };
+    server.emplace(rt, hub, fanout::Server::Options{.port = 0}, cb);
+    rt.start();
+    fd = connect_ws(server->port(), topic);
+    read_until(fd, "\"event\":\"subscribe\"", 1);
+    wait_for([&] { return hub.subscriber_count(topic) == 1; });
+    std::lock_guard lock(m);
+    session = opened;
+  }
+  ~OneClient() {
+    session.reset();
+    {
+      std::lock_guard lock(m);
+      opened.reset();
+    }
+    ::close(fd);
+    rt.stop();
+  }
+};
 
 // Allocations made by one publish that reaches `n` subscribers on one shard, after a warm-up
 // publish that sized every queue.
@@ -191,27 +227,11 @@ TEST_CASE("io_contexts handed in by the application: fanout starts no thread") {
 TEST_CASE("what was published before an unsubscribe still goes out; nothing after it does") {
   // Delivery is pulled at write time (detail/group.hpp): the unsubscribe below runs after the
   // publish's walk has flagged the session but before its write, so the frame is still in the log.
-  fanout::Runtime rt(fanout::Runtime::Options{.shards = 1});
-  fanout::Hub hub(rt);
-  fanout::Server::Options opt;
-  opt.port = 0;
-  std::shared_ptr<fanout::Session> session;
-  std::mutex m;
-  fanout::Server::Callbacks cb;
-  cb.on_open = [&](fanout::Session& s) {
-    std::lock_guard lock(m);
-    session = s.shared_from_this();
-  };
-  fanout::Server server(rt, hub, opt, cb);
-  rt.start();
-  const int fd = connect_ws(server.port(), "t");
-  read_until(fd, "\"event\":\"subscribe\"", 1);
-  wait_for([&] { return hub.subscriber_count("t") == 1; });
-  std::shared_ptr<fanout::Session> s;
-  {
-    std::lock_guard lock(m);
-    s = session;
-  }
+  OneClient c("t");
+  auto& rt = c.rt;
+  auto& hub = c.hub;
+  const int fd = c.fd;
+  auto& s = c.session;
   REQUIRE(s);
   std::promise<bool> left;
   asio::post(rt.context(0), [&] {
@@ -226,13 +246,6 @@ TEST_CASE("what was published before an unsubscribe still goes out; nothing afte
   char buf[4096];
   const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
   CHECK(n <= 0);  // nothing more: the session left the topic
-  s.reset();
-  {
-    std::lock_guard lock(m);
-    session.reset();
-  }
-  ::close(fd);
-  rt.stop();
 }
 
 TEST_CASE("publish answers what happened; observers see every accepted message once, in seq order") {
@@ -273,30 +286,10 @@ TEST_CASE("a topic whose last member leaves while its first message is published
   // Hub::unsubscribe forgets a topic that never had a message. It used to read "never published"
   // under the topic's lock and erase under the hub's: a publish in between numbered a message in a
   // record that then left the map (the next publish started again at seq 1 in a new epoch).
-  fanout::Runtime rt({.shards = 1});
-  fanout::Hub hub(rt);
-  fanout::Server::Options opt;
-  opt.port = 0;
-  std::shared_ptr<fanout::Session> session;
-  std::mutex m;
-  fanout::Server::Callbacks cb;
-  cb.on_open = [&](fanout::Session& s) {
-    std::lock_guard lock(m);
-    session = s.shared_from_this();
-  };
-  fanout::Server server(rt, hub, opt, cb);
-  rt.start();
-  const int fd = connect_ws(server.port(), "warm");
-  read_until(fd, "\"event\":\"subscribe\"", 1);
-  wait_for([&] {
-    std::lock_guard lock(m);
-    return session != nullptr;
-  });
-  std::shared_ptr<fanout::Session> s;
-  {
-    std::lock_guard lock(m);
-    s = session;
-  }
+  OneClient c("warm");
+  auto& rt = c.rt;
+  auto& hub = c.hub;
+  auto& s = c.session;
   REQUIRE(s);
   // Lockstep: for each topic the shard thread unsubscribes as the main thread publishes its first
   // message, both released by the same store, so the two meet inside the window again and again.
@@ -334,11 +327,4 @@ TEST_CASE("a topic whose last member leaves while its first message is published
     if (accepted[static_cast<std::size_t>(k)] && hub.last_seq(names[static_cast<std::size_t>(k)]) != 1) ++lost;
   MESSAGE(i << " rounds, " << lost << " first messages lost");
   CHECK(lost == 0);
-  s.reset();
-  {
-    std::lock_guard lock(m);
-    session.reset();
-  }
-  ::close(fd);
-  rt.stop();
 }
