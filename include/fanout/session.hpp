@@ -113,20 +113,21 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   void finish();  // ends the session: leaves topics, closes the socket, unregisters
 
   // dirty_, waiting_writable_, state_ and pulls_due_ are detail::Member's: the publish walk reads them.
-  bool envelope_ = false;  // the client gets envelopes
+  // The small flags sit together right behind Member's fields: every byte counts per idle connection.
+  bool envelope_ = false;           // the client gets envelopes
+  bool close_after_flush_ = false;  // HTTP answers and sent close frames
+  bool delivered_since_tick_ = false;
+  bool ping_outstanding_ = false;
+  bool close_received_ = false;
+  std::uint8_t quiet_ticks_ = 0;  // ticks without deliveries; a long quiet spell frees the queue
   detail::ServerShard& owner_;
   detail::Shard& shard_;
   Hub& hub_;
   const Options& options_;
   OutboundQueue queue_;
-  bool close_after_flush_ = false;  // HTTP answers and sent close frames
-  bool delivered_since_tick_ = false;
   std::chrono::steady_clock::time_point last_read_;
   std::chrono::steady_clock::time_point write_blocked_since_;
   std::chrono::steady_clock::time_point closing_since_;
-  bool ping_outstanding_ = false;
-  bool close_received_ = false;
-  std::uint8_t quiet_ticks_ = 0;        // ticks without deliveries; a long quiet spell frees the queue
   std::shared_ptr<Session> self_;       // keeps the session alive until finish()
   std::int64_t replayed_until_ns_ = 0;  // frames published before this were replayed: not latency samples
 
@@ -172,12 +173,12 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
 
   const std::uint64_t id_;
   asio::ip::tcp::endpoint remote_;
+  std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)
   std::vector<Subscription> subs_;
   std::unique_ptr<detail::FrameReader> ws_;             // only while a frame or message is half-received
   std::unique_ptr<detail::HandshakeReader> handshake_;  // only during the handshake
   std::unique_ptr<Custom> custom_;
   std::size_t index_in_owner_ = 0;
-  std::uint32_t http_requests_ = 0;  // plain HTTP requests served on this connection (keep-alive)
 };
 
 }  // namespace fanout
