@@ -1,5 +1,5 @@
 // A session over plain TCP. Its descriptor waits in the shard's Poller (not asio's reactor, which
-// costs ~290 B per idle connection); reads go into the shard's scratch buffer, so an idle connection
+// costs more per idle connection: detail/poller.hpp); reads go into the shard's scratch buffer, so an idle connection
 // owns no read buffer; writes go straight out with sendmsg() and only wait for writability when the
 // socket is full (the way uWebSockets corks).
 #include <fcntl.h>
@@ -51,8 +51,8 @@ class PlainSession final : public Session, public Pollable {
       msg.msg_iovlen = gather(queue_, iov, k_max_iov, options_.max_write_bytes);
       std::size_t want = 0;
       for (std::size_t i = 0; i < msg.msg_iovlen; ++i) want += iov[i].iov_len;
-      // Many small frames go out as one buffer: the kernel's per-iovec cost (~40 ns each, measured
-      // with fanout-send-probe --iovecs) is more than copying a 200-byte frame that is in cache.
+      // Many small frames go out as one buffer: the kernel's per-iovec cost (fanout-send-probe
+      // --iovecs, docs/benchmarks.md) is more than copying a small frame that is in cache.
       iovec one;
       if (msg.msg_iovlen > 1 && want <= k_copy_limit && want <= msg.msg_iovlen * k_copy_frame_bytes) {
         std::byte* out = shard_.write_buffer().data();

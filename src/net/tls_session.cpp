@@ -2,7 +2,7 @@
 // reads go into the shard's scratch buffer; OpenSSL is driven directly on the descriptor instead of
 // through asio::ssl::stream, whose engine keeps two 17 KB buffers and a BIO pair per connection.
 // With SSL_MODE_RELEASE_BUFFERS OpenSSL frees its record buffers whenever no record is in flight,
-// so an idle connection holds the SSL object and its cipher state: ~90 KB -> ~15 KB of heap.
+// so an idle connection holds only the SSL object and its cipher state (docs/benchmarks.md, tls).
 //
 // Writes: each TLS record carries up to 16 KiB of queued frames, copied into a per-thread scratch
 // buffer (small frames would otherwise cost a record and a syscall each; a frame that fills a whole

@@ -3,8 +3,8 @@
 // Delivery is pulled, not pushed. A publish appends its frame to the group's log once; the walk
 // over the members only flags those not flagged yet (in steady state: none, so it reads a byte per
 // member). A flagged member moves the frames past its cursor into its own queue when it is about
-// to write, while its session is in cache anyway. Pushing every frame into 10,000 queues at publish
-// time touched 10,000 sessions per publish, ~17 % of a saturated shard's CPU.
+// to write, while its session is in cache anyway. Pushing every frame into every queue at publish
+// time touched every session per publish while they were out of cache (docs/benchmarks.md).
 // A member whose socket is blocked (or that is closing) is not flagged: it takes frames at once,
 // so its queue and its backpressure policy see them as they come, as with eager delivery.
 #pragma once

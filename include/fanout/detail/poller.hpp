@@ -1,10 +1,10 @@
 // fanout/detail/poller.hpp — a shard's own epoll set for plain-TCP sessions.
 //
-// asio's reactor keeps, per socket, a descriptor state (168 B with its mutex), a pending wait
-// operation (~100 B) and the socket object: about 290 B of heap for every idle connection, more
-// than half of the per-connection budget. Plain sessions register their descriptor here instead;
-// the poller's epoll descriptor is the one thing registered with asio, and when it is readable
-// the shard thread collects the ready sessions with a non-blocking epoll_wait and calls them.
+// asio's reactor keeps, per socket, a descriptor state with its mutex, a pending wait operation and
+// the socket object: more than half of the per-connection budget (docs/benchmarks.md). Plain
+// sessions register their descriptor here instead; the poller's epoll descriptor is the one thing
+// registered with asio, and when it is readable the shard thread collects the ready sessions with
+// a non-blocking epoll_wait and calls them.
 // A session then costs the kernel's epoll item and 4 bytes of descriptor, nothing in user space.
 //
 // Thread safety: shard thread only (construction and destruction included).
