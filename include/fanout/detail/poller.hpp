@@ -1,4 +1,5 @@
-// fanout/detail/poller.hpp — a shard's own epoll set for plain-TCP sessions.
+// fanout/detail/poller.hpp — a shard's own epoll set: its loop's readiness source beside the
+// io_context, for descriptors that would cost too much in asio's reactor (today: the sessions').
 //
 // asio's reactor keeps, per socket, a descriptor state with its mutex, a pending wait operation and
 // the socket object: more than half of the per-connection budget (docs/benchmarks.md). Plain
