@@ -25,6 +25,7 @@ inline uint64_t mono_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+// Blocking write of all n bytes (sockets or pipes; SIGPIPE is ignored by every mode).
 inline bool write_all(int fd, const char* p, size_t n) {
   while (n > 0) {
     const ssize_t w = ::write(fd, p, n);

@@ -40,19 +40,6 @@ struct BlasterConfig {
   double max_seconds = 60;
 };
 
-inline bool blaster_send_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
 // The topics of {"op":"subscribe","args":["a","b"]} (simdjson); empty when it is not that.
 inline std::vector<std::string> subscribe_topics(std::string_view payload) {
   simdjson::dom::parser parser;
@@ -91,7 +78,7 @@ inline std::vector<std::string> blaster_handshake(int fd) {
   const std::string resp =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
       websocket_accept(key) + "\r\n\r\n";
-  if (!blaster_send_all(fd, resp.data(), resp.size())) return {};
+  if (!write_all(fd, resp.data(), resp.size())) return {};
 
   std::vector<std::string> topics;
   const size_t q = path.find("subscribe=");
@@ -157,7 +144,7 @@ inline std::vector<std::string> blaster_handshake(int fd) {
       acks += ack;
       subs[t].push_back(fd);
     }
-    blaster_send_all(fd, acks.data(), acks.size());
+    write_all(fd, acks.data(), acks.size());
   }
 
   std::map<std::string, uint64_t> seqs;
@@ -183,7 +170,7 @@ inline std::vector<std::string> blaster_handshake(int fd) {
       }
       size_t w = 0;
       for (size_t r = 0; r < fds.size(); ++r)
-        if (blaster_send_all(fds[r], batch.data(), batch.size())) fds[w++] = fds[r];
+        if (write_all(fds[r], batch.data(), batch.size())) fds[w++] = fds[r];
       fds.resize(w);
     }
   }
