@@ -367,8 +367,9 @@ TokenVerifier::Result TokenVerifier::verify(std::string_view token, Identity::Cl
       if (!numeric_date(value, exp)) return fail(TokenError::bad_claims);
       if (t >= exp + leeway) return fail(TokenError::expired);
       has_exp = true;
+      // Clamped so the clock's nanosecond count cannot overflow (year 2255; `exp` that far is "never").
       r.identity.expires = Identity::Clock::time_point(
-          std::chrono::duration_cast<Identity::Clock::duration>(std::chrono::duration<double>(std::min(exp, 1e11))));
+          std::chrono::duration_cast<Identity::Clock::duration>(std::chrono::duration<double>(std::min(exp, 9e9))));
     } else if (name == "nbf") {
       double nbf = 0;
       if (!numeric_date(value, nbf)) return fail(TokenError::bad_claims);
