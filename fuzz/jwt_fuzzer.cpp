@@ -40,7 +40,9 @@ fanout::TokenVerifier& verifier() {
     auto p = std::make_unique<fanout::TokenVerifier>(fanout::TokenVerifier::Options{.require_exp = false});
     p->set_keys({{.kid = "hs", .alg = "HS256", .secret = "fuzzing-secret-0123456789abcdef!"},
                  {.kid = "hs512", .alg = "HS512", .secret = std::string(64, 'k')},
-                 {.kid = "rs", .alg = "RS256", .pem = public_pem(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048}))},
+                 {.kid = "rs",
+                  .alg = "RS256",
+                  .pem = public_pem(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048}))},
                  {.kid = "es", .alg = "ES256", .pem = public_pem(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"))}});
     return p;
   }();
