@@ -20,6 +20,7 @@ Checks:
   * access rules over WebSocket (error 4401/4403) and HTTP snapshot/history (401/403; private cache)
     for public, authenticated, user, claim, token and deny;
   * Origin allow-list: 403 from elsewhere, 101 from the allowed origin and without Origin;
+  * allow_anonymous: a token-less client reads public topics only, until it authenticates;
   * SIGHUP reloads the key file (new kid accepted, removed kid refused, the log says which), and a bad
     file keeps the keys in use;
   * headless Chromium connects with `new WebSocket(url, ["fanout.v1", "bearer." + token])` and gets
@@ -429,6 +430,27 @@ access = "deny"
     for x in (new, again):
         await x.ws.close()
     ok("SIGHUP: new kid accepted, removed kid refused, the log says which; a bad file keeps the keys")
+
+    log("anonymous access")
+    anon_config = os.path.join(tmp, "anonymous.toml")
+    with open(anon_config, "w") as f:
+        f.write(f'[auth]\nkey_file = "{keys.file}"\nallow_anonymous = true\n'
+                '[[acl]]\npattern = "tickers:*"\naccess = "public"\n')
+    keys.write(keys.all_keys(hs_kid="hs2"))
+    open_relay = Relay(args.relay, ["--config", anon_config, "--upstream", sim.url, "--subscribe",
+                                    subscribe_msg(STREAMS[:2]), "--route", ROUTE, "--listen", "127.0.0.1:0",
+                                    "--stats-interval", 0, "--no-status-page"], name="relay-anonymous")
+    await open_relay.wait_line(Relay.live_re("upstream"), what="upstream live")
+    anon = await open_client(open_relay.port, "anonymous")
+    await subscribe_ok(anon, "tickers:BTC-USDT")
+    await got_data(anon, "tickers:BTC-USDT")
+    await subscribe_denied(anon, "trades:ETH-USDT", 4401, "needs an authenticated connection")
+    await anon.send_json({"op": "auth", "token": keys.token("dave", kid="hs2")})
+    await anon.expect_event("auth", sub="dave")
+    await subscribe_ok(anon, "trades:ETH-USDT")
+    await anon.ws.close()
+    await open_relay.aterminate()
+    ok("allow_anonymous: a token-less client reads public topics, gets 4401 elsewhere, and can authenticate later")
 
     log("headless chromium")
     if not os.access(CHROMIUM, os.X_OK):
