@@ -377,6 +377,49 @@ const Keys<RedisConfig> k_redis = {
     {"subscribe_all", value<bool>(&RedisConfig::subscribe_all)},
 };
 
+// [auth]: the verifier's options here, the rest straight into the servers' fanout::Auth.
+using AuthOptions = fanout::Auth;
+struct AuthTarget {
+  AuthConfig& config;
+  fanout::Auth& server;
+};
+template <class F>
+auto to_verifier(F field) {
+  return [=](const toml::node& n, const Where& w, AuthTarget& t) { field(n, w, t.config.verifier); };
+}
+template <class F>
+auto to_server(F field) {
+  return [=](const toml::node& n, const Where& w, AuthTarget& t) { field(n, w, t.server); };
+}
+using VerifierOptions = fanout::TokenVerifier::Options;
+fanout::Access access_of(const toml::node& n, const Where& w) {
+  const auto name = value_of<std::string>(n, w);
+  if (auto a = fanout::access_by_name(name)) return *a;
+  throw std::runtime_error(
+      fmt::format("{}.{} '{}' must be public, authenticated, user, claim, token or deny", w.section, w.key, name));
+}
+const Keys<AuthTarget> k_auth = {
+    {"key_file", to_verifier(value<std::string>(&VerifierOptions::key_file))},
+    {"leeway_s", [](const toml::node& n, const Where& w,
+                    AuthTarget& t) { t.config.verifier.leeway = std::chrono::seconds(int_in(n, w, 0, 3600)); }},
+    {"require_exp", to_verifier(value<bool>(&VerifierOptions::require_exp))},
+    {"issuer", to_verifier(value<std::string>(&VerifierOptions::issuer))},
+    {"audience", to_verifier(value<std::string>(&VerifierOptions::audience))},
+    {"max_token_bytes", to_verifier(integer(16, 1 << 20, &VerifierOptions::max_token_bytes))},
+    {"allow_anonymous", to_server(value<bool>(&AuthOptions::allow_anonymous))},
+    {"query_token", to_server(value<bool>(&AuthOptions::query_token))},
+    {"auth_timeout_ms", to_server(millis(&AuthOptions::auth_timeout))},
+    {"expiry_warning_ms", to_server(millis(&AuthOptions::expiry_warning))},
+    {"allowed_origins", to_server(strings(&AuthOptions::allowed_origins))},
+    {"require_origin", to_server(value<bool>(&AuthOptions::require_origin))},
+    {"default_access",
+     [](const toml::node& n, const Where& w, AuthTarget& t) { t.config.default_access = access_of(n, w); }},
+};
+const Keys<fanout::AccessRules::Rule> k_acl = {
+    {"pattern", value<std::string>(&fanout::AccessRules::Rule::pattern)},
+    {"access", [](const toml::node& n, const Where& w, fanout::AccessRules::Rule& r) { r.access = access_of(n, w); }},
+};
+
 const Keys<SimulatorConfig> k_simulator = {
     {"enabled", value<bool>(&SimulatorConfig::enabled)},
     {"port", integer(0, 65535, &SimulatorConfig::port)},
@@ -479,6 +522,21 @@ const Keys<Config> k_root = {
        section("redis", k_redis, &Config::redis)(n, w, c);
      }},
     {"simulator", section("simulator", k_simulator, &Config::simulator)},
+    {"auth",
+     [](const toml::node& n, const Where&, Config& c) {
+       AuthTarget t{c.auth, c.server.auth};
+       apply_table(table_of(n, "[auth]"), "auth", "[auth]", k_auth, t);
+     }},
+    {"acl",
+     [](const toml::node& n, const Where&, Config& c) {
+       each_table(n, "acl", [&](const toml::table& t) {
+         fanout::AccessRules::Rule r;
+         apply_table(t, "acl", "[[acl]]", k_acl, r);
+         if (!t.contains("pattern") || !t.contains("access"))
+           throw std::runtime_error("every [[acl]] needs a pattern and an access");
+         c.auth.acl.push_back(std::move(r));
+       });
+     }},
 };
 
 void apply_file(const std::string& path, Config& c) {
@@ -606,6 +664,17 @@ bool load(int argc, char** argv, Config& c) {
   // wired yet, and silently skipping it would lose the derived topics.
   if (c.redis.enabled && c.processor.enabled)
     throw std::runtime_error("[processor] cannot be combined with [redis] yet: run the processor on a single node");
+  // [auth] and [[acl]]: the key file is read (and every rule checked) now, so --check tells.
+  try {
+    auto& auth = c.server.auth;
+    if (!c.auth.verifier.key_file.empty()) auth.verifier = std::make_shared<fanout::TokenVerifier>(c.auth.verifier);
+    // A default other than `authenticated` with no rules still means something: one rule for every topic.
+    if (c.auth.acl.empty() && c.auth.default_access != fanout::Access::authenticated)
+      c.auth.acl.push_back({"*", c.auth.default_access});
+    auth.rules = fanout::AccessRules(c.auth.acl, c.auth.default_access);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(fmt::format("[auth]: {}", e.what()));
+  }
   if (c.listen.empty()) c.listen.push_back(Listen{});
   for (auto& l : c.listen)
     if (l.tls && (c.tls_cert.empty() || c.tls_key.empty()))

@@ -80,6 +80,13 @@ struct RedisConfig {
   bool subscribe_all = false;                                     // edge: one PSUBSCRIBE instead of per topic
 };
 
+/// [auth] and [[acl]]: tokens, access rules and Origin; applied to Config::server.auth in load().
+struct AuthConfig {
+  fanout::TokenVerifier::Options verifier{};  // key_file set: tokens on (SIGHUP reloads it)
+  std::vector<fanout::AccessRules::Rule> acl{};
+  fanout::Access default_access = fanout::Access::authenticated;
+};
+
 struct Config {
   std::vector<Listen> listen{};
   std::vector<std::string> paths{"/ws"};
@@ -96,6 +103,7 @@ struct Config {
   std::chrono::milliseconds drain = std::chrono::seconds(5);
   Role role = Role::both;
   RedisConfig redis{};
+  AuthConfig auth{};
 };
 
 /// Builds the configuration from argv (and the file --config names). Throws std::runtime_error

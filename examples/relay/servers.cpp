@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <fmt/ranges.h>
+
 #include "log.hpp"
 #include "status_page.hpp"
 
@@ -41,11 +43,28 @@ Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& 
       o.http_routes.insert(o.http_routes.end(), routes.begin(), routes.end());
       if (l.tls) o.tls = fanout::Server::Tls{config.tls_cert, config.tls_key};
       servers.push_back(std::make_unique<fanout::Server>(runtime, hub, o));
-      log("serving {}://{}:{}{} (policy {}, queue {} bytes)", l.tls ? "wss" : "ws", l.host, servers.back()->port(),
-          config.paths.front(), o.session.policy->name(), o.session.queue.max_bytes);
+      log("serving {}://{}:{}{} (policy {}, queue {} bytes{})", l.tls ? "wss" : "ws", l.host, servers.back()->port(),
+          config.paths.front(), o.session.policy->name(), o.session.queue.max_bytes,
+          o.auth.verifier ? fmt::format(", tokens from {} ({} keys)", o.auth.verifier->options().key_file,
+                                        o.auth.verifier->kids().size())
+                          : std::string());
     }
   });
   return servers;
+}
+
+void reload_keys(fanout::TokenVerifier* verifier) {
+  if (!verifier) {
+    log("SIGHUP: no [auth] key_file, nothing to reload");
+    return;
+  }
+  const auto r = verifier->reload();
+  if (!r.ok) {
+    log("SIGHUP: key file {} refused, keeping the keys in use: {}", verifier->options().key_file, r.error);
+    return;
+  }
+  log("SIGHUP: keys reloaded from {}: {} in use; added [{}] removed [{}] changed [{}]", verifier->options().key_file,
+      verifier->kids().size(), fmt::join(r.added, ","), fmt::join(r.removed, ","), fmt::join(r.changed, ","));
 }
 
 LiveTotals live_totals(const Servers& servers, const fanout::Hub& hub, const Feeds& feeds) {

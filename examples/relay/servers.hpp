@@ -32,6 +32,10 @@ std::vector<fanout::HttpRoute> http_routes(const HttpConfig& http, const fanout:
 Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
                       const std::vector<fanout::HttpRoute>& routes);
 
+/// SIGHUP: reads the token key file again and logs which kids came, went or changed (or why the
+/// file was refused and the old keys stay). Null: tokens are off, nothing to reload.
+void reload_keys(fanout::TokenVerifier* verifier);
+
 /// Connections, deliveries, drops and upstream states, read now (any thread).
 LiveTotals live_totals(const Servers& servers, const fanout::Hub& hub, const Feeds& feeds);
 

@@ -17,6 +17,10 @@ enum class CloseCode : std::uint16_t {
   message_too_big = 1009,
   internal_error = 1011,
   try_again_later = 1013,
+  // Identity (auth.hpp): application codes, 4000-4999 (RFC 6455 section 7.4.2), after HTTP's 401/403/410.
+  unauthorized = 4401,   // no valid token: bad {"op":"auth"}, or none within Auth::auth_timeout
+  forbidden = 4403,      // a refresh token for another `sub`
+  token_expired = 4410,  // the token's `exp` passed without a refresh
 };
 
 /// Errors of the network and protocol layer. Reported through std::error_code.

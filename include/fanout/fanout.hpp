@@ -2,6 +2,8 @@
 // router, processor, sinks, bus, metrics. (fanout/postgres_sink.hpp is separate: built with FANOUT_WITH_POSTGRES.)
 #pragma once
 
+#include "fanout/access_rules.hpp"
+#include "fanout/auth.hpp"
 #include "fanout/bus.hpp"
 #include "fanout/bus_message.hpp"
 #include "fanout/dedupe.hpp"
@@ -9,6 +11,7 @@
 #include "fanout/frame.hpp"
 #include "fanout/group.hpp"
 #include "fanout/http.hpp"
+#include "fanout/identity.hpp"
 #include "fanout/hub.hpp"
 #include "fanout/journal_sink.hpp"
 #include "fanout/library_metrics.hpp"
@@ -22,6 +25,7 @@
 #include "fanout/server.hpp"
 #include "fanout/session.hpp"
 #include "fanout/session_state.hpp"
+#include "fanout/token_verifier.hpp"
 #include "fanout/topic_routes.hpp"
 #include "fanout/sink.hpp"
 #include "fanout/upstream.hpp"

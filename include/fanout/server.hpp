@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout/auth.hpp"
 #include "fanout/http.hpp"
 #include "fanout/metrics.hpp"
 #include "fanout/runtime.hpp"
@@ -63,6 +64,7 @@ class Server final : public Drainable {
     std::chrono::seconds http_max_age{1};  // Cache-Control max-age of those, for a CDN or proxy in front
     std::size_t max_http_requests_per_connection = 1000;  // keep-alive, then the connection closes
     std::size_t max_http_pipeline = 8;  // responses waiting to be written; more pipelined requests get 429
+    Auth auth{};                        // tokens, access rules and the Origin allow-list (auth.hpp); none by default
   };
 
   struct Callbacks {

@@ -24,6 +24,7 @@
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/hub.hpp"
+#include "fanout/identity.hpp"
 #include "fanout/outbound_queue.hpp"
 #include "fanout/policy.hpp"
 #include "fanout/session_state.hpp"
@@ -37,6 +38,8 @@ struct Group;
 class ServerShard;
 struct Recovery;
 struct Replay;
+struct SessionAuth;
+struct ControlRequest;
 class HandshakeReader;
 class FrameReader;
 }  // namespace detail
@@ -91,6 +94,14 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   void send(std::string_view payload, Opcode op = Opcode::text);
   /// Starts the closing handshake after what is queued: close frame, then the socket.
   void close(CloseCode code, std::string_view reason = {});
+
+  /// Who the client proved to be (Server::Options::auth, auth.hpp): null while anonymous.
+  const Identity* identity() const noexcept;
+  /// The identity's `sub`; empty while anonymous.
+  std::string_view user_id() const noexcept;
+  /// Sets the identity when the application authenticated the client itself (e.g. in on_open, from a
+  /// cookie or a connect proxy). Its `expires`, when set, ends the connection as a token's `exp` would.
+  void set_identity(Identity identity);
 
  protected:
   Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote);
@@ -148,7 +159,20 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   struct Custom {
     std::shared_ptr<BackpressurePolicy> policy;
     std::any user_data;
+    std::unique_ptr<detail::SessionAuth> auth;  // with Server::Options::auth: identity and token expiry
   };
+
+  // Identity and access control (session_auth.cpp).
+  /// Origin and token checks on the upgrade request; false when refused (401/403 answered).
+  bool admit(const HttpRequest& req);
+  bool auth_pending() const noexcept;
+  /// auth and refresh ops, and any op of a client that still owes its auth message; true when handled.
+  bool on_auth_control(const detail::ControlRequest& req);
+  /// The access rules for a client's subscribe; replies the error and returns false when denied.
+  bool may_subscribe(std::string_view topic, std::string_view token);
+  /// Auth deadline, expiry warning and expiry; false when the session is closing because of them.
+  bool auth_tick(std::chrono::steady_clock::time_point now);
+  detail::SessionAuth& auth_state();
 
   bool on_handshake_bytes(std::span<const std::byte> data);
   void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,

@@ -7,13 +7,18 @@
 //
 // Topic names are percent-encoded in the path. Bad parameters get 400, unknown topics 404, both with a
 // JSON {"error":...}. Server adds these routes unless Server::Options::topic_endpoints is false.
+// With `auth`, snapshot and history obey the same access rules as a subscribe (auth.hpp): the token
+// comes as `Authorization: Bearer` or `?token=`; a missing or refused one gets 401, a denied topic 403
+// (checked before the topic is looked up, so a denied client cannot tell which topics exist).
 //
 // Thread safety: the handlers run on shard threads and only call Hub's thread-safe queries.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <vector>
 
+#include "fanout/auth.hpp"
 #include "fanout/http.hpp"
 
 namespace fanout {
@@ -21,9 +26,10 @@ namespace fanout {
 class Hub;
 
 struct TopicRoutesOptions {
-  std::chrono::seconds max_age{1};  // Cache-Control: public, max-age=N
-  std::size_t max_limit = 1000;     // largest `limit` a history request may ask for
-  std::size_t default_limit = 100;  // `limit` when none is given
+  std::chrono::seconds max_age{1};     // Cache-Control: public, max-age=N
+  std::size_t max_limit = 1000;        // largest `limit` a history request may ask for
+  std::size_t default_limit = 100;     // `limit` when none is given
+  std::shared_ptr<const Auth> auth{};  // access rules for snapshot and history; null: open
 };
 
 /// The three routes above, for Server::Options::http_routes. `hub` must outlive the server.

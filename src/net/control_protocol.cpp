@@ -60,6 +60,14 @@ ControlParse parse_control(std::string_view text) {
         out.message = R"("snapshot" must be true or false)";
         return out;
       }
+    } else if (key == "token") {
+      std::string_view token;
+      if (value.get_string().get(token)) {
+        out.error = ControlError::bad_args;
+        out.message = "\"token\" must be a string";
+        return out;
+      }
+      out.request.token = token;
     } else if (key == "args") {
       simdjson::dom::array arr;
       if (value.get_array().get(arr)) {
@@ -92,9 +100,16 @@ ControlParse parse_control(std::string_view text) {
     out.request.op = op == "subscribe" ? ControlRequest::Op::subscribe : ControlRequest::Op::unsubscribe;
   } else if (op == "ping") {
     out.request.op = ControlRequest::Op::ping;
+  } else if (op == "auth" || op == "refresh") {
+    if (out.request.token.empty()) {
+      out.error = ControlError::bad_args;
+      out.message = fmt::format("\"{}\" needs a \"token\" string", op);
+      return out;
+    }
+    out.request.op = op == "auth" ? ControlRequest::Op::auth : ControlRequest::Op::refresh;
   } else {
     out.error = ControlError::unknown_op;
-    out.message = "unknown op (subscribe, unsubscribe, ping)";
+    out.message = "unknown op (subscribe, unsubscribe, ping, auth, refresh)";
     return out;
   }
   out.request.args = std::move(args);

@@ -137,7 +137,9 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     if (p.empty() || p[0] != '/') throw std::invalid_argument("fanout: WebSocket path must start with '/': " + p);
   if (!options_.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");
   if (options_.topic_endpoints)
-    for (auto& r : topic_routes(hub_, {.max_age = options_.http_max_age})) options_.http_routes.push_back(std::move(r));
+    for (auto& r :
+         topic_routes(hub_, {.max_age = options_.http_max_age, .auth = std::make_shared<const Auth>(options_.auth)}))
+      options_.http_routes.push_back(std::move(r));
   if (options_.tls) {
 #ifdef FANOUT_WITH_TLS
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);

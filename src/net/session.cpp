@@ -11,6 +11,7 @@
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/session_auth.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/hub.hpp"
@@ -269,6 +270,7 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
       }
       return;
     case State::open:
+      if (custom_ && custom_->auth && !auth_tick(now)) return;  // auth deadline, token expiry
       if (waiting_writable_ && options_.write_timeout.count() > 0 &&
           now - write_blocked_since_ > options_.write_timeout) {
         detail::ShardCounters::add(shard_.counters.write_timeouts, 1);

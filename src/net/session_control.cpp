@@ -19,7 +19,10 @@ void Session::on_control(std::string_view text) {
     reply_error(static_cast<int>(parsed.error), parsed.message);
     return;
   }
+  if (on_auth_control(parsed.request)) return;  // auth, refresh, and anything before a required auth
   switch (parsed.request.op) {
+    case detail::ControlRequest::Op::auth:
+    case detail::ControlRequest::Op::refresh: return;  // handled above
     case detail::ControlRequest::Op::ping: reply_event(R"({"event":"pong"})"); return;
     case detail::ControlRequest::Op::subscribe:
       for (const auto& t : parsed.request.args) {
@@ -28,6 +31,7 @@ void Session::on_control(std::string_view text) {
               fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t), hub_.last_seq(t)));
           continue;
         }
+        if (!may_subscribe(t, parsed.request.token)) continue;  // access rules (auth.hpp)
         if (subs_.size() >= options_.max_subscriptions) {
           reply_error(static_cast<int>(ControlError::too_many_subscriptions),
                       fmt::format("at most {} subscriptions per connection", options_.max_subscriptions));

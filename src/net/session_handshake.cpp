@@ -35,6 +35,7 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
       return on_handshake_bytes(data.subspan(decision.consumed));
     case detail::HandshakeReader::Kind::upgrade: break;
   }
+  if (!admit(handshake_->request())) return true;  // Origin or token refused: 403/401 answered
   accept_websocket(handshake_->request());
   handshake_.reset();
   // Frames the client sent right behind its head.
@@ -93,10 +94,13 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
 
 void Session::accept_websocket(const HttpRequest& req) {
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
+  // A browser that offers subprotocols (e.g. "fanout.v1" beside "bearer.<token>", auth.hpp) fails the
+  // connection unless one is echoed.
+  const bool protocol = req.header_has_token("Sec-WebSocket-Protocol", "fanout.v1");
   const auto head = fmt::format(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-      "{}\r\n\r\n",
-      accept);
+      "{}\r\n{}\r\n",
+      accept, protocol ? "Sec-WebSocket-Protocol: fanout.v1\r\n" : "");
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
   state_ = State::open;
   detail::ShardCounters::add(owner_.upgraded, 1);
@@ -105,7 +109,8 @@ void Session::accept_websocket(const HttpRequest& req) {
   envelope_ = wants ? (*wants == "1" || *wants == "true")
                     : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();
   schedule_flush();
-  if (auto topics = detail::query_param(req.query(), "subscribe")) {
+  // A client that still owes its auth message joins these once it authenticates (session_auth.cpp).
+  if (auto topics = detail::query_param(req.query(), "subscribe"); topics && !auth_pending()) {
     std::string_view rest = *topics;
     while (!rest.empty() && state_ == State::open) {
       const auto comma = rest.find(',');

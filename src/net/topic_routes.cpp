@@ -1,5 +1,6 @@
 #include "fanout/topic_routes.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <fmt/format.h>
@@ -93,6 +94,46 @@ HttpResponse history(Hub& hub, const TopicRoutesOptions& o, const std::string& t
   return json(200, std::move(out), cache_control(o));
 }
 
+/// The access rules for an HTTP pull (auth.hpp): nullopt when allowed, else the 401/403 to answer.
+/// The request's token serves as the identity, or, when it names a topic (a subscribe token), only
+/// for that topic under a `token` rule.
+std::optional<HttpResponse> refuse_pull(const Auth& auth, const HttpRequest& req, std::string_view topic) {
+  if (!auth.checks_access()) return std::nullopt;
+  std::optional<std::string> token;
+  if (auto h = req.header("Authorization")) {
+    if (h->size() < 7 || !std::equal(h->begin(), h->begin() + 7, "bearer ", [](char a, char b) {
+          return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+        }))
+      return error(401, "unsupported Authorization scheme (Bearer expected)");
+    token = std::string(h->substr(7));
+  } else if (auth.query_token) {
+    token = detail::query_param(req.query(), "token");
+  }
+  std::optional<Identity> id;
+  if (token && !token->empty()) {
+    if (!auth.verifier) return error(401, "this server does not take tokens");
+    auto r = auth.verifier->verify(*token);
+    if (!r) {
+      auto res = error(401, fmt::format("invalid token: {}", to_string(r.error)));
+      res.headers = fmt::format("WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+      return res;
+    }
+    id = std::move(r.identity);
+  }
+  const Identity* as_identity = id && (!id->topic || auth.rules.access_for(topic) == Access::token) ? &*id : nullptr;
+  switch (auth.rules.check(topic, as_identity, id ? &*id : nullptr)) {
+    case AccessRules::Verdict::allow: return std::nullopt;
+    case AccessRules::Verdict::need_identity: {
+      auto res = error(401, fmt::format("{} needs a token", topic));
+      res.headers = "WWW-Authenticate: Bearer\r\n";
+      return res;
+    }
+    case AccessRules::Verdict::need_token: return error(403, fmt::format("{} needs a subscribe token", topic));
+    case AccessRules::Verdict::deny: break;
+  }
+  return error(403, fmt::format("not allowed to read {}", topic));
+}
+
 }  // namespace
 
 std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions o) {
@@ -107,9 +148,16 @@ std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions o) {
                       const auto what = rest.substr(slash + 1);
                       const auto topic = detail::url_decode(rest.substr(0, slash));
                       if (!topic) return error(400, "malformed percent-encoding in the topic name");
-                      if (what == "snapshot") return snapshot(hub, o, *topic, req);
-                      if (what == "history") return history(hub, o, *topic, req);
-                      return error(404, "expected /topics/{topic}/snapshot or /topics/{topic}/history");
+                      if (o.auth)
+                        if (auto refused = refuse_pull(*o.auth, req, *topic)) return *refused;
+                      if (what != "snapshot" && what != "history")
+                        return error(404, "expected /topics/{topic}/snapshot or /topics/{topic}/history");
+                      auto res = what == "snapshot" ? snapshot(hub, o, *topic, req) : history(hub, o, *topic, req);
+                      // A topic that is not public must not sit in a shared cache (CDN, proxy) for others.
+                      if (o.auth && o.auth->checks_access() && o.auth->rules.access_for(*topic) != Access::public_)
+                        if (auto at = res.headers.find("Cache-Control: public"); at != std::string::npos)
+                          res.headers.replace(at, 21, "Cache-Control: private");
+                      return res;
                     }});
   return routes;
 }

@@ -47,3 +47,17 @@ TEST_CASE("subscribe with since and snapshot") {
     CHECK(e.error == ControlError::bad_args);
   }
 }
+
+TEST_CASE("auth and refresh carry a token; subscribe may carry one") {
+  auto a = parse_control(R"({"op":"auth","token":"x.y.z"})");
+  REQUIRE(a.ok);
+  CHECK(a.request.op == ControlRequest::Op::auth);
+  CHECK(a.request.token == "x.y.z");
+  CHECK(parse_control(R"({"op":"refresh","token":"t"})").request.op == ControlRequest::Op::refresh);
+  CHECK(parse_control(R"({"op":"auth"})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"refresh","token":""})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"auth","token":5})").error == ControlError::bad_args);
+  auto s = parse_control(R"({"op":"subscribe","args":["private.1"],"token":"abc"})");
+  REQUIRE(s.ok);
+  CHECK(s.request.token == "abc");
+}

@@ -18,6 +18,9 @@ enum class ControlError : int {
   too_many_topics = 4005,
   not_subscribed = 4006,
   unsupported = 4007,
+  // Identity and access control (auth.hpp), numbered after HTTP's 401 and 403.
+  unauthorized = 4401,  // a token was needed, or the one given was refused
+  forbidden = 4403,     // the access rules deny this topic to this connection
 };
 
 /// Where a client left a topic: its last seq, and the topic's epoch when it knew it.
@@ -28,11 +31,12 @@ struct Since {
 };
 
 struct ControlRequest {
-  enum class Op { subscribe, unsubscribe, ping };
+  enum class Op { subscribe, unsubscribe, ping, auth, refresh };
   Op op = Op::ping;
   std::vector<std::string> args;
   std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
   bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
+  std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)
