@@ -90,6 +90,8 @@ class Upstream {
   enum class State { stopped, connecting, live, backing_off };
 
   /// A state change, for logs and metrics.
+  // Every URL and reason this class hands out (events, stats, on_connect/on_reconnect) has its
+  // credentials redacted (fanout/redact.hpp): they are meant for logs and status pages.
   struct Event {
     State state;
     std::string url;

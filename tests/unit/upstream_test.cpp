@@ -232,6 +232,34 @@ TEST_CASE("endpoints are tried in order: a dead one first, then a live one") {
   CHECK(got.events.front().url == o.urls[0]);  // connecting to the first one first
 }
 
+TEST_CASE("events, stats and errors never show an upstream URL's credentials") {
+  using State = fanout::Upstream::State;
+  Watch got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  const auto port = std::to_string(dead_port());
+  o.urls = {"ws://bob:hunter2@127.0.0.1:" + port + "/ws?apiKey=k1&depth=5"};
+  o.backoff_initial = 10ms;
+  o.backoff_max = 50ms;
+  fanout::Upstream up(loop.io, o, got.on_message(), got.on_event());
+  up.start();
+  REQUIRE(got.wait([&] { return got.find(State::backing_off) != nullptr; }));
+  const auto shown = "ws://***@127.0.0.1:" + port + "/ws?apiKey=***&depth=5";
+  CHECK(up.stats().url == shown);
+  std::lock_guard l(got.m);
+  for (const auto& e : got.events) {
+    CHECK(e.url == shown);
+    CHECK(e.reason.find("hunter2") == std::string::npos);
+  }
+  try {
+    fanout::parse_ws_url("ws://bob:hunter2@127.0.0.1:x/?token=t2");
+    FAIL("a bad port must throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("hunter2") == std::string::npos);
+    CHECK(std::string(e.what()).find("t2") == std::string::npos);
+  }
+}
+
 TEST_CASE("max_reconnect_attempts: the client stops with max_attempts_reached") {
   using State = fanout::Upstream::State;
   Watch got;
