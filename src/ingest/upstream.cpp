@@ -12,7 +12,9 @@
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -24,6 +26,7 @@
 #include "fanout/detail/websocket_key.hpp"
 #include "fanout/detail/upstream_fsm.hpp"
 #include "fanout/error.hpp"
+#include "fanout/http.hpp"
 #include "fanout/redact.hpp"
 
 namespace fanout {
@@ -42,6 +45,13 @@ WsUrl parse_ws_url(std::string_view url) {
   }
   const auto slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    // user:password@ becomes HTTP Basic authentication on the upgrade (as browsers and ws clients do).
+    const auto userinfo = detail::url_decode(authority.substr(0, at));
+    if (!userinfo) throw std::invalid_argument(fmt::format("fanout: bad user info in '{}'", redact_url(url)));
+    u.userinfo = *userinfo;
+    authority.remove_prefix(at + 1);
+  }
   if (slash != std::string_view::npos) u.target = std::string(rest.substr(slash));
   if (!u.target.empty() && u.target[0] == '?') u.target = "/" + u.target;
   if (authority.starts_with('[')) {  // [::1]:443
@@ -437,6 +447,17 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
         u.target, host, key);
     if (options.permessage_deflate)
       c->request += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    const bool own_authorization = std::any_of(options.headers.begin(), options.headers.end(), [](const auto& h) {
+      return h.first.size() == 13 && strncasecmp(h.first.c_str(), "Authorization", 13) == 0;
+    });
+    if (!u.userinfo.empty() && !own_authorization) {
+      std::string b64(4 * ((u.userinfo.size() + 2) / 3) + 1, '\0');
+      const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                    reinterpret_cast<const unsigned char*>(u.userinfo.data()),
+                                    static_cast<int>(u.userinfo.size()));
+      b64.resize(static_cast<std::size_t>(n));
+      c->request += fmt::format("Authorization: Basic {}\r\n", b64);
+    }
     for (const auto& [k, v] : options.headers) c->request += fmt::format("{}: {}\r\n", k, v);
     c->request += "\r\n";
     write(c, asio::buffer(c->request), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {

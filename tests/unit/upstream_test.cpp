@@ -129,6 +129,12 @@ TEST_CASE("parse_ws_url") {
   CHECK_THROWS_AS(fanout::parse_ws_url("http://h/"), std::invalid_argument);
   CHECK_THROWS_AS(fanout::parse_ws_url("ws://:80/"), std::invalid_argument);
   CHECK_THROWS_AS(fanout::parse_ws_url("ws://h:8x/"), std::invalid_argument);
+  auto w = fanout::parse_ws_url("ws://bob:p%40ss@[::1]:9000/ws?apiKey=k");
+  CHECK(w.userinfo == "bob:p@ss");
+  CHECK(w.host == "::1");
+  CHECK(w.port == "9000");
+  CHECK(w.target == "/ws?apiKey=k");
+  CHECK(fanout::parse_ws_url("ws://h/a@b").userinfo.empty());  // '@' in the path is not user info
 }
 
 TEST_CASE("upstream subscribes, receives, and resubscribes after the server restarts") {
