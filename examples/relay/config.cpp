@@ -5,8 +5,11 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <limits>
 #include <stdexcept>
 
@@ -150,7 +153,8 @@ auto strings(F field) {
 
 template <class T>
 void check_keys(const toml::table& t, std::string_view where, std::initializer_list<const Keys<T>*> tables) {
-  for (auto& [k, v] : t) {
+  for (auto& entry : t) {
+    const auto& k = entry.first;  // not a structured binding: the lambda captures it (clang 14)
     const bool known = std::any_of(tables.begin(), tables.end(), [&](const Keys<T>* keys) {
       return std::any_of(keys->begin(), keys->end(), [&](const Key<T>& key) { return key.name == k.str(); });
     });
@@ -478,6 +482,42 @@ void check_spills(const std::vector<SinkConfig>& sinks) {
   }
 }
 
+/// An admin token from a file (its first line, whitespace trimmed), so it stays out of argv and the
+/// configuration file.
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string token(4096, '\0');  // a token is a line, not a file to slurp (/dev/zero)
+  if (!in) throw std::runtime_error(fmt::format("cannot read admin token file {}", path));
+  in.read(token.data(), static_cast<std::streamsize>(token.size()));
+  token.resize(static_cast<std::size_t>(in.gcount()));
+  token.resize(std::min(token.find('\n'), token.size()));
+  const auto space = [](unsigned char ch) { return std::isspace(ch) != 0; };
+  token.erase(token.begin(), std::find_if_not(token.begin(), token.end(), space));
+  token.erase(std::find_if_not(token.rbegin(), token.rend(), space).base(), token.end());
+  return token;
+}
+
+void set_admin_listen(const std::string& s, AdminConfig& a) {
+  if (s.empty() || s == "off")
+    a.listen.reset();
+  else
+    a.listen = parse_listen(s, false);
+}
+
+const Keys<AdminConfig> k_admin = {
+    {"listen",
+     [](const toml::node& n, const Where& w, AdminConfig& a) { set_admin_listen(value_of<std::string>(n, w), a); }},
+    {"token", value<std::string>(&AdminConfig::token)},
+    {"token_file", [](const toml::node& n, const Where& w,
+                      AdminConfig& a) { a.token = read_token_file(value_of<std::string>(n, w)); }},
+    {"public", value<bool>(&AdminConfig::on_public)},
+    {"topic_list", value<bool>(&AdminConfig::topic_list)},
+    {"topics_refresh_ms", millis([](AdminConfig& a) -> auto& { return a.topics.refresh; })},
+    {"topics_max_limit", positive([](AdminConfig& a) -> auto& { return a.topics.max_limit; })},
+    {"topics_default_limit", positive([](AdminConfig& a) -> auto& { return a.topics.default_limit; })},
+    {"topics_max_page_bytes", positive([](AdminConfig& a) -> auto& { return a.topics.max_page_bytes; })},
+};
+
 // The top level: its tables and `role`, in the order they are applied.
 template <class T, class F>
 auto section(std::string_view name, const Keys<T>& keys, F part) {
@@ -537,12 +577,15 @@ const Keys<Config> k_root = {
          c.auth.acl.push_back(std::move(r));
        });
      }},
+    {"admin", section("admin", k_admin, &Config::admin)},
 };
 
-void apply_file(const std::string& path, Config& c) {
+}  // namespace
+
+void apply_toml(std::string_view text, const std::string& path, Config& c) {
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     throw std::runtime_error(
         fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
@@ -556,6 +599,14 @@ void apply_file(const std::string& path, Config& c) {
   }
 }
 
+namespace {
+void apply_file(const std::string& path, Config& c) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  apply_toml(text.str(), path, c);
+}
 }  // namespace
 
 const char* to_string(Role r) noexcept {
@@ -598,6 +649,11 @@ bool load(int argc, char** argv, Config& c) {
   app.add_flag("--sim", c.simulator.enabled, "run the bundled feed simulator even with upstreams configured");
   app.add_option("--sim-port", c.simulator.port, "port of the bundled simulator (default: any free)");
   app.add_option("--sim-rate", c.simulator.rate, "simulator messages per second per instrument");
+  std::string admin_listen, admin_token_file;
+  app.add_option("--admin-listen", admin_listen,
+                 "HOST:PORT for metrics, the status page and /topics (default 127.0.0.1:8081; off: none)");
+  app.add_option("--admin-token-file", admin_token_file,
+                 "file whose first line is the admin bearer token (docs/security.md)");
   bool no_metrics = false, no_status_page = false;
   app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
   app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
@@ -624,8 +680,17 @@ bool load(int argc, char** argv, Config& c) {
   if (!path.empty()) c.paths = {path};
   if (no_metrics) c.http.metrics = false;
   if (no_status_page) c.http.status_page = false;
+  if (app.count("--admin-listen")) set_admin_listen(admin_listen, c.admin);
+  if (!admin_token_file.empty()) c.admin.token = read_token_file(admin_token_file);
+  if (!c.admin.token.empty() && c.admin.token.size() < 16)
+    throw std::runtime_error("admin token must be at least 16 characters");
+  if (c.admin.on_public && c.admin.token.empty())
+    throw std::runtime_error("admin.public serves metrics and status to the client listeners: it needs admin.token");
+  if (c.admin.topics.default_limit > c.admin.topics.max_limit)
+    throw std::runtime_error("admin.topics_default_limit must not exceed admin.topics_max_limit");
   for (const auto& p : c.paths)
-    if ((c.http.metrics && p == c.http.metrics_path) || (c.http.status_page && (p == "/" || p == "/status.json")))
+    if (c.admin.on_public &&
+        ((c.http.metrics && p == c.http.metrics_path) || (c.http.status_page && (p == "/" || p == "/status.json"))))
       throw std::runtime_error(fmt::format("WebSocket path {} is also an HTTP endpoint (see [http])", p));
   if (app.count("--shards")) c.shards = shards;  // --shards 0 too: one per core
   if (!policy.empty()) c.server.session.policy = fanout::policy_by_name(policy);

@@ -8,9 +8,12 @@
 #include <fanout/router.hpp>
 #include <fanout/server.hpp>
 #include <fanout/sink.hpp>
+#include <fanout/topic_routes.hpp>
 #include <fanout/upstream.hpp>
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace relay {
@@ -55,13 +58,23 @@ struct SinkConfig {
   std::string spill_to{};  // name of a sink that takes what this one's full queue would drop
 };
 
-/// Plain HTTP answers on the WebSocket listeners, beside GET /healthz.
+/// The operator's HTTP endpoints, served on the admin listener ([admin]), not to clients.
 struct HttpConfig {
   bool metrics = true;                    // GET metrics_path: Prometheus text format
   std::string metrics_path = "/metrics";  //
   bool status_page = true;                // GET / (live status page) and GET /status.json (what it polls)
   std::size_t status_max_topics = 1000;   // topics with their own rate; later ones are summed as "(other)"
   unsigned status_history_s = 300;        // seconds of history the page's chart shows (one point a second)
+};
+
+/// [admin]: the listener for metrics, the status page, status.json and the topic list, apart from
+/// the clients' port (docs/security.md). Loopback by default; a token guards it wherever it is served.
+struct AdminConfig {
+  std::optional<Listen> listen = Listen{"127.0.0.1", 8081};  // nullopt: no admin listener ("off")
+  std::string token{};     // when set: Authorization: Bearer <token> on every admin route
+  bool on_public = false;  // also serve the admin routes on the client listeners (needs a token)
+  bool topic_list = true;  // GET /topics
+  fanout::TopicListOptions topics{};
 };
 
 /// What this relay does: `both` ingests and serves clients (one node; through Redis when [redis] is
@@ -99,6 +112,7 @@ struct Config {
   ProcessorConfig processor{};
   std::vector<SinkConfig> sinks{};
   HttpConfig http{};
+  AdminConfig admin{};
   unsigned stats_interval_s = 10;
   std::chrono::milliseconds drain = std::chrono::seconds(5);
   Role role = Role::both;
@@ -109,5 +123,9 @@ struct Config {
 /// Builds the configuration from argv (and the file --config names). Throws std::runtime_error
 /// with a message for the user on a bad file or flag; returns false when --help was printed.
 bool load(int argc, char** argv, Config& out);
+
+/// Applies a TOML document (what --config names) to `out`; `path` names it in error messages. Throws
+/// std::runtime_error on bad TOML or a bad key or value. load() then checks the whole.
+void apply_toml(std::string_view text, const std::string& path, Config& out);
 
 }  // namespace relay

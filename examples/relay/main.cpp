@@ -22,6 +22,7 @@
 #include <memory>
 #include <thread>
 
+#include "admin.hpp"
 #include "config.hpp"
 #include "feeds.hpp"
 #include "log.hpp"
@@ -250,14 +251,19 @@ int run(relay::Config& config, Ingest& ingest) {
   auto hub = build_hub(*runtime, config);
   auto bus = build_bus(ingest.io(), config, *hub);
 
-  // Observability, served on the WebSocket listeners. Handlers run on shard threads once the runtime
-  // runs; they read the servers, hub and feeds, which are all built before runtime.start().
+  // Observability, served on the admin listener (and on the client listeners only behind the admin
+  // token, when [admin] public says so). Handlers run on shard threads once the runtime runs; they
+  // read the servers, hub and feeds, which are all built before runtime.start().
   relay::Feeds feeds;
   relay::Servers servers;
   fanout::MetricsRegistry registry;
   relay::StatusBoard board({.max_topics = config.http.status_max_topics, .history = config.http.status_history_s});
   auto totals = [&] { return relay::live_totals(servers, *hub, feeds); };
-  servers = relay::build_servers(*runtime, *hub, config, relay::http_routes(config.http, registry, board, totals));
+  const auto admin_routes = relay::admin_routes(config, registry, board, totals, *hub);
+  servers = relay::build_servers(
+      *runtime, *hub, config,
+      config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{});
+  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes);
 
   auto sinks = relay::build_sinks(config);
   relay::attach_sinks(*hub, *sinks);

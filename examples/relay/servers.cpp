@@ -7,28 +7,8 @@
 #include <fmt/ranges.h>
 
 #include "log.hpp"
-#include "status_page.hpp"
 
 namespace relay {
-
-std::vector<fanout::HttpRoute> http_routes(const HttpConfig& http, const fanout::MetricsRegistry& registry,
-                                           const StatusBoard& board, std::function<LiveTotals()> totals) {
-  std::vector<fanout::HttpRoute> routes;
-  if (http.metrics) routes.push_back(fanout::metrics_route(registry, http.metrics_path));
-  if (http.status_page) {
-    routes.push_back({"/", false, [](const fanout::HttpRequest&) {
-                        return fanout::HttpResponse{.content_type = "text/html; charset=utf-8",
-                                                    .body = std::string(status_page_html()),
-                                                    .headers = "Cache-Control: no-cache\r\n"};
-                      }});
-    routes.push_back({"/status.json", false, [&board, totals = std::move(totals)](const fanout::HttpRequest&) {
-                        return fanout::HttpResponse{.content_type = "application/json",
-                                                    .body = board.json(totals()),
-                                                    .headers = "Cache-Control: no-store\r\n"};
-                      }});
-  }
-  return routes;
-}
 
 Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
                       const std::vector<fanout::HttpRoute>& routes) {

@@ -1,5 +1,6 @@
-// The relay's client side: its WebSocket listeners and, on each, the HTTP routes for metrics and the
-// status page; plus what the status page, the stats line and /metrics read from the running relay.
+// The relay's client side: its WebSocket listeners (the admin routes only when [admin] public opts
+// in, behind the token: admin.hpp); plus what the status page, the stats line and /metrics read from
+// the running relay.
 #pragma once
 
 #include <fanout/hub.hpp>
@@ -10,7 +11,6 @@
 #include <fanout/server.hpp>
 #include <fanout/sink.hpp>
 
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,12 +22,8 @@ namespace relay {
 
 using Servers = std::vector<std::unique_ptr<fanout::Server>>;
 
-/// GET metrics_path, GET / and GET /status.json as [http] asks. The handlers run on shard threads and
-/// call `totals`, so what it reads must be built before the runtime starts.
-std::vector<fanout::HttpRoute> http_routes(const HttpConfig& http, const fanout::MetricsRegistry& registry,
-                                           const StatusBoard& board, std::function<LiveTotals()> totals);
-
-/// One server per [server] listen address, each also serving `routes`; none for role ingest.
+/// One server per [server] listen address, each also serving `routes` (the guarded admin routes, when
+/// [admin] public is set; otherwise none); none for role ingest.
 /// Throws StartupError.
 Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
                       const std::vector<fanout::HttpRoute>& routes);

@@ -3,6 +3,7 @@
 #include <fanout/journal_sink.hpp>
 #if FANOUT_WITH_POSTGRES
 #include <fanout/postgres_sink.hpp>
+#include <fanout/redact.hpp>
 #endif
 
 #include "log.hpp"
@@ -14,7 +15,9 @@ std::unique_ptr<fanout::SinkSet> build_sinks(const Config& config) {
     auto sinks = std::make_unique<fanout::SinkSet>();
     for (const auto& sc : config.sinks) {
       auto options = sc.options;
-      options.on_error = [](std::string_view e) { log("{}", e); };
+      options.on_error = [](std::string_view e) {
+        log("{}", fanout::redact_text(e));
+      };  // a conninfo may hold a password
       std::unique_ptr<fanout::SinkWriter> writer;
       if (sc.type == "journal") writer = std::make_unique<fanout::JournalWriter>(sc.journal);
 #if FANOUT_WITH_POSTGRES

@@ -20,6 +20,7 @@
 #include "fanout/pipeline_metrics.hpp"
 #include "fanout/policy.hpp"
 #include "fanout/processor.hpp"
+#include "fanout/redact.hpp"
 #include "fanout/router.hpp"
 #include "fanout/runtime.hpp"
 #include "fanout/server.hpp"

@@ -1,5 +1,6 @@
 // fanout/http.hpp — plain HTTP on the WebSocket port: the request head (parsed strictly by
-// nodejs/http-parser), and routes an application adds for its own GET endpoints.
+// nodejs/http-parser, plus the rules it lets through: no bare LF, no obs-fold, no whitespace before a
+// colon, one Host, no body), and routes an application adds for its own GET endpoints.
 //
 //   options.http_routes.push_back({"/metrics", false, [&](const fanout::HttpRequest&) {
 //     return fanout::HttpResponse{.content_type = "text/plain; version=0.0.4", .body = scrape()};
@@ -31,6 +32,10 @@ class HttpRequest {
   HttpRequest& operator=(const HttpRequest&) = delete;
 
   /// Parses more of the head. On complete, `consumed` is where the bytes after the head begin.
+  /// `bad` for a malformed head, and for one RFC 9112 forbids even where parsers are lenient: bare LF
+  /// line ends, obs-fold, whitespace before a colon, a second Host, or a body (Content-Length > 0 or
+  /// any Transfer-Encoding: no request served here has one). The verdict does not depend on how the
+  /// bytes are split between calls.
   Status feed(std::span<const std::byte> data, std::size_t& consumed);
 
   std::string_view method() const noexcept { return method_; }
@@ -43,12 +48,15 @@ class HttpRequest {
   bool http11() const noexcept { return http11_; }
   /// First value of a header, by case-insensitive name.
   std::optional<std::string_view> header(std::string_view name) const noexcept;
+  /// How many times header `name` appears (case-insensitive).
+  std::size_t count_headers(std::string_view name) const noexcept;
   /// True when the comma-separated header `name` holds `token` (case-insensitive), e.g. Connection: upgrade.
   bool header_has_token(std::string_view name, std::string_view token) const noexcept;
 
  private:
   struct Parser;
   friend struct Parser;
+  bool announces_body() const noexcept;
   std::unique_ptr<Parser> parser_;
   std::size_t max_head_bytes_;
   std::size_t seen_ = 0;

@@ -51,6 +51,7 @@ class Server final : public Drainable {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;                      // 0: any free port, see port()
     std::vector<std::string> paths = {"/ws"};       // where WebSocket upgrades are accepted
+                                                    // (none: an HTTP-only listener, e.g. an admin port)
     std::vector<std::string> envelope_paths{};      // of those, where clients get envelopes by default
                                                     // (a client chooses with ?envelope=1 or ?envelope=0)
     std::optional<Tls> tls{};                       // set for wss://
@@ -59,9 +60,10 @@ class Server final : public Drainable {
     int backlog = 4096;
     std::chrono::milliseconds tick = std::chrono::milliseconds(250);  // granularity of every timer
     Session::Options session{};
-    std::vector<HttpRoute> http_routes{};  // GET endpoints beside the WebSocket paths and /healthz
-    bool topic_endpoints = true;           // GET /topics, /topics/{t}/snapshot, /topics/{t}/history (JSON)
-    std::chrono::seconds http_max_age{1};  // Cache-Control max-age of those, for a CDN or proxy in front
+    std::vector<HttpRoute> http_routes{};                 // GET endpoints beside the WebSocket paths and /healthz
+    bool topic_endpoints = true;                          // GET /topics/{t}/snapshot, /topics/{t}/history (JSON); the
+                                                          // list of topics is an admin route: topic_list_route()
+    std::chrono::seconds http_max_age{1};                 // Cache-Control max-age of those, for a CDN or proxy in front
     std::size_t max_http_requests_per_connection = 1000;  // keep-alive, then the connection closes
     std::size_t max_http_pipeline = 8;  // responses waiting to be written; more pipelined requests get 429
     Auth auth{};                        // tokens, access rules and the Origin allow-list (auth.hpp); none by default

@@ -90,6 +90,8 @@ class Upstream {
   enum class State { stopped, connecting, live, backing_off };
 
   /// A state change, for logs and metrics.
+  // Every URL and reason this class hands out (events, stats, on_connect/on_reconnect) has its
+  // credentials redacted (fanout/redact.hpp): they are meant for logs and status pages.
   struct Event {
     State state;
     std::string url;
@@ -142,8 +144,10 @@ struct WsUrl {
   std::string host;
   std::string port;
   std::string target = "/";  // path and query
+  std::string userinfo{};    // "user:password" (percent-decoded): sent as Authorization: Basic
 };
-/// Parses ws[s]://host[:port][/path][?query]; IPv6 hosts in brackets. Throws std::invalid_argument.
+/// Parses ws[s]://[user:password@]host[:port][/path][?query]; IPv6 hosts in brackets. Throws
+/// std::invalid_argument (whose message has the URL's credentials redacted).
 WsUrl parse_ws_url(std::string_view url);
 
 }  // namespace fanout

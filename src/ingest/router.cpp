@@ -203,7 +203,8 @@ struct Router::Impl {
       }
     }
 
-    if (!build_topic(doc, out.topic)) {
+    // An empty topic (a template of fields that are all "") is no topic: the hub would refuse it.
+    if (!build_topic(doc, out.topic) || out.topic.empty()) {
       if (options.default_topic.empty()) return count(unmatched, Result::unmatched);
       out.topic = options.default_topic;
     }

@@ -12,7 +12,9 @@
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <array>
@@ -24,6 +26,8 @@
 #include "fanout/detail/websocket_key.hpp"
 #include "fanout/detail/upstream_fsm.hpp"
 #include "fanout/error.hpp"
+#include "fanout/http.hpp"
+#include "fanout/redact.hpp"
 
 namespace fanout {
 
@@ -36,15 +40,24 @@ WsUrl parse_ws_url(std::string_view url) {
   } else if (url.starts_with("ws://")) {
     rest = url.substr(5);
   } else {
-    throw std::invalid_argument(fmt::format("fanout: upstream URL must start with ws:// or wss://: '{}'", url));
+    throw std::invalid_argument(
+        fmt::format("fanout: upstream URL must start with ws:// or wss://: '{}'", redact_url(url)));
   }
   const auto slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    // user:password@ becomes HTTP Basic authentication on the upgrade (as browsers and ws clients do).
+    const auto userinfo = detail::url_decode(authority.substr(0, at));
+    if (!userinfo) throw std::invalid_argument(fmt::format("fanout: bad user info in '{}'", redact_url(url)));
+    u.userinfo = *userinfo;
+    authority.remove_prefix(at + 1);
+  }
   if (slash != std::string_view::npos) u.target = std::string(rest.substr(slash));
   if (!u.target.empty() && u.target[0] == '?') u.target = "/" + u.target;
   if (authority.starts_with('[')) {  // [::1]:443
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument(fmt::format("fanout: bad IPv6 host in '{}'", url));
+    if (close == std::string_view::npos)
+      throw std::invalid_argument(fmt::format("fanout: bad IPv6 host in '{}'", redact_url(url)));
     u.host = std::string(authority.substr(1, close - 1));
     authority.remove_prefix(close + 1);
     if (authority.starts_with(':')) u.port = std::string(authority.substr(1));
@@ -53,10 +66,10 @@ WsUrl parse_ws_url(std::string_view url) {
     u.host = std::string(authority.substr(0, colon));
     if (colon != std::string_view::npos) u.port = std::string(authority.substr(colon + 1));
   }
-  if (u.host.empty()) throw std::invalid_argument(fmt::format("fanout: no host in '{}'", url));
+  if (u.host.empty()) throw std::invalid_argument(fmt::format("fanout: no host in '{}'", redact_url(url)));
   if (u.port.empty()) u.port = u.tls ? "443" : "80";
   if (!std::all_of(u.port.begin(), u.port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-    throw std::invalid_argument(fmt::format("fanout: bad port in '{}'", url));
+    throw std::invalid_argument(fmt::format("fanout: bad port in '{}'", redact_url(url)));
   return u;
 }
 
@@ -197,7 +210,10 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
             .random = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); },
         }) {
     if (options.urls.empty()) throw std::invalid_argument("fanout: Upstream needs at least one URL");
-    for (const auto& u : options.urls) urls.push_back(parse_ws_url(u));
+    for (const auto& u : options.urls) {
+      urls.push_back(parse_ws_url(u));
+      shown_urls.push_back(redact_url(u));
+    }
     if (options.insecure_skip_verify) {
       ssl.set_verify_mode(asio::ssl::verify_none);
     } else {
@@ -221,6 +237,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   Clock::time_point armed_at = Clock::time_point::max();
   std::uint64_t timer_generation = 0;
   std::vector<WsUrl> urls;
+  std::vector<std::string> shown_urls;  // urls without credentials (fanout/redact.hpp): all that leaves this class
   std::shared_ptr<Connection> conn;
   std::mt19937_64 rng;
   Fsm fsm;
@@ -316,10 +333,10 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
       case K::close: close_connection(); break;
       case K::state: report(a); break;
       case K::connected:
-        if (options.on_connect) call_user([&] { options.on_connect(options.urls[a.url]); });
+        if (options.on_connect) call_user([&] { options.on_connect(shown_urls[a.url]); });
         break;
       case K::reconnected:
-        if (options.on_reconnect) call_user([&] { options.on_reconnect(options.urls[a.url]); });
+        if (options.on_reconnect) call_user([&] { options.on_reconnect(shown_urls[a.url]); });
         break;
       case K::disconnected:
         if (options.on_disconnect) call_user([&] { options.on_disconnect(a.error, reason(a.error)); });
@@ -342,16 +359,16 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     {
       std::lock_guard lock(stats_mutex);
       stats.state = s;
-      stats.url = options.urls[a.url];
+      stats.url = shown_urls[a.url];
       if (failure) {
         ++stats.failures;
         stats.last_error = a.error;
-        stats.last_reason = why;
+        stats.last_reason = redact_text(why);
       }
     }
     if (on_event)
       call_user([&] {
-        on_event(Event{s, options.urls[a.url], std::move(why), a.delay, a.error, fsm.failures_in_row()});
+        on_event(Event{s, shown_urls[a.url], redact_text(why), a.delay, a.error, fsm.failures_in_row()});
       });
   }
 
@@ -430,6 +447,17 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
         u.target, host, key);
     if (options.permessage_deflate)
       c->request += "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    const bool own_authorization = std::any_of(options.headers.begin(), options.headers.end(), [](const auto& h) {
+      return h.first.size() == 13 && strncasecmp(h.first.c_str(), "Authorization", 13) == 0;
+    });
+    if (!u.userinfo.empty() && !own_authorization) {
+      std::string b64(4 * ((u.userinfo.size() + 2) / 3) + 1, '\0');
+      const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(b64.data()),
+                                    reinterpret_cast<const unsigned char*>(u.userinfo.data()),
+                                    static_cast<int>(u.userinfo.size()));
+      b64.resize(static_cast<std::size_t>(n));
+      c->request += fmt::format("Authorization: Basic {}\r\n", b64);
+    }
     for (const auto& [k, v] : options.headers) c->request += fmt::format("{}: {}\r\n", k, v);
     c->request += "\r\n";
     write(c, asio::buffer(c->request), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {

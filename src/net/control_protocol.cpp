@@ -8,6 +8,38 @@
 
 namespace fanout::detail {
 
+namespace {
+/// True when every number outside strings follows JSON's grammar, so a NUMBER_ERROR from simdjson
+/// means a value out of range (past 64 bits, or a double's exponent) rather than malformed text.
+bool numbers_well_formed(std::string_view t) noexcept {
+  const auto digit = [&](std::size_t i) { return i < t.size() && t[i] >= '0' && t[i] <= '9'; };
+  for (std::size_t i = 0; i < t.size();) {
+    if (t[i] == '"') {
+      for (++i; i < t.size() && t[i] != '"'; ++i)
+        if (t[i] == '\\') ++i;
+      ++i;
+    } else if (t[i] == '-' || digit(i)) {
+      if (t[i] == '-') ++i;
+      if (!digit(i)) return false;
+      if (t[i] == '0' && digit(i + 1)) return false;  // leading zero
+      while (digit(i)) ++i;
+      if (i < t.size() && t[i] == '.') {
+        if (!digit(++i)) return false;
+        while (digit(i)) ++i;
+      }
+      if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+        if (++i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+        if (!digit(i)) return false;
+        while (digit(i)) ++i;
+      }
+    } else {
+      ++i;
+    }
+  }
+  return true;
+}
+}  // namespace
+
 ControlParse parse_control(std::string_view text) {
   ControlParse out;
   // The DOM parser validates the whole message (trailing garbage included); control messages are
@@ -15,7 +47,14 @@ ControlParse parse_control(std::string_view text) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   simdjson::dom::object obj;
-  if (parser.parse(text.data(), text.size(), true).get(doc) || doc.get_object().get(obj)) {
+  if (const auto err = parser.parse(text.data(), text.size(), true).get(doc);
+      err == simdjson::NUMBER_ERROR && numbers_well_formed(text)) {
+    // Well-formed JSON with a number out of range (a `since` of 2^64): the arguments are wrong, not
+    // the JSON, and docs/protocol.md promises 4002 for a `since` that is not a seq.
+    out.error = ControlError::bad_args;
+    out.message = "numbers must fit in 64 bits";
+    return out;
+  } else if (err || doc.get_object().get(obj)) {
     out.message = "message is not a JSON object";
     return out;
   }

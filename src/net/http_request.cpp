@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <climits>
+#include <cstdint>
 
 namespace fanout {
 
@@ -20,10 +21,67 @@ std::string_view trim(std::string_view s) noexcept {
 }
 }  // namespace
 
+/// Byte by byte, the rules http_parser lets through and RFC 9112 forbids: bare LF line ends (a
+/// server must not treat them alike when a proxy in front does not), obs-fold (a continuation line
+/// that starts with whitespace) and whitespace between a field name and its colon (request smuggling
+/// through proxies that read either differently). Kept per byte so the verdict is the same however
+/// TCP splits the head. Empty lines before the request line are tolerated, as RFC 9112 2.2 allows.
+class HeadScan {
+ public:
+  /// False once the head broke a rule; scanning stops at the empty line that ends the head.
+  bool feed(std::span<const std::byte> data) noexcept {
+    for (auto b : data) {
+      if (done_) return true;
+      if (!step(static_cast<char>(b))) return false;
+    }
+    return true;
+  }
+
+ private:
+  bool step(char c) noexcept {
+    if (at_ == At::cr) {
+      if (c != '\n') return false;
+      if (line_len_ == 0 && headers_)
+        done_ = true;  // the empty line: the head is over
+      else if (line_len_ > 0)
+        headers_ = true;  // the request line, or a field line, is over
+      at_ = At::line_start;
+      line_len_ = 0;
+      return true;
+    }
+    if (c == '\r') {
+      at_ = At::cr;
+      return true;
+    }
+    if (c == '\n') return false;  // bare LF
+    ++line_len_;
+    switch (at_) {
+      case At::line_start:
+        if (headers_ && (c == ' ' || c == '\t')) return false;  // obs-fold
+        at_ = headers_ ? At::name : At::rest;
+        return !(headers_ && c == ':');
+      case At::name:
+        if (c == ' ' || c == '\t') return false;  // whitespace in the name or before the colon
+        if (c == ':') at_ = At::rest;
+        return true;
+      case At::rest:
+      case At::cr: return true;
+    }
+    return true;
+  }
+
+  enum class At : std::uint8_t { line_start, name, rest, cr };
+  At at_ = At::line_start;
+  bool headers_ = false;  // past the request line
+  bool done_ = false;
+  std::size_t line_len_ = 0;
+};
+
 struct HttpRequest::Parser {
   http_parser parser{};
   http_parser_settings settings{};
   HttpRequest* self = nullptr;
+  HeadScan scan;
 
   static HttpRequest& req(http_parser* p) { return *static_cast<Parser*>(p->data)->self; }
 };
@@ -57,7 +115,9 @@ HttpRequest::HttpRequest(std::size_t max_head_bytes) : parser_(new Parser), max_
     r.complete_ = true;
     r.method_ = http_method_str(static_cast<http_method>(p->method));
     r.http11_ = p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
-    return 0;
+    // 1: skip the body. None is accepted (feed() refuses a request that announces one), so a body is
+    // never parsed as the next request, whatever the TCP segmentation.
+    return 1;
   };
   // Stop at the end of the head: what follows belongs to the WebSocket (or is ignored).
   s.on_message_complete = [](http_parser* p) {
@@ -74,18 +134,31 @@ HttpRequest::Status HttpRequest::feed(std::span<const std::byte> data, std::size
   // Only the head counts against the limit; refuse before parsing what cannot fit.
   const std::size_t room = max_head_bytes_ > seen_ ? max_head_bytes_ - seen_ : 0;
   const std::size_t n = std::min(room, data.size());
+  if (!parser_->scan.feed(data.first(n))) return Status::bad;
   const std::size_t parsed =
       http_parser_execute(&parser_->parser, &parser_->settings, reinterpret_cast<const char*>(data.data()), n);
   seen_ += parsed;
   const auto err = HTTP_PARSER_ERRNO(&parser_->parser);
   if (err != HPE_OK && err != HPE_PAUSED) return Status::bad;
   if (complete_) {
-    if (parser_->parser.content_length > 0 && parser_->parser.content_length != ULLONG_MAX) return Status::bad;
+    if (announces_body() || count_headers("Host") > 1) return Status::bad;
     consumed = parsed;
     return Status::complete;
   }
   if (n < data.size() || seen_ >= max_head_bytes_) return Status::too_large;
   return Status::incomplete;
+}
+
+bool HttpRequest::announces_body() const noexcept {
+  // No request served here has a body: GETs, HEADs and upgrades. A body would be read as the next
+  // request (smuggling), so Content-Length > 0 and any Transfer-Encoding are refused.
+  const auto& p = parser_->parser;
+  return (p.content_length > 0 && p.content_length != ULLONG_MAX) || count_headers("Transfer-Encoding") > 0;
+}
+
+std::size_t HttpRequest::count_headers(std::string_view name) const noexcept {
+  return static_cast<std::size_t>(
+      std::count_if(headers_.begin(), headers_.end(), [&](const auto& h) { return iequals(h.first, name); }));
 }
 
 std::optional<std::string_view> HttpRequest::header(std::string_view name) const noexcept {

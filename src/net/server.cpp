@@ -132,7 +132,6 @@ Server::Server(Runtime& runtime, Hub& hub, Options options) : Server(runtime, hu
 
 Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     : runtime_(runtime), hub_(hub), options_(std::move(options)), callbacks_(std::move(callbacks)) {
-  if (options_.paths.empty()) throw std::invalid_argument("fanout: Server needs at least one WebSocket path");
   for (const auto& p : options_.paths)
     if (p.empty() || p[0] != '/') throw std::invalid_argument("fanout: WebSocket path must start with '/': " + p);
   if (!options_.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <iterator>
+#include <memory>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -51,20 +54,6 @@ void append_messages(std::string& out, const std::vector<Hub::Message>& messages
     out += '}';
   }
   out += "]}\n";
-}
-
-HttpResponse list_topics(Hub& hub, const TopicRoutesOptions& o) {
-  std::string out = R"({"topics":[)";
-  bool first = true;
-  for (const auto& t : hub.topics()) {
-    out += fmt::format(
-        R"({}{{"name":{},"members":{},"seq":{},"epoch":{},"rate":{:.1f},"history":{{"messages":{},"bytes":{}}}}})",
-        first ? "" : ",", detail::json_string(t.name), t.members, t.seq, t.epoch, t.rate, t.history_messages,
-        t.history_bytes);
-    first = false;
-  }
-  out += "]}\n";
-  return json(200, std::move(out), cache_control(o));
 }
 
 HttpResponse snapshot(Hub& hub, const TopicRoutesOptions& o, const std::string& topic, const HttpRequest& req) {
@@ -138,7 +127,6 @@ std::optional<HttpResponse> refuse_pull(const Auth& auth, const HttpRequest& req
 
 std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions o) {
   std::vector<HttpRoute> routes;
-  routes.push_back({"/topics", false, [&hub, o](const HttpRequest&) { return list_topics(hub, o); }});
   routes.push_back({"/topics/", true, [&hub, o](const HttpRequest& req) {
                       // /topics/{t}/snapshot or /topics/{t}/history; {t} is percent-encoded and may hold '/'.
                       std::string_view rest = req.path().substr(8);
@@ -160,6 +148,94 @@ std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions o) {
                       return res;
                     }});
   return routes;
+}
+
+namespace {
+
+/// The topic list as of one moment, sorted by name, shared by every request until it is retaken.
+struct TopicListSnapshot {
+  std::vector<Hub::TopicInfo> topics;
+  std::chrono::steady_clock::time_point taken;
+  std::int64_t taken_ms = 0;  // wall clock, for as_of_ms
+};
+
+class TopicListCache {
+ public:
+  TopicListCache(Hub& hub, std::chrono::milliseconds refresh) : hub_(hub), refresh_(refresh) {}
+
+  std::shared_ptr<const TopicListSnapshot> get() {
+    const auto now = std::chrono::steady_clock::now();
+    if (auto cur = current(); cur && now - cur->taken < refresh_) return cur;
+    // One request retakes it; the others meanwhile get the previous snapshot, or wait for the first.
+    std::unique_lock retake(retake_, std::try_to_lock);
+    if (!retake.owns_lock()) {
+      if (auto cur = current()) return cur;
+      retake.lock();
+    }
+    if (auto cur = current(); cur && std::chrono::steady_clock::now() - cur->taken < refresh_) return cur;
+    auto fresh = std::make_shared<TopicListSnapshot>();
+    fresh->topics = hub_.topics();
+    fresh->taken = std::chrono::steady_clock::now();
+    fresh->taken_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    std::lock_guard lock(mutex_);
+    snapshot_ = fresh;
+    return fresh;
+  }
+
+ private:
+  std::shared_ptr<const TopicListSnapshot> current() {
+    std::lock_guard lock(mutex_);
+    return snapshot_;
+  }
+
+  Hub& hub_;
+  std::chrono::milliseconds refresh_;
+  std::mutex mutex_;   // guards snapshot_ (held for a pointer copy)
+  std::mutex retake_;  // held by the one request that walks the hub
+  std::shared_ptr<const TopicListSnapshot> snapshot_;
+};
+
+HttpResponse list_topics(TopicListCache& cache, const TopicListOptions& o, const HttpRequest& req) {
+  std::optional<std::uint64_t> limit;
+  std::string bad;
+  if (!number_param(req, "limit", limit, bad)) return error(400, bad);
+  if (limit && (*limit == 0 || *limit > o.max_limit))
+    return error(400, fmt::format("limit must be between 1 and {}", o.max_limit));
+  const auto after = detail::query_param(req.query(), "after");
+  if (!after && req.query().find("after=") != std::string_view::npos)
+    return error(400, "malformed percent-encoding in after");
+  const auto snap = cache.get();
+  const auto& all = snap->topics;
+  auto it = all.begin();
+  if (after)
+    it = std::upper_bound(all.begin(), all.end(), *after,
+                          [](const std::string& a, const Hub::TopicInfo& t) { return a < t.name; });
+  const std::size_t want = limit.value_or(o.default_limit);
+  std::string out = R"({"topics":[)";
+  std::size_t n = 0;
+  for (; it != all.end() && n < want && (n == 0 || out.size() < o.max_page_bytes); ++it, ++n) {
+    const auto& t = *it;
+    fmt::format_to(
+        std::back_inserter(out),
+        R"({}{{"name":{},"members":{},"seq":{},"epoch":{},"rate":{:.1f},"history":{{"messages":{},"bytes":{}}}}})",
+        n ? "," : "", detail::json_string(t.name), t.members, t.seq, t.epoch, t.rate, t.history_messages,
+        t.history_bytes);
+  }
+  fmt::format_to(std::back_inserter(out), R"(],"total":{},"as_of_ms":{},"next":{}}})", all.size(), snap->taken_ms,
+                 it == all.end() || n == 0 ? std::string("null") : detail::json_string(std::prev(it)->name));
+  out += '\n';
+  const auto cache_header = o.max_age.count() > 0 ? fmt::format("Cache-Control: max-age={}\r\n", o.max_age.count())
+                                                  : std::string("Cache-Control: no-cache\r\n");
+  return json(200, std::move(out), cache_header);
+}
+
+}  // namespace
+
+HttpRoute topic_list_route(Hub& hub, TopicListOptions o) {
+  auto cache = std::make_shared<TopicListCache>(hub, o.refresh);
+  return {"/topics", false, [cache, o](const HttpRequest& req) { return list_topics(*cache, o, req); }};
 }
 
 }  // namespace fanout

@@ -319,7 +319,10 @@ std::size_t MetricsRegistry::size() const {
 std::string MetricsRegistry::render() const {
   std::string out;
   std::lock_guard lock(state_->mutex);
-  for (const auto& [name, fam] : state_->families) {
+  for (const auto& family : state_->families) {
+    // Named references, not a structured binding: lambdas below capture them (clang 14, the fuzz build).
+    const auto& name = family.first;
+    const auto& fam = family.second;
     out += "# HELP ";
     out += name;
     out += ' ';

@@ -126,6 +126,7 @@ class FeedSim(Server):
 # The relay
 
 READY_RE = re.compile(r"ready: try\s+ws://[^:/]+:(\d+)/")
+ADMIN_RE = re.compile(r"admin: serving http://[^ ]+:(\d+)/")
 
 
 class Relay:
@@ -134,7 +135,12 @@ class Relay:
     def __init__(self, path: str, args=(), name: str = "relay", wait_ready: bool = True,
                  ready_timeout: float = 20):
         self.name = name
-        self.argv = [path, *map(str, args)]
+        args = [*map(str, args)]
+        # The admin listener (metrics, status page, /topics) has a fixed default port: tests run
+        # in parallel, so each relay takes a free one unless the test chose.
+        if "--admin-listen" not in args:
+            args += ["--admin-listen", f"{HOST}:0"]
+        self.argv = [path, *args]
         self.stderr_file = tempfile.NamedTemporaryFile(prefix="fanout-relay-", suffix=".log",
                                                        delete=False)
         log(f"{name}: starting {' '.join(self.argv)}")
@@ -143,10 +149,13 @@ class Relay:
         self.pid = self.proc.pid
         _servers.append(self)  # failure reports print our log tail; run_test unlinks the file
         self.port = None
+        self.admin_port = None  # metrics, status page, status.json, /topics
         if wait_ready:
             _, line = self.wait_line_sync(READY_RE, timeout=ready_timeout, what="the ready line")
             self.port = int(READY_RE.search(line).group(1))
-            log(f"{name}: pid {self.pid} serving on port {self.port}")
+            admin = self.find(ADMIN_RE)
+            self.admin_port = int(ADMIN_RE.search(admin[1]).group(1)) if admin else None
+            log(f"{name}: pid {self.pid} serving on port {self.port}, admin on {self.admin_port}")
 
     # -- the log
 

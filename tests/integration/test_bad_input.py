@@ -4,7 +4,9 @@
   /usr/bin/python3 tests/integration/test_bad_input.py --server build/tests/integration/fanout-test-server
 
 HTTP: garbage, an oversize request head, wrong path, wrong method, a plain GET on the WebSocket
-path, missing/invalid Sec-WebSocket-Key and -Version, /healthz. WebSocket (RFC 6455): unmasked
+path, missing/invalid Sec-WebSocket-Key and -Version, /healthz; strict HTTP (bodies on GET and
+upgrade, bare LF, obs-fold, whitespace before the colon, two Hosts: one 400 whether the request comes
+in one write or byte by byte; `since` of 2^64 -> 4002). WebSocket (RFC 6455): unmasked
 client frames, oversize messages, invalid UTF-8, bad close codes, fragmented and oversize control
 frames, RSV bits, unknown opcodes, broken fragmentation; correct reassembly of fragmented messages
 (with a control frame interleaved); the handshake timeout. Every sub-check runs on its own
@@ -21,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import (OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,  # noqa: E402
                             Checks, RawWS, Server, WsClient, build_frame, check, check_payload,
                             close_payload, collect_topic_data, fail, handshake_request,
-                            http_exchange, is_event, log, make_key, run_test, short, tcp_connect)
+                            http_exchange, is_event, log, make_key, recv_until_closed, run_test,
+                            send_all_tolerant, short, tcp_connect)
 
 MAX_MESSAGE = 65536
 HANDSHAKE_TIMEOUT_MS = 500
@@ -155,6 +158,73 @@ def http_checks(port, checks: Checks):
         check(is_event(t) and '"pong"' in t, f"expected a pong event, got {short(t)}")
         ws.close_socket()
     checks.run("valid upgrade -> 101 with the right Sec-WebSocket-Accept", valid_upgrade)
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict HTTP (docs/security.md): the same single answer however TCP splits the request
+
+def answers_to(port, request: bytes, byte_by_byte: bool):
+    """Every status line the server sends for `request` until it closes (or 5 s pass)."""
+    s = tcp_connect(port, timeout=10)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if byte_by_byte:
+            for i in range(len(request)):
+                if send_all_tolerant(s, request[i:i + 1]):
+                    break
+                time.sleep(0.0005)
+        else:
+            send_all_tolerant(s, request)
+        data, ended = recv_until_closed(s, 5)
+    finally:
+        s.close()
+    return [line for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")], ended
+
+
+def strict_http_checks(port, checks: Checks):
+    def one_answer(request: bytes, status: int):
+        for split in (False, True):
+            how = "byte by byte" if split else "in one write"
+            lines, ended = answers_to(port, request, split)
+            check(len(lines) == 1 and lines[0].startswith(b"HTTP/1.1 %d" % status),
+                  f"{how}: expected exactly one HTTP {status} answer, got {lines} ({ended}); "
+                  f"sent {short(request)}")
+            check(ended in ("eof", "reset"), f"{how}: not closed after the {status} ({ended})")
+
+    up = handshake_request(key=make_key()).removesuffix(b"\r\n")
+    cases = [
+        ("GET with a chunked body (a second request inside) -> one 400",
+         b"GET /healthz HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"2d\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n\r\n0\r\n\r\n"),
+        ("GET with Content-Length: 5 -> one 400",
+         b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"),
+        ("upgrade with a chunked body -> 400, not 101", up + b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        ("upgrade with Content-Length -> 400, not 101", up + b"Content-Length: 4\r\n\r\nabcd"),
+        ("bare LF line ends -> 400", b"GET /healthz HTTP/1.1\nHost: x\n\n"),
+        ("obs-fold -> 400", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n"),
+        ("whitespace before the colon -> 400", b"GET /healthz HTTP/1.1\r\nHost : x\r\n\r\n"),
+        ("two Host headers -> 400", b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"),
+        ("upgrade with two Host headers -> 400", up + b"Host: evil.example\r\n\r\n"),
+    ]
+    for what, request in cases:
+        checks.run(what, one_answer, request, 400)
+
+    def healthz_both_ways():
+        for split in (False, True):
+            lines, ended = answers_to(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                      split)
+            check(lines == [b"HTTP/1.1 200 OK"], f"/healthz (split={split}): expected one 200, got {lines}")
+    checks.run("a clean GET /healthz: one 200 in one write and byte by byte", healthz_both_ways)
+
+    def since_2_64():
+        ws = RawWS(port)
+        try:
+            ws.send_text('{"op":"subscribe","args":["big"],"since":{"big":18446744073709551616}}')
+            t = ws.recv_text(10)
+            check(is_event(t) and '"code":4002' in t, f"since of 2^64: expected error 4002, got {short(t)}")
+        finally:
+            ws.close_socket()
+    checks.run("since of 2^64 -> error 4002", since_2_64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,6 +414,8 @@ async def body(args):
     checks = Checks()
     await asyncio.to_thread(http_checks, srv.port, checks)
     check(srv.alive(), "server died during the HTTP checks: " + srv.describe_death())
+    await asyncio.to_thread(strict_http_checks, srv.port, checks)
+    check(srv.alive(), "server died during the strict HTTP checks: " + srv.describe_death())
     await asyncio.to_thread(ws_checks, srv.port, checks)
     check(srv.alive(), "server died during the WebSocket checks: " + srv.describe_death())
     await asyncio.to_thread(handshake_timeout_checks, srv.port, checks)

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""GET /metrics of fanout-relay, parsed by the real Prometheus parser, matches what the test did.
+"""GET /metrics of fanout-relay (on its admin listener), parsed by the real Prometheus parser,
+matches what the test did; the client port serves none of the admin routes.
 
   /usr/bin/python3 tests/integration/test_relay_metrics.py --server build/tests/integration/fanout-test-server \
       --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
@@ -47,7 +48,7 @@ async def wait_quiet(relay, clients, what: str, timeout: float = 30):
     while True:
         for c in clients:
             c.drain()
-        m = await ascrape(relay.port)
+        m = await ascrape(relay.admin_port)
         now = (m.value("fanout_published_total"), m.value("fanout_delivered_total"),
                m.value("fanout_upstream_messages_total", upstream="upstream"))
         received = sum(len(v) for c in clients for v in c.got.values())
@@ -69,7 +70,7 @@ async def body(args):
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
 
     async def before_clients():
-        m = await ascrape(relay.port)
+        m = await ascrape(relay.admin_port)
         check(m.value("fanout_websocket_connections") == 0, "connections before any client")
         check(m.value("fanout_subscriptions") == 0, "subscriptions before any client")
         check(m.value("fanout_topics_with_subscribers") == 0, "topics before any client")
@@ -157,7 +158,7 @@ async def body(args):
     await close_all(*clients[1:])
     fast = clients[0]
     slow = await asyncio.to_thread(RawWS, relay.port, "/ws?subscribe=" + HOT, 10, 4096)
-    before = await ascrape(relay.port)
+    before = await ascrape(relay.admin_port)
     base_delivered = before.value("fanout_delivered_total")
     base_received = sum(len(v) for v in fast.got.values())
     await sim.acommand("rate 2000")
@@ -167,7 +168,7 @@ async def body(args):
         deadline = time.monotonic() + 40
         while True:
             fast.drain()
-            d = (await ascrape(relay.port)).value("fanout_dropped_total", policy="drop_oldest")
+            d = (await ascrape(relay.admin_port)).value("fanout_dropped_total", policy="drop_oldest")
             if d > 0:
                 log(f"    {int(d)} dropped so far")
                 return
@@ -194,7 +195,7 @@ async def body(args):
             except (TimeoutError, OSError):
                 pass
             fast.drain()
-            m2 = await ascrape(relay.port)
+            m2 = await ascrape(relay.admin_port)
             if m2.value("fanout_queued_bytes") == 0:
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since > 1.5:
@@ -216,8 +217,11 @@ async def body(args):
                       drops_match_missing)
 
     async def route_switches():
-        status, _, body = await asyncio.to_thread(http_get, relay.port, "/metrics?x=1")
+        status, _, body = await asyncio.to_thread(http_get, relay.admin_port, "/metrics?x=1")
         check(status == 200 and b"fanout_published_total" in body, "the query string is ignored")
+        for path in ("/metrics", "/", "/status.json", "/topics"):
+            status, _, _ = await asyncio.to_thread(http_get, relay.port, path)
+            check(status == 404, f"GET {path} on the client port answered {status}: it is the admin listener's")
     await checks.arun("/metrics with a query string", route_switches)
 
     slow.close_socket()
@@ -230,7 +234,7 @@ async def body(args):
                                  "--listen", "127.0.0.1:0", "--stats-interval", 0, "--no-metrics",
                                  "--no-status-page"], name="relay-off")
         for path in ("/metrics", "/", "/status.json"):
-            status, _, _ = await asyncio.to_thread(http_get, off.port, path)
+            status, _, _ = await asyncio.to_thread(http_get, off.admin_port, path)
             check(status == 404, f"--no-metrics --no-status-page: GET {path} answered {status}, expected 404")
         rc = await off.aterminate()
         check(rc == 0, f"relay-off exited with {rc}")
@@ -246,14 +250,14 @@ async def body(args):
                       name="relay-bounded")
             deadline = time.monotonic() + 30
             while True:
-                m = await ascrape(r.port)
+                m = await ascrape(r.admin_port)
                 by_topic = {dict(k)["topic"]: v for k, v in m.series("fanout_relay_topic_messages_total").items()}
                 if "(other)" in by_topic and len(by_topic) == 3:
                     break
                 if time.monotonic() > deadline:
                     fail(f"per-topic series with status_max_topics = 2: {by_topic}")
                 await asyncio.sleep(0.3)
-            status, _, raw = await asyncio.to_thread(http_get, r.port, "/status.json")
+            status, _, raw = await asyncio.to_thread(http_get, r.admin_port, "/status.json")
             doc = json.loads(raw)
             topics = [t["topic"] for t in doc["message_topics"]]
             check(len(topics) == 3 and topics[-1] == "(other)", f"status.json topics {topics}")
@@ -270,8 +274,15 @@ async def body(args):
                 path = write_file(tmp, f"bad-{name.replace(' ', '-')}.toml", text)
                 rc, out, err = run_command([args.relay, "--check", "--config", path])
                 check(rc == 2 and key in err, f"{text!r}: exit {rc}, expected 2 naming {key}; stderr {err!r}")
+            # /metrics is the admin listener's: the client port may use the path, unless [admin]
+            # public serves the admin routes there too.
             rc, out, err = run_command([args.relay, "--check", "--path", "/metrics"])
-            check(rc == 2 and "/metrics" in err, f"--path /metrics: exit {rc}; stderr {err!r}")
+            check(rc == 0, f"--path /metrics (admin apart): exit {rc}; stderr {err!r}")
+            token = write_file(tmp, "token", "0123456789abcdef0123\n")
+            pub = write_file(tmp, "public.toml", "[admin]\npublic = true\n")
+            rc, out, err = run_command([args.relay, "--check", "--config", pub, "--admin-token-file", token,
+                                        "--path", "/metrics"])
+            check(rc == 2 and "/metrics" in err, f"--path /metrics with admin.public: exit {rc}; stderr {err!r}")
     await checks.arun("status_max_topics bounds the per-topic series; bad [http] settings exit 2", bounded_topics)
 
     async def tls_listener():
@@ -291,7 +302,7 @@ async def body(args):
             plain, tls = f"127.0.0.1:{r.port}", f"127.0.0.1:{tls_port}"
             deadline = time.monotonic() + 20
             while True:
-                m = await ascrape(r.port)
+                m = await ascrape(r.admin_port)
                 if m.get("fanout_websocket_connections", listener=tls) == 1 or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.3)

@@ -138,13 +138,13 @@ async def body(args):
     ]
     for c in clients:
         await c.count_each(5)
-    base = f"http://127.0.0.1:{relay.port}"
+    base = f"http://127.0.0.1:{relay.admin_port}"
 
     async def status_json():
         # The history gets a point a second; wait for a few with the clients in them.
         deadline = time.monotonic() + 30
         while True:
-            status, headers, raw = await asyncio.to_thread(http_get, relay.port, "/status.json")
+            status, headers, raw = await asyncio.to_thread(http_get, relay.admin_port, "/status.json")
             check(status == 200, f"GET /status.json: {status}")
             check(headers.get("content-type", "").startswith("application/json"), f"content type {headers}")
             s = json.loads(raw)
@@ -167,7 +167,7 @@ async def body(args):
     await checks.arun("GET /status.json: connections, topics, rates, upstream", status_json)
 
     async def page_served():
-        status, headers, raw = await asyncio.to_thread(http_get, relay.port, "/")
+        status, headers, raw = await asyncio.to_thread(http_get, relay.admin_port, "/")
         check(status == 200 and headers.get("content-type", "").startswith("text/html"), f"GET /: {status} {headers}")
         text = raw.decode()
         check("<canvas" in text and "status.json" in text, "the page has its chart and polls status.json")

@@ -126,6 +126,8 @@ int main(int argc, char** argv) {
 
   fanout::Runtime runtime({.shards = shards});
   fanout::Hub hub(runtime, hub_opt);
+  // The topic list is an admin route; this test server serves it on its one port, always fresh.
+  opt.http_routes.push_back(fanout::topic_list_route(hub, {.refresh = std::chrono::milliseconds(0)}));
   fanout::Server server(runtime, hub, opt);
   runtime.start();
   say(fmt::format("port={}", server.port()));

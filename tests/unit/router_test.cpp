@@ -229,3 +229,12 @@ TEST_CASE("router: default router, moves, and counters from another thread") {
   t.join();
   CHECK(seen.routed == 2);
 }
+
+TEST_CASE("router: a template that expands to nothing is unmatched, or the default topic (found by router_fuzzer)") {
+  fanout::Routed out;
+  Router r({.topic_template = "{stream}"});
+  CHECK(r.route(R"({"stream":"","a":{}})", out) == Router::Result::unmatched);
+  Router d({.topic_template = "{stream}", .default_topic = "other"});
+  REQUIRE(d.route(R"({"stream":""})", out) == Router::Result::routed);
+  CHECK(out.topic == "other");
+}

@@ -129,6 +129,12 @@ TEST_CASE("parse_ws_url") {
   CHECK_THROWS_AS(fanout::parse_ws_url("http://h/"), std::invalid_argument);
   CHECK_THROWS_AS(fanout::parse_ws_url("ws://:80/"), std::invalid_argument);
   CHECK_THROWS_AS(fanout::parse_ws_url("ws://h:8x/"), std::invalid_argument);
+  auto w = fanout::parse_ws_url("ws://bob:p%40ss@[::1]:9000/ws?apiKey=k");
+  CHECK(w.userinfo == "bob:p@ss");
+  CHECK(w.host == "::1");
+  CHECK(w.port == "9000");
+  CHECK(w.target == "/ws?apiKey=k");
+  CHECK(fanout::parse_ws_url("ws://h/a@b").userinfo.empty());  // '@' in the path is not user info
 }
 
 TEST_CASE("upstream subscribes, receives, and resubscribes after the server restarts") {
@@ -230,6 +236,34 @@ TEST_CASE("endpoints are tried in order: a dead one first, then a live one") {
   REQUIRE(got.find(State::backing_off));
   CHECK(got.find(State::backing_off)->error == asio::error::connection_refused);
   CHECK(got.events.front().url == o.urls[0]);  // connecting to the first one first
+}
+
+TEST_CASE("events, stats and errors never show an upstream URL's credentials") {
+  using State = fanout::Upstream::State;
+  Watch got;
+  ClientLoop loop;
+  fanout::Upstream::Options o;
+  const auto port = std::to_string(dead_port());
+  o.urls = {"ws://bob:hunter2@127.0.0.1:" + port + "/ws?apiKey=k1&depth=5"};
+  o.backoff_initial = 10ms;
+  o.backoff_max = 50ms;
+  fanout::Upstream up(loop.io, o, got.on_message(), got.on_event());
+  up.start();
+  REQUIRE(got.wait([&] { return got.find(State::backing_off) != nullptr; }));
+  const auto shown = "ws://***@127.0.0.1:" + port + "/ws?apiKey=***&depth=5";
+  CHECK(up.stats().url == shown);
+  std::lock_guard l(got.m);
+  for (const auto& e : got.events) {
+    CHECK(e.url == shown);
+    CHECK(e.reason.find("hunter2") == std::string::npos);
+  }
+  try {
+    fanout::parse_ws_url("ws://bob:hunter2@127.0.0.1:x/?token=t2");
+    FAIL("a bad port must throw");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("hunter2") == std::string::npos);
+    CHECK(std::string(e.what()).find("t2") == std::string::npos);
+  }
 }
 
 TEST_CASE("max_reconnect_attempts: the client stops with max_attempts_reached") {
