@@ -3,7 +3,7 @@
 // accepted without a crash, a leak or undefined behaviour.
 //
 //   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude fuzz/jwt_fuzzer.cpp \
-//       src/auth/*.cpp -lsimdjson -lfmt -lcrypto -o jwt_fuzzer && ./jwt_fuzzer fuzz/corpus/jwt
+//       src/auth/*.cpp -lsimdjson -lfmt -lcrypto -o jwt_fuzzer && ./jwt_fuzzer fuzz/corpus/jwt_fuzzer
 //
 // Keys: an HS256 secret (so forged-looking tokens reach the claims parser when the fuzzer finds the
 // signature, which it does for the seed corpus's tokens) and one key per public-key algorithm, made
