@@ -2,6 +2,7 @@
 // router, processor, sinks, bus, metrics. (fanout/postgres_sink.hpp is separate: built with FANOUT_WITH_POSTGRES.)
 #pragma once
 
+#include "fanout/version.hpp"
 #include "fanout/bus.hpp"
 #include "fanout/bus_message.hpp"
 #include "fanout/dedupe.hpp"

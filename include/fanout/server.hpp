@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout/export.hpp"
 #include "fanout/http.hpp"
 #include "fanout/metrics.hpp"
 #include "fanout/runtime.hpp"
@@ -39,7 +40,7 @@ namespace detail {
 class ServerShard;
 }
 
-class Server final : public Drainable {
+class FANOUT_API Server final : public Drainable {
  public:
   struct Tls {
     std::string cert_file;  // PEM certificate chain
