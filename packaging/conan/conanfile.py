@@ -133,10 +133,10 @@ class FanoutConan(ConanFile):
             lib.requires.append("openssl::ssl")
         if self.options.with_redis:
             lib.defines.append("FANOUT_WITH_REDIS=1")
-            lib.requires.append("hiredis::hiredis")
+            lib.requires.append("hiredis::hiredislib")  # ConanCenter's component names
         if self.options.with_postgres:
             lib.defines.append("FANOUT_WITH_POSTGRES=1")
-            lib.requires.append("libpq::libpq")
+            lib.requires.append("libpq::pq")
         if self.settings.os in ("Linux", "FreeBSD"):
             lib.system_libs = ["pthread"]
 
