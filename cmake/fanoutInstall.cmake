@@ -38,11 +38,16 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/fanoutConfig.cmake ${CMAKE_CURRENT_BIN
 
 # fanout.pc: a shared library's dependencies are in its DT_NEEDED, a static archive's are listed
 # (Requires.private / Libs.private, for `pkg-config --static`). wslay and http-parser ship no .pc.
-# The prefix is where the .pc file is, so an install moved with `cmake --install --prefix` (or a
-# package manager's staging) still points at its own headers and library.
-file(RELATIVE_PATH _fanout_pc_up "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
-string(REGEX REPLACE "/$" "" _fanout_pc_up "${_fanout_pc_up}")
-set(FANOUT_PC_PREFIX "\${pcfiledir}/${_fanout_pc_up}")
+# A system install (prefix /usr: the Debian package) names its prefix; any other is relocatable,
+# the prefix found from where the .pc file is, so an install moved with `cmake --install --prefix`
+# (or a package manager's staging) still points at its own headers and library.
+if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
+  set(FANOUT_PC_PREFIX /usr)
+else()
+  file(RELATIVE_PATH _fanout_pc_up "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
+  string(REGEX REPLACE "/$" "" _fanout_pc_up "${_fanout_pc_up}")
+  set(FANOUT_PC_PREFIX "\${pcfiledir}/${_fanout_pc_up}")
+endif()
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
   set(FANOUT_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 else()
