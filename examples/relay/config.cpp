@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fanout/version.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -618,6 +619,21 @@ const char* to_string(Role r) noexcept {
   return "both";
 }
 
+std::string version_line() {
+  // The features decide which config keys work ([redis], postgres sinks): an operator checks here.
+  std::string features = "ws";
+#if FANOUT_WITH_TLS
+  features += " tls";
+#endif
+#if FANOUT_WITH_REDIS
+  features += " redis";
+#endif
+#if FANOUT_WITH_POSTGRES
+  features += " postgres";
+#endif
+  return fmt::format("fanout-relay {} (features: {})", FANOUT_VERSION_STRING, features);
+}
+
 bool load(int argc, char** argv, Config& c) {
   CLI::App app{
       "fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
@@ -664,9 +680,13 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "ingest leadership lease (default 3000)");
   bool check = false;
   app.add_flag("--check", check, "validate the configuration, print a summary and exit");
+  app.set_version_flag("--version", version_line(), "print the version and the features built in, and exit");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
+    app.exit(e);
+    return false;
+  } catch (const CLI::CallForVersion& e) {
     app.exit(e);
     return false;
   } catch (const CLI::ParseError& e) {

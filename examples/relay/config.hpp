@@ -121,11 +121,16 @@ struct Config {
 };
 
 /// Builds the configuration from argv (and the file --config names). Throws std::runtime_error
-/// with a message for the user on a bad file or flag; returns false when --help was printed.
+/// with a message for the user on a bad file or flag; returns false when --help, --version or
+/// --check printed what was asked.
 bool load(int argc, char** argv, Config& out);
 
 /// Applies a TOML document (what --config names) to `out`; `path` names it in error messages. Throws
 /// std::runtime_error on bad TOML or a bad key or value. load() then checks the whole.
 void apply_toml(std::string_view text, const std::string& path, Config& out);
+
+/// What --version prints: "fanout-relay 0.1.0 (features: ws tls redis)", the version being the
+/// CMake project's (fanout/version.hpp).
+std::string version_line();
 
 }  // namespace relay

@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fanout/export.hpp"
+
 #include "fanout/identity.hpp"
 
 namespace fanout {
@@ -35,7 +37,7 @@ std::string_view to_string(Access a) noexcept;
 /// "public", "authenticated", "user", "claim", "token", "deny"; nullopt otherwise.
 std::optional<Access> access_by_name(std::string_view name) noexcept;
 
-class AccessRules {
+class FANOUT_API AccessRules {
  public:
   struct Rule {
     std::string pattern;

@@ -13,13 +13,14 @@
 #include <functional>
 #include <string_view>
 
+#include "fanout/export.hpp"
 #include "fanout/bus_message.hpp"
 
 namespace fanout {
 
 class Hub;
 
-class Bus {
+class FANOUT_API Bus {
  public:
   /// A message for this node: seq and fence are set, views are valid during the call only.
   using Handler = std::function<void(const BusMessage& message)>;
@@ -52,6 +53,6 @@ class Bus {
 };
 
 /// Publishes a bus message into a hub, keeping the bus's seq (the one place this happens).
-void publish_to_hub(Hub& hub, const BusMessage& m);
+FANOUT_API void publish_to_hub(Hub& hub, const BusMessage& m);
 
 }  // namespace fanout

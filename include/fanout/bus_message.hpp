@@ -14,11 +14,12 @@
 #include <string>
 #include <string_view>
 
+#include "fanout/export.hpp"
 #include "fanout/frame.hpp"
 
 namespace fanout {
 
-struct BusMessage {
+struct FANOUT_API BusMessage {
   std::string_view topic{};
   std::string_view key{};      // may be empty
   std::string_view payload{};  // forwarded to clients verbatim
@@ -28,10 +29,10 @@ struct BusMessage {
 };
 
 /// The wire form of `m` (used by tests and by buses that do not assign seq on the broker).
-std::string encode_bus_message(const BusMessage& m);
+FANOUT_API std::string encode_bus_message(const BusMessage& m);
 
 /// Parses `wire` into `out` (views into `wire`). False, with `out` unspecified, for anything that is
 /// not exactly one well-formed message.
-bool decode_bus_message(std::string_view wire, BusMessage& out) noexcept;
+FANOUT_API bool decode_bus_message(std::string_view wire, BusMessage& out) noexcept;
 
 }  // namespace fanout

@@ -16,11 +16,12 @@
 #include <memory>
 #include <string_view>
 
+#include "fanout/export.hpp"
 #include "fanout/router.hpp"
 
 namespace fanout {
 
-class Dedupe {
+class FANOUT_API Dedupe {
  public:
   struct Options {
     std::size_t window = 4096;                                     // identities remembered per topic

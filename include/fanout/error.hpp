@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <system_error>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
 /// WebSocket close codes (RFC 6455 section 7.4.1) that fanout sends.
@@ -40,7 +42,7 @@ enum class Errc {
 };
 
 /// The "fanout" category: `std::error_code ec = fanout::Errc::stale_stream;` works, and compares equal.
-const std::error_category& category() noexcept;
+FANOUT_API const std::error_category& category() noexcept;
 
 inline std::error_code make_error_code(Errc e) noexcept { return {static_cast<int>(e), category()}; }
 

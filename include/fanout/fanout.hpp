@@ -4,6 +4,7 @@
 
 #include "fanout/access_rules.hpp"
 #include "fanout/auth.hpp"
+#include "fanout/version.hpp"
 #include "fanout/bus.hpp"
 #include "fanout/bus_message.hpp"
 #include "fanout/dedupe.hpp"

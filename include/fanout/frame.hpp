@@ -18,6 +18,8 @@
 #include <string_view>
 #include <utility>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
 enum class Opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA };
@@ -26,12 +28,12 @@ class FrameRef;
 
 /// What a published frame carries besides its bytes: its topic's seq, and a hash of its key
 /// (0: none) that conflation uses to keep the newest frame per (topic, key).
-struct FrameMeta {
+struct FANOUT_API FrameMeta {
   std::uint64_t seq = 0;
   std::uint32_t key_hash = 0;
 };
 
-class Frame {
+class FANOUT_API Frame {
  public:
   using Meta = FrameMeta;
 
@@ -80,7 +82,7 @@ class Frame {
 };
 
 /// Intrusive shared reference to a Frame. Same size as a pointer.
-class FrameRef {
+class FANOUT_API FrameRef {
  public:
   FrameRef() noexcept = default;
   FrameRef(const FrameRef& o) noexcept : p_(o.p_) {

@@ -18,9 +18,11 @@
 #include <cstddef>
 #include <stdexcept>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
-class Group {
+class FANOUT_API Group {
  public:
   /// Bounds on the frames a group keeps for members that have not pulled them yet. Past
   /// log_trim_frames, the frames every member has are dropped after a publish. Past log_max_frames

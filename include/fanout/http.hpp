@@ -20,9 +20,11 @@
 #include <utility>
 #include <vector>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
-class HttpRequest {
+class FANOUT_API HttpRequest {
  public:
   enum class Status { incomplete, complete, bad, too_large };
 
@@ -69,7 +71,7 @@ class HttpRequest {
 };
 
 /// What a route answers. Content-Length, Server and Connection are added by the server.
-struct HttpResponse {
+struct FANOUT_API HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body{};
@@ -78,7 +80,7 @@ struct HttpResponse {
 
 /// A GET (and HEAD) endpoint beside the WebSocket paths. `prefix`: also matches `path` followed by more
 /// (e.g. "/topics/" serves "/topics/t/snapshot"). The first matching route in order answers.
-struct HttpRoute {
+struct FANOUT_API HttpRoute {
   std::string path;
   bool prefix = false;
   std::function<HttpResponse(const HttpRequest&)> handler;
@@ -86,9 +88,9 @@ struct HttpRoute {
 
 namespace detail {
 /// Decodes %XX and '+' in a URL query component. Returns nullopt on a malformed escape.
-std::optional<std::string> url_decode(std::string_view s);
+FANOUT_API std::optional<std::string> url_decode(std::string_view s);
 /// The value of `key` in an `a=1&b=2` query string, decoded.
-std::optional<std::string> query_param(std::string_view query, std::string_view key);
+FANOUT_API std::optional<std::string> query_param(std::string_view query, std::string_view key);
 
 }  // namespace detail
 }  // namespace fanout

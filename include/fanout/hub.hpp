@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "fanout/export.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/group.hpp"
 
@@ -48,7 +49,7 @@ struct Recovery;
 struct Replay;
 }  // namespace detail
 
-class Hub {
+class FANOUT_API Hub {
  public:
   /// What each topic keeps for recovery (`since`), snapshots and the HTTP pull endpoints. Memory per
   /// topic stays under max_bytes of history plus max_keys latest values.

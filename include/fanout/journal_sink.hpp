@@ -22,11 +22,12 @@
 #include <cstdint>
 #include <string>
 
+#include "fanout/export.hpp"
 #include "fanout/sink.hpp"
 
 namespace fanout {
 
-class JournalWriter final : public SinkWriter {
+class FANOUT_API JournalWriter final : public SinkWriter {
  public:
   struct Options {
     std::string path = "fanout-journal.jsonl";

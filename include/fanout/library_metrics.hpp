@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "fanout/export.hpp"
 #include "fanout/metrics.hpp"
 
 namespace fanout {
@@ -30,11 +31,12 @@ using MetricRegistrations = std::vector<MetricsRegistry::Registration>;
 /// stalls, slow disconnects, gather-writes, accept errors and the publish-to-write latency histogram.
 /// `labels` are added to every series (e.g. {{"listener","public"}} when one process has several
 /// servers; the shard-wide counters are then the same under each).
-MetricRegistrations add_server_metrics(MetricsRegistry& registry, const Server& server, const Hub& hub,
-                                       const MetricLabels& labels = {});
+FANOUT_API MetricRegistrations add_server_metrics(MetricsRegistry& registry, const Server& server, const Hub& hub,
+                                                  const MetricLabels& labels = {});
 
 /// State (one series per state, 1 for the current one), connects, reconnects, failures, messages,
 /// bytes, heartbeats and bad input of one upstream connection, labelled upstream="<name>".
-MetricRegistrations add_upstream_metrics(MetricsRegistry& registry, const Upstream& upstream, const std::string& name);
+FANOUT_API MetricRegistrations add_upstream_metrics(MetricsRegistry& registry, const Upstream& upstream,
+                                                    const std::string& name);
 
 }  // namespace fanout

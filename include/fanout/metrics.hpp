@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "fanout/export.hpp"
 #include "fanout/http.hpp"
 
 namespace fanout {
@@ -36,7 +37,7 @@ namespace fanout {
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 
 /// A count split into per-shard cells (one cache line each) so shards never share a written line.
-class ShardedCounter {
+class FANOUT_API ShardedCounter {
  public:
   explicit ShardedCounter(std::size_t shards);
   /// Shard `shard`'s thread only.
@@ -57,7 +58,7 @@ class ShardedCounter {
 };
 
 /// A distribution over fixed buckets (upper bounds, ascending; +Inf is implicit). One writer.
-class Histogram {
+class FANOUT_API Histogram {
  public:
   /// What a scrape sees. `counts[i]` is the number of observations in bucket i (not cumulative):
   /// <= bounds[i], and the last one (counts.size() == bounds.size() + 1) above every bound.
@@ -88,7 +89,7 @@ class Histogram {
 };
 
 /// One Histogram per shard, each written by its shard's thread; snapshot() sums them.
-class ShardedHistogram {
+class FANOUT_API ShardedHistogram {
  public:
   ShardedHistogram(std::size_t shards, std::vector<double> upper_bounds);
   void observe(std::size_t shard, double value) noexcept { cells_[shard]->observe(value); }
@@ -98,7 +99,7 @@ class ShardedHistogram {
   std::vector<std::unique_ptr<Histogram>> cells_;  // separate allocations: no shared cache lines
 };
 
-class MetricsRegistry {
+class FANOUT_API MetricsRegistry {
  public:
   enum class Type { counter, gauge, histogram };
 
@@ -165,6 +166,6 @@ class MetricsRegistry {
 };
 
 /// GET `path` answering registry.render(). The registry must outlive the server that serves it.
-HttpRoute metrics_route(const MetricsRegistry& registry, std::string path = "/metrics");
+FANOUT_API HttpRoute metrics_route(const MetricsRegistry& registry, std::string path = "/metrics");
 
 }  // namespace fanout

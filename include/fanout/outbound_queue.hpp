@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 
+#include "fanout/export.hpp"
 #include "fanout/frame.hpp"
 
 namespace fanout {
@@ -22,14 +23,14 @@ class BackpressurePolicy;
 struct OverflowContext;
 
 /// What happened to frames because of limits. Summed per shard, reported by Server::stats().
-struct BackpressureCounters {
+struct FANOUT_API BackpressureCounters {
   std::uint64_t dropped_newest = 0;
   std::uint64_t dropped_oldest = 0;
   std::uint64_t conflated = 0;
   std::uint64_t disconnected = 0;
 };
 
-class OutboundQueue {
+class FANOUT_API OutboundQueue {
  public:
   struct Limits {
     std::size_t max_bytes = 1 << 20;  // queued bytes per session before the policy acts

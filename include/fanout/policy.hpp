@@ -28,6 +28,7 @@
 #include <memory>
 #include <string_view>
 
+#include "fanout/export.hpp"
 #include "fanout/outbound_queue.hpp"
 
 namespace fanout {
@@ -35,7 +36,7 @@ namespace fanout {
 class Session;
 
 /// What a policy knows about a frame that does not fit its session's queue.
-struct OverflowContext {
+struct FANOUT_API OverflowContext {
   std::string_view topic;               // the topic's name
   std::uint64_t topic_id = 0;           // the topic's identity in queues (OutboundQueue::replace_latest_of_topic)
   std::uint32_t key_hash = 0;           // of the message's key (Hub::PublishOptions::key); 0: no key
@@ -44,7 +45,7 @@ struct OverflowContext {
   BackpressureCounters& counters;       // what the policy did: drop_oldest() and the queue count here
 };
 
-class BackpressurePolicy {
+class FANOUT_API BackpressurePolicy {
  public:
   enum class Verdict {
     enqueue,     // append the new frame (dropped anyway, as dropped_newest, if it still does not fit)
@@ -59,17 +60,17 @@ class BackpressurePolicy {
 };
 
 /// Keep what is queued, discard the new frame.
-std::shared_ptr<BackpressurePolicy> drop_newest();
+FANOUT_API std::shared_ptr<BackpressurePolicy> drop_newest();
 /// Discard the oldest queued frames until the new one fits.
-std::shared_ptr<BackpressurePolicy> drop_oldest();
+FANOUT_API std::shared_ptr<BackpressurePolicy> drop_oldest();
 /// Replace the queued frame of the same topic and key by the new one (only the newest value per
 /// (topic, key) survives, delivered in seq order); when none is queued, drop the oldest. Market data
 /// wants this: a slow client sees the latest price of every instrument, never a stale one.
-std::shared_ptr<BackpressurePolicy> conflate();
+FANOUT_API std::shared_ptr<BackpressurePolicy> conflate();
 /// Close the client with 1008 "slow consumer".
-std::shared_ptr<BackpressurePolicy> disconnect();
+FANOUT_API std::shared_ptr<BackpressurePolicy> disconnect();
 
 /// The built-in policy called `name` ("drop_newest", "drop_oldest", "conflate", "disconnect").
-std::shared_ptr<BackpressurePolicy> policy_by_name(std::string_view name);
+FANOUT_API std::shared_ptr<BackpressurePolicy> policy_by_name(std::string_view name);
 
 }  // namespace fanout

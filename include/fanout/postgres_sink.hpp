@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 
+#include "fanout/export.hpp"
 #include "fanout/sink.hpp"
 
 struct pg_conn;
@@ -30,7 +31,7 @@ struct pg_cancel;
 
 namespace fanout {
 
-class PostgresWriter final : public SinkWriter {
+class FANOUT_API PostgresWriter final : public SinkWriter {
  public:
   struct Options {
     std::string conninfo = "";              // libpq connection string or URI; empty: libpq's defaults (PG* variables)

@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "fanout/export.hpp"
 #include "fanout/frame.hpp"
 
 namespace fanout {
@@ -54,7 +55,7 @@ namespace detail {
 class ErrorReporter;
 }
 
-class Processor {
+class FANOUT_API Processor {
  public:
   /// A routed upstream message.
   struct Message {

@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
 /// What replaces a secret.
@@ -35,9 +37,9 @@ inline constexpr std::array<std::string_view, 10> k_sensitive_parts = {
 bool is_sensitive_name(std::string_view name) noexcept;
 /// `url` with its userinfo and sensitive query values replaced by k_redacted; anything that is not a
 /// URL comes back with only its sensitive name=value pairs redacted.
-std::string redact_url(std::string_view url);
+FANOUT_API std::string redact_url(std::string_view url);
 /// `text` with every URL in it (scheme://...) redacted as redact_url does, and every name=value
 /// whose name is sensitive. For log lines and error messages that may quote a URL or a conninfo.
-std::string redact_text(std::string_view text);
+FANOUT_API std::string redact_text(std::string_view text);
 
 }  // namespace fanout

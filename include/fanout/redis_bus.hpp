@@ -31,11 +31,12 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/export.hpp"
 #include "fanout/bus.hpp"
 
 namespace fanout {
 
-class RedisBus : public Bus {
+class FANOUT_API RedisBus : public Bus {
  public:
   struct Options {
     std::string host = "127.0.0.1";

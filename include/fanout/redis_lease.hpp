@@ -27,9 +27,11 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
-class RedisLease {
+class FANOUT_API RedisLease {
  public:
   struct Options {
     std::string host = "127.0.0.1";

@@ -22,15 +22,17 @@
 #include <string_view>
 #include <vector>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
-struct Routed {
+struct FANOUT_API Routed {
   std::string topic;
   std::optional<std::string> key;    // e.g. the instrument id; conflation and snapshots use it
   std::optional<std::uint64_t> seq;  // the upstream's sequence number, when it has one
 };
 
-class Router {
+class FANOUT_API Router {
  public:
   struct Options {
     /// Topic built from JSON fields: "{a.b}" is the field at path a.b; "{data.0.x}" indexes arrays.

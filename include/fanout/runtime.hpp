@@ -42,6 +42,8 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
 namespace detail {
@@ -51,7 +53,7 @@ class Loop;
 }  // namespace detail
 
 /// Something that holds connections and must let them go before the shards stop (a Server).
-class Drainable {
+class FANOUT_API Drainable {
  public:
   virtual ~Drainable() = default;
   /// Stop accepting, ask every connection to close (1001) after flushing. Any thread; returns at once.
@@ -62,7 +64,7 @@ class Drainable {
   virtual void force_close() = 0;
 };
 
-class Runtime {
+class FANOUT_API Runtime {
  public:
   struct Options {
     unsigned shards = 1;  // one thread and one io_context each; 0: one per hardware thread (at most 64)

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fanout/auth.hpp"
+#include "fanout/export.hpp"
 #include "fanout/http.hpp"
 #include "fanout/metrics.hpp"
 #include "fanout/runtime.hpp"
@@ -40,7 +41,7 @@ namespace detail {
 class ServerShard;
 }
 
-class Server final : public Drainable {
+class FANOUT_API Server final : public Drainable {
  public:
   struct Tls {
     std::string cert_file;  // PEM certificate chain

@@ -20,6 +20,7 @@
 
 #include <asio/ip/tcp.hpp>
 
+#include "fanout/export.hpp"
 #include "fanout/detail/member.hpp"
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
@@ -46,7 +47,7 @@ class FrameReader;
 class HttpRequest;
 
 // The engine core sees a session as a detail::Member (the walk's fields and hooks), never this class.
-class Session : public std::enable_shared_from_this<Session>, protected detail::Member {
+class FANOUT_API Session : public std::enable_shared_from_this<Session>, protected detail::Member {
  public:
   /// Per-connection limits and timers; every one has a safe default.
   struct Options {

@@ -35,6 +35,8 @@
 #include <thread>
 #include <vector>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
 namespace detail {
@@ -42,7 +44,7 @@ class ErrorReporter;
 }
 
 /// One published message as sinks receive it. Shared (read-only) by every sink that takes it.
-struct SinkRecord {
+struct FANOUT_API SinkRecord {
   std::string topic;
   std::string payload;
   std::optional<std::uint64_t> seq;            // the upstream's sequence number, when known
@@ -51,7 +53,7 @@ struct SinkRecord {
 using SinkRecordRef = std::shared_ptr<const SinkRecord>;
 
 /// What a SinkWriter says about one batch.
-struct WriteResult {
+struct FANOUT_API WriteResult {
   enum class Kind {
     ok,     // every record written (except `rejected` ones)
     retry,  // nothing written, try the same batch again later (connection lost, lock timeout, disk full)
@@ -68,7 +70,7 @@ struct WriteResult {
 
 /// The part of a sink that stores records. Implement write(); the Sink does queueing, batching,
 /// retries and counting. An exception from write() counts as WriteResult::fail.
-class SinkWriter {
+class FANOUT_API SinkWriter {
  public:
   virtual ~SinkWriter() = default;
   /// Stores the batch, in order, all or nothing (so a retry cannot duplicate). Sink thread only.
@@ -80,7 +82,7 @@ class SinkWriter {
   virtual void close() noexcept {}
 };
 
-class Sink {
+class FANOUT_API Sink {
  public:
   enum class Overflow {
     drop_newest,  // a full queue refuses new records: what is queued is written, the rest is lost (or spilled)
@@ -171,7 +173,7 @@ class Sink {
 };
 
 /// Several sinks fed by one call. Build it (add) before start(); then offer() from any thread.
-class SinkSet {
+class FANOUT_API SinkSet {
  public:
   SinkSet() = default;
   ~SinkSet();  // stop()

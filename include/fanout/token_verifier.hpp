@@ -34,6 +34,8 @@
 #include <string_view>
 #include <vector>
 
+#include "fanout/export.hpp"
+
 #include "fanout/identity.hpp"
 
 namespace fanout {
@@ -60,7 +62,7 @@ enum class TokenError : std::uint8_t {
 };
 std::string_view to_string(TokenError e) noexcept;
 
-class TokenVerifier {
+class FANOUT_API TokenVerifier {
  public:
   struct Options {
     std::string key_file{};                  // JSON, see above; empty: keys come from set_keys()

@@ -26,13 +26,14 @@
 #include <vector>
 
 #include "fanout/auth.hpp"
+#include "fanout/export.hpp"
 #include "fanout/http.hpp"
 
 namespace fanout {
 
 class Hub;
 
-struct TopicRoutesOptions {
+struct FANOUT_API TopicRoutesOptions {
   std::chrono::seconds max_age{1};     // Cache-Control: public, max-age=N
   std::size_t max_limit = 1000;        // largest `limit` a history request may ask for
   std::size_t default_limit = 100;     // `limit` when none is given
@@ -40,7 +41,7 @@ struct TopicRoutesOptions {
 };
 
 /// Snapshot and history, for Server::Options::http_routes. `hub` must outlive the server.
-std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions options = {});
+FANOUT_API std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions options = {});
 
 /// GET /topics, paginated: {"topics":[{"name","members","seq","epoch","rate","history":{..}}...],
 /// "total":N,"as_of_ms":T,"next":NAME|null}, names in byte order. `next` is the `after` of the next

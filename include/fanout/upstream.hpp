@@ -46,9 +46,11 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
-class Upstream {
+class FANOUT_API Upstream {
  public:
   enum class Heartbeat { none, ws_ping, text };
   enum class Inflate { none, gzip_or_zlib };
@@ -139,7 +141,7 @@ class Upstream {
 };
 
 /// A parsed ws:// or wss:// URL.
-struct WsUrl {
+struct FANOUT_API WsUrl {
   bool tls = false;
   std::string host;
   std::string port;
@@ -148,6 +150,6 @@ struct WsUrl {
 };
 /// Parses ws[s]://[user:password@]host[:port][/path][?query]; IPv6 hosts in brackets. Throws
 /// std::invalid_argument (whose message has the URL's credentials redacted).
-WsUrl parse_ws_url(std::string_view url);
+FANOUT_API WsUrl parse_ws_url(std::string_view url);
 
 }  // namespace fanout

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""fanout-relay as a command: the default run, --check, a broken configuration, SIGTERM.
+"""fanout-relay as a command: --version, the default run, --check, a broken configuration, SIGTERM.
 
   /usr/bin/python3 tests/integration/test_relay_cli.py --server build/tests/integration/fanout-test-server \
       --relay build/examples/relay/fanout-relay --sim build/tools/feed-sim/fanout-feed-sim
 
-Checks: `fanout-relay --listen 127.0.0.1:0` and nothing else runs the bundled simulator and relays
+Checks: `--version` exits 0 printing one line `fanout-relay X.Y.Z (features: ws ...)` whose version
+is the CMake project's (read from CMakeLists.txt here); `fanout-relay --listen 127.0.0.1:0` and nothing else runs the bundled simulator and relays
 it: a client subscribed to tickers:BTC-USDT gets that stream, seq +1, the bytes a client connected
 straight to the bundled simulator gets; `--check --config examples/relay/relay.toml` exits 0; a
 file with a TOML syntax error exits 2 naming the file and the line, one with an out-of-range value
@@ -73,6 +74,19 @@ async def run(args, checks: Checks, tmp: str):
                   f"{text!r}: exit {rc}, expected 2 with {path} and {message!r}; stderr {err!r}")
             log(f"    {err.strip()}")
 
+    async def version():
+        with open(os.path.join(REPO_DIR, "CMakeLists.txt")) as f:
+            project = re.search(r"project\(fanout VERSION (\d+\.\d+\.\d+)", f.read()).group(1)
+        rc, out, err = run_command([args.relay, "--version"])
+        check(rc == 0, f"--version: exit {rc}, expected 0; stdout {out!r} stderr {err!r}")
+        m = re.fullmatch(r"fanout-relay (\S+) \(features: ws( tls)?( redis)?( postgres)?\)\n", out)
+        check(m is not None, f"--version: unexpected output {out!r}")
+        if m:
+            check(m.group(1) == project,
+                  f"--version says {m.group(1)}, the CMake project version is {project}")
+        log(f"    {out.strip()}")
+
+    await checks.arun("--version: the project version, exit 0", version)
     await checks.arun("--check --config examples/relay/relay.toml exits 0", check_sample)
     await checks.arun("syntax error: exit 2 with file and line", syntax_error)
     await checks.arun("value out of range: exit 2 with file and key", out_of_range)
