@@ -37,6 +37,8 @@ struct Group;
 class ServerShard;
 struct Recovery;
 struct Replay;
+struct Requester;
+enum class ControlError : int;
 class HandshakeReader;
 class FrameReader;
 }  // namespace detail
@@ -163,8 +165,12 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   void reply_error(int code, std::string_view msg);
   void tick(std::chrono::steady_clock::time_point now);
   void unsubscribe_all();
-  /// subscribe() with recovery: `replay` receives what goes out before live frames.
-  bool join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay);
+  /// subscribe() with recovery: `replay` receives what goes out before live frames. `requester`: the
+  /// client asked (it may create the topic only as Hub::Options::client_topics allows); nullptr: the application.
+  bool join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay,
+            const detail::Requester* requester);
+  void reply_topic_error(detail::ControlError code, std::string_view topic, std::string_view msg);
+  static detail::Requester requester_of(std::uint64_t id, const asio::ip::tcp::endpoint& remote) noexcept;
   /// Queues a frame under the policy; false when it was not queued. Never writes.
   bool enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).

@@ -18,6 +18,7 @@ enum class ControlError : int {
   too_many_topics = 4005,
   not_subscribed = 4006,
   unsupported = 4007,
+  unknown_topic = 4008,  // subscribe to a topic the server does not have (clients may not create topics)
 };
 
 /// Where a client left a topic: its last seq, and the topic's epoch when it knew it.
