@@ -85,6 +85,7 @@ class Hub {
     std::size_t max_history_bytes = 256u << 20;  // history and snapshots over all topics: past it, a publishing
                                                  // topic trims its own history, then its snapshot (to one each)
     ClientTopics client_topics{};
+    std::vector<std::string> topics{};  // declared at construction (declare()), e.g. from configuration
     std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
     Group::Limits group{};  // bounds on the log each topic's members pull from (group.hpp); checked here
   };
@@ -137,7 +138,8 @@ class Hub {
   };
 
   explicit Hub(Runtime& runtime);
-  /// Throws std::invalid_argument for options that make no sense (Group::check).
+  /// Throws std::invalid_argument for options that make no sense (Group::check, an invalid name in
+  /// `topics`, more `topics` than max_topics).
   Hub(Runtime& runtime, Options options);
   ~Hub();
   Hub(const Hub&) = delete;

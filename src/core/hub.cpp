@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <random>
+#include <stdexcept>
 
 #include "fanout/detail/envelope.hpp"
 #include "fanout/detail/runtime_access.hpp"
@@ -34,6 +35,10 @@ Hub::Message to_message(const detail::HistoryEntry& e) { return {e.seq, e.key, s
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
 Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {
   Group::check(options_.group);
+  for (const auto& t : options_.topics)
+    if (!declare(t))
+      throw std::invalid_argument(valid_topic(t) ? "Hub::Options::topics: more than max_topics"
+                                                 : "Hub::Options::topics: invalid topic name '" + t + "'");
 }
 Hub::~Hub() = default;
 
