@@ -7,6 +7,7 @@
 // allocated per recipient.
 //
 //   fanout::Hub hub(runtime);
+//   hub.declare("news");  // clients may join it before its first message (they create no topics)
 //   auto r = hub.publish("trades.BTC-USDT", R"({"px":"64000.5","sz":"0.01"})");
 //   if (r.accepted()) { /* r.seq */ }
 //   hub.add_publish_observer([&](const fanout::Hub::Published& m) { sinks.offer(m.topic, m.payload, m.seq); });

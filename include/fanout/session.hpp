@@ -73,7 +73,9 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
 
-  /// Joins a topic as if the client had asked (live messages only). Returns false (with no effect) when refused.
+  /// Joins a topic on the application's authority (live messages only): unlike a client's own
+  /// subscribe, a topic that does not exist is created (as a publisher's would be). Returns false
+  /// (with no effect) when refused.
   bool subscribe(std::string_view topic);
   /// True when this client gets envelopes ({"topic":..,"seq":..,"data":..}) instead of verbatim messages.
   bool envelope() const noexcept { return envelope_; }

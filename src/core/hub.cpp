@@ -359,7 +359,8 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
       Origin origin = Origin::publisher;
       if (requester && !known_elsewhere) {
         if (directory_ && !asked_directory) {
-          TopicDirectory directory = directory_;
+          // Set before clients subscribe (set_topic_directory), so it is read here without the lock.
+          const TopicDirectory& directory = directory_;
           lock.unlock();
           known_elsewhere = directory(name);
           asked_directory = true;
