@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   const auto port = static_cast<std::uint16_t>(argc > 1 ? std::atoi(argv[1]) : 8080);
   fanout::Runtime runtime({.shards = 1});
   fanout::Hub hub(runtime);
+  hub.declare("clock");  // clients may join before the first tick; other names are refused (error 4008)
   fanout::Server server(runtime, hub, {.port = port});
   std::cout << "ws://127.0.0.1:" << server.port() << "/ws?subscribe=clock" << std::endl;
 

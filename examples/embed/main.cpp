@@ -88,7 +88,8 @@ int main(int argc, char** argv) {
 
   // Declared in this order, destroyed in reverse: the publisher stops first, the runtime last.
   std::optional<fanout::Runtime> runtime(std::in_place, io);
-  std::optional<fanout::Hub> hub(std::in_place, *runtime);
+  // "ticks" exists from the start: clients join it before the first publish (they create no topics).
+  std::optional<fanout::Hub> hub(std::in_place, *runtime, fanout::Hub::Options{.topics = {"ticks"}});
   fanout::SinkSet sinks;
   sinks.add(std::make_unique<fanout::JournalWriter>(fanout::JournalWriter::Options{.path = args.journal}), {});
   // Every accepted message reaches the sinks with the seq clients see, whoever published it.

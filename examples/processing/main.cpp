@@ -36,7 +36,11 @@ int main(int argc, char** argv) {
   sim.start();
 
   fanout::Runtime runtime({.shards = 1});
-  fanout::Hub hub(runtime);
+  // The topics this program will publish, declared: clients may join before the first tick and bar.
+  fanout::Hub::Options ho;
+  for (const char* inst : {"BTC-USDT", "ETH-USDT", "SOL-USDT"})
+    for (const char* channel : {"tickers:", "bars:"}) ho.topics.push_back(std::string(channel) + inst);
+  fanout::Hub hub(runtime, ho);
   fanout::Server::Options so;
   so.port = port;
   fanout::Server server(runtime, hub, so);

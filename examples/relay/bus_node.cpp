@@ -18,7 +18,10 @@ BusNode::BusNode(asio::io_context& io, const Config& config, fanout::Hub& hub, L
     auto it = leases_.find(stream);
     if (it != leases_.end() && it->second.lease->fence() == fence) it->second.lease->deposed();
   });
-  if (edge()) bus_.attach(hub);
+  if (edge()) bus_.attach(hub);  // also: the edge's clients may join every topic the cluster has
+  // Declared topics exist cluster-wide before their first message: edges learn them from Redis.
+  if (ingest())
+    for (const auto& t : config.hub.topics) bus_.declare_topic(t);
 }
 
 void BusNode::lead(const std::string& stream, std::function<void()> start_upstream,
@@ -81,9 +84,9 @@ std::string BusNode::stats_line() const {
   const auto s = bus_.stats();
   return fmt::format(
       "bus: published {} dropped {} failed {} fenced-out {} | delivered {} recovered {} duplicates {} fenced {} "
-      "gaps {} reconnects {} topics {}",
+      "gaps {} reconnects {} topics {} known {}",
       s.published, s.publish_dropped, s.publish_failed, s.publish_fenced, s.delivered, s.recovered, s.duplicates,
-      s.fenced, s.gaps, s.reconnects, s.topics);
+      s.fenced, s.gaps, s.reconnects, s.topics, s.known_topics);
 }
 
 }  // namespace relay

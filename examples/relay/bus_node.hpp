@@ -4,7 +4,8 @@
 //   ingest: an upstream is connected only while this node holds its lease; routed messages go to
 //           Redis with the lease's fencing number (a refused publish steps the node down at once).
 //   edge:   the hub's topics with members are subscribed in Redis; what arrives is published into
-//           the hub with the bus's seq, so every edge numbers a topic alike.
+//           the hub with the bus's seq, so every edge numbers a topic alike. Which topics exist is
+//           read from Redis (RedisBus's registry): clients join only those, as on the ingest node.
 //
 // Thread safety: everything on the ingest io_context's thread, except stats_line().
 #pragma once

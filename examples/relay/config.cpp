@@ -222,6 +222,25 @@ const Keys<fanout::Hub::Options> k_history = {
                      0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.history.max_keys; })},
     {"max_topics", integer(1, k_int_max, &fanout::Hub::Options::max_topics)},
     {"max_total_bytes", integer(0, k_int_max, &fanout::Hub::Options::max_history_bytes)},
+    {"max_snapshot_bytes",
+     integer(
+         0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.history.max_snapshot_bytes; })},
+};
+
+// [topics]: which topics exist, and whether clients may create more (docs/security.md, "Topics").
+using ClientTopics = fanout::Hub::ClientTopics;
+const Keys<fanout::Hub::Options> k_topics = {
+    {"declare", strings(&fanout::Hub::Options::topics)},
+    {"client_create", value<bool>([](fanout::Hub::Options& h) -> auto& { return h.client_topics.allow; })},
+    {"client_max_topics",
+     integer(
+         0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.client_topics.max_topics; })},
+    {"client_max_per_connection",
+     integer(
+         0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.client_topics.max_per_connection; })},
+    {"client_max_per_address",
+     integer(
+         0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.client_topics.max_per_address; })},
 };
 
 using SessionOptions = decltype(fanout::Server::Options{}.session);
@@ -529,6 +548,7 @@ auto section(std::string_view name, const Keys<T>& keys, F part) {
 const Keys<Config> k_root = {
     {"server", section("server", k_server, [](Config& c) -> Config& { return c; })},
     {"history", section("history", k_history, &Config::hub)},
+    {"topics", section("topics", k_topics, &Config::hub)},
     {"limits", section(
                    "limits", k_limits, [](Config& c) -> auto& { return c.server.session; })},
     {"upstream",
@@ -678,6 +698,11 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--redis", redis, "Redis for the bus and ingest leadership: redis://HOST:PORT or HOST:PORT");
   std::int64_t lease_ttl_ms = 0;
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "ingest leadership lease (default 3000)");
+  std::vector<std::string> declare;
+  app.add_option("--topic", declare, "declare a topic clients may subscribe to before its first message (repeatable)");
+  bool client_topics = false;
+  app.add_flag("--client-topics", client_topics,
+               "let clients create topics by subscribing (limits: [topics]; default: unknown topics are refused)");
   bool check = false;
   app.add_flag("--check", check, "validate the configuration, print a summary and exit");
   app.set_version_flag("--version", version_line(), "print the version and the features built in, and exit");
@@ -727,6 +752,14 @@ bool load(int argc, char** argv, Config& c) {
     if (!ca_file.empty()) u.options.ca_file = ca_file;
     if (insecure) u.options.insecure_skip_verify = true;
   }
+  for (auto& t : declare) c.hub.topics.push_back(t);
+  if (client_topics) c.hub.client_topics.allow = true;
+  for (const auto& t : c.hub.topics)  // the Hub's rule (valid_topic), checked before anything starts
+    if (t.empty() || t.size() > c.hub.max_topic_bytes ||
+        std::any_of(t.begin(), t.end(), [](unsigned char ch) { return ch <= 0x20 || ch == 0x7F || ch == ','; }))
+      throw std::runtime_error(fmt::format("topics.declare: invalid topic name '{}'", t));
+  if (c.hub.topics.size() > c.hub.max_topics)
+    throw std::runtime_error("topics.declare: more topics than history.max_topics");
   if (!role.empty()) c.role = role_by_name(role);
   if (!redis.empty()) parse_redis_address(redis, c.redis);
   if (lease_ttl_ms) c.redis.lease_ttl = ms(lease_ttl_ms);

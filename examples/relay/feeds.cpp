@@ -62,6 +62,9 @@ std::unique_ptr<fanout::sim::FeedSimulator> start_simulator(Config& config) {
     u.route.key_path = "data.0.instId";
     u.route.seq_path = "data.0.seq";
     config.upstreams.insert(config.upstreams.begin(), std::move(u));
+    // Its topics are known in advance: declared, the URL printed at "ready" works before the first message.
+    for (const char* t : {"tickers:BTC-USDT", "tickers:ETH-USDT", "trades:BTC-USDT", "trades:ETH-USDT"})
+      config.hub.topics.emplace_back(t);
     log("feed simulator on ws://127.0.0.1:{}/ws ({} msg/s per instrument)", simulator->port(), config.simulator.rate);
     return simulator;
   });

@@ -46,8 +46,16 @@ class FANOUT_API Bus {
   using ResumePoint = std::function<std::uint64_t(std::string_view topic)>;
   virtual void set_resume_point(ResumePoint resume_point) = 0;
 
+  /// Whether `topic` exists in the cluster (an ingest node published or declared it), as far as this
+  /// node has learnt. Any thread. A bus that cannot tell answers false: clients of an edge then join
+  /// only topics its hub already holds.
+  virtual bool knows_topic(std::string_view topic) const;
+  /// Ingest: makes `topic` known to every node before its first message (a declared topic).
+  virtual void declare_topic(std::string_view topic);
+
   /// Edge wiring: subscribes to the topics `hub` has members for (through its activity observer),
-  /// publishes what arrives into it with the bus's seq, and resumes a topic from the hub's last seq.
+  /// publishes what arrives into it with the bus's seq, resumes a topic from the hub's last seq, and
+  /// lets clients join the topics the cluster has (the hub's topic directory is knows_topic).
   /// Call before the hub has members.
   void attach(Hub& hub);
 };

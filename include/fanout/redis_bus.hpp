@@ -11,8 +11,15 @@
 // and holds live messages back meanwhile, so a Redis blip leaves no gap and no duplicate. Messages
 // whose fencing number is below the highest seen for their topic are dropped.
 //
+// Topic registry: fanout:seq is also the cluster's list of topics (the publish script adds a topic
+// with its first message, declare_topic() with seq 0), and a topic's first entry there is announced
+// on the channel fanout:topics. An edge subscribes to that channel, then reads the hash (HSCAN), so
+// it knows every topic the ingest nodes have: knows_topic() answers the hub's topic directory, and a
+// client of this edge may join a topic that exists on an ingest node (docs/security.md, "Topics").
+//
 // Keys, with the default prefix "fanout": fanout:seq (hash topic -> last seq), fanout:s:{topic}
-// (stream), fanout:m:{topic} (channel), fanout:lease:{stream}, fanout:fence:{stream} (RedisLease).
+// (stream), fanout:m:{topic} (channel), fanout:topics (channel of new topics), fanout:lease:{stream},
+// fanout:fence:{stream} (RedisLease).
 //
 // Two connections (commands, subscriptions), each reconnecting with backoff on the io_context given;
 // no thread of its own, nothing blocking.
@@ -50,8 +57,9 @@ class FANOUT_API RedisBus : public Bus {
     /// (delivers all of them, members or not), and on (re)connect reads each topic's last
     /// prefill_messages from its stream, so a freshly started edge can serve `since` at once.
     bool subscribe_all = false;
-    std::size_t prefill_messages = 1'000;     // per topic, with subscribe_all; 0: none
-    std::size_t max_prefill_topics = 10'000;  // topics prefilled per (re)connect
+    std::size_t prefill_messages = 1'000;      // per topic, with subscribe_all; 0: none
+    std::size_t max_prefill_topics = 10'000;   // topics prefilled per (re)connect
+    std::size_t max_known_topics = 1'000'000;  // names of the cluster's topics kept (knows_topic); more are ignored
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
     std::chrono::milliseconds backoff_initial = std::chrono::milliseconds(100);
     std::chrono::milliseconds backoff_max = std::chrono::seconds(2);
@@ -70,6 +78,7 @@ class FANOUT_API RedisBus : public Bus {
     std::uint64_t malformed = 0;        // not a bus message
     std::uint64_t reconnects = 0;       // subscription connection re-established
     std::uint64_t topics = 0;           // topics subscribed now
+    std::uint64_t known_topics = 0;     // topics of the cluster this node knows (registry)
   };
 
   /// Connection state changes and notable events, for logs.
@@ -89,6 +98,8 @@ class FANOUT_API RedisBus : public Bus {
   void set_handler(Handler handler) override;
   void set_fenced_handler(FencedHandler handler) override;
   void set_resume_point(ResumePoint resume_point) override;
+  bool knows_topic(std::string_view topic) const override;
+  void declare_topic(std::string_view topic) override;
   void set_log_handler(LogHandler handler);
 
   Stats stats() const;

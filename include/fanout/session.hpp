@@ -41,6 +41,8 @@ struct Recovery;
 struct Replay;
 struct SessionAuth;
 struct ControlRequest;
+struct Requester;
+enum class ControlError : int;
 class HandshakeReader;
 class FrameReader;
 }  // namespace detail
@@ -75,7 +77,9 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
 
-  /// Joins a topic as if the client had asked (live messages only). Returns false (with no effect) when refused.
+  /// Joins a topic on the application's authority (live messages only): unlike a client's own
+  /// subscribe, a topic that does not exist is created (as a publisher's would be). Returns false
+  /// (with no effect) when refused.
   bool subscribe(std::string_view topic);
   /// True when this client gets envelopes ({"topic":..,"seq":..,"data":..}) instead of verbatim messages.
   bool envelope() const noexcept { return envelope_; }
@@ -188,8 +192,12 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void reply_error(int code, std::string_view msg);
   void tick(std::chrono::steady_clock::time_point now);
   void unsubscribe_all();
-  /// subscribe() with recovery: `replay` receives what goes out before live frames.
-  bool join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay);
+  /// subscribe() with recovery: `replay` receives what goes out before live frames. `requester`: the
+  /// client asked (it may create the topic only as Hub::Options::client_topics allows); nullptr: the application.
+  bool join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay,
+            const detail::Requester* requester);
+  void reply_topic_error(detail::ControlError code, std::string_view topic, std::string_view msg);
+  static detail::Requester requester_of(std::uint64_t id, const asio::ip::tcp::endpoint& remote) noexcept;
   /// Queues a frame under the policy; false when it was not queued. Never writes.
   bool enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).

@@ -16,7 +16,11 @@ void Bus::attach(Hub& hub) {
   });
   set_handler([&hub](const BusMessage& m) { publish_to_hub(hub, m); });
   set_resume_point([&hub](std::string_view topic) { return hub.last_seq(topic); });
+  hub.set_topic_directory([this](std::string_view topic) { return knows_topic(topic); });
 }
+
+bool Bus::knows_topic(std::string_view) const { return false; }
+void Bus::declare_topic(std::string_view) {}
 
 // The one place the bus hands messages to a Hub.
 // Every edge publishes a message with the same seq, so a client can resume on any edge with `since`.

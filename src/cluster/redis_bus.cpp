@@ -9,7 +9,11 @@
 #include <charconv>
 #include <deque>
 #include <random>
+#include <mutex>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "fanout/detail/redis_connection.hpp"
 
@@ -17,16 +21,25 @@ namespace fanout {
 namespace {
 
 // Runs atomically in Redis. KEYS: fence, seq hash, stream. ARGV: fence, topic, key, payload, maxlen,
-// channel, op. Returns the seq, or -1 when the fencing number is not the stream's current one.
-// The message format is the one decode_bus_message() reads (fanout/bus_message.hpp).
+// channel, op, registry channel. Returns the seq, or -1 when the fencing number is not the stream's
+// current one. The message format is the one decode_bus_message() reads (fanout/bus_message.hpp).
+// A topic's first message announces the topic to the edges (the seq hash is the registry).
 constexpr std::string_view k_publish_script = R"lua(
 if ARGV[1] ~= '0' and redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
 local seq = redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 local m = 'FO1 ' .. seq .. ' ' .. ARGV[1] .. ' ' .. ARGV[7] .. ' ' .. #ARGV[2] .. ' ' .. #ARGV[3] .. '\n'
   .. ARGV[2] .. ARGV[3] .. ARGV[4]
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'm', m)
+if seq == 1 then redis.call('PUBLISH', ARGV[8], ARGV[2]) end
 redis.call('PUBLISH', ARGV[6], m)
 return seq
+)lua";
+
+// A declared topic: in the registry with seq 0 (its first message gets 1), announced once.
+// KEYS: seq hash. ARGV: topic, registry channel.
+constexpr std::string_view k_declare_script = R"lua(
+if redis.call('HSETNX', KEYS[1], ARGV[1], 0) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[1]) end
+return 1
 )lua";
 
 // A random id stored once per Redis dataset: when it changes, Redis lost its data (seqs restart).
@@ -43,7 +56,7 @@ std::string_view str(const redisReply* r) {
 
 struct Counters {
   std::atomic<std::uint64_t> published{0}, publish_dropped{0}, publish_failed{0}, publish_fenced{0}, delivered{0},
-      duplicates{0}, fenced{0}, recovered{0}, gaps{0}, malformed{0}, reconnects{0}, topics{0};
+      duplicates{0}, fenced{0}, recovered{0}, gaps{0}, malformed{0}, reconnects{0}, topics{0}, known_topics{0};
 };
 void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
 
@@ -92,6 +105,7 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
   }
 
   std::string channel(std::string_view topic) const { return fmt::format("{}:m:{}", options.prefix, topic); }
+  std::string registry_channel() const { return options.prefix + ":topics"; }
   std::string stream_key(std::string_view topic) const { return fmt::format("{}:s:{}", options.prefix, topic); }
   std::string_view topic_of_channel(std::string_view ch) const {
     const std::size_t n = options.prefix.size() + 3;
@@ -114,6 +128,8 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     }
     load_publish_script();
     check_epoch();
+    if (registry_scan_pending) scan_registry("0");
+    for (auto& t : std::exchange(declared_pending, {})) declare(t);
   }
 
   // Publishes use EVALSHA once the script is loaded (not sending and hashing it per message); until
@@ -139,6 +155,11 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     }
     if (ever_subscribed) bump(counters.reconnects);
     ever_subscribed = true;
+    if (handler) {  // an edge: learn the cluster's topics (announced, then read: nothing falls between)
+      const std::string ch = registry_channel();
+      std::array<std::string_view, 2> args{"SUBSCRIBE", ch};
+      subscriptions.push_command(args);
+    }
     log(fmt::format("redis subscriptions connection up ({} topics to subscribe)", topics.size()));
     if (options.subscribe_all) {
       const std::string pattern = options.prefix + ":m:*";
@@ -222,6 +243,13 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
   void on_push(redisReply* r) {
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
     const std::string_view kind = str(r->element[0]);
+    if ((kind == "message" || kind == "subscribe") && str(r->element[1]) == registry_channel()) {
+      if (kind == "message")
+        add_known(str(r->element[2]));
+      else
+        scan_registry("0");
+      return;
+    }
     if (kind == "message") {
       on_live(topic_of_channel(str(r->element[1])), str(r->element[2]));
     } else if (kind == "pmessage" && r->elements >= 4) {
@@ -290,6 +318,56 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
       it->second.sub = Sub::unsubscribing;
     else
       erase(it);
+  }
+
+  // ---- edge: the cluster's topics (the registry)
+
+  // Reads the seq hash in steps (HSCAN), so a registry of many topics never blocks Redis for long.
+  void scan_registry(const std::string& cursor) {
+    registry_scan_pending = !commands.connected();
+    if (registry_scan_pending) return;  // on_commands resumes it
+    const std::string key = options.prefix + ":seq";
+    std::array<std::string_view, 5> args{"HSCAN", key, cursor, "COUNT", "1000"};
+    const bool sent = commands.command(args, [this](redisReply* r) {
+      if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        registry_scan_pending = true;  // again when the commands connection is back
+        return;
+      }
+      const redisReply* fields = r->element[1];
+      for (std::size_t i = 0; i + 1 < fields->elements; i += 2) add_known(str(fields->element[i]));
+      const std::string next(str(r->element[0]));
+      if (next != "0" && !next.empty())
+        scan_registry(next);
+      else
+        log(fmt::format("redis: {} topics known in the cluster", counters.known_topics.load()));
+    });
+    if (!sent) registry_scan_pending = true;
+  }
+
+  void add_known(std::string_view topic) {
+    if (topic.empty()) return;
+    std::lock_guard lock(known_mutex);
+    if (known.size() >= options.max_known_topics) {
+      if (!known.contains(topic) && !known_full_logged) {
+        known_full_logged = true;
+        log(fmt::format("redis: more than {} topics in the cluster: later ones are not known here (max_known_topics)",
+                        options.max_known_topics));
+      }
+      return;
+    }
+    if (known.emplace(topic).second) bump(counters.known_topics);
+  }
+
+  bool knows(std::string_view topic) const {
+    std::lock_guard lock(known_mutex);
+    return known.contains(topic);
+  }
+
+  void declare(const std::string& topic) {
+    const std::string key = options.prefix + ":seq";
+    const std::string ch = registry_channel();
+    std::array<std::string_view, 6> args{"EVAL", k_declare_script, "1", key, topic, ch};
+    if (!commands.command(args, [](redisReply*) {})) declared_pending.push_back(topic);
   }
 
   // ---- edge: delivery
@@ -458,7 +536,8 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
     const std::string maxlen = std::to_string(options.stream_maxlen);
     const std::string ch = channel(p.topic);
     const bool sha = !publish_sha.empty();
-    std::array<std::string_view, 13> args{sha ? "EVALSHA" : "EVAL",
+    const std::string registry = registry_channel();
+    std::array<std::string_view, 14> args{sha ? "EVALSHA" : "EVAL",
                                           sha ? std::string_view(publish_sha) : k_publish_script,
                                           "3",
                                           fence_key,
@@ -470,7 +549,8 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
                                           p.payload,
                                           maxlen,
                                           ch,
-                                          p.op == Opcode::binary ? "b" : "t"};
+                                          p.op == Opcode::binary ? "b" : "t",
+                                          registry};
     const bool sent = commands.command(args, [this, stream = std::move(p.stream), f = p.fence](redisReply* r) {
       if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
         bump(counters.published);
@@ -502,7 +582,17 @@ struct RedisBus::Impl : std::enable_shared_from_this<Impl> {
   std::string epoch, epoch_token;
   std::string publish_sha;
   std::size_t prefill_pending = 0;
-  bool prefill_started = false;  // of k_publish_script, once loaded on the current connection
+  // The cluster's topics: written on the io_context's thread, read by knows_topic() on any thread.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  mutable std::mutex known_mutex;
+  std::unordered_set<std::string, Hash, std::equal_to<>> known;
+  bool known_full_logged = false;
+  bool registry_scan_pending = false;
+  std::vector<std::string> declared_pending;  // declared while the commands connection was down
+  bool prefill_started = false;               // of k_publish_script, once loaded on the current connection
   bool ever_subscribed = false;
   std::uint64_t failure_logs = 0;
 };
@@ -547,14 +637,22 @@ void RedisBus::set_fenced_handler(FencedHandler handler) { impl_->on_fenced = st
 void RedisBus::set_resume_point(ResumePoint resume_point) { impl_->resume_point = std::move(resume_point); }
 void RedisBus::set_log_handler(LogHandler handler) { impl_->on_log = std::move(handler); }
 
+bool RedisBus::knows_topic(std::string_view topic) const { return impl_->knows(topic); }
+
+void RedisBus::declare_topic(std::string_view topic) {
+  asio::post(impl_->io, [w = std::weak_ptr<Impl>(impl_), t = std::string(topic)] {
+    if (auto impl = w.lock()) impl->declare(t);
+  });
+}
+
 bool RedisBus::connected() const noexcept { return impl_->commands.connected() && impl_->subscriptions.connected(); }
 
 RedisBus::Stats RedisBus::stats() const {
   const Counters& c = impl_->counters;
   auto v = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return {v(c.published), v(c.publish_dropped), v(c.publish_failed), v(c.publish_fenced),
-          v(c.delivered), v(c.duplicates),      v(c.fenced),         v(c.recovered),
-          v(c.gaps),      v(c.malformed),       v(c.reconnects),     v(c.topics)};
+  return {v(c.published),  v(c.publish_dropped), v(c.publish_failed), v(c.publish_fenced), v(c.delivered),
+          v(c.duplicates), v(c.fenced),          v(c.recovered),      v(c.gaps),           v(c.malformed),
+          v(c.reconnects), v(c.topics),          v(c.known_topics)};
 }
 
 }  // namespace fanout

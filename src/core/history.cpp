@@ -41,4 +41,44 @@ std::size_t History::after(std::uint64_t since) const noexcept {
   return static_cast<std::size_t>(it - ring_.begin());
 }
 
+std::size_t Snapshot::cost(const Entry& e) noexcept {
+  // The list node and the index's node and bucket, about: what a key costs besides its frames.
+  constexpr std::size_t k_overhead = sizeof(Entry) + 2 * sizeof(void*) + 48;
+  return k_overhead + e.key.capacity() + e.frame->size() + (e.envelope ? e.envelope->size() : 0);
+}
+
+void Snapshot::put(std::string_view key, std::uint64_t seq, FrameRef frame, FrameRef envelope, std::size_t max_keys,
+                   std::size_t max_bytes) {
+  if (max_keys == 0) return;
+  if (auto it = index_.find(key); it != index_.end()) {
+    Entry& e = *it->second;
+    bytes_ -= cost(e);
+    e.seq = seq;
+    e.frame = std::move(frame);
+    e.envelope = std::move(envelope);
+    bytes_ += cost(e);
+    entries_.splice(entries_.end(), entries_, it->second);  // the newest now: the list stays in seq order
+  } else {
+    entries_.push_back({std::string(key), seq, std::move(frame), std::move(envelope)});
+    index_.emplace(entries_.back().key, std::prev(entries_.end()));
+    bytes_ += cost(entries_.back());
+  }
+  while ((entries_.size() > max_keys || bytes_ > max_bytes) && pop_oldest()) {
+  }
+}
+
+bool Snapshot::pop_oldest() noexcept {
+  if (entries_.size() <= 1) return false;
+  bytes_ -= cost(entries_.front());
+  index_.erase(entries_.front().key);
+  entries_.pop_front();
+  return true;
+}
+
+void Snapshot::set_envelope(Entry& e, FrameRef envelope) noexcept {
+  bytes_ -= cost(e);
+  e.envelope = std::move(envelope);
+  bytes_ += cost(e);
+}
+
 }  // namespace fanout::detail

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <bit>
 #include <random>
+#include <stdexcept>
 
 #include "fanout/detail/envelope.hpp"
 #include "fanout/detail/runtime_access.hpp"
@@ -34,6 +35,10 @@ Hub::Message to_message(const detail::HistoryEntry& e) { return {e.seq, e.key, s
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
 Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {
   Group::check(options_.group);
+  for (const auto& t : options_.topics)
+    if (!declare(t))
+      throw std::invalid_argument(valid_topic(t) ? "Hub::Options::topics: more than max_topics"
+                                                 : "Hub::Options::topics: invalid topic name '" + t + "'");
 }
 Hub::~Hub() = default;
 
@@ -51,7 +56,7 @@ detail::HistoryLimits Hub::limits_for(std::string_view topic) const noexcept {
       h = &rule;
       break;
     }
-  return {h->max_messages, h->max_bytes, h->max_keys};
+  return {h->max_messages, h->max_bytes, h->max_keys, h->max_snapshot_bytes};
 }
 
 std::shared_ptr<detail::Topic> Hub::find(std::string_view topic) const {
@@ -60,40 +65,118 @@ std::shared_ptr<detail::Topic> Hub::find(std::string_view topic) const {
   return it == topics_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name) {
-  if (auto it = topics_.find(name); it != topics_.end()) return it->second;
-  if (!valid_topic(name)) return nullptr;
-  if (topics_.size() >= options_.max_topics) {
-    // Forget the oldest topic nobody is subscribed to (its history goes with it).
-    bool evicted = false;
-    for (std::size_t tries = creation_order_.size(); tries > 0 && !evicted; --tries) {
-      auto weak = std::move(creation_order_.front());
-      creation_order_.pop_front();
-      auto t = weak.lock();
-      if (!t) continue;
-      auto it = topics_.find(t->name);
-      if (it == topics_.end() || it->second != t) continue;
-      if (t->members.load(std::memory_order_relaxed) > 0) {
-        creation_order_.push_back(std::move(weak));
-        continue;
-      }
-      topics_.erase(it);
-      evicted = true;
-    }
-    if (!evicted) return nullptr;
-  }
+// ---- The registry's bookkeeping. Every step is a hash lookup, a counter or an intrusive-list link
+// under the hub's lock: a full table costs a refused subscribe no more than an empty one, and never
+// holds up a publish (the walk over all topics this replaced took tens of ms per refusal).
+
+void Hub::idle_push_locked(detail::Topic& t) noexcept {
+  if (t.idle || t.origin != detail::TopicOrigin::publisher) return;
+  t.idle = true;
+  t.idle_prev = idle_tail_;
+  t.idle_next = nullptr;
+  (idle_tail_ ? idle_tail_->idle_next : idle_head_) = &t;
+  idle_tail_ = &t;
+}
+
+void Hub::idle_unlink_locked(detail::Topic& t) noexcept {
+  if (!t.idle) return;
+  (t.idle_prev ? t.idle_prev->idle_next : idle_head_) = t.idle_next;
+  (t.idle_next ? t.idle_next->idle_prev : idle_tail_) = t.idle_prev;
+  t.idle = false;
+  t.idle_prev = t.idle_next = nullptr;
+}
+
+void Hub::release_client_budget_locked(detail::Topic& t) {
+  if (t.origin != detail::TopicOrigin::client) return;
+  --client_topics_;
+  if (auto it = created_by_connection_.find(t.creator.connection);
+      it != created_by_connection_.end() && --it->second == 0)
+    created_by_connection_.erase(it);
+  if (auto it = created_by_network_.find({t.creator.network_hi, t.creator.network_lo});
+      it != created_by_network_.end() && --it->second == 0)
+    created_by_network_.erase(it);
+}
+
+void Hub::erase_locked(TopicMap::iterator it) {
+  detail::Topic& t = *it->second;
+  idle_unlink_locked(t);
+  release_client_budget_locked(t);
+  topics_.erase(it);
+}
+
+bool Hub::make_room_locked() {
+  if (topics_.size() - client_topics_ < options_.max_topics) return true;
+  if (!idle_head_) return false;
+  // Forget the topic idle the longest (its history goes with it). A publisher that found it a moment
+  // ago sees `erased` under the topic's lock and looks again.
+  auto it = topics_.find(idle_head_->name);
+  std::shared_ptr<detail::Topic> victim = it->second;
+  erase_locked(it);
+  std::lock_guard topic_lock(victim->mutex);
+  victim->erased = true;
+  return true;
+}
+
+void Hub::adopt_locked(detail::Topic& t, detail::TopicOrigin origin) {
+  release_client_budget_locked(t);
+  idle_unlink_locked(t);
+  t.origin = origin;
+  if (origin == detail::TopicOrigin::publisher && t.members.load(std::memory_order_relaxed) == 0) idle_push_locked(t);
+}
+
+std::shared_ptr<detail::Topic> Hub::create_locked(std::string_view name, detail::TopicOrigin origin,
+                                                  const detail::Requester* requester) {
   auto t = std::make_shared<detail::Topic>(std::string(name), runtime_.shard_count(), limits_for(name), options_.group,
                                            random_epoch(), history_bytes_);
+  t->origin = origin;
+  if (origin == detail::TopicOrigin::client && requester) {
+    t->creator = *requester;
+    ++client_topics_;
+    ++created_by_connection_[requester->connection];
+    ++created_by_network_[{requester->network_hi, requester->network_lo}];
+  }
   topics_.emplace(t->name, t);
-  // Entries of topics forgotten on their last unsubscribe pile up here: compact now and then.
-  if (creation_order_.size() > 2 * topics_.size() + 64)
-    std::erase_if(creation_order_, [this](const std::weak_ptr<detail::Topic>& w) {
-      auto t = w.lock();
-      auto it = t ? topics_.find(t->name) : topics_.end();
-      return it == topics_.end() || it->second != t;
-    });
-  creation_order_.push_back(t);
   return t;
+}
+
+std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name) {
+  if (auto it = topics_.find(name); it != topics_.end()) {
+    detail::Topic& t = *it->second;
+    if (t.origin == detail::TopicOrigin::client) {
+      // Published to: a publisher's topic from now on, on the publishers' budget.
+      if (!make_room_locked()) return nullptr;
+      adopt_locked(t, detail::TopicOrigin::publisher);
+    }
+    return it->second;
+  }
+  if (!valid_topic(name) || !make_room_locked()) return nullptr;
+  auto t = create_locked(name, detail::TopicOrigin::publisher, nullptr);
+  idle_push_locked(*t);  // no member yet
+  return t;
+}
+
+bool Hub::declare(std::string_view name) {
+  if (!valid_topic(name)) return false;
+  std::lock_guard lock(mutex_);
+  if (auto it = topics_.find(name); it != topics_.end()) {
+    detail::Topic& t = *it->second;
+    if (t.origin == detail::TopicOrigin::client && !make_room_locked()) return false;
+    adopt_locked(t, detail::TopicOrigin::declared);
+    return true;
+  }
+  if (!make_room_locked()) return false;
+  create_locked(name, detail::TopicOrigin::declared, nullptr);
+  return true;
+}
+
+std::size_t Hub::client_topic_count() const {
+  std::lock_guard lock(mutex_);
+  return client_topics_;
+}
+
+void Hub::set_topic_directory(TopicDirectory directory) {
+  std::lock_guard lock(mutex_);
+  directory_ = std::move(directory);
 }
 
 const char* Hub::to_string(PublishResult::Status s) noexcept {
@@ -150,20 +233,21 @@ Hub::PublishResult Hub::publish(std::string_view name, std::string_view payload,
   }
   ++t.window_count;
   ++t.published;
-  const auto before = static_cast<std::int64_t>(t.history.bytes());
+  const auto held = [&t] { return static_cast<std::int64_t>(t.history.bytes() + t.latest.bytes()); };
+  const std::int64_t before = held();
   t.history.push({seq, frame, envelope, std::string(o.key)}, t.limits.max_messages, t.limits.max_bytes);
-  while (history_bytes_->load(std::memory_order_relaxed) + static_cast<std::int64_t>(t.history.bytes()) - before >
-             static_cast<std::int64_t>(options_.max_history_bytes) &&
-         t.history.pop_oldest()) {
+  t.latest.put(o.key, seq, frame, envelope, t.limits.max_keys, t.limits.max_snapshot_bytes);
+  // Over the hub's budget this topic gives back its own oldest: history first (recovery falls back to
+  // the snapshot), then the keys updated longest ago.
+  const auto over = [&] {
+    return history_bytes_->load(std::memory_order_relaxed) + held() - before >
+           static_cast<std::int64_t>(options_.max_history_bytes);
+  };
+  while (over() && t.history.pop_oldest()) {
   }
-  history_bytes_->fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
-  if (t.limits.max_keys > 0) {
-    auto it = t.latest.find(o.key);
-    if (it != t.latest.end())
-      it->second = {seq, frame, envelope};
-    else if (t.latest.size() < t.limits.max_keys)
-      t.latest.emplace(std::string(o.key), detail::Latest{seq, frame, envelope});
+  while (over() && t.latest.pop_oldest()) {
   }
+  history_bytes_->fetch_add(held() - before, std::memory_order_relaxed);
   published_.fetch_add(1, std::memory_order_relaxed);
   for (const auto& observe : publish_observers_) observe({t.name, payload, o.key, seq, o.op});
   // One clock read per publish (not per delivery), shared with the rate window: writes report how
@@ -215,7 +299,9 @@ Hub::TopicInfo info_of(const detail::Topic& t) {
           t.epoch,
           stale ? 0 : t.rate,
           t.history.size(),
-          t.history.bytes()};
+          t.history.bytes(),
+          t.latest.size(),
+          t.latest.bytes()};
 }
 }  // namespace
 
@@ -249,39 +335,64 @@ std::optional<Hub::Messages> Hub::history(std::string_view name, std::uint64_t s
   return m;
 }
 
-namespace {
-using LatestEntry = std::pair<const std::string, detail::Latest>;
-std::vector<LatestEntry*> latest_in_seq_order(detail::Topic& t) {
-  std::vector<LatestEntry*> v;
-  v.reserve(t.latest.size());
-  for (auto& e : t.latest) v.push_back(&e);
-  std::sort(v.begin(), v.end(), [](auto* a, auto* b) { return a->second.seq < b->second.seq; });
-  return v;
-}
-}  // namespace
-
 std::optional<Hub::Messages> Hub::snapshot(std::string_view name) const {
   auto t = find(name);
   if (!t) return std::nullopt;
   std::lock_guard lock(t->mutex);
   Messages m{t->seq, t->epoch, t->history.first_seq(), false, {}};
-  for (const auto* e : latest_in_seq_order(*t))
-    m.messages.push_back({e->second.seq, e->first, std::string(e->second.frame->payload_view())});
+  for (const auto& e : t->latest) m.messages.push_back({e.seq, e.key, std::string(e.frame->payload_view())});
   return m;
 }
 
 Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, detail::Member* s, const Recovery& r,
-                                    std::shared_ptr<detail::Topic>& out, std::size_t& index, Replay& replay) {
+                                    const detail::Requester* requester, std::shared_ptr<detail::Topic>& out,
+                                    std::size_t& index, Replay& replay) {
+  using Origin = detail::TopicOrigin;
   if (!valid_topic(name)) return SubscribeResult::invalid_topic;
-  {
-    std::lock_guard lock(mutex_);
-    out = find_or_create_locked(name);
-    if (!out) return SubscribeResult::too_many_topics;
+  // The directory is asked only for a name the hub does not hold, and outside the lock (it has its own).
+  bool asked_directory = false, known_elsewhere = false;
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    if (auto it = topics_.find(name); it != topics_.end()) {
+      out = it->second;
+    } else {
+      Origin origin = Origin::publisher;
+      if (requester && !known_elsewhere) {
+        if (directory_ && !asked_directory) {
+          // Set before clients subscribe (set_topic_directory), so it is read here without the lock.
+          const TopicDirectory& directory = directory_;
+          lock.unlock();
+          known_elsewhere = directory(name);
+          asked_directory = true;
+          continue;
+        }
+        if (!options_.client_topics.allow) return SubscribeResult::unknown_topic;
+        origin = Origin::client;
+      }
+      if (origin == Origin::client) {
+        const auto& c = options_.client_topics;
+        const auto count = [](const auto& map, const auto& key) -> std::size_t {
+          auto it = map.find(key);
+          return it == map.end() ? 0 : it->second;
+        };
+        if (client_topics_ >= c.max_topics) return SubscribeResult::too_many_topics;
+        if (count(created_by_connection_, requester->connection) >= c.max_per_connection)
+          return SubscribeResult::connection_limit;
+        if (c.max_per_address > 0 &&
+            count(created_by_network_, std::pair{requester->network_hi, requester->network_lo}) >= c.max_per_address)
+          return SubscribeResult::address_limit;
+      } else if (!make_room_locked()) {
+        return SubscribeResult::too_many_topics;
+      }
+      out = create_locked(name, origin, requester);
+    }
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.
     if (out->members.fetch_add(1, std::memory_order_relaxed) == 0) {
+      idle_unlink_locked(*out);
       active_topics_.fetch_add(1, std::memory_order_relaxed);
       if (observer_) observer_(out->name, true);
     }
+    break;
   }
   detail::Topic& t = *out;
   // Under the topic's lock no publish runs: the replay ends exactly where live frames begin.
@@ -289,11 +400,13 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
   replay.seq = t.seq;
   replay.epoch = t.epoch;
   auto add_snapshot = [&] {
-    for (auto* e : latest_in_seq_order(t)) {
-      auto& [key, latest] = *e;
-      if (r.envelope && !latest.envelope)
-        latest.envelope = detail::make_envelope(t.name, latest.seq, key, latest.frame);
-      replay.frames.push_back(r.envelope ? latest.envelope : latest.frame);
+    for (auto& e : t.latest) {
+      if (r.envelope && !e.envelope) {
+        const auto before = static_cast<std::int64_t>(t.latest.bytes());
+        t.latest.set_envelope(e, detail::make_envelope(t.name, e.seq, e.key, e.frame));
+        history_bytes_->fetch_add(static_cast<std::int64_t>(t.latest.bytes()) - before, std::memory_order_relaxed);
+      }
+      replay.frames.push_back(r.envelope ? e.envelope : e.frame);
     }
   };
   if (r.has_since) {
@@ -344,11 +457,13 @@ detail::Member* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, st
     // Decided under both locks (hub, then topic): a publisher that found the record before it left
     // the map either numbered its message first (then it stays) or sees `erased` and looks again.
     std::lock_guard topic_lock(topic->mutex);
-    if (topic->seq == 0) {
-      auto it = topics_.find(topic->name);
-      if (it != topics_.end() && it->second == topic) {
-        topics_.erase(it);
+    auto it = topics_.find(topic->name);
+    if (it != topics_.end() && it->second == topic) {
+      if (topic->seq == 0 && topic->origin != detail::TopicOrigin::declared) {
+        erase_locked(it);
         topic->erased = true;
+      } else {
+        idle_push_locked(*topic);  // a publisher's topic only: eviction candidates
       }
     }
   }

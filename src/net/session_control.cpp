@@ -44,7 +44,8 @@ void Session::on_control(std::string_view text) {
           recovery.epoch = since->epoch;
         }
         detail::Replay replay;
-        if (!join(t, recovery, replay)) continue;
+        const detail::Requester requester = requester_of(id_, remote_);
+        if (!join(t, recovery, replay, &requester)) continue;
         const auto name = detail::json_string(t);
         reply_event(
             fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
@@ -79,22 +80,36 @@ bool Session::group_index_known(std::string_view topic) const noexcept {
 bool Session::subscribe(std::string_view topic) {
   if (group_index_known(topic)) return state_ == State::open;
   detail::Replay replay;
-  return join(topic, detail::Recovery{.envelope = envelope_}, replay);
+  return join(topic, detail::Recovery{.envelope = envelope_}, replay, nullptr);
 }
 
-bool Session::join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay) {
+bool Session::join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay,
+                   const detail::Requester* requester) {
+  using detail::ControlError;
   if (state_ != State::open) return false;
   if (subs_.size() >= options_.max_subscriptions) return false;
   std::shared_ptr<detail::Topic> t;
   std::size_t index = 0;
-  switch (detail::HubMembers::subscribe(hub_, topic, shard_.index(), this, recovery, t, index, replay)) {
+  const auto& limits = hub_.options().client_topics;
+  switch (detail::HubMembers::subscribe(hub_, topic, shard_.index(), this, recovery, requester, t, index, replay)) {
     case detail::SubscribeResult::ok: break;
     case detail::SubscribeResult::invalid_topic:
-      reply_error(static_cast<int>(detail::ControlError::invalid_topic),
+      reply_error(static_cast<int>(ControlError::invalid_topic),
                   fmt::format("invalid topic name {}", detail::json_string(topic)));
       return false;
+    case detail::SubscribeResult::unknown_topic:
+      reply_topic_error(ControlError::unknown_topic, topic, "unknown topic");
+      return false;
     case detail::SubscribeResult::too_many_topics:
-      reply_error(static_cast<int>(detail::ControlError::too_many_topics), "the server has too many topics");
+      reply_topic_error(ControlError::too_many_topics, topic, "the server has too many topics");
+      return false;
+    case detail::SubscribeResult::connection_limit:
+      reply_topic_error(ControlError::too_many_topics, topic,
+                        fmt::format("at most {} topics created per connection", limits.max_per_connection));
+      return false;
+    case detail::SubscribeResult::address_limit:
+      reply_topic_error(ControlError::too_many_topics, topic,
+                        fmt::format("at most {} topics created per client address", limits.max_per_address));
       return false;
   }
   subs_.push_back({std::move(t), index});
@@ -112,6 +127,26 @@ bool Session::unsubscribe(std::string_view topic) {
 }
 
 void Session::reply_event(std::string_view json) { send(json); }
+
+// The refusals of a topic name carry it, so a client that subscribed to several knows which failed.
+void Session::reply_topic_error(detail::ControlError code, std::string_view topic, std::string_view msg) {
+  send(fmt::format(R"({{"event":"error","code":{},"arg":{},"msg":{}}})", static_cast<int>(code),
+                   detail::json_string(topic), detail::json_string(msg)));
+}
+
+// What the hub counts a client's topics by: this connection, and its IPv4 address or IPv6 /64.
+detail::Requester Session::requester_of(std::uint64_t id, const asio::ip::tcp::endpoint& remote) noexcept {
+  detail::Requester r{.connection = id};
+  const asio::ip::address a = remote.address();
+  if (a.is_v4() || (a.is_v6() && a.to_v6().is_v4_mapped())) {
+    const auto v4 = a.is_v4() ? a.to_v4() : asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    r.network_lo = (std::uint64_t{1} << 32) | v4.to_uint();  // an IPv6 /64 leaves network_lo 0
+  } else if (a.is_v6()) {
+    const auto b = a.to_v6().to_bytes();
+    for (int i = 0; i < 8; ++i) r.network_hi = (r.network_hi << 8) | b[static_cast<std::size_t>(i)];
+  }
+  return r;
+}
 
 void Session::reply_error(int code, std::string_view msg) {
   send(fmt::format(R"({{"event":"error","code":{},"msg":{}}})", code, detail::json_string(msg)));

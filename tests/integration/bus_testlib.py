@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -87,18 +88,29 @@ class Redis:
         await asyncio.to_thread(self.start)
 
 
-def ingest(relay_path: str, redis: Redis, sim_url: str, name: str, ttl_ms: int = 1000) -> Relay:
+def ingest(relay_path: str, redis: Redis, sim_url: str, name: str, ttl_ms: int = 1000, args=()) -> Relay:
     r = Relay(relay_path, ["--role", "ingest", "--redis", f"{HOST}:{redis.port}",
                            "--lease-ttl-ms", ttl_ms, "--upstream", sim_url,
                            "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
-                           "--stats-interval", 1], name=name, wait_ready=False)
+                           "--stats-interval", 1, *args], name=name, wait_ready=False)
     r.wait_line_sync(r"ready: ingest only", what="ingest ready")
     return r
 
 
-def edge(relay_path: str, redis: Redis, name: str, port: int = 0, args=()) -> Relay:
-    return Relay(relay_path, ["--role", "edge", "--redis", f"{HOST}:{redis.port}",
-                              "--listen", f"{HOST}:{port}", "--stats-interval", 1, *args], name=name)
+def edge(relay_path: str, redis: Redis, name: str, port: int = 0, args=(), wait_topics: bool = True,
+         min_known: int = len(TOPICS)) -> Relay:
+    """An edge relay. With wait_topics, returns once it has read the cluster's topics from Redis:
+    until then its clients may join only declared topics (docs/security.md, "Topics")."""
+    r = Relay(relay_path, ["--role", "edge", "--redis", f"{HOST}:{redis.port}",
+                           "--listen", f"{HOST}:{port}", "--stats-interval", 1, *args], name=name)
+    if wait_topics:  # the ingest nodes' topics (TOPICS), seen in the edge's bus stats line
+        after = 0
+        while True:
+            i, line = r.wait_line_sync(r"bus: .* known (\d+)", after=after, what="the cluster's topics known")
+            if int(re.search(r"known (\d+)", line).group(1)) >= min_known:
+                break
+            after = i + 1
+    return r
 
 
 WON_RE = rf"lease {LEASE} won: fence (\d+)"

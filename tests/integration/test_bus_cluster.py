@@ -26,6 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bus_testlib import (LOST_RE, TOPICS, WON_RE, BusClient, Redis, check, check_same_bytes,  # noqa: E402
                          edge, ingest, log, wait_leader)
+from fanout_testlib import WsClient  # noqa: E402
 from relay_testlib import Checks, FeedSim, run_relay_test  # noqa: E402
 
 TTL_MS = 1000
@@ -35,12 +36,13 @@ async def body(args):
     checks = Checks()
     redis = Redis()
     sim = FeedSim(args.sim, rate=40)
-    a = ingest(args.relay, redis, sim.url, "ingest-A", TTL_MS)
-    b = ingest(args.relay, redis, sim.url, "ingest-B", TTL_MS)
+    declared = ["--topic", "news:declared"]  # no message ever: known through the registry only
+    a = ingest(args.relay, redis, sim.url, "ingest-A", TTL_MS, declared)
+    b = ingest(args.relay, redis, sim.url, "ingest-B", TTL_MS, declared)
     leader, fence1 = await wait_leader([a, b])
     standby = b if leader is a else a
     log(f"leader {leader.name} (fence {fence1}), standby {standby.name}")
-    edges = [edge(args.relay, redis, f"edge-{i}") for i in (1, 2, 3)]
+    edges = [edge(args.relay, redis, f"edge-{i}", min_known=len(TOPICS) + 1) for i in (1, 2, 3)]
     clients = []
     for i, e in enumerate(edges):
         clients.append(await BusClient.open(e.port, TOPICS, f"client-{i + 1}a(all)"))
@@ -54,6 +56,21 @@ async def body(args):
         log(f"    {check_same_bytes(clients)} envelopes compared across edges")
     await checks.arun("every client: every message of its topics, in order, same bytes on every edge",
                       delivery)
+
+    async def topic_registry():
+        # What exists is the same on every node: an edge refuses a name no ingest node has, and
+        # joins a topic the ingest declared before its first message (learnt through Redis).
+        c = await WsClient.open(edges[0].port, "/ws", name="asker")
+        await c.send_json({"op": "subscribe", "args": ["nope:X"]})
+        _, d = await c.next_event(10, "the answer for an unknown topic")
+        check(d.get("code") == 4008 and d.get("arg") == "nope:X", f"unknown topic on an edge: {d}")
+        await c.send_json({"op": "subscribe", "args": ["news:declared"]})
+        _, d = await c.next_event(10, "the answer for a declared topic")
+        check(d.get("event") == "subscribe" and d.get("arg") == "news:declared",
+              f"a topic declared on the ingest node, joined on an edge: {d}")
+        await c.ws.close()
+    await checks.arun("topic registry: unknown on every node -> 4008; declared on the ingest -> joined on an edge",
+                      topic_registry)
 
     async def leader_killed():
         before = {c.name: len(c.got[TOPICS[0]]) for c in clients if TOPICS[0] in c.got}

@@ -62,7 +62,9 @@ async def body(args):
 
     async def redis_late():
         port = free_port()
-        e = edge(args.relay, type("R", (), {"port": port})(), "edge")
+        # Without Redis the edge cannot learn which topics exist: a declared one can be joined meanwhile.
+        e = edge(args.relay, type("R", (), {"port": port})(), "edge", args=["--topic", TOPICS[0]],
+                 wait_topics=False)
         await e.wait_line(r"redis subscriptions connection down", what="the failed connection logged")
         c = await BusClient.open(e.port, TOPICS[:1], "client")  # served meanwhile
         redis = Redis(port=port)
@@ -85,6 +87,8 @@ async def body(args):
                                   "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
                                   "--listen", "127.0.0.1:0", "--stats-interval", 1], name="both")
         await node.wait_line(r"lease upstream won: fence 1", what="the single node leads its upstream")
+        # Its clients join what exists in Redis: the topics, once their first messages went through.
+        await node.wait_line(rf"bus: .* known {len(TOPICS)}\b", what="the topics known through Redis")
         c = await BusClient.open(node.port, TOPICS, "client")
         await c.more_each(10)
         c.check_bus_contiguous()

@@ -171,6 +171,9 @@ subscribe = ['{subscribe_msg(STREAMS)}']
 topic = "{{arg.channel}}:{{arg.instId}}"
 seq = "data.0.seq"
 
+[topics]                 # the client subscribes at once: before the upstream's and the first bar's message
+declare = ["tickers:BTC-USDT", "bars:BTC-USDT"]
+
 [processor]
 enabled = true
 stage = "bars"

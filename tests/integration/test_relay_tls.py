@@ -45,7 +45,9 @@ async def run(args, checks: Checks, tmp: str):
                            client=await wss_client(sim.port, "/ws", trusting_context(certs["ca"]),
                                                    "direct-wss-client"))
     trusting = Relay(args.relay, [*common, "--ca-file", certs["ca"]], name="relay-ca-file")
-    untrusting = Relay(args.relay, common, name="relay-system-store")
+    # Its upstream never goes live, so no topic is ever published: declared, its clients may join them.
+    untrusting = Relay(args.relay, [*common, *(a for t in TOPICS for a in ("--topic", t))],
+                       name="relay-system-store")
     opened = []
 
     async def with_ca_file():

@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
   opt.port = 0;
   unsigned shards = 1;
   fanout::Hub::Options hub_opt;
+  // Clients create topics as freely as before issue 13 (flags below restore the library's limits).
+  hub_opt.client_topics = {.allow = true, .max_topics = 100'000, .max_per_connection = 100'000, .max_per_address = 0};
   auto num = [&](int& i) { return std::stoll(argv[++i]); };
   auto ms = [&](int& i) { return std::chrono::milliseconds(num(i)); };
   try {
@@ -102,6 +104,20 @@ int main(int argc, char** argv) {
         opt.session.write_timeout = ms(i);
       else if (a == "--max-subscriptions")
         opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
+      else if (a == "--client-topics") {
+        // The fan-out tests subscribe before the first publish: this server lets clients create topics
+        // unless told `deny` (the library's default; `declare` then makes topics exist).
+        const std::string v = argv[++i];
+        if (v != "allow" && v != "deny") throw std::invalid_argument("--client-topics must be allow or deny");
+        hub_opt.client_topics.allow = v == "allow";
+      } else if (a == "--client-topics-max")
+        hub_opt.client_topics.max_topics = static_cast<std::size_t>(num(i));
+      else if (a == "--client-topics-per-connection")
+        hub_opt.client_topics.max_per_connection = static_cast<std::size_t>(num(i));
+      else if (a == "--client-topics-per-address")
+        hub_opt.client_topics.max_per_address = static_cast<std::size_t>(num(i));
+      else if (a == "--max-topics")
+        hub_opt.max_topics = static_cast<std::size_t>(num(i));
       else if (a == "--history-messages")
         hub_opt.history.max_messages = static_cast<std::size_t>(num(i));
       else if (a == "--history-bytes")
@@ -153,6 +169,12 @@ int main(int argc, char** argv) {
       std::uint64_t last = 0;
       for (std::size_t i = 0; i < count; ++i) last = pub.publish_one(topic, bytes, fmt::format("k{}", i % keys));
       say(fmt::format("published {} {}", topic, last));
+    } else if (cmd == "declare") {
+      std::string topic;
+      in >> topic;
+      say(fmt::format("declared {} {}", topic, hub.declare(topic) ? "ok" : "refused"));
+    } else if (cmd == "topics") {
+      say(fmt::format("topics {} client {}", hub.topic_count(), hub.client_topic_count()));
     } else if (cmd == "rate") {
       std::string topic;
       double per_sec = 0, seconds = 0;

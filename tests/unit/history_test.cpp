@@ -9,6 +9,7 @@
 #include <asio/io_context.hpp>
 
 #include <string>
+#include <vector>
 
 using fanout::Frame;
 using fanout::Opcode;
@@ -143,9 +144,72 @@ TEST_CASE("hub: a topic held by a task still queued on a shard may outlive the h
     fanout::detail::Replay replay;
     // A member that is never delivered to (the task never runs): its address is only stored.
     auto* member = reinterpret_cast<fanout::detail::Member*>(alignof(std::max_align_t));
-    REQUIRE(fanout::detail::HubMembers::subscribe(hub, "t", 0, member, {}, topic, index, replay) ==
+    REQUIRE(fanout::detail::HubMembers::subscribe(hub, "t", 0, member, {}, nullptr, topic, index, replay) ==
             fanout::detail::SubscribeResult::ok);
     CHECK(hub.publish("t", std::string(1000, 'x')).shards == 1);
     CHECK(hub.history_bytes() > 1000);
   }  // the hub goes; the queued task still holds the topic (ASan checks what its destructor touches)
+}
+
+TEST_CASE("snapshot: bounded by keys and bytes; the key updated longest ago goes; seq order holds") {
+  using fanout::detail::Snapshot;
+  auto frame = [](std::uint64_t seq, std::size_t bytes = 10) {
+    return Frame::make(Opcode::text, std::string(bytes, 'x'), {seq, 0});
+  };
+  Snapshot s;
+  s.put("a", 1, frame(1), {}, 3, 1 << 20);
+  s.put("b", 2, frame(2), {}, 3, 1 << 20);
+  s.put("c", 3, frame(3), {}, 3, 1 << 20);
+  s.put("a", 4, frame(4), {}, 3, 1 << 20);  // a is the newest now
+  s.put("d", 5, frame(5), {}, 3, 1 << 20);  // b, updated longest ago, goes
+  std::vector<std::string> keys;
+  std::vector<std::uint64_t> seqs;
+  for (const auto& e : s) {
+    keys.push_back(e.key);
+    seqs.push_back(e.seq);
+  }
+  CHECK(keys == std::vector<std::string>{"c", "a", "d"});
+  CHECK(seqs == std::vector<std::uint64_t>{3, 4, 5});
+
+  Snapshot b;  // bytes: a new key in every large message (issue 13, F6)
+  for (std::uint64_t i = 1; i <= 100; ++i) b.put("k" + std::to_string(i), i, frame(i, 1000), {}, 4096, 10'000);
+  CHECK(b.bytes() <= 10'000);
+  CHECK(b.size() >= 5);
+  CHECK(b.begin()->seq == 100 - b.size() + 1);
+  Snapshot one;  // the newest stays whatever its size
+  one.put("big", 1, frame(1, 50'000), {}, 10, 1000);
+  CHECK(one.size() == 1);
+  Snapshot none;
+  none.put("k", 1, frame(1), {}, 0, 1 << 20);
+  CHECK(none.size() == 0);
+  CHECK(none.bytes() == 0);
+}
+
+TEST_CASE("hub: snapshots count in the byte budget: a new key in every large message cannot grow memory") {
+  // The case of issue 13, F6: 4 topics, 60 KB messages, every one with a new key.
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub::Options o;
+  o.max_history_bytes = 8u << 20;
+  fanout::Hub hub(rt, o);
+  const std::string payload(60'000, 'x');
+  for (int i = 0; i < 2000; ++i)
+    hub.publish("t" + std::to_string(i % 4), payload, fanout::Hub::PublishOptions{.key = "k" + std::to_string(i)});
+  CHECK(hub.history_bytes() <= o.max_history_bytes);
+  for (int t = 0; t < 4; ++t) {
+    auto info = hub.topic("t" + std::to_string(t));
+    REQUIRE(info);
+    CHECK(info->snapshot_bytes <= o.history.max_snapshot_bytes);
+    CHECK(info->snapshot_keys >= 1);
+    auto snap = hub.snapshot("t" + std::to_string(t));
+    REQUIRE(snap);
+    CHECK(snap->messages.back().key == "k" + std::to_string(1996 + t));  // the newest key is kept
+  }
+  // A smaller total budget makes the topics give back snapshot keys too (history first).
+  fanout::Hub::Options tight;
+  tight.max_history_bytes = 400'000;
+  fanout::Hub small(rt, tight);
+  for (int i = 0; i < 400; ++i)
+    small.publish("t" + std::to_string(i % 4), payload, fanout::Hub::PublishOptions{.key = "k" + std::to_string(i)});
+  CHECK(small.history_bytes() <= 400'000 + 4 * 61'000);  // each topic keeps its newest message
+  CHECK(small.topic("t0")->snapshot_keys <= 2);
 }

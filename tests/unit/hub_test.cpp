@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
+#include <fanout/detail/topic.hpp>
 #include <fanout/fanout.hpp>
 
 #include <asio/executor_work_guard.hpp>
@@ -102,6 +103,7 @@ struct OneClient {
     };
     server.emplace(rt, hub, fanout::Server::Options{.port = 0}, cb);
     rt.start();
+    hub.declare(topic);  // clients join topics that exist (Hub::Options::client_topics)
     fd = connect_ws(server->port(), topic);
     read_until(fd, "\"event\":\"subscribe\"", 1);
     wait_for([&] { return hub.subscriber_count(topic) == 1; });
@@ -128,6 +130,7 @@ std::size_t allocations_per_publish(std::size_t n) {
   opt.port = 0;
   fanout::Server server(rt, hub, opt);
   rt.start();
+  hub.declare("t");
   std::vector<int> fds;
   for (std::size_t i = 0; i < n; ++i) fds.push_back(connect_ws(server.port(), "t"));
   for (int fd : fds) read_until(fd, "\"event\":\"subscribe\"", 1);
@@ -170,7 +173,8 @@ TEST_CASE("one publish allocates the same small amount for 10 or 500 subscribers
 
 TEST_CASE("publish reaches only the shards with members and every member") {
   fanout::Runtime rt(fanout::Runtime::Options{.shards = 2});
-  fanout::Hub hub(rt);
+  // Clients create their topics here: "even" shows that an unpublished one goes with its last member.
+  fanout::Hub hub(rt, {.client_topics = {.allow = true}});
   fanout::Server::Options opt;
   opt.port = 0;
   fanout::Server server(rt, hub, opt);
@@ -213,6 +217,7 @@ TEST_CASE("io_contexts handed in by the application: fanout starts no thread") {
   rt.start();  // no thread: the application runs ioc
   auto guard = asio::make_work_guard(ioc);
   std::thread app([&] { ioc.run(); });
+  hub.declare("mine");
   const int fd = connect_ws(server.port(), "mine");
   read_until(fd, "\"event\":\"subscribe\"", 1);
   wait_for([&] { return hub.subscriber_count("mine") == 1; });
@@ -327,4 +332,179 @@ TEST_CASE("a topic whose last member leaves while its first message is published
     if (accepted[static_cast<std::size_t>(k)] && hub.last_seq(names[static_cast<std::size_t>(k)]) != 1) ++lost;
   MESSAGE(i << " rounds, " << lost << " first messages lost");
   CHECK(lost == 0);
+}
+
+// ---- Who may create topics (issue 13, F2). The hub's registry without sessions: members are addresses
+// the hub only stores, and the loop is never run, so nothing is delivered to them.
+namespace {
+
+struct Registry {
+  asio::io_context ioc;
+  asio::io_context* contexts[1] = {&ioc};
+  fanout::Runtime rt{std::span<asio::io_context* const>(contexts)};
+  fanout::Hub hub;
+  std::uintptr_t next_member = alignof(std::max_align_t);
+  struct Joined {
+    std::shared_ptr<fanout::detail::Topic> topic;
+    std::size_t index = 0;
+    fanout::detail::Member* member = nullptr;
+  };
+
+  explicit Registry(fanout::Hub::Options o = {}) : hub(rt, std::move(o)) {}
+
+  // A client's subscribe (requester given) or the application's (nullptr).
+  fanout::detail::SubscribeResult join(const std::string& name, const fanout::detail::Requester* requester,
+                                       Joined* out = nullptr) {
+    Joined j;
+    j.member = reinterpret_cast<fanout::detail::Member*>(next_member);
+    next_member += alignof(std::max_align_t);
+    fanout::detail::Replay replay;
+    const auto r =
+        fanout::detail::HubMembers::subscribe(hub, name, 0, j.member, {}, requester, j.topic, j.index, replay);
+    if (out) *out = j;
+    return r;
+  }
+  void leave(const Joined& j) { fanout::detail::HubMembers::unsubscribe(hub, j.topic, 0, j.index, j.member, false); }
+};
+
+fanout::detail::Requester client(std::uint64_t connection, std::uint64_t address = 1) {
+  return {.connection = connection, .network_hi = 0, .network_lo = (std::uint64_t{1} << 32) | address};
+}
+
+}  // namespace
+
+TEST_CASE("topics: by default a client cannot create one; publishers, declare() and the application can") {
+  using R = fanout::detail::SubscribeResult;
+  Registry reg;
+  const auto c = client(1);
+  CHECK(reg.join("nope", &c) == R::unknown_topic);
+  CHECK(reg.hub.topic_count() == 0);
+  CHECK(reg.join("bad name", &c) == R::invalid_topic);
+
+  reg.hub.publish("pub", "x");
+  CHECK(reg.join("pub", &c) == R::ok);
+
+  CHECK(reg.hub.declare("room"));
+  CHECK_FALSE(reg.hub.declare("bad name"));
+  Registry::Joined j;
+  CHECK(reg.join("room", &c, &j) == R::ok);
+  reg.leave(j);  // a declared topic stays without members and messages
+  CHECK(reg.hub.topic("room"));
+  CHECK(reg.join("room", &c) == R::ok);
+
+  CHECK(reg.join("app", nullptr, &j) == R::ok);  // Session::subscribe: the application's own decision
+  CHECK(reg.join("app", &c) == R::ok);
+  CHECK(reg.hub.client_topic_count() == 0);
+}
+
+TEST_CASE("topics: the directory (an edge's view of the cluster) lets clients join topics held elsewhere") {
+  using R = fanout::detail::SubscribeResult;
+  Registry reg;
+  std::atomic<int> asked{0};
+  reg.hub.set_topic_directory([&](std::string_view t) {
+    ++asked;
+    return t == "remote";
+  });
+  const auto c = client(1);
+  CHECK(reg.join("elsewhere", &c) == R::unknown_topic);
+  Registry::Joined j;
+  CHECK(reg.join("remote", &c, &j) == R::ok);
+  CHECK(reg.hub.client_topic_count() == 0);  // a publisher's topic, not the client's
+  const int before = asked.load();
+  CHECK(reg.join("remote", &c) == R::ok);  // held now: the directory is not asked again
+  CHECK(asked.load() == before);
+}
+
+TEST_CASE("topics: client-created ones have their own budget, per connection, per address and in total") {
+  using R = fanout::detail::SubscribeResult;
+  fanout::Hub::Options o;
+  o.max_topics = 4;
+  o.client_topics = {.allow = true, .max_topics = 5, .max_per_connection = 2, .max_per_address = 3};
+  Registry reg(o);
+  const auto a1 = client(1, 7), a2 = client(2, 7), b3 = client(3, 8), b4 = client(4, 8), c5 = client(5, 9);
+  Registry::Joined first;
+  CHECK(reg.join("a1.x", &a1, &first) == R::ok);
+  CHECK(reg.join("a1.y", &a1) == R::ok);
+  CHECK(reg.join("a1.z", &a1) == R::connection_limit);
+  CHECK(reg.join("a2.x", &a2) == R::ok);
+  CHECK(reg.join("a2.y", &a2) == R::address_limit);  // three from address 7 already
+  CHECK(reg.join("b3.x", &b3) == R::ok);
+  CHECK(reg.join("b4.x", &b4) == R::ok);
+  CHECK(reg.join("c5.x", &c5) == R::too_many_topics);  // five client topics in all
+  CHECK(reg.hub.client_topic_count() == 5);
+  CHECK(reg.join("a1.y", &c5) == R::ok);  // joining one that exists costs nothing
+
+  // Publishers never compete with clients for places: max_topics counts only theirs.
+  for (int i = 0; i < 4; ++i) CHECK(reg.hub.publish("up" + std::to_string(i), "m").accepted());
+  CHECK(reg.hub.topic_count() == 9);
+
+  // A client topic goes with its last member and gives its places back.
+  reg.leave(first);
+  CHECK_FALSE(reg.hub.topic("a1.x"));
+  CHECK(reg.hub.client_topic_count() == 4);
+  CHECK(reg.join("a1.z", &a1) == R::ok);
+
+  // Published to, a client topic becomes a publisher's: it leaves the client budget, takes a
+  // publisher's place (the idle longest one goes) and stays when its members leave.
+  CHECK(reg.hub.publish("b3.x", "m").accepted());
+  CHECK(reg.hub.client_topic_count() == 4);
+  CHECK(reg.hub.topic_count() == 8);
+  CHECK_FALSE(reg.hub.topic("up0"));
+  CHECK(reg.join("c5.x", &c5) == R::ok);
+}
+
+TEST_CASE("topics: with no client budget at all, allowed creation is still refused") {
+  fanout::Hub::Options o;
+  o.client_topics = {.allow = true, .max_topics = 10, .max_per_connection = 0};
+  Registry reg(o);
+  const auto c = client(1);
+  CHECK(reg.join("x", &c) == fanout::detail::SubscribeResult::connection_limit);
+}
+
+TEST_CASE("topics: a full table forgets the topic idle the longest; topics with members or declared stay") {
+  fanout::Hub::Options o;
+  o.max_topics = 4;
+  Registry reg(o);
+  CHECK(reg.hub.declare("pinned"));
+  reg.hub.publish("a", "1");
+  reg.hub.publish("b", "1");
+  reg.hub.publish("c", "1");
+  CHECK(reg.hub.publish("d", "1").accepted());  // "a", idle the longest, goes
+  CHECK_FALSE(reg.hub.topic("a"));
+  Registry::Joined jb, jc, jd;
+  CHECK(reg.join("b", nullptr, &jb) == fanout::detail::SubscribeResult::ok);
+  CHECK(reg.join("c", nullptr, &jc) == fanout::detail::SubscribeResult::ok);
+  CHECK(reg.join("d", nullptr, &jd) == fanout::detail::SubscribeResult::ok);
+  // Nothing idle: refused, and found out without looking at the topics.
+  CHECK(reg.hub.publish("e", "1").status == fanout::Hub::PublishResult::Status::too_many_topics);
+  CHECK_FALSE(reg.hub.declare("e"));
+  CHECK(reg.join("e", nullptr) == fanout::detail::SubscribeResult::too_many_topics);
+  reg.leave(jc);  // idle since now, then "b": "c" is idle longer
+  reg.leave(jb);
+  CHECK(reg.hub.publish("e", "1").accepted());
+  CHECK_FALSE(reg.hub.topic("c"));
+  CHECK(reg.hub.topic("b"));
+  CHECK(reg.hub.topic("pinned"));
+  CHECK(reg.join("f", nullptr) == fanout::detail::SubscribeResult::ok);  // "b" goes: its place was needed
+  CHECK_FALSE(reg.hub.topic("b"));
+}
+
+TEST_CASE("topics: refusals with a full table stay cheap and never stop publishers creating topics") {
+  // The table full of topics with members (the attack of issue 13, F2): each refusal is a lookup.
+  fanout::Hub::Options o;
+  o.max_topics = 20'000;
+  o.client_topics = {.allow = true, .max_topics = 20'000, .max_per_connection = 20'000, .max_per_address = 0};
+  Registry reg(o);
+  const auto c = client(1);
+  for (int i = 0; i < 20'000; ++i)
+    REQUIRE(reg.join("c" + std::to_string(i), &c) == fanout::detail::SubscribeResult::ok);
+  for (int i = 0; i < 20'000; ++i)
+    REQUIRE(reg.join("p" + std::to_string(i), nullptr) == fanout::detail::SubscribeResult::ok);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20'000; ++i)
+    CHECK(reg.join("x" + std::to_string(i), &c) == fanout::detail::SubscribeResult::too_many_topics);
+  const auto per = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 20'000;
+  MESSAGE("refused subscribe with 40,000 topics held: " << per << " us each");
+  // The publishers' table is full of topics with members: refused, but found out in O(1) too.
+  CHECK(reg.hub.publish("new", "m").status == fanout::Hub::PublishResult::Status::too_many_topics);
 }

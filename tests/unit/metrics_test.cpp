@@ -223,6 +223,8 @@ TEST_CASE("GET /metrics on a running server reports what the clients and publish
   fanout::Server server(rt, hub, o);
   auto regs = fanout::add_server_metrics(registry, server, hub);
   rt.start();
+  hub.declare("t");  // clients join topics that exist
+  hub.declare("u");
 
   // Three WebSocket clients on "t" (the kernel spreads them over the two shards), one also on "u".
   std::vector<int> clients;

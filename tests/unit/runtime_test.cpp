@@ -55,6 +55,7 @@ TEST_CASE("stop() on the loop's own thread drains through that loop and returns"
   asio::io_context io(1);
   fanout::Runtime rt(io);
   fanout::Hub hub(rt);
+  hub.declare("t");  // clients join topics that exist
   fanout::Server server(rt, hub, {.port = 0});
   auto guard = asio::make_work_guard(io);
   std::thread loop([&] { io.run(); });
@@ -83,6 +84,7 @@ TEST_CASE("after the loop stopped, the destructors close what is left inline") {
   asio::io_context io(1);
   auto rt = std::make_unique<fanout::Runtime>(io);
   auto hub = std::make_unique<fanout::Hub>(*rt);
+  hub->declare("t");  // clients join topics that exist
   auto server = std::make_unique<fanout::Server>(*rt, *hub, fanout::Server::Options{.port = 0});
   std::thread loop([&] {
     auto guard = asio::make_work_guard(io);
@@ -119,6 +121,7 @@ TEST_CASE("destroying the server from another thread while the loop runs hands t
   asio::io_context io(1);
   fanout::Runtime rt(io);
   fanout::Hub hub(rt);
+  hub.declare("t");
   auto server = std::make_unique<fanout::Server>(rt, hub, fanout::Server::Options{.port = 0});
   auto guard = asio::make_work_guard(io);
   std::thread loop([&] { io.run(); });
@@ -137,6 +140,7 @@ TEST_CASE("destroying the server from another thread while the loop runs hands t
 TEST_CASE("an owned Runtime stopped from one of its shard threads is joined by its destructor") {
   auto rt = std::make_unique<fanout::Runtime>(fanout::Runtime::Options{.shards = 2});
   auto hub = std::make_unique<fanout::Hub>(*rt);
+  hub->declare("t");  // clients join topics that exist
   auto server = std::make_unique<fanout::Server>(*rt, *hub, fanout::Server::Options{.port = 0});
   rt->start();
   std::promise<void> stopped;

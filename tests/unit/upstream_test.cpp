@@ -99,7 +99,7 @@ struct Downstream {  // a fanout server standing in for an exchange
     rt.start();
   }
   fanout::Runtime rt{fanout::Runtime::Options{.shards = 1}};
-  fanout::Hub hub{rt};
+  fanout::Hub hub{rt, {.client_topics = {.allow = true}}};  // like an exchange: any channel may be asked for
   std::unique_ptr<fanout::Server> server;
 };
 

@@ -21,6 +21,7 @@ enum class ControlError : int {
   // Identity and access control (auth.hpp), numbered after HTTP's 401 and 403.
   unauthorized = 4401,  // a token was needed, or the one given was refused
   forbidden = 4403,     // the access rules deny this topic to this connection
+  unknown_topic = 4008,  // subscribe to a topic the server does not have (clients may not create topics)
 };
 
 /// Where a client left a topic: its last seq, and the topic's epoch when it knew it.

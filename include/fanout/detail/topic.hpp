@@ -1,5 +1,5 @@
 // fanout/detail/topic.hpp — a topic's shared record: per-shard member groups (group.hpp), and under its mutex the
-// seq counter, the history ring and the latest value per key.
+// seq counter, the history ring and the latest value per key; under the hub's, where it came from.
 #pragma once
 
 #include <atomic>
@@ -9,7 +9,6 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "fanout/detail/group.hpp"
@@ -20,22 +19,27 @@
 namespace fanout {
 namespace detail {
 
-/// The newest message of one key (the snapshot of a topic is the set of these).
-struct Latest {
-  std::uint64_t seq = 0;
-  FrameRef frame;
-  FrameRef envelope;
-};
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
 struct HistoryLimits {
   std::size_t max_messages = 0;
   std::size_t max_bytes = 0;
   std::size_t max_keys = 0;
+  std::size_t max_snapshot_bytes = 0;
+};
+
+/// Who brought a topic into existence, which decides its budget and when it may be forgotten.
+enum class TopicOrigin : std::uint8_t {
+  publisher,  // a publish, the topic directory or the application's Session::subscribe: max_topics;
+              // forgotten when idle the longest and room is needed, or at its last leave if unpublished
+  declared,   // Hub::declare: max_topics, never forgotten
+  client,     // a client's subscribe (ClientTopics): its own budget; forgotten at its last leave
+};
+
+/// The client asking a Hub for a topic: its connection, and its network (an IPv4 address, or the /64
+/// of an IPv6 one: one host there commonly holds the whole /64), opaque numbers to the core.
+struct Requester {
+  std::uint64_t connection = 0;
+  std::uint64_t network_hi = 0;
+  std::uint64_t network_lo = 0;
 };
 
 /// A topic record's identity in sessions' queues (OverflowContext::topic_id): never 0 (control
@@ -51,7 +55,9 @@ struct Topic {
       : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {
     for (std::size_t i = 0; i < shards; ++i) groups[i].limits = group_limits;
   }
-  ~Topic() { history_total->fetch_sub(static_cast<std::int64_t>(history.bytes()), std::memory_order_relaxed); }
+  ~Topic() {
+    history_total->fetch_sub(static_cast<std::int64_t>(history.bytes() + latest.bytes()), std::memory_order_relaxed);
+  }
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
 
@@ -65,6 +71,13 @@ struct Topic {
   std::atomic<std::int64_t> members{0};
   std::unique_ptr<Group[]> groups;
 
+  // ---- guarded by the hub's mutex ----
+  TopicOrigin origin = TopicOrigin::publisher;
+  Requester creator{};         // origin client: whose budget it counts against
+  bool idle = false;           // in the hub's idle list (a publisher's topic without members)
+  Topic* idle_prev = nullptr;  // toward the topic idle the longest
+  Topic* idle_next = nullptr;
+
   // ---- guarded by mutex (publishers on any thread, subscribers on shard threads, HTTP) ----
   mutable std::mutex mutex;
   const HistoryLimits limits;
@@ -75,14 +88,21 @@ struct Topic {
   // The hub's sum over all topics (Hub::Options::max_history_bytes). Shared: a topic held by a task still
   // queued on a shard may be destroyed after the hub.
   const std::shared_ptr<std::atomic<std::int64_t>> history_total;
-  std::unordered_map<std::string, Latest, StringHash, std::equal_to<>> latest;  // by key ("" when none)
+  Snapshot latest;  // newest message per key ("" when none), in seq order
   std::uint64_t published = 0;
   std::chrono::steady_clock::time_point window_start{};
   std::uint64_t window_count = 0;
   double rate = 0;  // messages/s over the last full window
 };
 
-enum class SubscribeResult { ok, invalid_topic, too_many_topics };
+enum class SubscribeResult {
+  ok,
+  invalid_topic,
+  unknown_topic,     // clients may not create topics (ClientTopics::allow), and nobody knows this one
+  too_many_topics,   // max_topics (the application's join) or ClientTopics::max_topics
+  connection_limit,  // ClientTopics::max_per_connection
+  address_limit,     // ClientTopics::max_per_address
+};
 
 /// What a subscriber asks for besides live messages.
 struct Recovery {
@@ -106,10 +126,12 @@ struct Replay {
 struct HubMembers {
   /// Adds `s` to `topic`'s members on `shard`. `out` receives the topic record the session keeps,
   /// `index` the session's place in the member list (unsubscribe tells who moves).
+  /// `requester`: the client whose request this is (it may create the topic only as ClientTopics
+  /// allows); nullptr: the application's own join.
   static SubscribeResult subscribe(Hub& hub, std::string_view topic, std::size_t shard, Member* s,
-                                   const Recovery& recovery, std::shared_ptr<Topic>& out, std::size_t& index,
-                                   Replay& replay) {
-    return hub.subscribe(topic, shard, s, recovery, out, index, replay);
+                                   const Recovery& recovery, const Requester* requester, std::shared_ptr<Topic>& out,
+                                   std::size_t& index, Replay& replay) {
+    return hub.subscribe(topic, shard, s, recovery, requester, out, index, replay);
   }
   /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
   /// member moved into place `index` (it must learn its new place), or nullptr.
