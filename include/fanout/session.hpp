@@ -148,6 +148,7 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   bool ever_subscribed_ = false;  // subscribe_timeout is met
   bool ip_counted_ = false;       // holds a slot of remote_'s address in the per-IP table
   bool admit_at_head_ = false;    // a trusted proxy's X-Forwarded-For names the client
+  bool abort_close_ = false;      // close_transport resets: what the kernel still buffers is dropped
   std::uint8_t refusal_ = 0;      // a connection limit refused this one (detail::Refusal): 503
   detail::ServerShard& owner_;
   detail::Shard& shard_;
@@ -209,6 +210,8 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   void admit(bool client_known);
   /// Reads a PROXY protocol header from a trusted proxy; false while it is incomplete or bad.
   bool take_proxy_header(std::span<const std::byte>& data);
+  /// Stops reading for good (an abuser's close): its sends back up in TCP until the session ends.
+  void stop_reading();
   /// Spends `cost` control ops; false (and the session closing with 1008) past the rate.
   bool spend_control(std::size_t cost);
   void answer_refusal();

@@ -88,6 +88,10 @@ class PlainSession final : public Session, public Pollable {
   void close_transport() override {
     if (fd_ < 0) return;
     shard_.poller().remove(fd_);
+    if (abort_close_) {
+      const linger reset{.l_onoff = 1, .l_linger = 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
     ::close(fd_);
     fd_ = -1;
   }

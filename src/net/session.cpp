@@ -154,6 +154,7 @@ bool Session::send(std::string_view payload, Opcode op) {
     // Replies beyond the reserve: the client asks (or is sent) faster than it reads.
     detail::ShardCounters::add(owner_.reply_overflows, 1);
     close(CloseCode::policy_violation, "not reading replies");
+    stop_reading();
     return false;
   }
   schedule_flush();
@@ -211,7 +212,7 @@ void Session::update_reading() {
     read_paused_ = true;
     detail::ShardCounters::add(owner_.read_pauses, 1);
     set_reading(false);
-  } else if (read_paused_ && queue_.bytes() <= options_.read_pause_bytes / 2) {
+  } else if (read_paused_ && state_ == State::open && queue_.bytes() <= options_.read_pause_bytes / 2) {
     read_paused_ = false;
     last_read_ = std::chrono::steady_clock::now();  // the pause was ours: idle time starts now
     set_reading(true);
@@ -224,7 +225,16 @@ bool Session::spend_control(std::size_t cost) {
     return true;
   detail::ShardCounters::add(owner_.rate_limited, 1);
   close(CloseCode::policy_violation, "too many requests");
+  stop_reading();
   return false;
+}
+
+void Session::stop_reading() {
+  // An abuser's close: what it sends next cannot matter, and reading it would only cost CPU until
+  // close_timeout; its sends back up in TCP instead.
+  if (read_paused_ || state_ == State::closed) return;
+  read_paused_ = true;
+  set_reading(false);
 }
 
 void Session::on_read_end() {
@@ -254,6 +264,7 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
     ws_.reset();
     close_received_ = true;  // reading is over: nothing the client sends now can matter
     close(CloseCode::policy_violation, "too many pings");
+    stop_reading();
     return state_ != State::closed;
   }
   if (!out.empty()) {
@@ -268,6 +279,7 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
       ws_.reset();
       close_received_ = true;
       fail(CloseCode::policy_violation, "not reading replies");
+      stop_reading();
       return state_ != State::closed;
     }
     schedule_flush();
@@ -383,6 +395,9 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
   if (behind_since_ != std::chrono::steady_clock::time_point{} && options_.write_timeout.count() > 0 &&
       now - behind_since_ > options_.write_timeout) {
     detail::ShardCounters::add(shard_.counters.write_timeouts, 1);
+    // A reset, not a FIN: the kernel would otherwise keep trickling its send buffer (megabytes)
+    // to a client that already proved it does not read.
+    abort_close_ = true;
     finish();
     return;
   }

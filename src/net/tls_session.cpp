@@ -185,6 +185,10 @@ class TlsSession final : public Session, public Pollable {
   void close_transport() override {
     if (fd_ < 0) return;
     shard_.poller().remove(fd_);
+    if (abort_close_) {
+      const linger reset{.l_onoff = 1, .l_linger = 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
     SSL_free(ssl_);  // no close_notify: the WebSocket close handshake already said goodbye
     ssl_ = nullptr;
     blocked_.reset();
