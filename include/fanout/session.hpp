@@ -149,6 +149,7 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   bool ip_counted_ = false;       // holds a slot of remote_'s address in the per-IP table
   bool admit_at_head_ = false;    // a trusted proxy's X-Forwarded-For names the client
   bool abort_close_ = false;      // close_transport resets: what the kernel still buffers is dropped
+  bool proxy_pending_ = false;    // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
   std::uint8_t refusal_ = 0;      // a connection limit refused this one (detail::Refusal): 503
   detail::ServerShard& owner_;
   detail::Shard& shard_;
@@ -179,10 +180,12 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
     std::shared_ptr<detail::Topic> topic;
     std::size_t index;  // place in the topic's member list on this shard
   };
-  /// What the application set for this session; most sessions have none, and pay one pointer.
+  /// What most sessions never need, so they pay one pointer: what the application set, and a PROXY
+  /// protocol header while it is half-received.
   struct Custom {
     std::shared_ptr<BackpressurePolicy> policy;
     std::any user_data;
+    std::string proxy_header;
   };
 
   bool on_handshake_bytes(std::span<const std::byte> data);
@@ -233,7 +236,6 @@ class Session : public std::enable_shared_from_this<Session>, protected detail::
   std::unique_ptr<detail::FrameReader> ws_;             // only while a frame or message is half-received
   std::unique_ptr<detail::HandshakeReader> handshake_;  // only during the handshake
   std::unique_ptr<Custom> custom_;
-  std::unique_ptr<std::string> proxy_header_;  // only while a PROXY header is half-received
   std::size_t index_in_owner_ = 0;
 };
 

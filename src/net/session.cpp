@@ -41,7 +41,7 @@ void Session::begin_admission() {
   if (!a.trusted_proxies.contains(remote_.address()))
     admit(true);
   else if (a.proxy_protocol)
-    proxy_header_ = std::make_unique<std::string>();  // its client is in the PROXY header
+    proxy_pending_ = true;  // its client is in the PROXY header
   else
     admit_at_head_ = true;  // ... or in X-Forwarded-For
 }

@@ -17,7 +17,8 @@
 namespace fanout {
 
 bool Session::take_proxy_header(std::span<const std::byte>& data) {
-  auto& buf = *proxy_header_;
+  if (!custom_) custom_ = std::make_unique<Custom>();
+  auto& buf = custom_->proxy_header;
   const std::size_t before = buf.size();
   const std::size_t take = std::min(data.size(), detail::k_max_proxy_header - before);
   buf.append(reinterpret_cast<const char*>(data.data()), take);
@@ -26,13 +27,14 @@ bool Session::take_proxy_header(std::span<const std::byte>& data) {
     data = {};
     return false;
   }
+  proxy_pending_ = false;
   if (h.status != detail::ProxyHeader::Status::ok) {
-    proxy_header_.reset();
+    std::string().swap(buf);
     answer_http(400, "Bad Request", {}, "bad PROXY protocol header\n");
     return false;
   }
   data = data.subspan(h.consumed - before);
-  proxy_header_.reset();
+  std::string().swap(buf);
   if (h.source) remote_ = *h.source;
   admit(h.source.has_value());  // LOCAL / UNKNOWN: the proxy's own check, only the total applies
   return true;
@@ -52,7 +54,7 @@ void Session::answer_refusal() {
 
 bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   if (close_after_flush_) return true;  // answered already; ignore the rest
-  if (proxy_header_ && !take_proxy_header(data)) return state_ != State::closed;
+  if (proxy_pending_ && !take_proxy_header(data)) return state_ != State::closed;
   if (data.empty()) return true;
   const auto& options = owner_.server.options();
   if (!handshake_)

@@ -17,7 +17,8 @@ Relay A (the per-client rate limits at their defaults):
   * a WebSocket without a subscription -> close 1008 at subscribe_timeout;
   * per-IP connections, handshake rate per IP, X-Forwarded-For from a trusted proxy, the total
     limit -> 503 with a Retry-After in [retry_after/2, retry_after].
-Relay B (control-op and ping rates off: the queue bound alone):
+Relay B (control-op and ping rates off: the queue bound alone; a PROXY-protocol proxy trusted):
+  * PROXY v1 and v2 headers from the trusted proxy name the client the per-IP limit counts;
   * the F1 amplification (unsubscribe lists of bogus names, never reading) and a ping flood,
     never reading: the relay's RSS stays within a bound, the attacker is cut off (1008 or
     write_timeout), and RSS returns near the baseline after it leaves.
@@ -28,6 +29,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import sys
 import tempfile
 import threading
@@ -37,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import (OP_CLOSE, OP_PING, RawWS, build_frame, check, handshake_request,  # noqa: E402
                             HttpResponse, log, make_key, parse_close, recv_until_closed)
 from hostile_testlib import CANARY_STREAMS, Canary, rss_kib  # noqa: E402
+from test_tls import make_certs, trusting_context  # noqa: E402
 from relay_testlib import (ROUTE, Checks, FeedSim, Relay, run_relay_test, subscribe_msg,  # noqa: E402
                            topic_of, write_file)
 
@@ -70,9 +73,23 @@ write_timeout_ms = {WRITE_TIMEOUT_MS}
 subscribe_timeout_ms = {SUBSCRIBE_TIMEOUT_MS}
 """
 
+CONFIG_C = f"""
+[server]
+exempt_loopback = false
+
+[limits]
+write_timeout_ms = {WRITE_TIMEOUT_MS}
+control_ops_per_second = 0
+pings_per_second = 0
+"""
+
 CONFIG_B = f"""
 [server]
 exempt_loopback = false
+max_connections_per_ip = 2
+trusted_proxies = ["127.0.0.200"]
+proxy_protocol = true
+retry_after_ms = {RETRY_AFTER_MS}
 
 [limits]
 write_timeout_ms = {WRITE_TIMEOUT_MS}
@@ -177,13 +194,13 @@ def close_code_or_end(ws: RawWS, timeout: float) -> str:
 
 # ---------------------------------------------------------------------------------------------
 
-async def start(args, config: str, tmp: str, name: str):
+async def start(args, config: str, tmp: str, name: str, extra=()):
     # 16 KB messages at 100/s per stream (~1.6 MB/s): enough to fill a slow reader's kernel buffers
     # (up to 4 MiB on Linux) and then its queue within seconds.
     sim = FeedSim(args.sim, rate=100, args=["--size", "16000"], name=f"sim-{name}")
     relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(CANARY_STREAMS + BULK_STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0",
-                               "--config", write_file(tmp, f"{name}.toml", config)], name=f"relay-{name}")
+                               "--config", write_file(tmp, f"{name}.toml", config), *extra], name=f"relay-{name}")
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
     await sim.wait_stats(lambda st: st["subscriptions"] == 2, "the relay subscribed")
     return sim, relay
@@ -413,11 +430,89 @@ async def body(args):
                       amplification, "unsubscribe amplification", "127.0.0.20", unsub)
     await checks.arun("ping flood, not reading: RSS bounded and returned",
                       amplification, "ping flood", "127.0.0.21", build_frame(OP_PING, b"p" * 125) * 100)
+
+    async def proxy_protocol():
+        def via_proxy(header: bytes, req: bytes | None = None):
+            s = connect(port, "127.0.0.200")
+            s.sendall(header + (req or handshake_request(path="/ws?subscribe=" + BULK_TOPIC, key=make_key())))
+            return s, HttpResponse(*recv_until_closed(s, 5, b"\r\n\r\n"))
+        v2 = (bytes([0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11, 0, 12])
+              + bytes([198, 51, 100, 7, 127, 0, 0, 1, 0x15, 0xB3, 0, 80]))
+        held = []
+        for header in (b"PROXY TCP4 198.51.100.7 127.0.0.1 5555 80\r\n", v2):  # the same client, twice
+            s, r = await asyncio.to_thread(via_proxy, header)
+            check(r.status == 101, f"through the PROXY header {header[:20]!r}: {r!r}")
+            held.append(s)
+        s, r = await asyncio.to_thread(via_proxy, b"PROXY TCP4 198.51.100.7 127.0.0.1 5556 80\r\n")
+        s.close()
+        check_503(r, "a third connection of 198.51.100.7 (max_connections_per_ip 2) through the proxy")
+        s, r = await asyncio.to_thread(via_proxy, b"PROXY TCP4 198.51.100.8 127.0.0.1 5557 80\r\n")
+        check(r.status == 101, f"another client through the proxy: {r!r}")
+        held.append(s)
+        s, r = await asyncio.to_thread(via_proxy, b"PROXY UNKNOWN\r\n",
+                                       b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.close()
+        check(r.status == 200, f"the proxy's own health check (PROXY UNKNOWN): {r!r}")
+        s, r = await asyncio.to_thread(via_proxy, b"GET-no-proxy-header ")
+        s.close()
+        check(r.status == 400, f"the trusted proxy without a PROXY header: {r!r}")
+        for s in held:
+            s.close()
+
+    await checks.arun("PROXY protocol v1/v2 from a trusted proxy: per-IP limit of the named client", proxy_protocol)
     st = {k: metric(port, "fanout_policy_closes_total", reason=k) for k in ("reply_overflow", "rate_limit")}
     log(f"    relay B: policy closes {st}, read pauses {metric(port, 'fanout_read_pauses_total')}, "
         f"write timeouts {metric(port, 'fanout_slow_disconnects_total', reason='write_timeout')}")
     check(st["rate_limit"] == 0, "relay B has no rate limits, yet something was rate-limited")
     await checks.arun("canary unharmed (relay B)", lambda: canary.check(what="at the end of relay B"))
+    await canary.close()
+    relay.terminate()
+    sim.quit()
+
+    # ---- relay C: the same over wss (the TLS session pauses reading and times out the same way)
+    certs = make_certs(tmp)
+    sim, relay = await start(args, CONFIG_C, tmp, "c", ["--listen-tls", "127.0.0.1:0", "--tls-cert", certs["cert"],
+                                                        "--tls-key", certs["key"]])
+    _, line = await relay.wait_line(r"serving wss://127\.0\.0\.1:(\d+)", what="the wss listener")
+    tls_port = int(re.search(r"serving wss://127\.0\.0\.1:(\d+)", line).group(1))
+    canary = await Canary.open(relay.port)
+    await canary.check(what="at start (relay C)")
+    baseline = rss_kib(relay.pid)
+
+    async def tls_ping_flood():
+        mark = canary.mark()
+
+        def attack():
+            raw = connect(tls_port, "127.0.0.22", rcvbuf=4096)
+            s = trusting_context(certs["ca"]).wrap_socket(raw, server_hostname="127.0.0.1")
+            key = make_key()
+            s.sendall(handshake_request(path="/ws?subscribe=" + BULK_TOPIC, key=key))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += s.recv(1)
+            check(b" 101 " in head.split(b"\r\n")[0], f"wss handshake: {head[:80]!r}")
+            sent, how = flood(s, build_frame(OP_PING, b"p" * 125) * 100, 4)
+            time.sleep(WRITE_TIMEOUT_MS / 1000 + 1.5)
+            s.settimeout(3)
+            t0 = time.monotonic()
+            ended = "timeout"
+            try:
+                while time.monotonic() - t0 < 3:
+                    if not s.recv(65536):
+                        ended = "eof"
+                        break
+            except (OSError, ssl.SSLError) as e:
+                ended = f"reset ({e.__class__.__name__})"
+            s.close()
+            return sent, how, ended
+        sent, how, ended = await asyncio.to_thread(attack)
+        peak = rss_kib(relay.pid)
+        log(f"    wss ping flood: sent {sent} bytes ({how}), then {ended}; RSS {baseline} -> {peak} KiB")
+        check(ended != "timeout", "wss ping flood: the relay did not cut the attacker off")
+        check(peak - baseline < RSS_GROWTH_BOUND_KIB, f"wss ping flood: RSS grew {peak - baseline} KiB")
+        await canary.check(since=mark, what="after the wss ping flood")
+
+    await checks.arun("ping flood over wss, not reading: cut off, RSS bounded", tls_ping_flood)
     await canary.close()
     checks.finish()
 
