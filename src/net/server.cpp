@@ -89,9 +89,12 @@ void ServerShard::tick() {
   admission->per_ip.sweep(now_ms());
   // Many small frames (replies, pongs) freed by clients that left stay in the allocator's arenas
   // as resident memory; give it back once a lot has gone (rare: a trim walks the heap).
+  // At most every few seconds: a trim walks the heap on this thread, and queues under steady load
+  // swing by megabytes between ticks.
   queued_peak_ = std::max(queued_peak_, queued);
-  if (queued_peak_ - queued >= k_trim_after_bytes) {
+  if (queued_peak_ - queued >= k_trim_after_bytes && now - last_trim_ >= k_trim_interval) {
     queued_peak_ = queued;
+    last_trim_ = now;
 #ifdef __GLIBC__
     ::malloc_trim(0);
 #endif

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -68,12 +69,14 @@ class ServerShard {
 
   static constexpr int k_accept_batch = 64;                     // connections taken per accept wakeup
   static constexpr std::uint64_t k_trim_after_bytes = 4 << 20;  // freed from queues before malloc_trim
+  static constexpr std::chrono::seconds k_trim_interval{5};     // and at most this often
 
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
   asio::steady_timer accept_pause_;
   std::vector<Session*> sessions_;
   std::uint64_t queued_peak_ = 0;  // most queued bytes since the last trim: much freed since -> malloc_trim
+  std::chrono::steady_clock::time_point last_trim_{};
 };
 
 std::shared_ptr<Session> make_plain_session(ServerShard& owner, ShardSocket socket);
