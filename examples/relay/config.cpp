@@ -131,6 +131,21 @@ auto millis(F field) {
     std::invoke(field, out) = ms(*v);
   };
 }
+// A rate or bucket size: a number >= 0 (0: no limit where the setting says so).
+template <class F>
+auto rate(F field) {
+  return [=](const toml::node& n, const Where& w, auto& out) {
+    double v = 0;
+    if (auto i = n.value_exact<std::int64_t>())
+      v = static_cast<double>(*i);
+    else if (auto d = n.value_exact<double>())
+      v = *d;
+    else
+      throw std::runtime_error(fmt::format("{}.{} must be a number", w.section, w.key));
+    if (!(v >= 0)) throw std::runtime_error(fmt::format("{}.{} must not be negative", w.section, w.key));
+    std::invoke(field, out) = v;
+  };
+}
 std::vector<std::string> strings_of(const toml::node& n, const Where& w) {
   std::vector<std::string> r;
   if (auto* a = n.as_array()) {
@@ -211,6 +226,18 @@ const Keys<Config> k_server = {
     {"topic_endpoints", value<bool>([](Config& c) -> auto& { return c.server.topic_endpoints; })},
     {"http_max_age_s", [](const toml::node& n, const Where& w,
                           Config& c) { c.server.http_max_age = std::chrono::seconds(int_in(n, w, 0, 86400 * 365)); }},
+    // Connection limits (docs/security.md, "Connection limits and proxies").
+    {"max_connections", integer(
+                            0, k_int_max, [](Config& c) -> auto& { return c.server.max_connections; })},
+    {"max_connections_per_ip", integer(
+                                   0, k_int_max, [](Config& c) -> auto& { return c.server.max_connections_per_ip; })},
+    {"handshakes_per_second_per_ip", rate([](Config& c) -> auto& { return c.server.handshakes_per_second_per_ip; })},
+    {"handshake_burst_per_ip", rate([](Config& c) -> auto& { return c.server.handshake_burst_per_ip; })},
+    {"limit_exempt", strings([](Config& c) -> auto& { return c.server.limit_exempt; })},
+    {"exempt_loopback", value<bool>([](Config& c) -> auto& { return c.server.exempt_loopback; })},
+    {"trusted_proxies", strings([](Config& c) -> auto& { return c.server.trusted_proxies; })},
+    {"proxy_protocol", value<bool>([](Config& c) -> auto& { return c.server.proxy_protocol; })},
+    {"retry_after_ms", millis([](Config& c) -> auto& { return c.server.retry_after; })},
 };
 
 const Keys<fanout::Hub::Options> k_history = {
@@ -252,6 +279,16 @@ const Keys<SessionOptions> k_limits = {
     {"ping_interval_ms", millis(&SessionOptions::ping_interval)},
     {"idle_timeout_ms", millis(&SessionOptions::idle_timeout)},
     {"write_timeout_ms", millis(&SessionOptions::write_timeout)},
+    // What one client can cause (docs/security.md, "Bounded per client").
+    {"control_reserve_bytes",
+     integer(
+         0, k_int_max, [](SessionOptions& s) -> auto& { return s.queue.control_reserve_bytes; })},
+    {"read_pause_bytes", positive(&SessionOptions::read_pause_bytes)},
+    {"control_ops_per_second", rate(&SessionOptions::control_ops_per_second)},
+    {"control_ops_burst", rate(&SessionOptions::control_ops_burst)},
+    {"pings_per_second", rate(&SessionOptions::pings_per_second)},
+    {"pings_burst", rate(&SessionOptions::pings_burst)},
+    {"subscribe_timeout_ms", millis(&SessionOptions::subscribe_timeout)},
     {"policy",
      [](const toml::node& n, const Where& w, SessionOptions& s) {
        if (auto name = value_of<std::string>(n, w); !name.empty()) s.policy = fanout::policy_by_name(name);

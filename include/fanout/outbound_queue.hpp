@@ -35,6 +35,11 @@ class FANOUT_API OutboundQueue {
   struct Limits {
     std::size_t max_bytes = 1 << 20;  // queued bytes per session before the policy acts
     std::size_t max_frames = 16384;   // queued frames per session before the policy acts
+    // Room past max_bytes / max_frames that only control replies (acks, errors, pongs) may use, so
+    // they still flow to a client whose data fills its queue; past it the client is asking faster
+    // than it reads, and push_reply refuses.
+    std::size_t control_reserve_bytes = 64 * 1024;
+    std::size_t control_reserve_frames = 1024;
   };
   enum class Result { queued, dropped, disconnect };
 
@@ -46,7 +51,10 @@ class FANOUT_API OutboundQueue {
   /// Appends a data frame of `context.topic_id` (non-zero), applying `policy` when
   /// `context.limits` would be exceeded. `context.counters` record what the policy did.
   Result push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy);
-  /// Appends a control frame (pong, close, protocol replies); not subject to the policy.
+  /// Appends a control reply (ack, error event, pong, Session::send) when it fits within `limits`
+  /// plus their control reserve; false (and nothing queued) when it does not. Never the policy's.
+  [[nodiscard]] bool push_reply(FrameRef frame, const Limits& limits);
+  /// Appends a frame that must go out whatever the limits (the close frame, a bounded HTTP answer).
   void push_control(FrameRef frame);
 
   /// The bytes of queued frame `i` (0: the head) not written yet; i < frames().

@@ -39,7 +39,8 @@ namespace fanout {
 class Hub;
 namespace detail {
 class ServerShard;
-}
+struct Admission;
+}  // namespace detail
 
 class FANOUT_API Server final : public Drainable {
  public:
@@ -68,6 +69,24 @@ class FANOUT_API Server final : public Drainable {
     std::size_t max_http_requests_per_connection = 1000;  // keep-alive, then the connection closes
     std::size_t max_http_pipeline = 8;  // responses waiting to be written; more pipelined requests get 429
     Auth auth{};                        // tokens, access rules and the Origin allow-list (auth.hpp); none by default
+
+    // ---- connection limits (docs/security.md, "Connection limits and proxies"). Past one, the
+    // request gets 503 with a jittered Retry-After and the connection closes. handshake_timeout
+    // above is a deadline for the whole request head from accept, not for the gap between bytes.
+    std::size_t max_connections = 0;  // all connections, handshakes included; 0: RLIMIT_NOFILE less a tenth (>= 64)
+    std::size_t max_connections_per_ip = 256;  // per client IP; 0: no limit
+    double handshakes_per_second_per_ip = 20;  // new connections per client IP, token bucket; 0: no limit
+    double handshake_burst_per_ip = 100;       // the bucket's size
+    // Client IPs no per-IP limit applies to: these CIDRs, and loopback unless exempt_loopback is
+    // off (local tools, benchmarks, and a proxy on the same host not yet listed in trusted_proxies
+    // must not share one IP's budget).
+    std::vector<std::string> limit_exempt{};
+    bool exempt_loopback = true;
+    // Peers (CIDRs) whose X-Forwarded-For, or PROXY header with proxy_protocol, names the client:
+    // limits apply to that client and Session::remote() reports it. Nobody is trusted by default.
+    std::vector<std::string> trusted_proxies{};
+    bool proxy_protocol = false;  // trusted proxies send a PROXY v1/v2 header first (plain listeners only)
+    std::chrono::milliseconds retry_after = std::chrono::seconds(10);  // 503's Retry-After: [half, whole] s
   };
 
   struct Callbacks {
@@ -92,6 +111,16 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t write_stalls = 0;       // writes that found the socket full and waited (ws and wss)
     std::uint64_t queued_bytes = 0;       // waiting in sessions' queues, sampled every tick
     std::uint64_t websockets = 0;         // of `sessions`, those past the upgrade, sampled every tick
+    // Connection limits and per-client bounds (docs/security.md).
+    std::uint64_t max_connections = 0;     // the limit in force (Options::max_connections resolved)
+    std::uint64_t refused_total = 0;       // 503: max_connections
+    std::uint64_t refused_per_ip = 0;      // 503: max_connections_per_ip
+    std::uint64_t refused_rate = 0;        // 503: handshakes_per_second_per_ip
+    std::uint64_t head_timeouts = 0;       // request head incomplete at handshake_timeout (also in rejected)
+    std::uint64_t subscribe_timeouts = 0;  // closed 1008: no subscription within subscribe_timeout
+    std::uint64_t rate_limited = 0;        // closed 1008: control ops or pings past their rate
+    std::uint64_t reply_overflows = 0;     // closed 1008: replies past the queue's control reserve
+    std::uint64_t read_pauses = 0;         // times a session stopped reading for a client that did not
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.
@@ -121,6 +150,7 @@ class FANOUT_API Server final : public Drainable {
   Options options_;
   Callbacks callbacks_;
   std::uint16_t port_ = 0;
+  std::unique_ptr<detail::Admission> admission_;     // connection limits, shared by the shards
   std::shared_ptr<asio::ssl::context> tls_context_;  // when options_.tls is set; its shards hold a pointer
   std::vector<std::unique_ptr<detail::ServerShard>> shards_;
 };

@@ -22,6 +22,7 @@
 
 #include "fanout/export.hpp"
 #include "fanout/detail/member.hpp"
+#include "fanout/detail/token_bucket.hpp"
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/hub.hpp"
@@ -62,6 +63,18 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  // a write blocked this long is a slow consumer
     std::chrono::milliseconds close_timeout = std::chrono::seconds(2);   // wait for the peer's close reply
     std::size_t max_write_bytes = 256 * 1024;                            // per gather-write
+
+    // ---- what one client can make the server hold or do (docs/security.md, "Bounded per client")
+    // A session whose socket is blocked stops reading once this much is queued (TCP backpressure to
+    // the client) and reads again when it drained to half. The queue must also drain below it within
+    // write_timeout of the socket first blocking, or the client is slow (progress, not any byte).
+    std::size_t read_pause_bytes = 64 * 1024;
+    double control_ops_per_second = 50;  // topics in subscribe/unsubscribe, {"op":"ping"}s; 0: no limit
+    double control_ops_burst = 600;      // past the bucket the session is closed with 1008
+    double pings_per_second = 5;         // WebSocket pings from the client; 0: no limit
+    double pings_burst = 20;             // past the bucket the session is closed with 1008
+    // A WebSocket with no subscription this long after the upgrade is closed with 1008; 0: off.
+    std::chrono::milliseconds subscribe_timeout = std::chrono::seconds(10);
   };
 
   using State = SessionState;  // handshake, open, closing, closed (session_state.hpp)
@@ -75,6 +88,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   std::size_t shard() const noexcept;
   const asio::ip::tcp::endpoint& remote() const noexcept { return remote_; }
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
+  /// True while the session does not read because its client does not read (read_pause_bytes).
+  bool reading_paused() const noexcept { return read_paused_; }
   std::size_t subscription_count() const noexcept { return subs_.size(); }
 
   /// Joins a topic on the application's authority (live messages only): unlike a client's own
@@ -95,8 +110,10 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// until set. Policies see it through OverflowContext::session.
   std::any& user_data();
   const std::any& user_data() const noexcept;
-  /// Queues a message for this client only (text by default), outside the backpressure policy.
-  void send(std::string_view payload, Opcode op = Opcode::text);
+  /// Queues a message for this client only (text by default), outside the backpressure policy but
+  /// within the queue's control reserve (OutboundQueue::Limits): past it the client is closed with
+  /// 1008, as it does not read what it is sent. False when the message was not queued.
+  bool send(std::string_view payload, Opcode op = Opcode::text);
   /// Starts the closing handshake after what is queued: close frame, then the socket.
   void close(CloseCode code, std::string_view reason = {});
 
@@ -116,6 +133,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void flush() override = 0;
   virtual void close_transport() = 0;
   virtual void shutdown_send() = 0;
+  /// Stops or resumes reading (the descriptor's input interest); the session decides when.
+  virtual void set_reading(bool on) = 0;
 
   /// Bytes that arrived (HTTP head or WebSocket frames). Returns false when the session ended.
   bool on_bytes(std::span<const std::byte> data);
@@ -127,6 +146,10 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// Pulls from every group that flagged this session: the start of every flush.
   void pull_due();
   void finish();  // ends the session: leaves topics, closes the socket, unregisters
+  /// A write found the socket full: starts the write_timeout clock unless it already runs.
+  void note_blocked() noexcept {
+    if (behind_since_ == std::chrono::steady_clock::time_point{}) behind_since_ = std::chrono::steady_clock::now();
+  }
 
   // dirty_, waiting_writable_, state_ and pulls_due_ are detail::Member's: the publish walk reads them.
   // The small flags sit together right behind Member's fields: every byte counts per idle connection.
@@ -136,14 +159,27 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   bool ping_outstanding_ = false;
   bool close_received_ = false;
   std::uint8_t quiet_ticks_ = 0;  // ticks without deliveries; a long quiet spell frees the queue
+  // Bounds per client (docs/security.md): kept beside the flags above.
+  bool read_paused_ = false;      // input interest removed: the client does not read
+  bool ever_subscribed_ = false;  // subscribe_timeout is met
+  bool ip_counted_ = false;       // holds a slot of remote_'s address in the per-IP table
+  bool admit_at_head_ = false;    // a trusted proxy's X-Forwarded-For names the client
+  bool abort_close_ = false;      // close_transport resets: what the kernel still buffers is dropped
+  bool proxy_pending_ = false;    // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
+  std::uint8_t refusal_ = 0;      // a connection limit refused this one (detail::Refusal): 503
   detail::ServerShard& owner_;
   detail::Shard& shard_;
   Hub& hub_;
   const Options& options_;
   OutboundQueue queue_;
   std::chrono::steady_clock::time_point last_read_;
-  std::chrono::steady_clock::time_point write_blocked_since_;
-  std::chrono::steady_clock::time_point closing_since_;
+  // Since the socket blocked with the queue not drained below read_pause_bytes ({}: it is not).
+  std::chrono::steady_clock::time_point behind_since_;
+  // Since the state began: accept (or the last keep-alive answer), upgrade, close. Every
+  // per-session deadline is measured from it (check_deadlines).
+  std::chrono::steady_clock::time_point state_since_;
+  detail::TokenBucket control_ops_;     // Options::control_ops_per_second
+  detail::TokenBucket pings_;           // Options::pings_per_second
   std::shared_ptr<Session> self_;       // keeps the session alive until finish()
   std::int64_t replayed_until_ns_ = 0;  // frames published before this were replayed: not latency samples
 
@@ -160,11 +196,13 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::shared_ptr<detail::Topic> topic;
     std::size_t index;  // place in the topic's member list on this shard
   };
-  /// What the application set for this session; most sessions have none, and pay one pointer.
+  /// What most sessions never need, so they pay one pointer: what the application set, and a PROXY
+  /// protocol header while it is half-received.
   struct Custom {
     std::shared_ptr<BackpressurePolicy> policy;
     std::any user_data;
     std::unique_ptr<detail::SessionAuth> auth;  // with Server::Options::auth: identity and token expiry
+    std::string proxy_header;
   };
 
   // Identity and access control (session_auth.cpp).
@@ -191,6 +229,26 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void reply_event(std::string_view json);
   void reply_error(int code, std::string_view msg);
   void tick(std::chrono::steady_clock::time_point now);
+  /// The deadlines of the state (request head, first subscription, close reply); true when one
+  /// ended the session or started its close. The one place such deadlines are checked.
+  bool check_deadlines(std::chrono::steady_clock::time_point now);
+  /// Pauses reading when the client does not read (read_pause_bytes); resumes when drained.
+  void update_reading();
+  /// At accept: admits the peer now, or waits for what a trusted proxy says (PROXY header, or
+  /// X-Forwarded-For in the head).
+  void begin_admission();
+  /// Whether connection limits let this client in (remote_, when `client_known`; else only the
+  /// total applies); a refusal is answered with 503 once its request head is read.
+  void admit(bool client_known);
+  /// Reads a PROXY protocol header from a trusted proxy; false while it is incomplete or bad.
+  bool take_proxy_header(std::span<const std::byte>& data);
+  /// Stops reading for good (an abuser's close): its sends back up in TCP until the session ends.
+  void stop_reading();
+  /// Spends `cost` control ops; false (and the session closing with 1008) past the rate.
+  bool spend_control(std::size_t cost);
+  void answer_refusal();
+  /// Admits by a trusted proxy's X-Forwarded-For when due; true when the connection is refused (answered).
+  bool admit_by_head(const HttpRequest& req);
   void unsubscribe_all();
   /// subscribe() with recovery: `replay` receives what goes out before live frames. `requester`: the
   /// client asked (it may create the topic only as Hub::Options::client_topics allows); nullptr: the application.

@@ -27,6 +27,14 @@ OutboundQueue::Result OutboundQueue::push(FrameRef frame, const OverflowContext&
   return Result::queued;
 }
 
+bool OutboundQueue::push_reply(FrameRef frame, const Limits& limits) {
+  if (bytes_ + frame->size() > limits.max_bytes + limits.control_reserve_bytes ||
+      count_ + 1 > limits.max_frames + limits.control_reserve_frames)
+    return false;
+  append({frame.detach(), 0});
+  return true;
+}
+
 void OutboundQueue::push_control(FrameRef frame) { append({frame.detach(), 0}); }
 
 void OutboundQueue::append(Entry e) {

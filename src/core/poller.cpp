@@ -13,7 +13,9 @@ int make_epoll() {
   return fd;
 }
 
-std::uint32_t mask(bool want_write) { return EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u); }
+std::uint32_t mask(bool want_write, bool want_read = true) {
+  return (want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (want_write ? EPOLLOUT : 0u);
+}
 }  // namespace
 
 Poller::Poller(asio::io_context& ioc) : epoll_(ioc, make_epoll()) {}
@@ -32,9 +34,9 @@ std::error_code Poller::add(int fd, Pollable* p, bool want_write) noexcept {
   return {};
 }
 
-std::error_code Poller::modify(int fd, Pollable* p, bool want_write) noexcept {
+std::error_code Poller::modify(int fd, Pollable* p, bool want_write, bool want_read) noexcept {
   epoll_event ev{};
-  ev.events = mask(want_write);
+  ev.events = mask(want_write, want_read);
   ev.data.ptr = p;
   if (::epoll_ctl(epoll_.native_handle(), EPOLL_CTL_MOD, fd, &ev) != 0) return {errno, std::generic_category()};
   return {};

@@ -67,6 +67,7 @@ FrameReader::FrameReader(std::size_t max_message_bytes) {
         const auto op = static_cast<Opcode>(arg->opcode);
         // A close payload of one byte cannot hold a status code (RFC 6455 5.5.1).
         if (op == Opcode::close && arg->msg_length == 1) r.protocol_error_ = true;
+        if (op == Opcode::ping) ++r.pings_;
         if (op == Opcode::text || op == Opcode::binary || op == Opcode::close)
           r.messages_.emplace_back(op, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
       },

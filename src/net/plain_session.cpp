@@ -88,6 +88,10 @@ class PlainSession final : public Session, public Pollable {
   void close_transport() override {
     if (fd_ < 0) return;
     shard_.poller().remove(fd_);
+    if (abort_close_) {
+      const linger reset{.l_onoff = 1, .l_linger = 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
     ::close(fd_);
     fd_ = -1;
   }
@@ -95,6 +99,8 @@ class PlainSession final : public Session, public Pollable {
   void shutdown_send() override {
     if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
   }
+
+  void set_reading(bool) override { update_interest(); }
 
  private:
   static constexpr std::size_t k_max_iov = 256;
@@ -105,11 +111,20 @@ class PlainSession final : public Session, public Pollable {
     if (state_ == State::closed) return;
     if ((events & EPOLLOUT) && waiting_writable_) {
       waiting_writable_ = false;
-      shard_.poller().modify(fd_, this, false);
+      update_interest();
       flush();
       if (state_ == State::closed) return;
     }
+    if (read_paused_) {
+      // Not reading: only a hang-up or an error gets here, and then nobody is left to write to.
+      if (events & (EPOLLHUP | EPOLLERR)) on_read_end();
+      return;
+    }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) on_readable();
+  }
+
+  void update_interest() {
+    if (fd_ >= 0 && shard_.poller().modify(fd_, this, waiting_writable_, !read_paused_)) fail_later();
   }
 
   void on_readable() {
@@ -119,7 +134,7 @@ class PlainSession final : public Session, public Pollable {
     for (int round = 0; round < 4; ++round) {
       const ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
       if (n > 0) {
-        if (!on_bytes(buf.first(static_cast<std::size_t>(n)))) return;
+        if (!on_bytes(buf.first(static_cast<std::size_t>(n))) || read_paused_) return;
         if (static_cast<std::size_t>(n) < buf.size()) break;
         continue;
       }
@@ -139,8 +154,8 @@ class PlainSession final : public Session, public Pollable {
   void wait_writable() {
     ShardCounters::add(shard_.counters.write_stalls, 1);
     waiting_writable_ = true;
-    write_blocked_since_ = std::chrono::steady_clock::now();
-    if (shard_.poller().modify(fd_, this, true)) fail_later();
+    note_blocked();
+    update_interest();
   }
 
   int fd_;

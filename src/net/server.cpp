@@ -1,6 +1,12 @@
 #include "fanout/server.hpp"
 
+#include <algorithm>
 #include <stdexcept>
+
+#include <sys/resource.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <system_error>
 
 #include <asio/ip/address.hpp>
@@ -9,6 +15,7 @@
 #include <asio/ssl/context.hpp>
 #endif
 
+#include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
@@ -79,6 +86,19 @@ void ServerShard::tick() {
   }
   queued_bytes.store(queued, std::memory_order_relaxed);
   websockets.store(upgraded_now, std::memory_order_relaxed);
+  admission->per_ip.sweep(now_ms());
+  // Many small frames (replies, pongs) freed by clients that left stay in the allocator's arenas
+  // as resident memory; give it back once a lot has gone (rare: a trim walks the heap).
+  // At most every few seconds: a trim walks the heap on this thread, and queues under steady load
+  // swing by megabytes between ticks.
+  queued_peak_ = std::max(queued_peak_, queued);
+  if (queued_peak_ - queued >= k_trim_after_bytes && now - last_trim_ >= k_trim_interval) {
+    queued_peak_ = queued;
+    last_trim_ = now;
+#ifdef __GLIBC__
+    ::malloc_trim(0);
+#endif
+  }
   if (acceptor_.is_open() || !sessions_.empty()) {
     tick_timer_.expires_after(server.options().tick);
     tick_timer_.async_wait([this](const asio::error_code& ec) {
@@ -91,6 +111,8 @@ void ServerShard::add(Session* s) {
   s->index_in_owner_ = sessions_.size();
   sessions_.push_back(s);
   open.store(sessions_.size(), std::memory_order_relaxed);
+  admission->connections.fetch_add(1, std::memory_order_relaxed);
+  s->begin_admission();
 }
 
 void ServerShard::remove(Session* s) noexcept {
@@ -100,6 +122,7 @@ void ServerShard::remove(Session* s) noexcept {
   sessions_[i]->index_in_owner_ = i;
   sessions_.pop_back();
   open.store(sessions_.size(), std::memory_order_relaxed);
+  admission->connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void ServerShard::begin_drain() {
@@ -135,6 +158,28 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
   for (const auto& p : options_.paths)
     if (p.empty() || p[0] != '/') throw std::invalid_argument("fanout: WebSocket path must start with '/': " + p);
   if (!options_.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");
+  admission_ = std::make_unique<detail::Admission>(
+      detail::IpLimiter::Settings{.max_connections = options_.max_connections_per_ip,
+                                  .handshakes_per_second = options_.handshakes_per_second_per_ip,
+                                  .handshake_burst = std::max(1.0, options_.handshake_burst_per_ip)});
+  admission_->trusted_proxies = detail::CidrSet(options_.trusted_proxies);  // throws std::invalid_argument
+  auto exempt = options_.limit_exempt;
+  if (options_.exempt_loopback) exempt.insert(exempt.end(), {"127.0.0.0/8", "::1/128"});
+  admission_->exempt = detail::CidrSet(exempt);
+  admission_->proxy_protocol = options_.proxy_protocol;
+  admission_->retry_after = options_.retry_after;
+  admission_->max_connections = options_.max_connections;
+  if (admission_->max_connections == 0) {
+    // Headroom under the descriptor limit for upstreams, sinks, the listeners and accept() itself,
+    // so the limit answers 503 before accept fails with EMFILE.
+    rlimit rl{};
+    const std::size_t fds = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                                ? static_cast<std::size_t>(rl.rlim_cur)
+                                : std::size_t{1} << 20;
+    admission_->max_connections = fds - std::min(fds / 2, std::max<std::size_t>(64, fds / 10));
+  }
+  if (options_.proxy_protocol && options_.tls)
+    throw std::invalid_argument("fanout: proxy_protocol is for plain listeners (terminate TLS at the proxy)");
   if (options_.topic_endpoints)
     for (auto& r :
          topic_routes(hub_, {.max_age = options_.http_max_age, .auth = std::make_shared<const Auth>(options_.auth)}))
@@ -167,6 +212,7 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     shards_.push_back(
         std::make_unique<detail::ServerShard>(*this, detail::RuntimeAccess::shard(runtime_, i), std::move(acceptor)));
     shards_.back()->tls_context = tls_context_.get();
+    shards_.back()->admission = admission_.get();
   }
   // Started by each loop; inline when none runs it yet (a posted start could outlive the Server).
   for (std::size_t i = 0; i < shards_.size(); ++i)
@@ -223,7 +269,16 @@ Server::Stats Server::stats() const {
     st.write_stalls += c.write_stalls.load(std::memory_order_relaxed);
     st.queued_bytes += s->queued_bytes.load(std::memory_order_relaxed);
     st.websockets += s->websockets.load(std::memory_order_relaxed);
+    st.refused_total += s->refused_total.load(std::memory_order_relaxed);
+    st.refused_per_ip += s->refused_per_ip.load(std::memory_order_relaxed);
+    st.refused_rate += s->refused_rate.load(std::memory_order_relaxed);
+    st.head_timeouts += s->head_timeouts.load(std::memory_order_relaxed);
+    st.subscribe_timeouts += s->subscribe_timeouts.load(std::memory_order_relaxed);
+    st.rate_limited += s->rate_limited.load(std::memory_order_relaxed);
+    st.reply_overflows += s->reply_overflows.load(std::memory_order_relaxed);
+    st.read_pauses += s->read_pauses.load(std::memory_order_relaxed);
   }
+  st.max_connections = admission_->max_connections;
   return st;
 }
 

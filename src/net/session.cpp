@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 
+#include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/control_protocol.hpp"
 #include "fanout/detail/frame_reader.hpp"
 #include "fanout/detail/handshake_reader.hpp"
@@ -30,10 +31,40 @@ Session::Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote)
       hub_(owner.server.hub()),
       options_(owner.server.options().session),
       last_read_(std::chrono::steady_clock::now()),
+      state_since_(last_read_),
       id_(next_session_id.fetch_add(1, std::memory_order_relaxed)),
       remote_(std::move(remote)) {}
 
 Session::~Session() = default;
+
+void Session::begin_admission() {
+  const auto& a = *owner_.admission;
+  if (!a.trusted_proxies.contains(remote_.address()))
+    admit(true);
+  else if (a.proxy_protocol)
+    proxy_pending_ = true;  // its client is in the PROXY header
+  else
+    admit_at_head_ = true;  // ... or in X-Forwarded-For
+}
+
+void Session::admit(bool client_known) {
+  auto& a = *owner_.admission;
+  if (refusal_ != 0) return;
+  if (a.connections.load(std::memory_order_relaxed) > a.max_connections) {
+    refusal_ = static_cast<std::uint8_t>(detail::Refusal::total);
+    return;
+  }
+  if (!client_known || a.exempt.contains(remote_.address())) return;
+  switch (a.per_ip.acquire(detail::ip_key(remote_.address()), detail::now_ms())) {
+    case detail::IpLimiter::Verdict::ok: ip_counted_ = true; return;
+    case detail::IpLimiter::Verdict::too_many_connections:
+      refusal_ = static_cast<std::uint8_t>(detail::Refusal::per_ip);
+      return;
+    case detail::IpLimiter::Verdict::too_many_handshakes:
+      refusal_ = static_cast<std::uint8_t>(detail::Refusal::rate);
+      return;
+  }
+}
 
 std::size_t Session::shard() const noexcept { return shard_.index(); }
 
@@ -118,10 +149,17 @@ void Session::schedule_flush() {
   shard_.mark_dirty(this);
 }
 
-void Session::send(std::string_view payload, Opcode op) {
-  if (state_ != State::open) return;
-  queue_.push_control(Frame::make(op, payload));
+bool Session::send(std::string_view payload, Opcode op) {
+  if (state_ != State::open) return false;
+  if (!queue_.push_reply(Frame::make(op, payload), options_.queue)) {
+    // Replies beyond the reserve: the client asks (or is sent) faster than it reads.
+    detail::ShardCounters::add(owner_.reply_overflows, 1);
+    close(CloseCode::policy_violation, "not reading replies");
+    stop_reading();
+    return false;
+  }
   schedule_flush();
+  return true;
 }
 
 void Session::close(CloseCode code, std::string_view reason) {
@@ -130,7 +168,7 @@ void Session::close(CloseCode code, std::string_view reason) {
   if (code != CloseCode::policy_violation) pull_due();
   if (state_ != State::open) return;  // the pull met a full queue and the policy disconnected
   state_ = State::closing;
-  closing_since_ = std::chrono::steady_clock::now();
+  state_since_ = std::chrono::steady_clock::now();
   if (code == CloseCode::policy_violation) {
     // The client is not reading: what is queued would hold the close frame back for good.
     queue_.clear_unsent();
@@ -142,6 +180,9 @@ void Session::close(CloseCode code, std::string_view reason) {
 
 void Session::on_written(std::size_t n) {
   queue_.consume(n);
+  // Progress: the client took the queue below the mark, so the write_timeout clock starts over.
+  if (queue_.bytes() <= options_.read_pause_bytes) behind_since_ = {};
+  if (read_paused_) update_reading();
   if (queue_.empty() && close_after_flush_) {
     if (state_ == State::handshake || close_received_) {
       finish();
@@ -158,8 +199,43 @@ bool Session::on_bytes(std::span<const std::byte> data) {
   last_read_ = std::chrono::steady_clock::now();
   ping_outstanding_ = false;
   if (state_ == State::handshake) return on_handshake_bytes(data);
-  if (state_ == State::open || (state_ == State::closing && !close_received_)) return on_ws_bytes(data);
+  if (state_ == State::open || (state_ == State::closing && !close_received_)) {
+    if (!on_ws_bytes(data)) return false;
+    update_reading();
+  }
   return state_ != State::closed;
+}
+
+void Session::update_reading() {
+  if (state_ == State::closed) return;
+  const bool pause = waiting_writable_ && queue_.bytes() >= options_.read_pause_bytes;
+  if (pause && !read_paused_) {
+    read_paused_ = true;
+    detail::ShardCounters::add(owner_.read_pauses, 1);
+    set_reading(false);
+  } else if (read_paused_ && state_ == State::open && queue_.bytes() <= options_.read_pause_bytes / 2) {
+    read_paused_ = false;
+    last_read_ = std::chrono::steady_clock::now();  // the pause was ours: idle time starts now
+    set_reading(true);
+  }
+}
+
+bool Session::spend_control(std::size_t cost) {
+  if (control_ops_.take(static_cast<double>(cost), options_.control_ops_per_second, options_.control_ops_burst,
+                        detail::now_ms()))
+    return true;
+  detail::ShardCounters::add(owner_.rate_limited, 1);
+  close(CloseCode::policy_violation, "too many requests");
+  stop_reading();
+  return false;
+}
+
+void Session::stop_reading() {
+  // An abuser's close: what it sends next cannot matter, and reading it would only cost CPU until
+  // close_timeout; its sends back up in TCP instead.
+  if (read_paused_ || state_ == State::closed) return;
+  read_paused_ = true;
+  set_reading(false);
 }
 
 void Session::on_read_end() {
@@ -182,9 +258,31 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
   // wslay's answers, unless our own close frame is already queued: after it nothing may follow.
   auto& out = ws_->replies();
   if (state_ == State::closing && close_after_flush_) out.clear();
+  if (const std::size_t pings = ws_->take_pings();
+      pings > 0 && state_ == State::open &&
+      !pings_.take(static_cast<double>(pings), options_.pings_per_second, options_.pings_burst, detail::now_ms())) {
+    detail::ShardCounters::add(owner_.rate_limited, 1);
+    ws_.reset();
+    close_received_ = true;  // reading is over: nothing the client sends now can matter
+    close(CloseCode::policy_violation, "too many pings");
+    stop_reading();
+    return state_ != State::closed;
+  }
   if (!out.empty()) {
-    queue_.push_control(Frame::make_raw(std::as_bytes(std::span(out))));
+    // Pongs count against the queue like every reply; the close frame (wslay's last word) must go.
+    const bool closing = ws_->finished();
+    auto frame = Frame::make_raw(std::as_bytes(std::span(out)));
     out.clear();
+    if (closing) {
+      queue_.push_control(std::move(frame));
+    } else if (!queue_.push_reply(std::move(frame), options_.queue)) {
+      detail::ShardCounters::add(owner_.reply_overflows, 1);
+      ws_.reset();
+      close_received_ = true;
+      fail(CloseCode::policy_violation, "not reading replies");
+      stop_reading();
+      return state_ != State::closed;
+    }
     schedule_flush();
   }
   for (auto& [op, payload] : ws_->take_messages()) on_message(op, payload);
@@ -195,7 +293,7 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
     // wslay failed the connection (its close frame is queued) or answered the client's close.
     if (state_ == State::open) {
       state_ = State::closing;
-      closing_since_ = std::chrono::steady_clock::now();
+      state_since_ = std::chrono::steady_clock::now();
     }
     close_after_flush_ = true;
     close_received_ = true;  // reading is over either way
@@ -260,52 +358,80 @@ void Session::unsubscribe_all() {
 
 // ---------------------------------------------------------------- timers and the end
 
-void Session::tick(std::chrono::steady_clock::time_point now) {
-  using std::chrono::duration_cast;
+bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
   switch (state_) {
     case State::handshake:
-      if (now - last_read_ > owner_.server.options().handshake_timeout) {
+      // A deadline for the whole request head from accept (or the previous keep-alive answer), not
+      // from the last byte: a byte every few seconds must not hold a connection (slowloris).
+      if (now - state_since_ > owner_.server.options().handshake_timeout) {
         detail::ShardCounters::add(owner_.rejected, 1);
+        detail::ShardCounters::add(owner_.head_timeouts, 1);
         finish();
+        return true;
       }
-      return;
+      return false;
     case State::open:
-      if (custom_ && custom_->auth && !auth_tick(now)) return;  // auth deadline, token expiry
-      if (waiting_writable_ && options_.write_timeout.count() > 0 &&
-          now - write_blocked_since_ > options_.write_timeout) {
-        detail::ShardCounters::add(shard_.counters.write_timeouts, 1);
-        finish();
-        return;
+      if (custom_ && custom_->auth && !auth_tick(now)) return true;  // auth deadline, token expiry
+      if (!ever_subscribed_ && options_.subscribe_timeout.count() > 0 &&
+          now - state_since_ > options_.subscribe_timeout) {
+        detail::ShardCounters::add(owner_.subscribe_timeouts, 1);
+        close(CloseCode::policy_violation, "no subscription");
+        return true;
       }
-      if (options_.idle_timeout.count() > 0 && now - last_read_ > options_.idle_timeout) {
-        close(CloseCode::going_away, "idle timeout");
-        return;
-      }
-      if (options_.ping_interval.count() > 0 && !ping_outstanding_ && now - last_read_ > options_.ping_interval) {
-        ping_outstanding_ = true;
-        queue_.push_control(Frame::make(Opcode::ping, {}));
-        schedule_flush();
-      }
-      // Free the queue's storage only after a quiet spell: a session that receives a message every
-      // few ticks would otherwise allocate it again for every message.
-      if (delivered_since_tick_)
-        quiet_ticks_ = 0;
-      else if (quiet_ticks_ < 255)
-        ++quiet_ticks_;
-      delivered_since_tick_ = false;
-      if (quiet_ticks_ >= k_quiet_ticks_before_shrink && !waiting_writable_) queue_.shrink_if_empty();
-      return;
+      return false;
     case State::closing:
-      if (now - closing_since_ > options_.close_timeout) finish();
-      return;
-    case State::closed: return;
+      if (now - state_since_ > options_.close_timeout) {
+        finish();
+        return true;
+      }
+      return false;
+    case State::closed: return true;
   }
+  return false;
+}
+
+void Session::tick(std::chrono::steady_clock::time_point now) {
+  if (check_deadlines(now) || state_ != State::open) return;
+  // Slow: the queue has not drained below read_pause_bytes for write_timeout since the socket
+  // blocked. Any byte read does not count: a client taking a trickle while much more queues is slow.
+  if (behind_since_ != std::chrono::steady_clock::time_point{} && options_.write_timeout.count() > 0 &&
+      now - behind_since_ > options_.write_timeout) {
+    detail::ShardCounters::add(shard_.counters.write_timeouts, 1);
+    // A reset, not a FIN: the kernel would otherwise keep trickling its send buffer (megabytes)
+    // to a client that already proved it does not read.
+    abort_close_ = true;
+    finish();
+    return;
+  }
+  if (!read_paused_) {  // while paused the client's silence is ours; write_timeout watches it
+    if (options_.idle_timeout.count() > 0 && now - last_read_ > options_.idle_timeout) {
+      close(CloseCode::going_away, "idle timeout");
+      return;
+    }
+    if (options_.ping_interval.count() > 0 && !ping_outstanding_ && now - last_read_ > options_.ping_interval) {
+      ping_outstanding_ = true;
+      queue_.push_control(Frame::make(Opcode::ping, {}));  // one at a time: bounded
+      schedule_flush();
+    }
+  }
+  // Free the queue's storage only after a quiet spell: a session that receives a message every
+  // few ticks would otherwise allocate it again for every message.
+  if (delivered_since_tick_)
+    quiet_ticks_ = 0;
+  else if (quiet_ticks_ < 255)
+    ++quiet_ticks_;
+  delivered_since_tick_ = false;
+  if (quiet_ticks_ >= k_quiet_ticks_before_shrink && !waiting_writable_) queue_.shrink_if_empty();
 }
 
 void Session::finish() {
   if (state_ == State::closed) return;
   const bool was_ws = state_ != State::handshake;
   state_ = State::closed;
+  if (ip_counted_) {
+    ip_counted_ = false;
+    owner_.admission->per_ip.release(detail::ip_key(remote_.address()), detail::now_ms());
+  }
   unsubscribe_all();
   if (dirty_) shard_.forget(this);
   dirty_ = false;

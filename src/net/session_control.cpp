@@ -1,5 +1,7 @@
 // The control protocol on a session: subscribe / unsubscribe / ping requests (parsed by
 // detail/control_protocol.hpp), their acks and errors, and joining topics.
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "fanout/detail/control_protocol.hpp"
@@ -15,6 +17,8 @@ namespace fanout {
 void Session::on_control(std::string_view text) {
   using detail::ControlError;
   auto parsed = detail::parse_control(text);
+  // Charged before any work or reply: one per topic named (a long list is many requests), at least one.
+  if (!spend_control(parsed.ok ? std::max<std::size_t>(1, parsed.request.args.size()) : 1)) return;
   if (!parsed.ok) {
     reply_error(static_cast<int>(parsed.error), parsed.message);
     return;
@@ -26,6 +30,7 @@ void Session::on_control(std::string_view text) {
     case detail::ControlRequest::Op::ping: reply_event(R"({"event":"pong"})"); return;
     case detail::ControlRequest::Op::subscribe:
       for (const auto& t : parsed.request.args) {
+        if (state_ != State::open) return;  // a reply past the queue's reserve closed it
         if (group_index_known(t)) {
           reply_event(
               fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t), hub_.last_seq(t)));
@@ -62,6 +67,7 @@ void Session::on_control(std::string_view text) {
       return;
     case detail::ControlRequest::Op::unsubscribe:
       for (const auto& t : parsed.request.args) {
+        if (state_ != State::open) return;
         if (unsubscribe(t))
           reply_event(fmt::format(R"({{"event":"unsubscribe","arg":{}}})", detail::json_string(t)));
         else
@@ -113,6 +119,7 @@ bool Session::join(std::string_view topic, const detail::Recovery& recovery, det
       return false;
   }
   subs_.push_back({std::move(t), index});
+  ever_subscribed_ = true;
   owner_.subscriptions.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/handshake.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
@@ -15,8 +16,46 @@
 
 namespace fanout {
 
+bool Session::take_proxy_header(std::span<const std::byte>& data) {
+  if (!custom_) custom_ = std::make_unique<Custom>();
+  auto& buf = custom_->proxy_header;
+  const std::size_t before = buf.size();
+  const std::size_t take = std::min(data.size(), detail::k_max_proxy_header - before);
+  buf.append(reinterpret_cast<const char*>(data.data()), take);
+  const auto h = detail::parse_proxy_header(std::as_bytes(std::span(buf)));
+  if (h.status == detail::ProxyHeader::Status::need_more && buf.size() < detail::k_max_proxy_header) {
+    data = {};
+    return false;
+  }
+  proxy_pending_ = false;
+  if (h.status != detail::ProxyHeader::Status::ok) {
+    std::string().swap(buf);
+    answer_http(400, "Bad Request", {}, "bad PROXY protocol header\n");
+    return false;
+  }
+  data = data.subspan(h.consumed - before);
+  std::string().swap(buf);
+  if (h.source) remote_ = *h.source;
+  admit(h.source.has_value());  // LOCAL / UNKNOWN: the proxy's own check, only the total applies
+  return true;
+}
+
+void Session::answer_refusal() {
+  auto& a = *owner_.admission;
+  switch (static_cast<detail::Refusal>(refusal_)) {
+    case detail::Refusal::total: detail::ShardCounters::add(owner_.refused_total, 1); break;
+    case detail::Refusal::per_ip: detail::ShardCounters::add(owner_.refused_per_ip, 1); break;
+    case detail::Refusal::rate: detail::ShardCounters::add(owner_.refused_rate, 1); break;
+    case detail::Refusal::none: return;
+  }
+  answer_http(503, "Service Unavailable", fmt::format("Retry-After: {}\r\n", a.jittered_retry_after()),
+              "connection limit reached, retry later\n");
+}
+
 bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   if (close_after_flush_) return true;  // answered already; ignore the rest
+  if (proxy_pending_ && !take_proxy_header(data)) return state_ != State::closed;
+  if (data.empty()) return true;
   const auto& options = owner_.server.options();
   if (!handshake_)
     handshake_ = std::make_unique<detail::HandshakeReader>(options.max_request_head_bytes, options.paths);
@@ -29,11 +68,14 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
       return true;
     }
     case detail::HandshakeReader::Kind::plain:
+      if (admit_by_head(handshake_->request())) return true;
       answer_plain_http(handshake_->request());
       if (close_after_flush_ || decision.consumed >= data.size()) return true;
       // Keep-alive: a pipelined request may follow in the same bytes.
       return on_handshake_bytes(data.subspan(decision.consumed));
-    case detail::HandshakeReader::Kind::upgrade: break;
+    case detail::HandshakeReader::Kind::upgrade:
+      if (admit_by_head(handshake_->request())) return true;
+      break;
   }
   if (!admit(handshake_->request())) return true;  // Origin or token refused: 403/401 answered
   accept_websocket(handshake_->request());
@@ -41,6 +83,21 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   // Frames the client sent right behind its head.
   if (decision.consumed < data.size() && state_ == State::open) return on_ws_bytes(data.subspan(decision.consumed));
   return state_ != State::closed;
+}
+
+bool Session::admit_by_head(const HttpRequest& req) {
+  if (admit_at_head_) {
+    admit_at_head_ = false;
+    const auto& a = *owner_.admission;
+    std::optional<asio::ip::address> client;
+    if (const auto xff = req.header("X-Forwarded-For"))
+      client = detail::client_from_forwarded_for(*xff, a.trusted_proxies);
+    if (client) remote_ = asio::ip::tcp::endpoint(*client, 0);
+    admit(client.has_value());
+  }
+  if (refusal_ == 0) return false;
+  answer_refusal();
+  return true;
 }
 
 void Session::answer_plain_http(const HttpRequest& req) {
@@ -79,6 +136,8 @@ void Session::answer_plain_http(const HttpRequest& req) {
   }
   answer_http(res.status, detail::http_reason(res.status), res.headers, res.body, res.content_type,
               req.method() == "HEAD", keep_alive && res.status < 500);
+  // Keep-alive: the next request head has handshake_timeout of its own from now.
+  state_since_ = std::chrono::steady_clock::now();
 }
 
 void Session::answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
@@ -103,6 +162,7 @@ void Session::accept_websocket(const HttpRequest& req) {
       accept, protocol ? "Sec-WebSocket-Protocol: fanout.v1\r\n" : "");
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
   state_ = State::open;
+  state_since_ = std::chrono::steady_clock::now();  // subscribe_timeout counts from here
   detail::ShardCounters::add(owner_.upgraded, 1);
   const auto& envelope_paths = owner_.server.options().envelope_paths;
   const auto wants = detail::query_param(req.query(), "envelope");

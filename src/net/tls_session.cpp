@@ -185,6 +185,10 @@ class TlsSession final : public Session, public Pollable {
   void close_transport() override {
     if (fd_ < 0) return;
     shard_.poller().remove(fd_);
+    if (abort_close_) {
+      const linger reset{.l_onoff = 1, .l_linger = 0};
+      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
     SSL_free(ssl_);  // no close_notify: the WebSocket close handshake already said goodbye
     ssl_ = nullptr;
     blocked_.reset();
@@ -193,6 +197,18 @@ class TlsSession final : public Session, public Pollable {
   }
 
   void shutdown_send() override {}  // the peer's close reply or close_timeout ends the session
+
+  void set_reading(bool on) override {
+    update_interest(true);
+    // Records OpenSSL already decrypted do not wake epoll: take them now.
+    if (on && ssl_ && SSL_pending(ssl_) > 0 && !read_posted_) {
+      read_posted_ = true;
+      asio::post(shard_.context(), [self = shared_from_this(), this] {
+        read_posted_ = false;
+        if (state_ != State::closed && !read_paused_) on_readable();
+      });
+    }
+  }
 
  private:
   void on_poll(std::uint32_t events) override {
@@ -206,6 +222,11 @@ class TlsSession final : public Session, public Pollable {
     if (blocked_ && !write_wants_read_ && writable) {
       resume_write();
       if (state_ == State::closed) return;
+    }
+    if (read_paused_) {
+      // Not reading: only a hang-up or an error gets here, and then nobody is left to write to.
+      if (events & (EPOLLHUP | EPOLLERR)) on_read_end();
+      return;
     }
     if (readable || (writable && read_wants_write_)) {
       on_readable();
@@ -257,7 +278,7 @@ class TlsSession final : public Session, public Pollable {
         got += static_cast<std::size_t>(r);
       }
       if (got > 0 && !on_bytes(buf.first(got))) return;
-      if (state_ == State::closed) return;
+      if (state_ == State::closed || read_paused_) return;
       if (err == SSL_ERROR_NONE) continue;  // the buffer filled up: more may be waiting
       if (err == SSL_ERROR_WANT_READ) return;
       if (err == SSL_ERROR_WANT_WRITE) {  // a key update or renegotiation must answer first
@@ -274,7 +295,7 @@ class TlsSession final : public Session, public Pollable {
       read_posted_ = true;
       asio::post(shard_.context(), [self = shared_from_this(), this] {
         read_posted_ = false;
-        if (state_ != State::closed) on_readable();
+        if (state_ != State::closed && !read_paused_) on_readable();
       });
     }
   }
@@ -310,17 +331,19 @@ class TlsSession final : public Session, public Pollable {
   void wait_to_write(bool wants_read) {
     ShardCounters::add(shard_.counters.write_stalls, 1);
     waiting_writable_ = true;
-    write_blocked_since_ = std::chrono::steady_clock::now();
+    note_blocked();
     write_wants_read_ = wants_read;
     update_interest();
   }
 
-  /// Level-triggered input is always watched; output only while some operation waits for it.
-  void update_interest() {
+  /// Level-triggered input is watched unless reading is paused (a blocked write that waits for the
+  /// peer's records still reads); output only while some operation waits for it.
+  void update_interest(bool read_changed = false) {
     const bool want = handshake_wants_write_ || read_wants_write_ || (blocked_ && !write_wants_read_);
-    if (want == polled_write_ || fd_ < 0) return;
+    if ((want == polled_write_ && !read_changed) || fd_ < 0) return;
     polled_write_ = want;
-    if (shard_.poller().modify(fd_, this, want)) fail_later();
+    const bool read = !read_paused_ || write_wants_read_ || !tls_ready_;
+    if (shard_.poller().modify(fd_, this, want, read)) fail_later();
   }
 
   void fail_later() {

@@ -1,5 +1,7 @@
 #include "fanout/library_metrics.hpp"
 
+#include <utility>
+
 #include "fanout/hub.hpp"
 #include "fanout/server.hpp"
 #include "fanout/upstream.hpp"
@@ -62,6 +64,24 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
                               stat(&S::write_stalls)));
   out.push_back(r.add_counter("fanout_gather_writes_total", "Gather-writes (syscalls) that carried data", labels,
                               stat(&S::writes)));
+  // Connection limits and per-client bounds (docs/security.md).
+  out.push_back(r.add_gauge("fanout_connections_max", "The connection limit in force (max_connections)", labels,
+                            stat(&S::max_connections)));
+  for (auto [limit, field] : {std::pair{"total", &S::refused_total}, std::pair{"per_ip", &S::refused_per_ip},
+                              std::pair{"handshake_rate", &S::refused_rate}})
+    out.push_back(r.add_counter("fanout_connections_refused_total", "Connections answered 503 by a connection limit",
+                                with(labels, {{"limit", limit}}), stat(field)));
+  out.push_back(r.add_counter("fanout_head_timeouts_total",
+                              "Connections closed because the request head was not complete within handshake_timeout",
+                              labels, stat(&S::head_timeouts)));
+  for (auto [reason, field] :
+       {std::pair{"no_subscription", &S::subscribe_timeouts}, std::pair{"rate_limit", &S::rate_limited},
+        std::pair{"reply_overflow", &S::reply_overflows}})
+    out.push_back(r.add_counter("fanout_policy_closes_total", "Sessions closed with 1008 by a per-client bound",
+                                with(labels, {{"reason", reason}}), stat(field)));
+  out.push_back(r.add_counter("fanout_read_pauses_total",
+                              "Times a session stopped reading because its client did not read", labels,
+                              stat(&S::read_pauses)));
   out.push_back(r.add_histogram("fanout_publish_to_write_seconds",
                                 "Time from Hub::publish to the gather-write carrying the frame (one sample per write)",
                                 labels, [&server] { return server.publish_to_write_latency(); }));

@@ -102,6 +102,10 @@ int main(int argc, char** argv) {
         opt.session.idle_timeout = ms(i);
       else if (a == "--write-timeout-ms")
         opt.session.write_timeout = ms(i);
+      else if (a == "--control-ops-burst")  // per-client bounds (docs/security.md)
+        opt.session.control_ops_burst = static_cast<double>(num(i));
+      else if (a == "--subscribe-timeout-ms")
+        opt.session.subscribe_timeout = ms(i);
       else if (a == "--max-subscriptions")
         opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
       else if (a == "--client-topics") {

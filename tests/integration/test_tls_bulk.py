@@ -61,6 +61,7 @@ async def run(args, tmp: str):
     ctx = trusting_context(certs["ca"])
     srv = Server(args.server, ["--shards", "2", "--tls-cert", certs["cert"], "--tls-key", certs["key"],
                                "--max-message-bytes", str(4 << 20), "--max-subscriptions", str(2 * TOPICS),
+                               "--control-ops-burst", str(4 * TOPICS),  # one subscribe of 2,000 topics
                                "--max-queue-bytes", str(16 << 20)])
     port = srv.port
     checks = Checks()

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <any>
 #include <chrono>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -201,5 +203,57 @@ TEST_CASE("on_open chooses a policy per session, and the policy sees the session
   }
   ::close(internal);
   ::close(browser);
+  rt.stop();
+}
+
+TEST_CASE("connection limits: bad settings refused at construction, max_connections derived from the fd limit") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Server::Options bad;
+  bad.port = 0;
+  bad.trusted_proxies = {"10.0.0.0/33"};
+  CHECK_THROWS_AS(fanout::Server(rt, hub, bad), std::invalid_argument);
+  bad.trusted_proxies = {};
+  bad.limit_exempt = {"not an address"};
+  CHECK_THROWS_AS(fanout::Server(rt, hub, bad), std::invalid_argument);
+
+  rlimit rl{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &rl) == 0);
+  fanout::Server::Options o;
+  o.port = 0;
+  fanout::Server derived(rt, hub, o);
+  const auto max = derived.stats().max_connections;
+  CHECK(max > 0);
+  if (rl.rlim_cur != RLIM_INFINITY) {
+    CHECK(max < rl.rlim_cur);                           // headroom under the descriptor limit
+    CHECK(max >= rl.rlim_cur - rl.rlim_cur / 10 - 64);  // ... of a tenth, or 64
+  }
+  o.max_connections = 7;
+  fanout::Server fixed(rt, hub, o);
+  CHECK(fixed.stats().max_connections == 7);
+}
+
+TEST_CASE("past max_connections the request gets 503 with a Retry-After in [retry_after/2, retry_after]") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Server::Options o;
+  o.port = 0;
+  o.max_connections = 1;
+  o.retry_after = std::chrono::seconds(4);
+  fanout::Server server(rt, hub, o);
+  rt.start();
+  const int held = connect_to(server.port());  // the one connection allowed, kept open
+  wait_for([&] { return server.stats().sessions == 1; });
+  const auto answer = get(server.port(), "/healthz");
+  CHECK(answer.starts_with("HTTP/1.1 503 "));
+  const auto at = answer.find("Retry-After: ");
+  REQUIRE(at != std::string::npos);
+  const int seconds = std::stoi(answer.substr(at + 13));
+  CHECK(seconds >= 2);
+  CHECK(seconds <= 4);
+  CHECK(server.stats().refused_total == 1);
+  ::close(held);
+  wait_for([&] { return server.stats().sessions == 0; });
+  CHECK(get(server.port(), "/healthz").starts_with("HTTP/1.1 200 "));
   rt.stop();
 }

@@ -39,6 +39,8 @@ class FrameReader {
   [[nodiscard]] bool feed(std::span<const std::byte> data);
   /// What wslay answered during the feeds so far (pongs, close frames); the caller sends and clears it.
   std::string& replies() noexcept { return out_; }
+  /// Pings received since the last call (wslay answers them; the session rate-limits them).
+  std::size_t take_pings() noexcept { return std::exchange(pings_, 0); }
   /// Messages completed so far, in arrival order.
   std::vector<Message> take_messages() noexcept { return std::exchange(messages_, {}); }
   /// The client's close frame arrived.
@@ -66,6 +68,7 @@ class FrameReader {
   // Completed during one wslay_event_recv and handled after it, so replies keep arrival order with
   // wslay's own answers (a ping's pong goes out before the reply to a later text message).
   std::vector<Message> messages_;
+  std::size_t pings_ = 0;
   bool protocol_error_ = false;  // something wslay lets through that RFC 6455 forbids
   Boundary boundary_;
 };

@@ -42,7 +42,9 @@ class Poller {
 
   /// Watches `fd` for input (level-triggered), and for output while `want_write`.
   std::error_code add(int fd, Pollable* p, bool want_write) noexcept;
-  std::error_code modify(int fd, Pollable* p, bool want_write) noexcept;
+  /// As add; without `want_read` only output, hang-up and errors are reported (a session that
+  /// stops reading so its client's sends back up in TCP).
+  std::error_code modify(int fd, Pollable* p, bool want_write, bool want_read = true) noexcept;
   void remove(int fd) noexcept;
 
  private:

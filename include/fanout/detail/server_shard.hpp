@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -20,6 +21,7 @@ class Server;
 class Session;
 namespace detail {
 class Shard;
+struct Admission;
 
 /// An accepted connection. Bound to the shard's io_context executor rather than the type-erased
 /// any_io_executor: the socket and every pending wait on it are smaller (this is per idle connection).
@@ -48,6 +50,16 @@ class ServerShard {
   std::atomic<std::int64_t> subscriptions{0};
   std::atomic<std::uint64_t> queued_bytes{0};  // over this shard's sessions, sampled every tick
   std::atomic<std::uint64_t> websockets{0};    // sessions past the upgrade, sampled every tick
+  // Connection limits and per-client bounds (docs/security.md); the shard thread writes them.
+  Admission* admission = nullptr;                    // the server's, shared by its shards
+  std::atomic<std::uint64_t> refused_total{0};       // 503: max_connections
+  std::atomic<std::uint64_t> refused_per_ip{0};      // 503: max_connections_per_ip
+  std::atomic<std::uint64_t> refused_rate{0};        // 503: handshakes_per_second_per_ip
+  std::atomic<std::uint64_t> head_timeouts{0};       // request head not complete within handshake_timeout
+  std::atomic<std::uint64_t> subscribe_timeouts{0};  // no subscription within subscribe_timeout: 1008
+  std::atomic<std::uint64_t> rate_limited{0};        // control ops or pings past their rate: 1008
+  std::atomic<std::uint64_t> reply_overflows{0};     // replies past the queue's control reserve: 1008
+  std::atomic<std::uint64_t> read_pauses{0};         // sessions that stopped reading for a client that does not
   bool draining = false;
 
  private:
@@ -55,12 +67,16 @@ class ServerShard {
   void start_session(ShardSocket socket);
   void tick();
 
-  static constexpr int k_accept_batch = 64;  // connections taken per accept wakeup
+  static constexpr int k_accept_batch = 64;                     // connections taken per accept wakeup
+  static constexpr std::uint64_t k_trim_after_bytes = 4 << 20;  // freed from queues before malloc_trim
+  static constexpr std::chrono::seconds k_trim_interval{5};     // and at most this often
 
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
   asio::steady_timer accept_pause_;
   std::vector<Session*> sessions_;
+  std::uint64_t queued_peak_ = 0;  // most queued bytes since the last trim: much freed since -> malloc_trim
+  std::chrono::steady_clock::time_point last_trim_{};
 };
 
 std::shared_ptr<Session> make_plain_session(ServerShard& owner, ShardSocket socket);
