@@ -33,9 +33,9 @@
 namespace fanout {
 
 enum class Access : std::uint8_t { public_, authenticated, user, claim, token, deny };
-std::string_view to_string(Access a) noexcept;
+FANOUT_API std::string_view to_string(Access a) noexcept;
 /// "public", "authenticated", "user", "claim", "token", "deny"; nullopt otherwise.
-std::optional<Access> access_by_name(std::string_view name) noexcept;
+FANOUT_API std::optional<Access> access_by_name(std::string_view name) noexcept;
 
 class FANOUT_API AccessRules {
  public:

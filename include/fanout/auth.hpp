@@ -32,11 +32,12 @@
 #include <vector>
 
 #include "fanout/access_rules.hpp"
+#include "fanout/export.hpp"
 #include "fanout/token_verifier.hpp"
 
 namespace fanout {
 
-struct Auth {
+struct FANOUT_API Auth {
   std::shared_ptr<TokenVerifier> verifier{};  // null: no tokens, every client is anonymous
   AccessRules rules{};                        // none: every topic needs a verified token (when a verifier is set)
   bool allow_anonymous = false;  // with a verifier: a client without a token may connect (public topics only)

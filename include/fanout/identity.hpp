@@ -11,9 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "fanout/export.hpp"
+
 namespace fanout {
 
-struct Identity {
+struct FANOUT_API Identity {
   using Clock = std::chrono::system_clock;
 
   std::string user;                          // the `sub` claim ("" when the token has none)

@@ -34,7 +34,7 @@ inline constexpr std::array<std::string_view, 10> k_sensitive_parts = {
     "signature", "apikey", "credential", "privatekey", "authorization"};
 
 /// True when a parameter called `name` holds a credential (see above).
-bool is_sensitive_name(std::string_view name) noexcept;
+FANOUT_API bool is_sensitive_name(std::string_view name) noexcept;
 /// `url` with its userinfo and sensitive query values replaced by k_redacted; anything that is not a
 /// URL comes back with only its sensitive name=value pairs redacted.
 FANOUT_API std::string redact_url(std::string_view url);

@@ -60,7 +60,7 @@ enum class TokenError : std::uint8_t {
   wrong_issuer,
   wrong_audience,
 };
-std::string_view to_string(TokenError e) noexcept;
+FANOUT_API std::string_view to_string(TokenError e) noexcept;
 
 class FANOUT_API TokenVerifier {
  public:

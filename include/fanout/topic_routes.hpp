@@ -49,7 +49,7 @@ FANOUT_API std::vector<HttpRoute> topic_routes(Hub& hub, TopicRoutesOptions opti
 /// the hub, concurrent ones are served the previous snapshot), so a client cannot make the shards
 /// walk 100,000 topics per request, and a page is bounded in entries and bytes, so neither can it
 /// make the server hold megabytes per pipelined request.
-struct TopicListOptions {
+struct FANOUT_API TopicListOptions {
   std::size_t default_limit = 100;          // entries per page when `limit` is not given
   std::size_t max_limit = 1000;             // largest `limit` accepted (larger: 400)
   std::size_t max_page_bytes = 256 * 1024;  // a page ends early past this many bytes of JSON
@@ -57,6 +57,6 @@ struct TopicListOptions {
                                             // 0: every request walks the hub (tests)
   std::chrono::seconds max_age{0};          // Cache-Control: max-age (0: no-cache)
 };
-HttpRoute topic_list_route(Hub& hub, TopicListOptions options = {});
+FANOUT_API HttpRoute topic_list_route(Hub& hub, TopicListOptions options = {});
 
 }  // namespace fanout
