@@ -8,6 +8,7 @@
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/session_auth.hpp"  // Session::Custom owns one
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/websocket_key.hpp"
 #include "fanout/http.hpp"

@@ -66,10 +66,12 @@ publish = load("publish")
 assert [s["case"] for s in publish["steps"]][0] == "no history" and all(s["ns_per_publish"] > 0 for s in publish["steps"])
 
 storm = load("storm")
-s = storm["steps"][0]
-# 200 subscribers drop at once and come back with since: all caught up, nothing lost.
-assert s["storm_connections"] == 200 and s["storm_caught_up"] == 200, s
-assert s["gaps"] == 0 and s["out_of_order"] == 0 and s["failed"] == 0, s
+# 200 subscribers drop at once and come back with since: all caught up, nothing lost; without tokens
+# and with each connection verifying a JWT (HS256, ES256) on connect and reconnect.
+assert [s["auth"] for s in storm["steps"]] == ["none", "HS256", "ES256"], storm["steps"]
+for s in storm["steps"]:
+    assert s["storm_connections"] == 200 and s["storm_caught_up"] == 200, s
+    assert s["gaps"] == 0 and s["out_of_order"] == 0 and s["failed"] == 0, s
 
 # --repeat: each rate twice with fresh clients and a fresh topic, and the p99 spread per rate.
 rep_out = os.path.join(out, "repeat")

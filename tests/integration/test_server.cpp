@@ -129,7 +129,10 @@ int main(int argc, char** argv) {
       else if (a == "--envelope-path") {
         opt.paths.push_back(argv[++i]);
         opt.envelope_paths.push_back(opt.paths.back());
-      } else if (a == "--tls-cert")
+      } else if (a == "--auth-key-file")  // JWT keys (token_verifier.hpp): every topic then needs a token
+        opt.auth.verifier =
+            std::make_shared<fanout::TokenVerifier>(fanout::TokenVerifier::Options{.key_file = argv[++i]});
+      else if (a == "--tls-cert")
         opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
       else if (a == "--tls-key")
         opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};

@@ -60,6 +60,8 @@ TEST_CASE("auth and refresh carry a token; subscribe may carry one") {
   auto s = parse_control(R"({"op":"subscribe","args":["private.1"],"token":"abc"})");
   REQUIRE(s.ok);
   CHECK(s.request.token == "abc");
+}
+
 TEST_CASE("a since past 64 bits is bad arguments (4002), a malformed number is bad JSON (4000)") {
   CHECK(parse_control(R"({"op":"subscribe","args":["t"],"since":{"t":18446744073709551616}})").error ==
         ControlError::bad_args);
