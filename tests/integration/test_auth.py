@@ -439,6 +439,7 @@ access = "deny"
     keys.write(keys.all_keys(hs_kid="hs2"))
     open_relay = Relay(args.relay, ["--config", anon_config, "--upstream", sim.url, "--subscribe",
                                     subscribe_msg(STREAMS[:2]), "--route", ROUTE, "--listen", "127.0.0.1:0",
+                                    "--topic", "tickers:BTC-USDT", "--topic", "trades:ETH-USDT",
                                     "--stats-interval", 0, "--no-status-page"], name="relay-anonymous")
     await open_relay.wait_line(Relay.live_re("upstream"), what="upstream live")
     anon = await open_client(open_relay.port, "anonymous")

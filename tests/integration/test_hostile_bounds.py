@@ -211,6 +211,7 @@ async def body(args):
     tmp = tempfile.mkdtemp(prefix="fanout-hostile-")
     sim, relay = await start(args, CONFIG_A, tmp, "a")
     port = relay.port
+    admin = relay.admin_port  # /metrics is on the admin listener
     canary = await Canary.open(port)
     await canary.check(what="at start")
 
@@ -223,7 +224,7 @@ async def body(args):
         got = await asyncio.to_thread(close_code_or_end, ws, 5)
         ws.close_socket()
         check(got.startswith("close 1008"), f"control-op flood: expected close 1008, got {got}")
-        check(metric(port, "fanout_policy_closes_total", reason="rate_limit") >= 1, "rate_limit not counted")
+        check(metric(admin, "fanout_policy_closes_total", reason="rate_limit") >= 1, "rate_limit not counted")
         await canary.check(since=mark, what="after the control-op flood")
 
     async def ping_flood():
@@ -266,7 +267,7 @@ async def body(args):
         log(f"    slow reader took {got} bytes in {secs:.1f} s, then {how}")
         check(how != "still open", "a slow reader taking a trickle was not disconnected within 15 s")
         check(got > 20 * 2048, f"the slow reader made progress for a while only ({got} bytes)")
-        check(metric(port, "fanout_slow_disconnects_total", reason="write_timeout") >= 1, "write_timeout not counted")
+        check(metric(admin, "fanout_slow_disconnects_total", reason="write_timeout") >= 1, "write_timeout not counted")
         await canary.check(since=mark, what="after the slow reader")
 
     async def slowloris():
@@ -294,14 +295,14 @@ async def body(args):
         log(f"    slowloris sent {sent} bytes over {secs:.1f} s, then {how}")
         check(how != "still open", "slowloris kept its connection for 60 s")
         check(secs < 10 * HEAD_TIMEOUT_MS / 1000, f"slowloris held {secs:.1f} s (head deadline {HEAD_TIMEOUT_MS} ms)")
-        check(metric(port, "fanout_head_timeouts_total") >= 1, "head timeout not counted")
+        check(metric(admin, "fanout_head_timeouts_total") >= 1, "head timeout not counted")
 
     async def no_subscription():
         ws = await asyncio.to_thread(RawWS, port, "/ws", 5, None, "127.0.0.6")
         got = await asyncio.to_thread(close_code_or_end, ws, 10)
         ws.close_socket()
         check(got.startswith("close 1008"), f"no subscription: expected close 1008, got {got}")
-        check(metric(port, "fanout_policy_closes_total", reason="no_subscription") >= 1, "not counted")
+        check(metric(admin, "fanout_policy_closes_total", reason="no_subscription") >= 1, "not counted")
 
     async def per_ip():
         src = "127.0.0.7"
@@ -313,7 +314,7 @@ async def body(args):
         check(r.status == 101, f"another IP must still get in: {r!r}")
         for ws in held:
             ws.close_socket()
-        check(metric(port, "fanout_connections_refused_total", limit="per_ip") >= 1, "per_ip not counted")
+        check(metric(admin, "fanout_connections_refused_total", limit="per_ip") >= 1, "per_ip not counted")
         # A trusted proxy (127.0.0.200) speaks for its clients: the limit applies to each of them.
         proxied = []
         for _ in range(PER_IP):
@@ -343,7 +344,7 @@ async def body(args):
                 break
         log(f"    statuses: {statuses}")
         check(503 in statuses, f"30 quick handshakes from one IP never refused: {statuses}")
-        check(metric(port, "fanout_connections_refused_total", limit="handshake_rate") >= 1, "not counted")
+        check(metric(admin, "fanout_connections_refused_total", limit="handshake_rate") >= 1, "not counted")
 
     async def total():
         held = []
@@ -361,7 +362,7 @@ async def body(args):
         check_503(refused, "past max_connections")
         for s in held:
             s.close()
-        check(metric(port, "fanout_connections_refused_total", limit="total") >= 1, "total not counted")
+        check(metric(admin, "fanout_connections_refused_total", limit="total") >= 1, "total not counted")
 
     for name, fn in [("control-op flood: close 1008", control_flood),
                      ("ping flood: close 1008, RSS bounded", ping_flood),
@@ -380,6 +381,7 @@ async def body(args):
     # ---- relay B: rates off, the queue bound alone
     sim, relay = await start(args, CONFIG_B, tmp, "b")
     port = relay.port
+    admin = relay.admin_port  # /metrics is on the admin listener
     canary = await Canary.open(port)
     await canary.check(what="at start (relay B)")
     await asyncio.sleep(0.5)
@@ -460,9 +462,9 @@ async def body(args):
             s.close()
 
     await checks.arun("PROXY protocol v1/v2 from a trusted proxy: per-IP limit of the named client", proxy_protocol)
-    st = {k: metric(port, "fanout_policy_closes_total", reason=k) for k in ("reply_overflow", "rate_limit")}
-    log(f"    relay B: policy closes {st}, read pauses {metric(port, 'fanout_read_pauses_total')}, "
-        f"write timeouts {metric(port, 'fanout_slow_disconnects_total', reason='write_timeout')}")
+    st = {k: metric(admin, "fanout_policy_closes_total", reason=k) for k in ("reply_overflow", "rate_limit")}
+    log(f"    relay B: policy closes {st}, read pauses {metric(admin, 'fanout_read_pauses_total')}, "
+        f"write timeouts {metric(admin, 'fanout_slow_disconnects_total', reason='write_timeout')}")
     check(st["rate_limit"] == 0, "relay B has no rate limits, yet something was rate-limited")
     await checks.arun("canary unharmed (relay B)", lambda: canary.check(what="at the end of relay B"))
     await canary.close()

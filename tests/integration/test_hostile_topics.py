@@ -25,6 +25,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -100,7 +101,12 @@ async def default_mode(args):
 
 
 async def flood_refused(args):
-    sim, relay = await hostile_relay(args, ["--stats-interval", 1])
+    # The per-connection rate limit on control ops (test_hostile_bounds) would close the attackers
+    # first; here it is lifted, so the topic table's own defence is what is measured.
+    conf = os.path.join(tempfile.mkdtemp(prefix="fanout-hostile-topics-"), "relay.toml")
+    with open(conf, "w") as f:
+        f.write("[limits]\ncontrol_ops_per_second = 100000\ncontrol_ops_burst = 100000\n")
+    sim, relay = await hostile_relay(args, ["--stats-interval", 1, "--config", conf])
     canary = await Canary.open(relay.port)
     try:
         before = await next_topic_count(relay)
