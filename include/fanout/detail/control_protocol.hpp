@@ -19,8 +19,8 @@ enum class ControlError : int {
   not_subscribed = 4006,
   unsupported = 4007,
   // Identity and access control (auth.hpp), numbered after HTTP's 401 and 403.
-  unauthorized = 4401,  // a token was needed, or the one given was refused
-  forbidden = 4403,     // the access rules deny this topic to this connection
+  unauthorized = 4401,   // a token was needed, or the one given was refused
+  forbidden = 4403,      // the access rules deny this topic to this connection
   unknown_topic = 4008,  // subscribe to a topic the server does not have (clients may not create topics)
 };
 
