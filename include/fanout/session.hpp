@@ -160,16 +160,18 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   bool close_received_ = false;
   std::uint8_t quiet_ticks_ = 0;  // ticks without deliveries; a long quiet spell frees the queue
   // Bounds per client (docs/security.md): kept beside the flags above.
-  bool read_paused_ = false;      // input interest removed: the client does not read
-  bool ever_subscribed_ = false;  // subscribe_timeout is met
-  bool ip_counted_ = false;       // holds a slot of remote_'s address in the per-IP table
-  bool admit_at_head_ = false;    // a trusted proxy's X-Forwarded-For names the client
-  bool abort_close_ = false;      // close_transport resets: what the kernel still buffers is dropped
-  bool proxy_pending_ = false;    // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
-  std::uint8_t refusal_ = 0;      // a connection limit refused this one (detail::Refusal): 503
+  bool read_paused_ = false;        // input interest removed: the client does not read
+  bool ever_subscribed_ = false;    // subscribe_timeout is met
+  bool ip_counted_ : 1 = false;     // holds a slot of remote_'s address in the per-IP table
+  bool admit_at_head_ : 1 = false;  // a trusted proxy's X-Forwarded-For names the client
+  bool abort_close_ = false;        // close_transport resets: what the kernel still buffers is dropped
+  bool proxy_pending_ = false;      // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
+  std::uint8_t refusal_ = 0;        // a connection limit refused this one (detail::Refusal): 503
+  // Two flags above share a byte so that this fits before owner_ (Session under 256 bytes).
+  std::uint32_t index_in_owner_ = 0;  // in ServerShard's session list
+  // The shard and the hub are reached through owner_ (owner_.shard, owner_.server.hub()): two
+  // references fewer per connection.
   detail::ServerShard& owner_;
-  detail::Shard& shard_;
-  Hub& hub_;
   const Options& options_;
   OutboundQueue queue_;
   std::chrono::steady_clock::time_point last_read_;
@@ -269,7 +271,6 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   std::unique_ptr<detail::FrameReader> ws_;             // only while a frame or message is half-received
   std::unique_ptr<detail::HandshakeReader> handshake_;  // only during the handshake
   std::unique_ptr<Custom> custom_;
-  std::size_t index_in_owner_ = 0;
 };
 
 }  // namespace fanout

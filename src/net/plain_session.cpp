@@ -37,7 +37,7 @@ class PlainSession final : public Session, public Pollable {
     ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
     const int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (shard_.poller().add(fd_, this, false)) finish();
+    if (owner_.shard.poller().add(fd_, this, false)) finish();
   }
 
   void flush() override {
@@ -55,7 +55,7 @@ class PlainSession final : public Session, public Pollable {
       // --iovecs, docs/benchmarks.md) is more than copying a small frame that is in cache.
       iovec one;
       if (msg.msg_iovlen > 1 && want <= k_copy_limit && want <= msg.msg_iovlen * k_copy_frame_bytes) {
-        std::byte* out = shard_.write_buffer().data();
+        std::byte* out = owner_.shard.write_buffer().data();
         for (std::size_t i = 0, at = 0; i < msg.msg_iovlen; at += iov[i].iov_len, ++i)
           std::memcpy(out + at, iov[i].iov_base, iov[i].iov_len);
         one = {out, want};
@@ -75,8 +75,8 @@ class PlainSession final : public Session, public Pollable {
         fail_later();
         return;
       }
-      ShardCounters::add(shard_.counters.writes, 1);
-      sample_write(shard_.counters, first_published);
+      ShardCounters::add(owner_.shard.counters.writes, 1);
+      sample_write(owner_.shard.counters, first_published);
       on_written(static_cast<std::size_t>(n));
       if (state_ == State::closed) return;
       if (static_cast<std::size_t>(n) < want) break;  // the socket is full
@@ -87,7 +87,7 @@ class PlainSession final : public Session, public Pollable {
  protected:
   void close_transport() override {
     if (fd_ < 0) return;
-    shard_.poller().remove(fd_);
+    owner_.shard.poller().remove(fd_);
     if (abort_close_) {
       const linger reset{.l_onoff = 1, .l_linger = 0};
       ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
@@ -124,11 +124,11 @@ class PlainSession final : public Session, public Pollable {
   }
 
   void update_interest() {
-    if (fd_ >= 0 && shard_.poller().modify(fd_, this, waiting_writable_, !read_paused_)) fail_later();
+    if (fd_ >= 0 && owner_.shard.poller().modify(fd_, this, waiting_writable_, !read_paused_)) fail_later();
   }
 
   void on_readable() {
-    auto buf = shard_.read_buffer();
+    auto buf = owner_.shard.read_buffer();
     // A few reads per wakeup, then back to the loop so one chatty client cannot starve the rest
     // (level-triggered: what is left wakes us again).
     for (int round = 0; round < 4; ++round) {
@@ -148,11 +148,11 @@ class PlainSession final : public Session, public Pollable {
   void fail_later() {
     waiting_writable_ = true;  // nothing more is written
     queue_.clear_unsent();
-    asio::post(shard_.context(), [self = shared_from_this(), this] { finish(); });
+    asio::post(owner_.shard.context(), [self = shared_from_this(), this] { finish(); });
   }
 
   void wait_writable() {
-    ShardCounters::add(shard_.counters.write_stalls, 1);
+    ShardCounters::add(owner_.shard.counters.write_stalls, 1);
     waiting_writable_ = true;
     note_blocked();
     update_interest();

@@ -108,7 +108,7 @@ void ServerShard::tick() {
 }
 
 void ServerShard::add(Session* s) {
-  s->index_in_owner_ = sessions_.size();
+  s->index_in_owner_ = static_cast<std::uint32_t>(sessions_.size());
   sessions_.push_back(s);
   open.store(sessions_.size(), std::memory_order_relaxed);
   admission->connections.fetch_add(1, std::memory_order_relaxed);
@@ -119,7 +119,7 @@ void ServerShard::remove(Session* s) noexcept {
   const std::size_t i = s->index_in_owner_;
   if (i >= sessions_.size() || sessions_[i] != s) return;
   sessions_[i] = sessions_.back();
-  sessions_[i]->index_in_owner_ = i;
+  sessions_[i]->index_in_owner_ = static_cast<std::uint32_t>(i);
   sessions_.pop_back();
   open.store(sessions_.size(), std::memory_order_relaxed);
   admission->connections.fetch_sub(1, std::memory_order_relaxed);

@@ -27,8 +27,6 @@ constexpr std::uint8_t k_quiet_ticks_before_shrink = 40;  // 10 s at the default
 
 Session::Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote)
     : owner_(owner),
-      shard_(owner.shard),
-      hub_(owner.server.hub()),
       options_(owner.server.options().session),
       last_read_(std::chrono::steady_clock::now()),
       state_since_(last_read_),
@@ -66,7 +64,7 @@ void Session::admit(bool client_known) {
   }
 }
 
-std::size_t Session::shard() const noexcept { return shard_.index(); }
+std::size_t Session::shard() const noexcept { return owner_.shard.index(); }
 
 void Session::set_group_index(const detail::Topic* t, std::size_t i) noexcept {
   for (auto& s : subs_)
@@ -125,7 +123,7 @@ void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, Ba
   if (!frames.empty()) {
     group.cursor[i] = frames.back().frame->seq();
     for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, topic, counters);
-    detail::ShardCounters::add(shard_.counters.deliveries, frames.size());
+    detail::ShardCounters::add(owner_.shard.counters.deliveries, frames.size());
   }
   if (group.flagged[i]) {
     --pulls_due_;
@@ -137,16 +135,16 @@ void Session::pull_due() {
   if (pulls_due_ == 0) return;
   BackpressureCounters counters;
   for (const auto& sub : subs_) {
-    auto& group = sub.topic->groups[shard_.index()];
+    auto& group = sub.topic->groups[owner_.shard.index()];
     if (group.flagged[sub.index]) Session::pull(*sub.topic, group, sub.index, counters);  // not virtual
   }
-  shard_.add_counters(counters);
+  owner_.shard.add_counters(counters);
 }
 
 void Session::schedule_flush() {
   if (dirty_ || waiting_writable_ || state_ == State::closed) return;
   dirty_ = true;
-  shard_.mark_dirty(this);
+  owner_.shard.mark_dirty(this);
 }
 
 bool Session::send(std::string_view payload, Opcode op) {
@@ -338,14 +336,14 @@ void Session::on_message(Opcode op, std::string_view payload) {
 void Session::leave(std::size_t k) {
   const auto t = subs_[k].topic;
   const std::size_t index = subs_[k].index;
-  auto& group = t->groups[shard_.index()];
+  auto& group = t->groups[owner_.shard.index()];
   if (group.flagged[index]) {
     BackpressureCounters counters;
     pull(*t, group, index, counters);
-    shard_.add_counters(counters);
+    owner_.shard.add_counters(counters);
   }
   // Swap-remove: the member that took our place learns its new index.
-  if (detail::Member* moved = detail::HubMembers::unsubscribe(hub_, t, shard_.index(), index, this, envelope_))
+  if (detail::Member* moved = detail::HubMembers::unsubscribe(owner_.server.hub(), t, owner_.shard.index(), index, this, envelope_))
     static_cast<Session*>(moved)->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
@@ -396,7 +394,7 @@ void Session::tick(std::chrono::steady_clock::time_point now) {
   // blocked. Any byte read does not count: a client taking a trickle while much more queues is slow.
   if (behind_since_ != std::chrono::steady_clock::time_point{} && options_.write_timeout.count() > 0 &&
       now - behind_since_ > options_.write_timeout) {
-    detail::ShardCounters::add(shard_.counters.write_timeouts, 1);
+    detail::ShardCounters::add(owner_.shard.counters.write_timeouts, 1);
     // A reset, not a FIN: the kernel would otherwise keep trickling its send buffer (megabytes)
     // to a client that already proved it does not read.
     abort_close_ = true;
@@ -433,7 +431,7 @@ void Session::finish() {
     owner_.admission->per_ip.release(detail::ip_key(remote_.address()), detail::now_ms());
   }
   unsubscribe_all();
-  if (dirty_) shard_.forget(this);
+  if (dirty_) owner_.shard.forget(this);
   dirty_ = false;
   queue_.clear();
   ws_.reset();
@@ -442,7 +440,7 @@ void Session::finish() {
   owner_.remove(this);
   if (was_ws && owner_.server.callbacks().on_close) owner_.server.callbacks().on_close(*this);
   // Handlers may still be queued for this session; the last reference goes with them.
-  asio::post(shard_.context(), [keep = std::move(self_)] {});
+  asio::post(owner_.shard.context(), [keep = std::move(self_)] {});
 }
 
 }  // namespace fanout

@@ -10,6 +10,7 @@
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/hub.hpp"
+#include "fanout/server.hpp"
 #include "fanout/session.hpp"
 
 namespace fanout {
@@ -33,7 +34,7 @@ void Session::on_control(std::string_view text) {
         if (state_ != State::open) return;  // a reply past the queue's reserve closed it
         if (group_index_known(t)) {
           reply_event(
-              fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t), hub_.last_seq(t)));
+              fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t), owner_.server.hub().last_seq(t)));
           continue;
         }
         if (!may_subscribe(t, parsed.request.token)) continue;  // access rules (auth.hpp)
@@ -62,7 +63,7 @@ void Session::on_control(std::string_view text) {
         const detail::Topic& joined = *subs_.back().topic;
         if (!replay.frames.empty()) replayed_until_ns_ = detail::steady_now_ns();
         for (const auto& f : replay.frames) deliver(f, joined, counters);
-        shard_.add_counters(counters);
+        owner_.shard.add_counters(counters);
       }
       return;
     case detail::ControlRequest::Op::unsubscribe:
@@ -96,8 +97,8 @@ bool Session::join(std::string_view topic, const detail::Recovery& recovery, det
   if (subs_.size() >= options_.max_subscriptions) return false;
   std::shared_ptr<detail::Topic> t;
   std::size_t index = 0;
-  const auto& limits = hub_.options().client_topics;
-  switch (detail::HubMembers::subscribe(hub_, topic, shard_.index(), this, recovery, requester, t, index, replay)) {
+  const auto& limits = owner_.server.hub().options().client_topics;
+  switch (detail::HubMembers::subscribe(owner_.server.hub(), topic, owner_.shard.index(), this, recovery, requester, t, index, replay)) {
     case detail::SubscribeResult::ok: break;
     case detail::SubscribeResult::invalid_topic:
       reply_error(static_cast<int>(ControlError::invalid_topic),

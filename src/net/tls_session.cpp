@@ -128,7 +128,7 @@ class TlsSession final : public Session, public Pollable {
     // record. MOVING_WRITE_BUFFER: a blocked record is retried from the session's copy of its bytes.
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_set_accept_state(ssl_);
-    if (shard_.poller().add(fd_, this, false)) finish();
+    if (owner_.shard.poller().add(fd_, this, false)) finish();
   }
 
   void flush() override {
@@ -156,8 +156,8 @@ class TlsSession final : public Session, public Pollable {
       ERR_clear_error();  // SSL_get_error reads this thread's queue
       const int r = SSL_write(ssl_, data, static_cast<int>(n));
       if (r > 0) {
-        ShardCounters::add(shard_.counters.writes, 1);
-        sample_write(shard_.counters, first_published);
+        ShardCounters::add(owner_.shard.counters.writes, 1);
+        sample_write(owner_.shard.counters, first_published);
         on_written(static_cast<std::size_t>(r));
         if (state_ == State::closed) return;
         continue;
@@ -184,7 +184,7 @@ class TlsSession final : public Session, public Pollable {
  protected:
   void close_transport() override {
     if (fd_ < 0) return;
-    shard_.poller().remove(fd_);
+    owner_.shard.poller().remove(fd_);
     if (abort_close_) {
       const linger reset{.l_onoff = 1, .l_linger = 0};
       ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
@@ -203,7 +203,7 @@ class TlsSession final : public Session, public Pollable {
     // Records OpenSSL already decrypted do not wake epoll: take them now.
     if (on && ssl_ && SSL_pending(ssl_) > 0 && !read_posted_) {
       read_posted_ = true;
-      asio::post(shard_.context(), [self = shared_from_this(), this] {
+      asio::post(owner_.shard.context(), [self = shared_from_this(), this] {
         read_posted_ = false;
         if (state_ != State::closed && !read_paused_) on_readable();
       });
@@ -263,7 +263,7 @@ class TlsSession final : public Session, public Pollable {
       read_wants_write_ = false;
       update_interest();
     }
-    auto buf = shard_.read_buffer();
+    auto buf = owner_.shard.read_buffer();
     // A few buffers per wakeup, then back to the loop so one chatty client cannot starve the rest.
     for (int round = 0; round < 4; ++round) {
       std::size_t got = 0;
@@ -293,7 +293,7 @@ class TlsSession final : public Session, public Pollable {
     // Out of rounds. What OpenSSL already holds decrypted does not wake epoll: come back for it.
     if (SSL_pending(ssl_) > 0 && !read_posted_) {
       read_posted_ = true;
-      asio::post(shard_.context(), [self = shared_from_this(), this] {
+      asio::post(owner_.shard.context(), [self = shared_from_this(), this] {
         read_posted_ = false;
         if (state_ != State::closed && !read_paused_) on_readable();
       });
@@ -317,8 +317,8 @@ class TlsSession final : public Session, public Pollable {
       }
       blocked_done_ += static_cast<std::uint32_t>(r);
     }
-    ShardCounters::add(shard_.counters.writes, 1);
-    sample_write(shard_.counters, blocked_published_);
+    ShardCounters::add(owner_.shard.counters.writes, 1);
+    sample_write(owner_.shard.counters, blocked_published_);
     blocked_.reset();
     blocked_size_ = blocked_done_ = 0;
     waiting_writable_ = false;
@@ -329,7 +329,7 @@ class TlsSession final : public Session, public Pollable {
   }
 
   void wait_to_write(bool wants_read) {
-    ShardCounters::add(shard_.counters.write_stalls, 1);
+    ShardCounters::add(owner_.shard.counters.write_stalls, 1);
     waiting_writable_ = true;
     note_blocked();
     write_wants_read_ = wants_read;
@@ -343,7 +343,7 @@ class TlsSession final : public Session, public Pollable {
     if ((want == polled_write_ && !read_changed) || fd_ < 0) return;
     polled_write_ = want;
     const bool read = !read_paused_ || write_wants_read_ || !tls_ready_;
-    if (shard_.poller().modify(fd_, this, want, read)) fail_later();
+    if (owner_.shard.poller().modify(fd_, this, want, read)) fail_later();
   }
 
   void fail_later() {
@@ -351,7 +351,7 @@ class TlsSession final : public Session, public Pollable {
     failing_ = true;
     waiting_writable_ = true;  // nothing more is written
     queue_.clear_unsent();
-    asio::post(shard_.context(), [self = shared_from_this(), this] { finish(); });
+    asio::post(owner_.shard.context(), [self = shared_from_this(), this] { finish(); });
   }
 
   int fd_;
