@@ -343,7 +343,8 @@ void Session::leave(std::size_t k) {
     owner_.shard.add_counters(counters);
   }
   // Swap-remove: the member that took our place learns its new index.
-  if (detail::Member* moved = detail::HubMembers::unsubscribe(owner_.server.hub(), t, owner_.shard.index(), index, this, envelope_))
+  if (detail::Member* moved =
+          detail::HubMembers::unsubscribe(owner_.server.hub(), t, owner_.shard.index(), index, this, envelope_))
     static_cast<Session*>(moved)->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);

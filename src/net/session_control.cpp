@@ -33,8 +33,8 @@ void Session::on_control(std::string_view text) {
       for (const auto& t : parsed.request.args) {
         if (state_ != State::open) return;  // a reply past the queue's reserve closed it
         if (group_index_known(t)) {
-          reply_event(
-              fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t), owner_.server.hub().last_seq(t)));
+          reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t),
+                                  owner_.server.hub().last_seq(t)));
           continue;
         }
         if (!may_subscribe(t, parsed.request.token)) continue;  // access rules (auth.hpp)
@@ -98,7 +98,8 @@ bool Session::join(std::string_view topic, const detail::Recovery& recovery, det
   std::shared_ptr<detail::Topic> t;
   std::size_t index = 0;
   const auto& limits = owner_.server.hub().options().client_topics;
-  switch (detail::HubMembers::subscribe(owner_.server.hub(), topic, owner_.shard.index(), this, recovery, requester, t, index, replay)) {
+  switch (detail::HubMembers::subscribe(owner_.server.hub(), topic, owner_.shard.index(), this, recovery, requester, t,
+                                        index, replay)) {
     case detail::SubscribeResult::ok: break;
     case detail::SubscribeResult::invalid_topic:
       reply_error(static_cast<int>(ControlError::invalid_topic),
