@@ -103,6 +103,9 @@ async def run_plain(args, checks: Checks, tmp: str):
 [server]
 listen = ["127.0.0.1:0"]
 
+[topics]                 # the client subscribes at once, before the upstream's first message
+declare = ["tickers:BTC-USDT", "trades:BTC-USDT"]
+
 [[upstream]]
 name = "sim"
 urls = ["{sim.url}"]
