@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_testlib import (ROUTE, FeedSim, Relay, Stream, check, log,  # noqa: E402
+from relay_testlib import (ROUTE, FeedSim, Relay, Stream, check, declare_args, log,  # noqa: E402
                            parse_sim_message, relay_client, subscribe_msg, topic_of)
 
 CANARY_STREAMS = [("tickers", "BTC-USDT")]
@@ -95,7 +95,7 @@ async def hostile_relay(args, relay_args=(), rate: float = 50, streams=None
     and a relay subscribed to them on 127.0.0.1:0, live. relay_args are appended."""
     streams = streams or CANARY_STREAMS
     sim = FeedSim(args.sim, rate=rate)
-    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(streams),
+    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(streams), *declare_args(streams),
                                "--route", ROUTE, "--listen", "127.0.0.1:0", *relay_args])
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
     await sim.wait_stats(lambda st: st["subscriptions"] == len(streams), "the relay subscribed")

@@ -73,6 +73,17 @@ def topic_of(stream) -> str:
     return f"{stream[0]}:{stream[1]}"
 
 
+def declare_args(streams) -> list[str]:
+    """`--topic T` for each stream: a relay's clients may only join known topics (else 4008), and a
+    client of a test often subscribes before the upstream's first message has made the topic."""
+    return [a for s in streams for a in ("--topic", topic_of(s))]
+
+
+def declare_toml(streams) -> str:
+    """The same as a config section."""
+    return "[topics]\ndeclare = [" + ", ".join(f'"{topic_of(s)}"' for s in streams) + "]\n"
+
+
 # ----------------------------------------------------------------------------------------------
 # The feed simulator
 

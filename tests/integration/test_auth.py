@@ -45,7 +45,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_testlib import (ROUTE, FeedSim, Relay, WsClient, check, fail, log,  # noqa: E402
+from relay_testlib import (ROUTE, FeedSim, Relay, WsClient, check, declare_args, fail, log,  # noqa: E402
                            run_relay_test, spawn, subscribe_msg)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -253,7 +253,7 @@ pattern = "secret:*"
 access = "deny"
 """)
     sim = FeedSim(args.sim, rate=20)
-    relay = Relay(args.relay, ["--config", config, "--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+    relay = Relay(args.relay, ["--config", config, "--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 0,
                                "--no-status-page"])
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")

@@ -40,8 +40,8 @@ from fanout_testlib import (OP_CLOSE, OP_PING, RawWS, build_frame, check, handsh
                             HttpResponse, log, make_key, parse_close, recv_until_closed)
 from hostile_testlib import CANARY_STREAMS, Canary, rss_kib  # noqa: E402
 from test_tls import make_certs, trusting_context  # noqa: E402
-from relay_testlib import (ROUTE, Checks, FeedSim, Relay, run_relay_test, subscribe_msg,  # noqa: E402
-                           topic_of, write_file)
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, declare_args, run_relay_test,  # noqa: E402
+                           subscribe_msg, topic_of, write_file)
 
 BULK_STREAMS = [("trades", "ETH-USDT")]
 BULK_TOPIC = topic_of(BULK_STREAMS[0])
@@ -198,7 +198,7 @@ async def start(args, config: str, tmp: str, name: str, extra=()):
     # 16 KB messages at 100/s per stream (~1.6 MB/s): enough to fill a slow reader's kernel buffers
     # (up to 4 MiB on Linux) and then its queue within seconds.
     sim = FeedSim(args.sim, rate=100, args=["--size", "16000"], name=f"sim-{name}")
-    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(CANARY_STREAMS + BULK_STREAMS),
+    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(CANARY_STREAMS + BULK_STREAMS), *declare_args(CANARY_STREAMS + BULK_STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0",
                                "--config", write_file(tmp, f"{name}.toml", config), *extra], name=f"relay-{name}")
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")

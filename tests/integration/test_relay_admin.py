@@ -27,8 +27,8 @@ from urllib.parse import quote
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_testlib import CANARY_STREAMS, Canary, rss_kib  # noqa: E402
 from metrics_testlib import http_get  # noqa: E402
-from relay_testlib import (HOST, ROUTE, Checks, FeedSim, Relay, check, log, run_relay_test,  # noqa: E402
-                           subscribe_msg, write_file)
+from relay_testlib import (HOST, ROUTE, Checks, FeedSim, Relay, check, declare_toml, log,  # noqa: E402
+                           run_relay_test, subscribe_msg, write_file)
 
 TOKEN = "adm1n-T0ken-for-the-test-0123456789"
 SECRETS = ["hunter2", "SECRETKEY1", "SECRETTOKEN2", TOKEN]
@@ -89,6 +89,7 @@ listen = ["127.0.0.1:0"]
 stats_interval_s = 0
 [admin]
 public = true
+{declare_toml(CANARY_STREAMS)}
 [[upstream]]
 name = "many"
 url = "ws://bob:hunter2@127.0.0.1:{many.port}/ws?apiKey=SECRETKEY1&depth=5"

@@ -16,8 +16,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, check_no_stray_events,  # noqa: E402
-                           check_open, close_all, log, relay_client, run_relay_test, sim_client,
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, check_no_stray_events, check_open,  # noqa: E402
+                           close_all, declare_args, log, relay_client, run_relay_test, sim_client,
                            subscribe_msg, topic_of)
 
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"),
@@ -30,7 +30,7 @@ async def body(args):
     sim = FeedSim(args.sim, rate=50)
     # The reference client subscribes first (so it also sees everything the relay sees).
     ref = await sim_client(sim.port, STREAMS, "direct-client")
-    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 1])
     live, _ = await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
     check(sim.url in relay.lines()[live], f"live line names another URL: {relay.lines()[live]!r}")

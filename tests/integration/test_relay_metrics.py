@@ -31,8 +31,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import OP_CLOSE, RawWS, is_event  # noqa: E402
 from metrics_testlib import ascrape, http_get  # noqa: E402
-from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, close_all, fail, log,  # noqa: E402
-                           relay_client, run_command, run_relay_test, subscribe_msg, write_file)
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, close_all, declare_args, fail,  # noqa: E402
+                           log, relay_client, run_command, run_relay_test, subscribe_msg,
+                           write_file)
 from test_tls import make_certs, trusting_context, wss_client  # noqa: E402
 
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"),
@@ -64,7 +65,7 @@ async def wait_quiet(relay, clients, what: str, timeout: float = 30):
 async def body(args):
     checks = Checks()
     sim = FeedSim(args.sim, rate=50)
-    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 0,
                                "--policy", "drop_oldest", "--max-queue-bytes", 16384])
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
@@ -230,7 +231,7 @@ async def body(args):
     check(rc == 0, f"relay exited with {rc}")
 
     async def switched_off():
-        off = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
+        off = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS), "--route", ROUTE,
                                  "--listen", "127.0.0.1:0", "--stats-interval", 0, "--no-metrics",
                                  "--no-status-page"], name="relay-off")
         for path in ("/metrics", "/", "/status.json"):
@@ -245,7 +246,7 @@ async def body(args):
         with tempfile.TemporaryDirectory(prefix="fanout-metrics-") as tmp:
             conf = write_file(tmp, "relay.toml", "[http]\nstatus_max_topics = 2\nstatus_history_s = 5\n")
             await sim.acommand("silent off")
-            r = Relay(args.relay, ["--config", conf, "--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+            r = Relay(args.relay, ["--config", conf, "--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS),
                                    "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 0],
                       name="relay-bounded")
             deadline = time.monotonic() + 30
@@ -290,7 +291,7 @@ async def body(args):
         # every latency sample comes from a TLS write.
         with tempfile.TemporaryDirectory(prefix="fanout-metrics-tls-") as tmp:
             certs = make_certs(tmp)
-            r = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), "--route", ROUTE,
+            r = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS), "--route", ROUTE,
                                    "--listen", "127.0.0.1:0", "--listen-tls", "127.0.0.1:0",
                                    "--tls-cert", certs["cert"], "--tls-key", certs["key"],
                                    "--stats-interval", 0], name="relay-tls")

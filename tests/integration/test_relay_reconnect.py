@@ -23,9 +23,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, check_no_stray_events,  # noqa: E402
-                           check_open, close_all, log, relay_client, run_relay_test, sim_client,
-                           subscribe_msg, topic_of, write_file)
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, check_no_stray_events, check_open,  # noqa: E402
+                           close_all, declare_args, declare_toml, log, relay_client,
+                           run_relay_test, sim_client, subscribe_msg, topic_of, write_file)
 
 STREAMS = [("tickers", "BTC-USDT"), ("trades", "ETH-USDT")]
 TOPICS = [topic_of(s) for s in STREAMS]
@@ -67,7 +67,7 @@ async def resumed(relay: Relay, sim: FeedSim, clients, name: str, upstream: str,
 async def part1(args, checks: Checks):
     sim = FeedSim(args.sim, rate=RATE, name="feed-sim-1")
     port = sim.port
-    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 1],
                   name="relay-1")
     live, _ = await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
@@ -132,6 +132,7 @@ async def part2(args, checks: Checks, tmp: str):
 listen = ["127.0.0.1:0"]
 stats_interval_s = 1
 
+{declare_toml(STREAMS)}
 [[upstream]]
 name = "quiet"
 urls = ["{sim.url}"]

@@ -18,8 +18,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, check_no_stray_events,  # noqa: E402
-                           check_open, close_all, log, relay_client, run_relay_test, sim_client,
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, check_no_stray_events, check_open,  # noqa: E402
+                           close_all, declare_toml, log, relay_client, run_relay_test, sim_client,
                            subscribe_msg, topic_of, write_file)
 
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"), ("trades", "ETH-USDT")]
@@ -41,6 +41,7 @@ async def run(args, checks: Checks, tmp: str):
 listen = ["127.0.0.1:0"]
 stats_interval_s = 1
 
+{declare_toml(STREAMS)}
 [[upstream]]
 name = "sb"
 urls = ["{sim.url}"]

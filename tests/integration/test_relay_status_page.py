@@ -28,8 +28,8 @@ from html.parser import HTMLParser
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import spawn  # noqa: E402
 from metrics_testlib import http_get  # noqa: E402
-from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, close_all, fail, log,  # noqa: E402
-                           relay_client, run_relay_test, subscribe_msg, topic_of)
+from relay_testlib import (ROUTE, Checks, FeedSim, Relay, check, close_all, declare_args, fail,  # noqa: E402
+                           log, relay_client, run_relay_test, subscribe_msg, topic_of)
 
 CHROMIUM = "/usr/bin/chromium"
 STREAMS = [("tickers", "BTC-USDT"), ("tickers", "ETH-USDT"),
@@ -128,7 +128,7 @@ async def body(args):
         sys.exit(77)
     checks = Checks()
     sim = FeedSim(args.sim, rate=20)
-    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS),
+    relay = Relay(args.relay, ["--upstream", sim.url, "--subscribe", subscribe_msg(STREAMS), *declare_args(STREAMS),
                                "--route", ROUTE, "--listen", "127.0.0.1:0", "--stats-interval", 0])
     await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
     clients = [
