@@ -24,9 +24,11 @@
 #include <vector>
 
 #include "fanout/auth.hpp"
+#include "fanout/connect.hpp"
 #include "fanout/export.hpp"
 #include "fanout/http.hpp"
 #include "fanout/metrics.hpp"
+#include "fanout/rpc.hpp"
 #include "fanout/runtime.hpp"
 #include "fanout/session.hpp"
 
@@ -89,9 +91,19 @@ class FANOUT_API Server final : public Drainable {
     std::chrono::milliseconds retry_after = std::chrono::seconds(10);  // 503's Retry-After: [half, whole] s
   };
 
+  // Every callback runs on the session's shard thread: quick, or hand the work to another thread
+  // (a Processor, a pool) and answer through ConnectDecide / RpcReply / Gateway, which any thread may call.
   struct Callbacks {
     std::function<void(Session&)> on_open{};   // after the upgrade
     std::function<void(Session&)> on_close{};  // once, when the session ends
+    /// Before the upgrade is answered: accept (with a user id, topics) or refuse (connect.hpp).
+    /// Unset: every client that passed Options::auth is accepted.
+    std::function<void(const ConnectRequest&, ConnectDecide)> on_connect{};
+    /// A client message that is not a control op (docs/protocol.md), text or binary. Unset: such a
+    /// message is answered with error 4001 as before.
+    std::function<void(Session&, std::string_view payload, Opcode op)> on_message{};
+    /// {"op":"rpc","id":..,"data":..} (rpc.hpp). Unset: the client gets error 4501 "rpc not served".
+    std::function<void(Session&, const RpcRequest&, RpcReply)> on_rpc{};
   };
 
   struct Stats {
