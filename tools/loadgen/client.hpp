@@ -149,6 +149,7 @@ class Child {
     uint32_t carry_len = 0;
     uint32_t carry_cap = 0;
     double budget = 0;
+    double rpc_budget = 0;  // requests owed at --rpc-rate
     std::unique_ptr<char[]> carry;
     std::string out;
     std::string accept;
@@ -272,6 +273,10 @@ class Child {
     const std::string k64 = base64(key, sizeof key);
     c.accept = websocket_accept(k64);
     std::string path = o_.path;
+    if (!o_.uid_prefix.empty()) {
+      path += path.find('?') == std::string::npos ? "?uid=" : "&uid=";
+      append_url_component(path, fmt::format("{}{}", o_.uid_prefix, first_ + i));
+    }
     if (o_.url_mode) {
       path += path.find('?') == std::string::npos ? "?subscribe=" : "&subscribe=";
       for (uint32_t s = 0; s < k_; ++s) {
@@ -423,6 +428,7 @@ class Child {
       dl = std::min(dl, start_ns_ + static_cast<uint64_t>(static_cast<double>(next_) / rate_ * 1e9));
     if (go_) dl = std::min(dl, run_deadline_ns_);
     if (!slow_list_.empty()) dl = std::min(dl, next_tick_ns_);
+    if (go_ && o_.rpc_rate > 0) dl = std::min(dl, next_rpc_ns_);
     if (dl <= now) return 0;
     return static_cast<int>((dl - now + 999'999) / 1'000'000);
   }
@@ -435,6 +441,7 @@ class Child {
       start_storm();
     if (go_ && o_.has_expect && pending_pairs_ == 0) finished_ = true;
     if (!slow_list_.empty() && now >= next_tick_ns_) slow_tick(now);
+    if (go_ && o_.rpc_rate > 0 && now >= next_rpc_ns_) rpc_tick(now);
     if (g_stop || parent_gone_) finished_ = true;
   }
 
@@ -678,6 +685,14 @@ class Child {
         if (slot != k_no_slot && parse_u64(q + 6, p + n, seq)) ts_[static_cast<size_t>(i) * k_ + slot].target = seq;
       }
     }
+    if (name == "rpc") {
+      on_rpc_reply(p, n);
+      return;
+    }
+    if (name == "error" && find(p, p + n, "\"op\":\"rpc\"", 11) != nullptr) {
+      ++rpc_errors_;
+      return;
+    }
     if (name == "subscribe") {
       ++c.acks;
       if (c.state == State::subscribing && o_.wait_acks && c.acks >= k_) on_subscribed(i);
@@ -769,6 +784,40 @@ class Child {
       ++t.ooo;
     }
     if (o_.has_expect && prev < o_.expect_per_topic && t.last >= o_.expect_per_topic) --pending_pairs_;
+  }
+
+  // ---------------------------------------------------------------- two-way: rpc round trips
+
+  // Every open connection sends rpc_rate requests/s, {"op":"rpc","id":N,"data":{"ts":<unix us>}},
+  // spread over a 10 ms tick (each connection starts at a random phase of its period).
+  void rpc_tick(uint64_t now) {
+    const double dt = last_rpc_ns_ ? static_cast<double>(now - last_rpc_ns_) / 1e9 : 0.0;
+    if (last_rpc_ns_ == 0)
+      for (Conn& c : conns_) c.rpc_budget = static_cast<double>(rng_.next() % 1000) / 1000.0;
+    last_rpc_ns_ = now;
+    next_rpc_ns_ = now + 10'000'000;
+    now_us_ = realtime_us();
+    for (uint32_t i = 0; i < n_; ++i) {
+      Conn& c = conns_[i];
+      if (c.state != State::open || c.fd < 0) continue;
+      c.rpc_budget += o_.rpc_rate * dt;
+      for (; c.rpc_budget >= 1 && c.fd >= 0; c.rpc_budget -= 1) {
+        const auto req = fmt::format(R"({{"op":"rpc","id":{},"data":{{"ts":{}}}}})", ++rpc_sent_, now_us_);
+        send_frame(i, 0x1, req.data(), req.size());
+      }
+    }
+  }
+
+  // {"event":"rpc","id":N,"data":{"ts":T}}: the round trip is now - T.
+  void on_rpc_reply(const char* p, size_t n) {
+    const char* q = find(p, p + n, "\"ts\":", 5);
+    uint64_t ts = 0;
+    if (q == nullptr || parse_u64(q + 5, p + n, ts) == nullptr) {
+      ++parse_errors_;
+      return;
+    }
+    const int64_t lat = static_cast<int64_t>(now_us_) - static_cast<int64_t>(ts);
+    rpc_hist_.record(lat < 0 ? 0u : static_cast<uint64_t>(lat));
   }
 
   void caught_up(uint32_t i) {
@@ -917,6 +966,12 @@ class Child {
       for (size_t b = 0; b < Histogram::k_buckets; ++b)
         if (h.count_at(b)) fmt::format_to(std::back_inserter(r), "h {} {} {}\n", s, b, h.count_at(b));
     }
+    fmt::format_to(std::back_inserter(r), "hm 2 {} {} {} {}\n", rpc_hist_.total(), rpc_hist_.sum(), rpc_hist_.max(),
+                   rpc_hist_.clamped());
+    for (size_t b = 0; b < Histogram::k_buckets; ++b)
+      if (rpc_hist_.count_at(b)) fmt::format_to(std::back_inserter(r), "h 2 {} {}\n", b, rpc_hist_.count_at(b));
+    kv("rpc_sent", rpc_sent_);
+    kv("rpc_errors", rpc_errors_);
     kv("control_events", events_total_);
     kv("parse_errors", parse_errors_);
     kv("unknown_topic", unknown_topic_);
@@ -1019,6 +1074,11 @@ class Child {
   uint64_t storm_caught_up_ns_ = 0;
 
   ClassStats cls_[2];
+  Histogram rpc_hist_;
+  uint64_t rpc_sent_ = 0;
+  uint64_t rpc_errors_ = 0;
+  uint64_t next_rpc_ns_ = 0;
+  uint64_t last_rpc_ns_ = 0;
   uint64_t events_total_ = 0;
   uint64_t parse_errors_ = 0;
   uint64_t unknown_topic_ = 0;
