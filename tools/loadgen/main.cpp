@@ -7,6 +7,7 @@
 //                  [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]
 //                  [--json-out FILE] [--ready-file FILE] [--max-inflight N]
 //                  [--setup-timeout-s S] [--no-wait-acks]
+//                  [--tls [--tls-ca-file CA]]   (wss: OpenSSL per connection, no verification without a CA)
 //                  [--uid-prefix P] [--rpc-rate R]   (two-way: ?uid=P<i>, R rpc requests/s per connection)
 //   fanout-loadgen --self-test [--connections 100] [--duration-s 5] [--self-test-bytes 128]
 //                  [--self-test-batch 64] [other flags]
@@ -73,7 +74,8 @@ void print_usage() {
              "         [--src-count 250] [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]\n"
              "         [--json-out FILE] [--ready-file FILE] [--max-inflight N] [--setup-timeout-s S]\n"
              "         [--storm-at-s S]   (all connections drop at S and recover with since)\n"
-             "         [--no-wait-acks] [--uid-prefix P] [--rpc-rate R]\n"
+             "         [--no-wait-acks] [--tls [--tls-ca-file CA]]\n"
+             "         [--uid-prefix P] [--rpc-rate R]\n"
              "       fanout-loadgen --self-test [--connections N] [--duration-s S] [--self-test-bytes B]\n"
              "         [--self-test-batch N]\n");
 }
@@ -190,6 +192,11 @@ Options parse_args(int argc, char** argv) {
       o.max_inflight = static_cast<unsigned>(std::max<uint64_t>(1, to_u64(a, val())));
     } else if (a == "--storm-at-s") {
       o.storm_at_s = to_double(a, val());
+    } else if (a == "--tls") {
+      o.tls = true;
+    } else if (a == "--tls-ca-file") {
+      o.tls_ca_file = val();
+      o.tls = true;
     } else if (a == "--uid-prefix") {
       o.uid_prefix = val();
     } else if (a == "--rpc-rate") {
@@ -601,6 +608,8 @@ int run(Options o) {
   out("close_codes", json_map(cc));
   out("latency_us", fmt::format("{{\"fast\": {}, \"slow\": {}, \"rpc\": {}}}", json_latency(m.hist[0]),
                                 json_latency(m.hist[1]), json_latency(m.hist[2])));
+  out("tls", o.tls ? "true" : "false");
+  out("tls_handshakes", num(m.get("tls_handshakes")));
   out("rpc_sent", num(m.get("rpc_sent")));
   out("rpc_errors", num(m.get("rpc_errors")));
   out("latency_clamped", num(m.hist[0].clamped() + m.hist[1].clamped()));
