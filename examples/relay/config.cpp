@@ -436,6 +436,11 @@ const Keys<RedisConfig> k_redis = {
     {"lease_ttl_ms", millis(&RedisConfig::lease_ttl)},
     {"stream_maxlen", integer(1, k_int_max, &RedisConfig::stream_maxlen)},
     {"subscribe_all", value<bool>(&RedisConfig::subscribe_all)},
+    {"gateway", value<bool>(&RedisConfig::gateway)},
+    {"presence_ttl_ms", millis(&RedisConfig::presence_ttl)},
+    {"command_stream_maxlen", integer(1, k_int_max, &RedisConfig::command_stream_maxlen)},
+    {"max_command_bytes", integer(64, 64 << 20, &RedisConfig::max_command_bytes)},
+    {"max_command_age_ms", millis(&RedisConfig::max_command_age)},
 };
 
 // [auth]: the verifier's options here, the rest straight into the servers' fanout::Auth.
@@ -735,6 +740,9 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--redis", redis, "Redis for the bus and ingest leadership: redis://HOST:PORT or HOST:PORT");
   std::int64_t lease_ttl_ms = 0;
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "ingest leadership lease (default 3000)");
+  std::int64_t presence_ttl_ms = 0;
+  app.add_option("--presence-ttl-ms", presence_ttl_ms,
+                 "a dead node's users go offline on the others after this (default 5000; docs/cluster.md)");
   std::vector<std::string> declare;
   app.add_option("--topic", declare, "declare a topic clients may subscribe to before its first message (repeatable)");
   bool client_topics = false;
@@ -800,10 +808,13 @@ bool load(int argc, char** argv, Config& c) {
   if (!role.empty()) c.role = role_by_name(role);
   if (!redis.empty()) parse_redis_address(redis, c.redis);
   if (lease_ttl_ms) c.redis.lease_ttl = ms(lease_ttl_ms);
+  if (presence_ttl_ms) c.redis.presence_ttl = ms(presence_ttl_ms);
   if (c.role != Role::both && !c.redis.enabled)
     throw std::runtime_error(fmt::format("role {} needs a Redis ([redis] or --redis)", to_string(c.role)));
   if (c.redis.enabled && c.redis.lease_ttl < ms(100))
     throw std::runtime_error("redis.lease_ttl_ms must be at least 100");
+  if (c.redis.enabled && c.redis.presence_ttl < ms(100))
+    throw std::runtime_error("redis.presence_ttl_ms must be at least 100");
   if (c.redis.enabled && c.redis.prefix.empty()) throw std::runtime_error("redis.prefix must not be empty");
 #if !FANOUT_WITH_REDIS
   if (c.redis.enabled) throw std::runtime_error("this fanout-relay was built without Redis (FANOUT_WITH_REDIS=OFF)");

@@ -91,6 +91,13 @@ struct RedisConfig {
   std::chrono::milliseconds lease_ttl = std::chrono::seconds(3);  // takeover after a leader dies
   std::size_t stream_maxlen = 10'000;                             // history kept per topic in Redis, about
   bool subscribe_all = false;                                     // edge: one PSUBSCRIBE instead of per topic
+  // The Gateway across nodes (role edge or both; docs/cluster.md): server API commands through
+  // prefix:cmd, users' presence through prefix:presence.
+  bool gateway = true;                                                   // false: this node's Gateway stays local
+  std::chrono::milliseconds presence_ttl = std::chrono::seconds(5);      // a dead node's users go offline after it
+  std::size_t command_stream_maxlen = 10'000;                            // prefix:cmd trimmed to about this
+  std::size_t max_command_bytes = 1 << 20;                               // longer commands from Redis are ignored
+  std::chrono::milliseconds max_command_age = std::chrono::seconds(30);  // older stream entries are skipped
 };
 
 /// [auth] and [[acl]]: tokens, access rules and Origin; applied to Config::server.auth in load().

@@ -212,6 +212,8 @@ std::function<void()> stats_line(const relay::Config& config, const relay::Serve
     last = {deliveries, published};
 #if FANOUT_WITH_REDIS
     if (bus) log("{}", bus->stats_line());
+    if (bus)
+      if (auto g = bus->gateway_stats_line(); !g.empty()) log("{}", g);
 #endif
   };
 }

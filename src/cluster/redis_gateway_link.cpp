@@ -124,16 +124,26 @@ RedisGatewayLink::Scope scope_of(simdjson::dom::element e, std::string_view node
   return acts_on_every_node(cmd) ? Scope::cluster : Scope::local;
 }
 
-// An executor's answer that reports an error: {"error":...} or {"ok":false,...}.
+// An executor's answer that reports an error: {"error":...} ({"ok":false} is a join that found
+// nobody, not an error).
 bool is_error_answer(std::string_view answer) {
   simdjson::dom::parser parser;
   simdjson::dom::object obj;
-  if (parser.parse(answer.data(), answer.size(), true).get_object().get(obj)) return answer.empty();
-  bool ok = true;
+  if (parser.parse(answer.data(), answer.size(), true).get_object().get(obj)) return true;
   simdjson::dom::element error;
-  return !obj["error"].get(error) || (!obj["ok"].get_bool().get(ok) && !ok);
+  return !obj["error"].get(error);
 }
 
+}  // namespace
+
+namespace {
+// The commands of a batch: a JSON array, or {"cmd":"batch","commands":[...]} / {"commands":[...]}
+// (the HTTP API's form). False for a single command.
+bool batch_of(simdjson::dom::element doc, simdjson::dom::array& out) {
+  if (!doc.get_array().get(out)) return true;
+  simdjson::dom::object obj;
+  return !doc.get_object().get(obj) && !obj["commands"].get_array().get(out);
+}
 }  // namespace
 
 RedisGatewayLink::Scope RedisGatewayLink::scope(std::string_view command_json, std::string_view node) {
@@ -141,7 +151,7 @@ RedisGatewayLink::Scope RedisGatewayLink::scope(std::string_view command_json, s
   simdjson::dom::element doc;
   if (parser.parse(command_json.data(), command_json.size(), true).get(doc)) return Scope::invalid;
   simdjson::dom::array batch;
-  if (doc.get_array().get(batch)) return scope_of(doc, node);
+  if (!batch_of(doc, batch)) return scope_of(doc, node);
   // A batch acts where its widest command acts.
   Scope widest = Scope::local;
   bool remote = false;
@@ -434,11 +444,11 @@ struct RedisGatewayLink::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     simdjson::dom::array batch;
-    if (doc.get_array().get(batch)) {
+    if (!batch_of(doc, batch)) {
       run(doc, command);
       return;
     }
-    for (auto e : batch) run(e, {});
+    for (auto e : batch) run(e, {});  // each on its own: another node's client is skipped here
   }
 
   void run(simdjson::dom::element e, std::string_view text) {
