@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,6 +64,10 @@ struct FANOUT_API ApiCommand {
   static bool is_action(Kind kind) noexcept;
 };
 
+/// The command as one JSON object with "cmd", which parse_api_command() reads back to an equal
+/// command (`data` always as a JSON string: the same bytes reach the clients).
+FANOUT_API std::string to_json(const ApiCommand& command);
+
 /// A command, or why the JSON is not one (a message naming the field, for a 400).
 struct FANOUT_API ApiParse {
   std::optional<ApiCommand> command;
@@ -97,6 +102,14 @@ class FANOUT_API ApiExecutor {
  public:
   struct Options {
     std::size_t max_batch = 1000;  // commands in one batch; more: 413 and none is executed
+    /// The other nodes of a cluster (RedisGatewayLink::forward_action): each action that is valid
+    /// here is handed to it before it runs here; it sends the action to the nodes it acts on and
+    /// answers whether it acts on this node too (false: a client of another node; the answer is then
+    /// {"forwarded":true}). Answers of forwarded actions gain "forwarded":true; their counts are
+    /// this node's. Unset: a single node.
+    std::function<bool(const ApiCommand&)> forward{};
+    /// Whether a user is online on any node (RedisGatewayLink::is_online); unset: this node's Gateway.
+    std::function<bool(std::string_view user)> online{};
   };
 
   ApiExecutor(Gateway& gateway, Hub& hub);
@@ -107,6 +120,8 @@ class FANOUT_API ApiExecutor {
   /// Runs one command against the gateway. Addressing nobody (an unknown user, client or topic) is
   /// not an error: 200 with {"delivered":0} (or {"ok":false} for join, leave and bind).
   ApiResult execute(const ApiCommand& command) const;
+  /// The same on this node only (never forwarded): what a node runs for a command from the others.
+  ApiResult execute_here(const ApiCommand& command) const;
   /// One command object (with "cmd"), or a batch: {"cmd":"batch","commands":[...]}.
   ApiResult execute_json(std::string_view json) const;
   /// {"commands":[{"cmd":..},..]}: each executed in order, answered {"results":[..]} one per command
@@ -115,6 +130,8 @@ class FANOUT_API ApiExecutor {
   ApiResult execute_batch(std::string_view json) const;
 
  private:
+  std::optional<ApiResult> refusal(const ApiCommand& command) const;
+
   Gateway& gateway_;
   Hub& hub_;
   Options options_;

@@ -3,10 +3,12 @@
 // connection), and is_online / the online count see the users of every node.
 //
 //   fanout::RedisGatewayLink link(io, {.host = "127.0.0.1", .port = 6379, .node = "n1"});
-//   link.set_executor([&](std::string_view cmd) { return api.execute(cmd); });  // JSON command -> result
+//   fanout::ApiExecutor here(gateway, hub);                            // what commands from Redis run on
+//   link.set_executor([&](std::string_view cmd) { return here.execute_json(cmd).body; });
+//   fanout::ServerApi api(gateway, hub, {.keys = {key}, .executor = {
+//       .forward = [&](const fanout::ApiCommand& c) { return link.forward_action(c); },  // to the others
+//       .online = [&](std::string_view user) { return link.is_online(user); }}});       // cluster-wide
 //   link.start();
-//   // the server API of this node: runs here what is here, forwards the rest
-//   std::string result = link.execute(R"({"cmd":"send_to_user","user":"u1","data":{"hi":1}})");
 //   // business code in any language, one Redis command:
 //   //   XADD fanout:cmd MAXLEN ~ 10000 * command '{"cmd":"send_to_user","user":"u1","data":{"hi":1}}'
 //   //   PUBLISH fanout:cmd '{"cmd":"send_to_user","user":"u1","data":{"hi":1}}'
@@ -46,6 +48,8 @@
 #include "fanout/export.hpp"
 
 namespace fanout {
+
+struct ApiCommand;
 
 class FANOUT_API RedisGatewayLink {
  public:
@@ -114,6 +118,9 @@ class FANOUT_API RedisGatewayLink {
   std::string execute(std::string_view command_json);
   /// Sends a command to the other nodes (this one does not run it): XADD prefix:cmd.
   void forward(std::string_view command_json);
+  /// ApiExecutor::Options::forward: forwards an action (to_json) unless it names a client of this
+  /// node; true when it acts on this node too.
+  bool forward_action(const ApiCommand& command);
 
   /// This node's Gateway: `user` got its first connection here (true) or lost its last (false).
   void local_user(std::string_view user, bool online);

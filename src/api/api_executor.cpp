@@ -39,11 +39,33 @@ ApiExecutor::ApiExecutor(Gateway& gateway, Hub& hub, Options options)
     : gateway_(gateway), hub_(hub), options_(options) {}
 
 ApiResult ApiExecutor::execute(const ApiCommand& c) const {
+  if (!options_.forward || !ApiCommand::is_action(c.kind)) return execute_here(c);
+  // Checked before it leaves: the other nodes would refuse it alike.
+  if (auto bad = refusal(c)) return *bad;
+  if (!options_.forward(c)) return {200, R"({"forwarded":true})"};
+  auto r = execute_here(c);
+  if (r.ok() && r.body.ends_with('}')) {
+    r.body.pop_back();
+    r.body += R"(,"forwarded":true})";
+  }
+  return r;
+}
+
+std::optional<ApiResult> ApiExecutor::refusal(const ApiCommand& c) const {
   // What the gateway would refuse silently gets a 400 that says why; addressing nobody stays a 200.
   const bool has_topic = c.kind == Kind::publish || c.kind == Kind::join || c.kind == Kind::leave;
   if (has_topic && !hub_.valid_topic(c.topic)) return error(400, "invalid \"topic\" (docs/protocol.md, topic names)");
   const auto max_user = gateway_.options().max_user_id_bytes;
   if (c.user.size() > max_user) return error(400, fmt::format("\"user\" is longer than {} bytes", max_user));
+  return std::nullopt;
+}
+
+ApiResult ApiExecutor::execute_here(const ApiCommand& c) const {
+  if (auto bad = refusal(c)) return *bad;
+  const auto max_user = gateway_.options().max_user_id_bytes;
+  const auto online = [&](std::string_view u) {
+    return gateway_.is_online(u) || (options_.online && options_.online(u));
+  };
   switch (c.kind) {
     case Kind::publish: return count("delivered", gateway_.publish(c.topic, c.data, c.exclude));
     case Kind::broadcast: return count("delivered", gateway_.send_to_all(c.data, c.exclude));
@@ -85,7 +107,8 @@ ApiResult ApiExecutor::execute(const ApiCommand& c) const {
         std::string body = "{\"user\":";
         detail::append_json_string(body, c.user);
         const auto clients = gateway_.clients_of_user(c.user);
-        body += clients.empty() ? ",\"online\":false,\"clients\":" : ",\"online\":true,\"clients\":";
+        // clients: this node's; online: any node's
+        body += clients.empty() && !online(c.user) ? ",\"online\":false,\"clients\":" : ",\"online\":true,\"clients\":";
         append_strings(body, clients);
         body += '}';
         return {200, std::move(body)};
@@ -96,7 +119,7 @@ ApiResult ApiExecutor::execute(const ApiCommand& c) const {
         if (u.size() > max_user) return error(400, fmt::format("\"users\": one is longer than {} bytes", max_user));
         if (i) body += ',';
         detail::append_json_string(body, u);
-        body += gateway_.is_online(u) ? ":true" : ":false";
+        body += online(u) ? ":true" : ":false";
       }
       body += "}}";
       return {200, std::move(body)};

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "fanout/api_commands.hpp"
 #include "fanout/detail/presence_cache.hpp"
 #include "fanout/detail/redis_connection.hpp"
 
@@ -118,9 +119,11 @@ RedisGatewayLink::Scope scope_of(simdjson::dom::element e, std::string_view node
   simdjson::dom::object obj;
   std::string_view cmd;
   if (e.get_object().get(obj) || obj["cmd"].get_string().get(cmd)) return Scope::invalid;
-  std::string_view client;
-  if (!obj["client"].get_string().get(client) || !obj["client_id"].get_string().get(client))
-    return node_of_client(client) == node ? Scope::local : Scope::remote;
+  std::string_view client, user;
+  const bool has_client = !obj["client"].get_string().get(client) || !obj["client_id"].get_string().get(client);
+  // A disconnect of a client and a user closes the user's connections everywhere.
+  const bool for_user_too = cmd == "disconnect" && !obj["user"].get_string().get(user);
+  if (has_client && !for_user_too) return node_of_client(client) == node ? Scope::local : Scope::remote;
   return acts_on_every_node(cmd) ? Scope::cluster : Scope::local;
 }
 
@@ -560,6 +563,14 @@ void RedisGatewayLink::forward(std::string_view command_json) {
   asio::post(impl_->io, [w = std::weak_ptr<Impl>(impl_), c = std::string(command_json)] {
     if (auto impl = w.lock()) impl->forward(c);
   });
+}
+
+bool RedisGatewayLink::forward_action(const ApiCommand& c) {
+  if (!ApiCommand::is_action(c.kind)) return true;
+  const bool one_client = !c.client.empty() && !(c.kind == ApiCommand::Kind::disconnect && !c.user.empty());
+  if (one_client && node_of_client(c.client) == options_.node) return true;
+  forward(to_json(c));
+  return !one_client;
 }
 
 void RedisGatewayLink::local_user(std::string_view user, bool online) {

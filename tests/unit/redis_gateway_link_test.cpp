@@ -21,6 +21,8 @@ TEST_CASE("gateway link: a command acts here, everywhere, or on the node of its 
   CHECK(scope(R"({"cmd":"batch","commands":[{"cmd":"online"},{"cmd":"publish","topic":"t","data":1}]})") ==
         Scope::cluster);
   CHECK(scope(R"({"commands":[{"cmd":"join","client":"n1-2","topic":"t"}]})") == Scope::local);
+  CHECK(scope(R"({"cmd":"disconnect","client":"n2-1"})") == Scope::remote);
+  CHECK(scope(R"({"cmd":"disconnect","client":"n2-1","user":"u"})") == Scope::cluster);
   CHECK(scope(R"({"cmd":1})") == Scope::invalid);
   CHECK(scope(R"([{"cmd":"online"},"x"])") == Scope::invalid);
   CHECK(scope("not json") == Scope::invalid);
