@@ -70,6 +70,7 @@ struct GatewayState final : GatewayHooks {
     if (!valid_node_name(options.node))
       throw std::invalid_argument("fanout: Gateway node name must be [A-Za-z0-9_.]{1,32}: " + options.node);
     shards->sessions.resize(runtime.shard_count());
+    users.set_observer(options.on_user_presence);
   }
 
   Runtime& runtime;
