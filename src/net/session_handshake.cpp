@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/handshake.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
@@ -192,6 +193,8 @@ void Session::accept_websocket(const HttpRequest& req) {
   envelope_ = wants ? (*wants == "1" || *wants == "true")
                     : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();
   schedule_flush();
+  // Registered before its first subscription, so the gateway sees every topic it joins.
+  if (owner_.gateway) owner_.gateway->opened(*this);
   // A client that still owes its auth message joins these once it authenticates (session_auth.cpp).
   if (auto topics = detail::query_param(req.query(), "subscribe"); topics && !auth_pending()) {
     std::string_view rest = *topics;
