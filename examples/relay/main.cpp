@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "admin.hpp"
+#include "api.hpp"
 #include "config.hpp"
 #include "feeds.hpp"
 #include "log.hpp"
@@ -252,6 +253,10 @@ int run(relay::Config& config, Ingest& ingest) {
   auto runtime = build_runtime(config);
   auto hub = build_hub(*runtime, config);
   auto bus = build_bus(ingest.io(), config, *hub);
+  // Client ids and users on the client listeners, and the server API that addresses them: built
+  // before the servers (the gateway outlives every listener it serves).
+  auto gateway = relay::build_gateway(*runtime, *hub, config);
+  auto api = relay::build_api(config, *gateway, *hub);
 
   // Observability, served on the admin listener (and on the client listeners only behind the admin
   // token, when [admin] public says so). Handlers run on shard threads once the runtime runs; they
@@ -265,7 +270,8 @@ int run(relay::Config& config, Ingest& ingest) {
   servers = relay::build_servers(
       *runtime, *hub, config,
       config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{});
-  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes);
+  relay::attach_gateway(*gateway, servers);
+  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes, api.get());
 
   auto sinks = relay::build_sinks(config);
   relay::attach_sinks(*hub, *sinks);
