@@ -4,13 +4,15 @@
 
 namespace relay {
 
-std::unique_ptr<fanout::Gateway> build_gateway(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config) {
+std::unique_ptr<fanout::Gateway> build_gateway(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
+                                               const Cluster& cluster) {
   return building(2, "bad [gateway] configuration", [&] {
     return std::make_unique<fanout::Gateway>(runtime, hub,
                                              fanout::Gateway::Options{
                                                  .node = config.gateway.node,
                                                  .max_connections_per_user = config.gateway.max_connections_per_user,
                                                  .max_list = config.gateway.max_list,
+                                                 .on_user_presence = cluster.on_user_presence,
                                              });
   });
 }
@@ -19,14 +21,16 @@ void attach_gateway(fanout::Gateway& gateway, const Servers& servers) {
   for (const auto& s : servers) gateway.attach(*s);
 }
 
-std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gateway& gateway, fanout::Hub& hub) {
+std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gateway& gateway, fanout::Hub& hub,
+                                             const Cluster& cluster) {
   if (!config.api.enabled()) return nullptr;
-  return std::make_unique<fanout::ServerApi>(gateway, hub,
-                                             fanout::ServerApi::Options{
-                                                 .keys = config.api.keys,
-                                                 .max_body_bytes = config.api.max_body_bytes,
-                                                 .executor = {.max_batch = config.api.max_batch},
-                                             });
+  return std::make_unique<fanout::ServerApi>(
+      gateway, hub,
+      fanout::ServerApi::Options{
+          .keys = config.api.keys,
+          .max_body_bytes = config.api.max_body_bytes,
+          .executor = {.max_batch = config.api.max_batch, .forward = cluster.forward, .online = cluster.online},
+      });
 }
 
 }  // namespace relay

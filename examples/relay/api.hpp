@@ -8,19 +8,32 @@
 #include <fanout/runtime.hpp>
 #include <fanout/server_api.hpp>
 
+#include <functional>
 #include <memory>
+#include <string_view>
 
 #include "config.hpp"
 #include "servers.hpp"
 
 namespace relay {
 
+/// The other nodes, when this one is linked to them through Redis (BusNode::link_gateway,
+/// docs/cluster.md): the gateway tells them its users, the API forwards actions and asks them who
+/// is online. Unset members: a single node.
+struct Cluster {
+  std::function<void(std::string_view user, bool online)> on_user_presence;
+  std::function<fanout::ApiExecutor::Reach(const fanout::ApiCommand&)> forward;
+  std::function<bool(std::string_view user)> online;
+};
+
 /// The gateway of this node ([gateway]); attach it to the client listeners before the runtime starts.
 /// It must outlive them (and the admin listener, whose API routes call it).
-std::unique_ptr<fanout::Gateway> build_gateway(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config);
+std::unique_ptr<fanout::Gateway> build_gateway(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
+                                               const Cluster& cluster = {});
 void attach_gateway(fanout::Gateway& gateway, const Servers& servers);
 
 /// The server API when [api] has keys, else nullptr (its paths then answer 404).
-std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gateway& gateway, fanout::Hub& hub);
+std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gateway& gateway, fanout::Hub& hub,
+                                             const Cluster& cluster = {});
 
 }  // namespace relay

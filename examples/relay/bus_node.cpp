@@ -59,7 +59,7 @@ void BusNode::publish(const std::string& stream, const fanout::Routed& r, std::s
                stream);
 }
 
-fanout::RedisGatewayLink* BusNode::link_gateway(const std::string& node, fanout::RedisGatewayLink::Executor execute) {
+fanout::RedisGatewayLink* BusNode::link_gateway(const std::string& node) {
   if (!edge() || !config_.redis.gateway) return nullptr;
   const auto& r = config_.redis;
   link_ = std::make_unique<fanout::RedisGatewayLink>(io_, fanout::RedisGatewayLink::Options{
@@ -73,7 +73,6 @@ fanout::RedisGatewayLink* BusNode::link_gateway(const std::string& node, fanout:
                                                               .presence_ttl = r.presence_ttl,
                                                           });
   link_->set_log_handler([this](std::string_view line) { log_(std::string(line)); });
-  link_->set_executor(std::move(execute));
   return link_.get();
 }
 

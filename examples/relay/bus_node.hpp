@@ -42,10 +42,10 @@ class BusNode {
   /// Ingest: one routed upstream message. Dropped when this node does not lead `stream`.
   void publish(const std::string& stream, const fanout::Routed& r, std::string_view msg, bool binary);
 
-  /// Edge (and role both) with [redis] gateway on: links this node's Gateway (named `node`, as in
-  /// its client ids) to the other nodes, running commands from Redis with `execute`; nullptr when
-  /// off. Before start(). The link's execute() is what this node's server API should call.
-  fanout::RedisGatewayLink* link_gateway(const std::string& node, fanout::RedisGatewayLink::Executor execute);
+  /// Edge (and role both) with [redis] gateway on: the link of this node's Gateway (named `node`, as
+  /// in its client ids) to the other nodes; nullptr when off. Before start(); set its executor (what
+  /// commands from Redis run on) before start() too.
+  fanout::RedisGatewayLink* link_gateway(const std::string& node);
   fanout::RedisGatewayLink* gateway_link() noexcept { return link_.get(); }
 
   void start();

@@ -255,8 +255,22 @@ int run(relay::Config& config, Ingest& ingest) {
   auto bus = build_bus(ingest.io(), config, *hub);
   // Client ids and users on the client listeners, and the server API that addresses them: built
   // before the servers (the gateway outlives every listener it serves).
-  auto gateway = relay::build_gateway(*runtime, *hub, config);
-  auto api = relay::build_api(config, *gateway, *hub);
+  // With [redis] (edge or both): the gateway is linked to the other nodes (docs/cluster.md).
+  relay::Cluster cluster;
+#if FANOUT_WITH_REDIS
+  fanout::RedisGatewayLink* link = bus ? bus->link_gateway(config.gateway.node) : nullptr;
+  if (link)
+    cluster = {.on_user_presence = [link](std::string_view user, bool online) { link->local_user(user, online); },
+               .forward = [link](const fanout::ApiCommand& c) { return link->forward_action(c); },
+               .online = [link](std::string_view user) { return link->is_online(user); }};
+#endif
+  auto gateway = relay::build_gateway(*runtime, *hub, config, cluster);
+  auto api = relay::build_api(config, *gateway, *hub, cluster);
+#if FANOUT_WITH_REDIS
+  // Commands from Redis run on this node only: an executor that never forwards.
+  fanout::ApiExecutor here(*gateway, *hub, {.max_batch = config.api.max_batch});
+  if (link) link->set_executor([&here](std::string_view command) { return here.execute_json(command).body; });
+#endif
 
   // Observability, served on the admin listener (and on the client listeners only behind the admin
   // token, when [admin] public says so). Handlers run on shard threads once the runtime runs; they

@@ -45,11 +45,10 @@
 
 #include <asio/io_context.hpp>
 
+#include "fanout/api_commands.hpp"
 #include "fanout/export.hpp"
 
 namespace fanout {
-
-struct ApiCommand;
 
 class FANOUT_API RedisGatewayLink {
  public:
@@ -119,8 +118,8 @@ class FANOUT_API RedisGatewayLink {
   /// Sends a command to the other nodes (this one does not run it): XADD prefix:cmd.
   void forward(std::string_view command_json);
   /// ApiExecutor::Options::forward: forwards an action (to_json) unless it names a client of this
-  /// node; true when it acts on this node too.
-  bool forward_action(const ApiCommand& command);
+  /// node, and says where it acts.
+  ApiExecutor::Reach forward_action(const ApiCommand& command);
 
   /// This node's Gateway: `user` got its first connection here (true) or lost its last (false).
   void local_user(std::string_view user, bool online);

@@ -42,9 +42,10 @@ ApiResult ApiExecutor::execute(const ApiCommand& c) const {
   if (!options_.forward || !ApiCommand::is_action(c.kind)) return execute_here(c);
   // Checked before it leaves: the other nodes would refuse it alike.
   if (auto bad = refusal(c)) return *bad;
-  if (!options_.forward(c)) return {200, R"({"forwarded":true})"};
+  const Reach reach = options_.forward(c);
+  if (reach == Reach::elsewhere) return {200, R"({"forwarded":true})"};
   auto r = execute_here(c);
-  if (r.ok() && r.body.ends_with('}')) {
+  if (reach == Reach::everywhere && r.ok() && r.body.ends_with('}')) {
     r.body.pop_back();
     r.body += R"(,"forwarded":true})";
   }

@@ -565,12 +565,13 @@ void RedisGatewayLink::forward(std::string_view command_json) {
   });
 }
 
-bool RedisGatewayLink::forward_action(const ApiCommand& c) {
-  if (!ApiCommand::is_action(c.kind)) return true;
+ApiExecutor::Reach RedisGatewayLink::forward_action(const ApiCommand& c) {
+  using Reach = ApiExecutor::Reach;
+  if (!ApiCommand::is_action(c.kind)) return Reach::here;
   const bool one_client = !c.client.empty() && !(c.kind == ApiCommand::Kind::disconnect && !c.user.empty());
-  if (one_client && node_of_client(c.client) == options_.node) return true;
+  if (one_client && node_of_client(c.client) == options_.node) return Reach::here;
   forward(to_json(c));
-  return !one_client;
+  return one_client ? Reach::elsewhere : Reach::everywhere;
 }
 
 void RedisGatewayLink::local_user(std::string_view user, bool online) {
