@@ -41,56 +41,61 @@ TEST_CASE("client ids: <node>-<hex>, one spelling per connection, other nodes' i
   CHECK_FALSE(valid_node_name(std::string(33, 'a')));
 }
 
-TEST_CASE("user index: a user has many connections, a connection one user, within the per-user limit") {
+TEST_CASE("user index: a user has many connections, within the per-user limit; names stay put") {
   fanout::detail::UserIndex u;
-  using Bind = fanout::detail::UserIndex::Bind;
-  CHECK(u.bind(1, "alice", 2) == Bind::bound);
-  CHECK(u.bind(2, "alice", 2) == Bind::bound);
-  CHECK(u.bind(3, "alice", 2) == Bind::too_many);
-  CHECK(u.user_of(3).empty());
-  CHECK(u.bind(1, "alice", 2) == Bind::unchanged);
+  const std::string* alice = u.add("alice", 1, 2);
+  REQUIRE(alice);
+  CHECK(*alice == "alice");
+  CHECK(u.add("alice", 2, 2) == alice);  // the same stored name
+  CHECK(u.add("alice", 3, 2) == nullptr);
   CHECK(u.connections("alice") == std::vector<std::uint64_t>{1, 2});
-  CHECK(u.bind(2, "bob", 2) == Bind::bound);  // a second bind replaces the first
-  CHECK(u.connections("alice") == std::vector<std::uint64_t>{1});
-  CHECK(u.user_of(2) == "bob");
-  CHECK(u.user_count() == 2);
-  CHECK(u.unbind(1) == "alice");
+  REQUIRE(u.add("bob", 4, 2));
+  for (std::uint64_t i = 10; i < 100; ++i) REQUIRE(u.add("u" + std::to_string(i), i, 2));  // rehashes
+  CHECK(*alice == "alice");
+  CHECK(u.user_count() == 92);
+  u.remove("alice", 1);
+  CHECK(u.connections("alice") == std::vector<std::uint64_t>{2});
+  u.remove("alice", 2);
   CHECK(u.connections("alice").empty());
-  CHECK(u.user_count() == 1);
-  CHECK(u.unbind(1).empty());
-  CHECK(u.bind(4, "carol", 0) == Bind::bound);  // 0: no limit
+  CHECK(u.user_count() == 91);
+  u.remove("alice", 2);         // nothing left: no effect
+  CHECK(u.add("carol", 5, 0));  // 0: no limit
 }
 
 TEST_CASE("topic index: presence changes when a user's first connection joins and its last leaves") {
   fanout::detail::TopicIndex t;
   std::vector<PresenceChange> ch;
-  t.join("room", 1, "alice", ch);
-  t.join("room", 2, "alice", ch);
-  t.join("room", 3, "", ch);       // anonymous: a member, not a user
-  t.join("room", 1, "alice", ch);  // twice: nothing
+  const std::string* room = t.join("room", 1, "alice", ch);
+  REQUIRE(room);
+  CHECK(*room == "room");
+  CHECK(t.join("room", 2, "alice", ch) == room);
+  CHECK(t.join("room", 3, "", ch));                  // anonymous: a member, not a user
+  CHECK(t.join("room", 1, "alice", ch) == nullptr);  // twice: nothing
   REQUIRE(ch.size() == 1);
   CHECK((ch[0].topic == "room" && ch[0].user == "alice" && ch[0].joined));
   CHECK(t.member_count("room") == 3);
   CHECK(t.user_count("room") == 1);
   CHECK(t.users("room", 10) == std::vector<std::pair<std::string, std::size_t>>{{"alice", 2}});
   ch.clear();
-  t.leave("room", 1, "alice", ch);
+  CHECK(t.leave("room", 1, "alice", ch));
+  CHECK_FALSE(t.leave("room", 1, "alice", ch));
   CHECK(ch.empty());
-  t.leave("room", 2, "alice", ch);
+  CHECK(t.leave("room", 2, "alice", ch));
   REQUIRE(ch.size() == 1);
   CHECK_FALSE(ch[0].joined);
   ch.clear();
   // A rebind moves presence in every topic the connection is in.
-  t.join("lobby", 3, "", ch);
-  t.rebind(3, "", "bob", ch);
+  const std::string* lobby = t.join("lobby", 3, "", ch);
+  t.rebind({room, lobby}, "", "bob", ch);
   CHECK(ch.size() == 2);
   CHECK(t.user_count("room") == 1);
   CHECK(t.user_count("lobby") == 1);
-  CHECK(t.topics_of(3) == std::vector<std::string>{"room", "lobby"});
+  t.rebind({room, lobby}, "bob", "bob", ch);  // no change
+  CHECK(ch.size() == 2);
   t.leave("room", 3, "bob", ch);
   t.leave("lobby", 3, "bob", ch);
+  CHECK(ch.size() == 4);
   CHECK(t.topic_count() == 0);
-  CHECK(t.topics_of(3).empty());
 }
 
 TEST_CASE("topic index: lists are bounded, watchers are members and at most max_watchers") {
