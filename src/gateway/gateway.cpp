@@ -70,6 +70,7 @@ struct GatewayState final : GatewayHooks {
     if (!valid_node_name(options.node))
       throw std::invalid_argument("fanout: Gateway node name must be [A-Za-z0-9_.]{1,32}: " + options.node);
     shards->sessions.resize(runtime.shard_count());
+    users.set_observer(options.on_user_presence);
   }
 
   Runtime& runtime;
@@ -81,9 +82,7 @@ struct GatewayState final : GatewayHooks {
   /// memory: docs/benchmarks.md, "Gateway: memory per connection").
   struct Connection {
     std::uint32_t shard = 0;
-    const std::string* user = nullptr;       // its name in `users`; null: not bound
-    std::vector<const std::string*> topics;  // their names in `topics`
-    std::string_view user_name() const noexcept { return user ? std::string_view(*user) : std::string_view{}; }
+    std::vector<const std::string*> topics;  // their names as `topics` stores them
   };
 
   mutable std::mutex mutex;
@@ -177,7 +176,7 @@ struct GatewayState final : GatewayHooks {
     auto& c = connections[s.id()];
     c.shard = static_cast<std::uint32_t>(s.shard());
     // The identity's user is the connection's user (a token's sub, ConnectDecision::user_id).
-    if (valid_user(s.user_id())) c.user = users.add(s.user_id(), s.id(), options.max_connections_per_user);
+    if (valid_user(s.user_id())) users.bind(s.id(), s.user_id(), options.max_connections_per_user);
   }
 
   void closed(Session& s) override {
@@ -190,8 +189,9 @@ struct GatewayState final : GatewayHooks {
       std::vector<PresenceChange> changes;
       const auto& c = it->second;
       // Normally none: finish() left every topic first (left() below did the work).
-      for (const std::string* t : c.topics) topics.leave(*t, s.id(), c.user_name(), changes);
-      if (c.user) users.remove(*c.user, s.id());
+      const std::string user(users.user_of(s.id()));
+      for (const std::string* t : c.topics) topics.leave(*t, s.id(), user, changes);
+      users.unbind(s.id());
       connections.erase(it);
       events = events_locked(changes);
     }
@@ -209,13 +209,14 @@ struct GatewayState final : GatewayHooks {
       if (!c) return;
       std::vector<PresenceChange> changes;
       if (join) {
-        if (const std::string* name = topics.join(topic, s.id(), c->user_name(), changes)) c->topics.push_back(name);
+        if (const std::string* name = topics.join(topic, s.id(), users.user_of(s.id()), changes))
+          c->topics.push_back(name);
       } else {
         // Off the connection's list first: the index frees the name with the topic's last member.
         const auto t =
             std::find_if(c->topics.begin(), c->topics.end(), [&](const std::string* n) { return *n == topic; });
         if (t != c->topics.end()) c->topics.erase(t);
-        topics.leave(topic, s.id(), c->user_name(), changes);
+        topics.leave(topic, s.id(), users.user_of(s.id()), changes);
       }
       events = events_locked(changes);
     }
@@ -236,12 +237,12 @@ struct GatewayState final : GatewayHooks {
   bool bind_locked(std::uint64_t id, std::string_view user, std::vector<Event>& events) {
     Connection* c = find_locked(id);
     if (!c) return false;
-    const std::string from(c->user_name());  // a copy: remove() below may free the stored name
+    const std::string from(users.user_of(id));  // a copy: the index drops its own
     if (from == user) return true;
-    const std::string* to = nullptr;
-    if (!user.empty() && !(to = users.add(user, id, options.max_connections_per_user))) return false;
-    if (c->user) users.remove(from, id);
-    c->user = to;
+    if (user.empty())
+      users.unbind(id);
+    else if (users.bind(id, user, options.max_connections_per_user) == UserIndex::Bind::too_many)
+      return false;
     std::vector<PresenceChange> changes;
     topics.rebind(c->topics, from, user, changes);
     events = events_locked(changes);

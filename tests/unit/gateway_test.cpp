@@ -41,25 +41,24 @@ TEST_CASE("client ids: <node>-<hex>, one spelling per connection, other nodes' i
   CHECK_FALSE(valid_node_name(std::string(33, 'a')));
 }
 
-TEST_CASE("user index: a user has many connections, within the per-user limit; names stay put") {
+TEST_CASE("user index: a user has many connections, a connection one user, within the per-user limit") {
   fanout::detail::UserIndex u;
-  const std::string* alice = u.add("alice", 1, 2);
-  REQUIRE(alice);
-  CHECK(*alice == "alice");
-  CHECK(u.add("alice", 2, 2) == alice);  // the same stored name
-  CHECK(u.add("alice", 3, 2) == nullptr);
+  using Bind = fanout::detail::UserIndex::Bind;
+  CHECK(u.bind(1, "alice", 2) == Bind::bound);
+  CHECK(u.bind(2, "alice", 2) == Bind::bound);
+  CHECK(u.bind(3, "alice", 2) == Bind::too_many);
+  CHECK(u.user_of(3).empty());
+  CHECK(u.bind(1, "alice", 2) == Bind::unchanged);
   CHECK(u.connections("alice") == std::vector<std::uint64_t>{1, 2});
-  REQUIRE(u.add("bob", 4, 2));
-  for (std::uint64_t i = 10; i < 100; ++i) REQUIRE(u.add("u" + std::to_string(i), i, 2));  // rehashes
-  CHECK(*alice == "alice");
-  CHECK(u.user_count() == 92);
-  u.remove("alice", 1);
-  CHECK(u.connections("alice") == std::vector<std::uint64_t>{2});
-  u.remove("alice", 2);
+  CHECK(u.bind(2, "bob", 2) == Bind::bound);  // a second bind replaces the first
+  CHECK(u.connections("alice") == std::vector<std::uint64_t>{1});
+  CHECK(u.user_of(2) == "bob");
+  CHECK(u.user_count() == 2);
+  CHECK(u.unbind(1) == "alice");
   CHECK(u.connections("alice").empty());
-  CHECK(u.user_count() == 91);
-  u.remove("alice", 2);         // nothing left: no effect
-  CHECK(u.add("carol", 5, 0));  // 0: no limit
+  CHECK(u.user_count() == 1);
+  CHECK(u.unbind(1).empty());
+  CHECK(u.bind(4, "carol", 0) == Bind::bound);  // 0: no limit
 }
 
 TEST_CASE("topic index: presence changes when a user's first connection joins and its last leaves") {

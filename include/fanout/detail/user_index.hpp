@@ -1,7 +1,5 @@
-// fanout/detail/user_index.hpp — a Gateway's users: each bound user id and its connections. The
-// connection -> user direction is the Gateway's own per-connection record, which keeps a pointer to
-// the user's name here (stable while the user has connections). Not thread-safe: the Gateway guards
-// it with its lock.
+// fanout/detail/user_index.hpp — which user each of a Gateway's connections is bound to, and back.
+// Not thread-safe: the Gateway guards it with its lock.
 #pragma once
 
 #include <cstddef>
@@ -21,18 +19,26 @@ struct StringHash {
 
 class UserIndex {
  public:
-  /// Adds connection `id` to `user` (non-empty). Returns the user's name as stored here (valid until
-  /// its last connection is removed), or nullptr when `user` has `max_per_user` connections already
-  /// (0: no limit); then nothing changed.
-  const std::string* add(std::string_view user, std::uint64_t id, std::size_t max_per_user);
-  /// Removes connection `id` from `user`; the user goes with its last connection.
-  void remove(std::string_view user, std::uint64_t id);
-  /// The connections of `user` (empty when none).
+  enum class Bind { bound, unchanged, too_many };
+  /// Binds `id` to `user` (non-empty), replacing its previous user. too_many: `user` already has
+  /// `max_per_user` connections (0: no limit); then nothing changed.
+  Bind bind(std::uint64_t id, std::string_view user, std::size_t max_per_user);
+  /// Removes `id`'s binding; returns the user it had ("" when none).
+  std::string unbind(std::uint64_t id);
+  /// "" when `id` is not bound.
+  std::string_view user_of(std::uint64_t id) const noexcept;
+  /// The connections bound to `user` (empty when none).
   const std::vector<std::uint64_t>& connections(std::string_view user) const noexcept;
   std::size_t user_count() const noexcept { return connections_.size(); }
+  /// Told when a user gets its first connection (true) or loses its last (false).
+  void set_observer(std::function<void(std::string_view user, bool online)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
+  std::unordered_map<std::uint64_t, std::string> user_of_;
   std::unordered_map<std::string, std::vector<std::uint64_t>, StringHash, std::equal_to<>> connections_;
+  std::function<void(std::string_view user, bool online)> observer_;
 };
 
 }  // namespace fanout::detail
