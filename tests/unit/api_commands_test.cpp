@@ -39,6 +39,7 @@ TEST_CASE("api commands: data is sent as its JSON text, a string as its content"
     CHECK(parse_api_command(Kind::broadcast, R"({"data":true,"exclude":["n1-1"]})").command->data == "true");
     CHECK(parse_api_command(Kind::broadcast, R"({"data":null})").command->data == "null");
     CHECK(parse_api_command(Kind::broadcast, R"({"data":""})").command->data.empty());
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":" padded\n "})").command->data == " padded\n ");
   }
   SUBCASE("a number past 64 bits is refused, with a reason") {
     const auto p = parse_api_command(Kind::broadcast, R"({"data":{"id":123456789012345678901234567890}})");
