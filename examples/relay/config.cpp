@@ -789,7 +789,7 @@ bool load(int argc, char** argv, Config& c) {
   std::string api_key_file, node;
   app.add_option("--api-key-file", api_key_file,
                  "file of server API keys, one a line: turns on /api/* on the admin listener (docs/server-api.md)");
-  app.add_option("--node", node, "this node's name in client ids (default: the host name)");
+  app.add_option("--node", node, "this node's name in client ids (default: the host name; with --redis: host.pid)");
   bool no_metrics = false, no_status_page = false;
   app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
   app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
@@ -839,7 +839,11 @@ bool load(int argc, char** argv, Config& c) {
   if (c.api.enabled() && !c.admin.listen)
     throw std::runtime_error("[api] is served on the admin listener: it needs [admin] listen (not off)");
   if (!node.empty()) c.gateway.node = node;
+  // Several edges may share a host (SO_REUSEPORT, docs/scaling.md) and node names must differ in a
+  // cluster (docs/cluster.md): there the default name is the host name and the pid.
+  const bool cluster_default = c.gateway.node.empty() && c.redis.enabled && c.redis.gateway;
   c.gateway.node = resolve_node(c.gateway.node);
+  if (cluster_default) c.gateway.node = fmt::format("{}.{}", c.gateway.node.substr(0, 24), ::getpid());
   if (c.admin.topics.default_limit > c.admin.topics.max_limit)
     throw std::runtime_error("admin.topics_default_limit must not exceed admin.topics_max_limit");
   for (const auto& p : c.paths)

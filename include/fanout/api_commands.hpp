@@ -102,14 +102,16 @@ class FANOUT_API ApiExecutor {
  public:
   /// Where an action acts, in a cluster: this node only (a query, a client of this node), this node
   /// and the others (users, topics, everyone), or other nodes only (a client of another node).
-  enum class Reach : std::uint8_t { here, everywhere, elsewhere };
+  /// unreachable: for other nodes only, which cannot be reached now (503).
+  enum class Reach : std::uint8_t { here, everywhere, elsewhere, unreachable };
 
   struct Options {
     std::size_t max_batch = 1000;  // commands in one batch; more: 413 and none is executed
     /// The other nodes of a cluster (RedisGatewayLink::forward_action): each action that is valid
     /// here is handed to it before it runs here; it sends the action to the nodes it acts on and
     /// says where it acts. Answers of forwarded actions gain "forwarded":true (their counts are this
-    /// node's); an action for other nodes only answers {"forwarded":true}. Unset: a single node.
+    /// node's); an action for other nodes only answers {"forwarded":true}, or 503 when they cannot be
+    /// reached (an action for every node then runs here only, without "forwarded"). Unset: a single node.
     std::function<Reach(const ApiCommand&)> forward{};
     /// Whether a user is online on any node (RedisGatewayLink::is_online); unset: this node's Gateway.
     std::function<bool(std::string_view user)> online{};

@@ -44,6 +44,7 @@ ApiResult ApiExecutor::execute(const ApiCommand& c) const {
   if (auto bad = refusal(c)) return *bad;
   const Reach reach = options_.forward(c);
   if (reach == Reach::elsewhere) return {200, R"({"forwarded":true})"};
+  if (reach == Reach::unreachable) return error(503, "the node of this client cannot be reached now (Redis down)");
   auto r = execute_here(c);
   if (reach == Reach::everywhere && r.ok() && r.body.ends_with('}')) {
     r.body.pop_back();

@@ -24,14 +24,19 @@ namespace {
 // ---- Lua scripts (run atomically in Redis; the server's clock, so nodes' clocks need not agree)
 
 // This node's users, written whole (on every (re)connect of the writes connection) and announced.
-// KEYS: nodes zset, this node's set. ARGV: node, ttl ms, presence channel, users...
+// Returns 2 when the node's name had a beat younger than the ttl: on this process's first
+// registration, another live node has the same name. KEYS: nodes zset, this node's set. ARGV: node,
+// ttl ms, presence channel, users...
 constexpr std::string_view k_register_script = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 for i = 4, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('PUBLISH', ARGV[3], 'sync ' .. ARGV[1])
+if last and now - tonumber(last) < tonumber(ARGV[2]) then return 2 end
 return 1
 )lua";
 
@@ -220,8 +225,15 @@ struct RedisGatewayLink::Impl : std::enable_shared_from_this<Impl> {
     args.insert(args.end(), users.begin(), users.end());
     writes.command(args, [this, n = users.size()](redisReply* r) {
       if (r && r->type == REDIS_REPLY_ERROR) log(fmt::format("redis gateway: register failed: {}", str(r)));
-      if (r && r->type == REDIS_REPLY_INTEGER)
-        log(fmt::format("redis gateway: node {} registered with {} users", options.node, n));
+      if (!r || r->type != REDIS_REPLY_INTEGER) return;
+      log(fmt::format("redis gateway: node {} registered with {} users", options.node, n));
+      if (r->integer == 2 && !std::exchange(registered, true))
+        log(
+            fmt::format("redis gateway: WARNING: node name {} beat less than {} ms ago: another live node has "
+                        "this name (or this node's previous run): client ids and presence collide; give each "
+                        "node its own [gateway] node",
+                        options.node, options.presence_ttl.count()));
+      registered = true;
     });
   }
 
@@ -523,6 +535,7 @@ struct RedisGatewayLink::Impl : std::enable_shared_from_this<Impl> {
   std::string last_id;           // of the command stream; empty until the first connect
   bool resync_pending = false, resync_in_flight = false, resync_again = false;
   bool ever_subscribed = false, stopping = false;
+  bool registered = false;  // once: a name clash is looked for at the first registration only
   std::uint64_t failure_logs = 0;
 };
 
@@ -570,6 +583,10 @@ ApiExecutor::Reach RedisGatewayLink::forward_action(const ApiCommand& c) {
   if (!ApiCommand::is_action(c.kind)) return Reach::here;
   const bool one_client = !c.client.empty() && !(c.kind == ApiCommand::Kind::disconnect && !c.user.empty());
   if (one_client && node_of_client(c.client) == options_.node) return Reach::here;
+  if (!impl_->writes.connected()) {  // not forwarded: the answer says so
+    bump(impl_->counters.forward_dropped);
+    return one_client ? Reach::unreachable : Reach::here;
+  }
   forward(to_json(c));
   return one_client ? Reach::elsewhere : Reach::everywhere;
 }

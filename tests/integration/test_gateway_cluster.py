@@ -15,7 +15,8 @@ Checks, against what the clients receive byte for byte:
      nesting, no command field) is counted and ignored, both nodes keep serving;
   5. a client of B leaves: A stops seeing its user online;
   6. redis-server restarts (empty): presence comes back and later commands (API and PUBLISH) arrive;
-  7. B is killed (SIGKILL): A sees B's users offline within the presence ttl (+ a heartbeat).
+  7. B is killed (SIGKILL): A sees B's users offline within the presence ttl (+ a heartbeat);
+  8. Redis stops: A's API answers 503 for B's client, and runs a user's send here without "forwarded".
 """
 
 import asyncio
@@ -215,7 +216,8 @@ async def body(args):
         await until(lambda: resp(redis.port, "PUBSUB", "NUMSUB", "fanout:cmd")[1] == 2,
                     "both nodes subscribed again", timeout=20)
         await until(lambda: online(api_a, ["u1", "u2"]) == {"u1": True, "u2": True}
-                    and resp(redis.port, "SCARD", "fanout:presence:eb") == 2, "presence written again", timeout=20)
+                    and resp(redis.port, "SCARD", "fanout:presence:eb") == 2
+                    and resp(redis.port, "ZCARD", "fanout:nodes") == 2, "presence written again", timeout=20)
         r = await asyncio.to_thread(api_a.ok, "send_to_user", {"user": "u1", "data": "after restart"})
         check(r == {"delivered": 1, "forwarded": True}, f"send_to_user after the restart: {r}")
         await expect_data(a1, "after restart", "after a Redis restart, on A")
@@ -238,9 +240,21 @@ async def body(args):
         await expect_data(a1, "still here", "A after B died")
     await checks.arun("B is killed: A sees B's users offline within the presence ttl", node_dies)
 
+    async def redis_down():
+        await redis.astop()
+
+        def refused():
+            status, _, r = api_a.post("send_to_client", {"client": ids["b1"], "data": "x"})
+            return status == 503 and "cannot be reached" in r.get("error", "")
+        await until(refused, "send_to_client to another node's client with Redis down: 503")
+        r = await asyncio.to_thread(api_a.ok, "send_to_user", {"user": "u1", "data": "local only"})
+        check(r == {"delivered": 1}, f"send_to_user with Redis down: runs here, not forwarded: {r}")
+        await expect_data(a1, "local only", "A's own client with Redis down")
+    await checks.arun("Redis down: another node's client 503, a user's send runs here without forwarded",
+                      redis_down)
+
     api_a.close()
     api_b.close()
-    redis.stop()
     if checks.failed:
         fail(f"{len(checks.failed)} of {len(checks.failed) + len(checks.passed)} checks failed")
 

@@ -61,7 +61,7 @@ struct Node {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard{io.get_executor()};
   fanout::RedisGatewayLink link;
   std::mutex m;
-  std::vector<std::string> ran;
+  std::vector<std::string> ran, logs;
   std::thread thread;
 
   Node(std::uint16_t port, std::string name, std::chrono::milliseconds ttl = 5s)
@@ -71,6 +71,10 @@ struct Node {
       ran.emplace_back(c);
       return c.find("bad") != std::string_view::npos ? std::string(R"({"error":"bad"})")
                                                      : std::string(R"({"ok":true})");
+    });
+    link.set_log_handler([this](std::string_view line) {
+      std::lock_guard l(m);
+      logs.emplace_back(line);
     });
     link.start();
     thread = std::thread([this] { io.run(); });
@@ -90,6 +94,12 @@ struct Node {
     o.backoff_initial = 20ms;
     o.backoff_max = 200ms;
     return o;
+  }
+  bool logged(std::string_view what) {
+    std::lock_guard l(m);
+    for (const auto& line : logs)
+      if (line.find(what) != std::string::npos) return true;
+    return false;
   }
   std::vector<std::string> commands() {
     std::lock_guard l(m);
@@ -156,6 +166,15 @@ TEST_CASE("gateway link: presence of every node, deltas, a node leaving and a no
   CHECK(eventually([&] { return !a.link.is_online("bob"); }));
   CHECK(a.link.is_online("alice"));
   CHECK(a.link.stats().resyncs >= 1);
+}
+
+TEST_CASE("gateway link: a second live node with the same name is reported") {
+  fanout_test::RedisServer redis;
+  Node a(redis.port(), "same");
+  REQUIRE(eventually([&] { return a.logged("registered"); }));
+  CHECK_FALSE(a.logged("WARNING"));
+  Node b(redis.port(), "same");
+  CHECK(eventually([&] { return b.logged("WARNING: node name same"); }));
 }
 
 TEST_CASE("gateway link: a Redis restart loses neither presence nor later commands") {
