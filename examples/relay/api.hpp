@@ -24,6 +24,7 @@ struct Cluster {
   std::function<void(std::string_view user, bool online)> on_user_presence;
   std::function<fanout::ApiExecutor::Reach(const fanout::ApiCommand&)> forward;
   std::function<bool(std::string_view user)> online;
+  bool live_publish = false;  // ApiExecutor::Options::live_publish: a bus numbers this node's topics
 };
 
 /// The gateway of this node ([gateway]); attach it to the client listeners before the runtime starts.

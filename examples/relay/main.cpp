@@ -262,13 +262,14 @@ int run(relay::Config& config, Ingest& ingest) {
   if (link)
     cluster = {.on_user_presence = [link](std::string_view user, bool online) { link->local_user(user, online); },
                .forward = [link](const fanout::ApiCommand& c) { return link->forward_action(c); },
-               .online = [link](std::string_view user) { return link->is_online(user); }};
+               .online = [link](std::string_view user) { return link->is_online(user); },
+               .live_publish = true};
 #endif
   auto gateway = relay::build_gateway(*runtime, *hub, config, cluster);
   auto api = relay::build_api(config, *gateway, *hub, cluster);
 #if FANOUT_WITH_REDIS
   // Commands from Redis run on this node only: an executor that never forwards.
-  fanout::ApiExecutor here(*gateway, *hub, {.max_batch = config.api.max_batch});
+  fanout::ApiExecutor here(*gateway, *hub, {.max_batch = config.api.max_batch, .live_publish = true});
   if (link) link->set_executor([&here](std::string_view command) { return here.execute_json(command).body; });
 #endif
 

@@ -113,6 +113,10 @@ class FANOUT_API ApiExecutor {
     /// node's); an action for other nodes only answers {"forwarded":true}, or 503 when they cannot be
     /// reached (an action for every node then runs here only, without "forwarded"). Unset: a single node.
     std::function<Reach(const ApiCommand&)> forward{};
+    /// `publish` goes live to the topic's members (as with an exclude list: not numbered, not in the
+    /// history) instead of through Hub::publish: for nodes whose topics a bus numbers (a cluster's
+    /// edges), where a seq of this node's own would clash with the bus's (docs/cluster.md).
+    bool live_publish = false;
     /// Whether a user is online on any node (RedisGatewayLink::is_online); unset: this node's Gateway.
     std::function<bool(std::string_view user)> online{};
   };

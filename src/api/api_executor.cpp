@@ -69,7 +69,11 @@ ApiResult ApiExecutor::execute_here(const ApiCommand& c) const {
     return gateway_.is_online(u) || (options_.online && options_.online(u));
   };
   switch (c.kind) {
-    case Kind::publish: return count("delivered", gateway_.publish(c.topic, c.data, c.exclude));
+    case Kind::publish:
+      // An exclude list that names nobody takes the gateway's live path.
+      if (options_.live_publish && c.exclude.empty())
+        return count("delivered", gateway_.publish(c.topic, c.data, {std::string()}));
+      return count("delivered", gateway_.publish(c.topic, c.data, c.exclude));
     case Kind::broadcast: return count("delivered", gateway_.send_to_all(c.data, c.exclude));
     case Kind::send_to_user: return count("delivered", gateway_.send_to_user(c.user, c.data));
     case Kind::send_to_client: return count("delivered", gateway_.send_to_client(c.client, c.data));

@@ -10,6 +10,7 @@ Checks, against what the clients receive byte for byte:
   1. bind through A's API a client of B (forwarded by node) and one of A to the same user u1;
      send_to_user u1 through A's API reaches both, once each; u2 (on B only) gets nothing;
   2. is_online through A's API (/api/online) sees users of B; send_to_client through A to B's client;
+     publish through A to a topic whose member is on B;
   3. business code's one Redis command (PUBLISH and XADD over a raw RESP socket) reaches users on both;
   4. garbage on the channel and the stream (not JSON, 2 MB, unknown command, missing fields, deep
      nesting, no command field) is counted and ignored, both nodes keep serving;
@@ -166,6 +167,10 @@ async def body(args):
         r = await asyncio.to_thread(api_a.ok, "send_to_client", {"client": ids["b2"], "data": "direct"})
         check(r == {"forwarded": True}, f"send_to_client of B's client through A: {r}")
         await expect_data(b2, "direct", "send_to_client routed to B")
+        # A topic's members on another node: live there (a bus numbers an edge's topics).
+        r = await asyncio.to_thread(api_a.ok, "publish", {"topic": "me:b1", "data": "to the group"})
+        check(r == {"delivered": 0, "forwarded": True}, f"publish through A to a topic with members on B: {r}")
+        await expect_data(b1, "to the group", "publish through A to B's members")
         await marker(everyone, "after-direct")
     await checks.arun("is_online through A sees B's users; send_to_client through A reaches B's client",
                       is_online_and_client)
