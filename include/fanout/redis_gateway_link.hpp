@@ -61,8 +61,8 @@ class FANOUT_API RedisGatewayLink {
     std::size_t command_stream_maxlen = 10'000;  // prefix:cmd is trimmed to about this (XADD/XTRIM MAXLEN ~)
     std::size_t max_command_bytes = 1 << 20;     // longer commands are counted as malformed and ignored
     std::chrono::milliseconds max_command_age = std::chrono::seconds(30);  // older stream entries are skipped
-    std::size_t read_batch = 1'000;                                        // stream entries per XREAD
-    std::chrono::milliseconds presence_ttl = std::chrono::seconds(5);      // a silent node's users go offline after it
+    std::size_t read_batch = 100;  // stream entries per XREAD (bounds one reply's size)
+    std::chrono::milliseconds presence_ttl = std::chrono::seconds(5);  // a silent node's users go offline after it
     std::size_t max_presence_users = 1'000'000;  // (node, user) pairs of other nodes kept; more are ignored
     std::chrono::milliseconds connect_timeout = std::chrono::seconds(2);
     std::chrono::milliseconds backoff_initial = std::chrono::milliseconds(100);
