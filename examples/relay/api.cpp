@@ -24,13 +24,16 @@ void attach_gateway(fanout::Gateway& gateway, const Servers& servers) {
 std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gateway& gateway, fanout::Hub& hub,
                                              const Cluster& cluster) {
   if (!config.api.enabled()) return nullptr;
-  return std::make_unique<fanout::ServerApi>(
-      gateway, hub,
-      fanout::ServerApi::Options{
-          .keys = config.api.keys,
-          .max_body_bytes = config.api.max_body_bytes,
-          .executor = {.max_batch = config.api.max_batch, .forward = cluster.forward, .online = cluster.online},
-      });
+  return std::make_unique<fanout::ServerApi>(gateway, hub,
+                                             fanout::ServerApi::Options{
+                                                 .keys = config.api.keys,
+                                                 .max_body_bytes = config.api.max_body_bytes,
+                                                 .executor = {.max_batch = config.api.max_batch,
+                                                              .forward = cluster.forward,
+                                                              .live_publish = cluster.live_publish,
+                                                              .online = cluster.online,
+                                                              .online_count = cluster.online_count},
+                                             });
 }
 
 void reload_api_keys(const Config& config, fanout::ServerApi* api) {

@@ -24,6 +24,7 @@ struct Cluster {
   std::function<void(std::string_view user, bool online)> on_user_presence;
   std::function<fanout::ApiExecutor::Reach(const fanout::ApiCommand&)> forward;
   std::function<bool(std::string_view user)> online;
+  std::function<std::size_t()> online_count;
   bool live_publish = false;  // ApiExecutor::Options::live_publish: a bus numbers this node's topics
 };
 

@@ -263,6 +263,7 @@ int run(relay::Config& config, Ingest& ingest) {
     cluster = {.on_user_presence = [link](std::string_view user, bool online) { link->local_user(user, online); },
                .forward = [link](const fanout::ApiCommand& c) { return link->forward_action(c); },
                .online = [link](std::string_view user) { return link->is_online(user); },
+               .online_count = [link] { return link->online_count(); },
                .live_publish = true};
 #endif
   auto gateway = relay::build_gateway(*runtime, *hub, config, cluster);

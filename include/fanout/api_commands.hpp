@@ -119,6 +119,8 @@ class FANOUT_API ApiExecutor {
     bool live_publish = false;
     /// Whether a user is online on any node (RedisGatewayLink::is_online); unset: this node's Gateway.
     std::function<bool(std::string_view user)> online{};
+    /// Distinct users online on any node (RedisGatewayLink::online_count): `info` adds "cluster_users".
+    std::function<std::size_t()> online_count{};
   };
 
   ApiExecutor(Gateway& gateway, Hub& hub);

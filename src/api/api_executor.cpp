@@ -137,6 +137,10 @@ ApiResult ApiExecutor::execute_here(const ApiCommand& c) const {
       fmt::format_to(std::back_inserter(body),
                      R"(,"connections":{},"users":{},"topics":{},"active_topics":{},"sends":{},"published":{}}})",
                      s.connections, s.users, hub_.topic_count(), hub_.active_topic_count(), s.sends, hub_.published());
+      if (options_.online_count) {  // a cluster: distinct users online on any node
+        body.pop_back();
+        fmt::format_to(std::back_inserter(body), R"(,"cluster_users":{}}})", options_.online_count());
+      }
       return {200, std::move(body)};
     }
   }

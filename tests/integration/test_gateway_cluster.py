@@ -161,6 +161,9 @@ async def body(args):
     async def is_online_and_client():
         r = online(api_a, ["u1", "u2", "nobody"])
         check(r == {"u1": True, "u2": True, "nobody": False}, f"A: online: {r}")
+        status, _, r = await asyncio.to_thread(api_a.get, "info")
+        check(status == 200 and r.get("users") == 1 and r.get("cluster_users") == 3,
+              f"A: info: 1 user here, 3 in the cluster: {r}")
         status, _, r = await asyncio.to_thread(api_a.get, "online?user=u2")
         check(status == 200 and r.get("online") is True and r.get("clients") == [],
               f"A: a user of B only: online, no client here: {r}")
@@ -171,6 +174,11 @@ async def body(args):
         r = await asyncio.to_thread(api_a.ok, "publish", {"topic": "me:b1", "data": "to the group"})
         check(r == {"delivered": 0, "forwarded": True}, f"publish through A to a topic with members on B: {r}")
         await expect_data(b1, "to the group", "publish through A to B's members")
+        r = await asyncio.to_thread(api_a.ok, "publish", {"topic": "me:a1", "data": "live here"})
+        check(r == {"delivered": 1, "forwarded": True}, f"publish through A to its own member: {r}")
+        await expect_data(a1, "live here", "publish through A to A's member")
+        status, _, r = await asyncio.to_thread(api_a.get, "info")
+        check(r.get("published") == 0, f"an edge's API publish is live, not numbered by its hub: {r}")
         await marker(everyone, "after-direct")
     await checks.arun("is_online through A sees B's users; send_to_client through A reaches B's client",
                       is_online_and_client)
