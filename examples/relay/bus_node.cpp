@@ -59,10 +59,32 @@ void BusNode::publish(const std::string& stream, const fanout::Routed& r, std::s
                stream);
 }
 
+fanout::RedisGatewayLink* BusNode::link_gateway(const std::string& node) {
+  if (!edge() || !config_.redis.gateway) return nullptr;
+  const auto& r = config_.redis;
+  link_ = std::make_unique<fanout::RedisGatewayLink>(io_, fanout::RedisGatewayLink::Options{
+                                                              .host = r.host,
+                                                              .port = r.port,
+                                                              .prefix = r.prefix,
+                                                              .node = node,
+                                                              .command_stream_maxlen = r.command_stream_maxlen,
+                                                              .max_command_bytes = r.max_command_bytes,
+                                                              .max_command_age = r.max_command_age,
+                                                              .presence_ttl = r.presence_ttl,
+                                                          });
+  link_->set_log_handler([this](std::string_view line) { log_(std::string(line)); });
+  return link_.get();
+}
+
 void BusNode::start() {
   log_(fmt::format("bus: redis {}:{} prefix '{}', role {}", config_.redis.host, config_.redis.port,
                    config_.redis.prefix, to_string(config_.role)));
   bus_.start();
+  if (link_) {
+    log_(fmt::format("gateway: node {} linked through redis ({}:cmd, {}:presence)", link_->options().node,
+                     config_.redis.prefix, config_.redis.prefix));
+    link_->start();
+  }
   for (auto& [name, l] : leases_) {
     log_(fmt::format("lease {}: standby (ttl {} ms)", name, config_.redis.lease_ttl.count()));
     l.lease->start();
@@ -70,13 +92,14 @@ void BusNode::start() {
 }
 
 void BusNode::stop(std::function<void()> done) {
-  auto left = std::make_shared<std::size_t>(leases_.size() + 1);
+  auto left = std::make_shared<std::size_t>(leases_.size() + 1 + (link_ ? 1 : 0));
   auto finish = [this, left, done = std::move(done)] {
     if (--*left != 0) return;
     bus_.stop();
     if (done) done();
   };
   for (auto& [name, l] : leases_) l.lease->stop(finish);
+  if (link_) link_->stop(finish);
   finish();
 }
 
@@ -87,6 +110,16 @@ std::string BusNode::stats_line() const {
       "gaps {} reconnects {} topics {} known {}",
       s.published, s.publish_dropped, s.publish_failed, s.publish_fenced, s.delivered, s.recovered, s.duplicates,
       s.fenced, s.gaps, s.reconnects, s.topics, s.known_topics);
+}
+
+std::string BusNode::gateway_stats_line() const {
+  if (!link_) return {};
+  const auto g = link_->stats();
+  return fmt::format(
+      "gateway: commands received {} executed {} failed {} malformed {} other-node {} expired {} forwarded {} "
+      "forward-dropped {} | online users {} nodes {} presence-dropped {} resyncs {}",
+      g.received, g.executed, g.failed, g.malformed, g.other_node, g.expired, g.forwarded, g.forward_dropped,
+      g.online_users, g.nodes, g.presence_dropped, g.resyncs);
 }
 
 }  // namespace relay

@@ -6,12 +6,15 @@
 //   edge:   the hub's topics with members are subscribed in Redis; what arrives is published into
 //           the hub with the bus's seq, so every edge numbers a topic alike. Which topics exist is
 //           read from Redis (RedisBus's registry): clients join only those, as on the ingest node.
+//   gateway: the server API's commands reach every node and users' presence is cluster-wide
+//           (RedisGatewayLink, [redis] gateway; docs/cluster.md).
 //
 // Thread safety: everything on the ingest io_context's thread, except stats_line().
 #pragma once
 
 #include <fanout/hub.hpp>
 #include <fanout/redis_bus.hpp>
+#include <fanout/redis_gateway_link.hpp>
 #include <fanout/redis_lease.hpp>
 #include <fanout/router.hpp>
 
@@ -39,12 +42,21 @@ class BusNode {
   /// Ingest: one routed upstream message. Dropped when this node does not lead `stream`.
   void publish(const std::string& stream, const fanout::Routed& r, std::string_view msg, bool binary);
 
+  /// Edge (and role both) with [redis] gateway on: the link of this node's Gateway (named `node`, as
+  /// in its client ids) to the other nodes; nullptr when off. Before start(); set its executor (what
+  /// commands from Redis run on) before start() too.
+  fanout::RedisGatewayLink* link_gateway(const std::string& node);
+  fanout::RedisGatewayLink* gateway_link() noexcept { return link_.get(); }
+
   void start();
-  /// Steps down from every lease (deleting the keys, so standbys take over at once), then closes the
-  /// connections; `done` runs when that is finished.
+  /// Steps down from every lease (deleting the keys, so standbys take over at once), takes this
+  /// node's users out of the cluster's presence, then closes the connections; `done` runs when that
+  /// is finished.
   void stop(std::function<void()> done);
 
   std::string stats_line() const;
+  /// Empty without a gateway link.
+  std::string gateway_stats_line() const;
 
  private:
   struct Lease {
@@ -56,6 +68,7 @@ class BusNode {
   const Config& config_;
   Log log_;
   fanout::RedisBus bus_;
+  std::unique_ptr<fanout::RedisGatewayLink> link_;
   std::map<std::string, Lease, std::less<>> leases_;
 };
 

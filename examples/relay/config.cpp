@@ -5,9 +5,12 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <unistd.h>  // gethostname
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -436,6 +439,11 @@ const Keys<RedisConfig> k_redis = {
     {"lease_ttl_ms", millis(&RedisConfig::lease_ttl)},
     {"stream_maxlen", integer(1, k_int_max, &RedisConfig::stream_maxlen)},
     {"subscribe_all", value<bool>(&RedisConfig::subscribe_all)},
+    {"gateway", value<bool>(&RedisConfig::gateway)},
+    {"presence_ttl_ms", millis(&RedisConfig::presence_ttl)},
+    {"command_stream_maxlen", integer(1, k_int_max, &RedisConfig::command_stream_maxlen)},
+    {"max_command_bytes", integer(64, 64 << 20, &RedisConfig::max_command_bytes)},
+    {"max_command_age_ms", millis(&RedisConfig::max_command_age)},
 };
 
 // [auth]: the verifier's options here, the rest straight into the servers' fanout::Auth.
@@ -575,6 +583,34 @@ const Keys<AdminConfig> k_admin = {
     {"topics_max_page_bytes", positive([](AdminConfig& a) -> auto& { return a.topics.max_page_bytes; })},
 };
 
+const Keys<ApiConfig> k_api = {
+    {"key_file", value<std::string>(&ApiConfig::key_file)},
+    {"max_body_bytes", integer(1, 64 << 20, &ApiConfig::max_body_bytes)},
+    {"max_batch", integer(1, 100'000, &ApiConfig::max_batch)},
+};
+
+const Keys<GatewayConfig> k_gateway = {
+    {"node", value<std::string>(&GatewayConfig::node)},
+    {"max_connections_per_user", integer(0, 1'000'000, &GatewayConfig::max_connections_per_user)},
+    {"max_list", integer(1, 1'000'000, &GatewayConfig::max_list)},
+};
+
+/// This node's name in client ids: [gateway] node, else the host name made valid, else "n1".
+std::string resolve_node(const std::string& configured) {
+  const auto valid = [](unsigned char ch) { return std::isalnum(ch) || ch == '_' || ch == '.'; };
+  if (!configured.empty()) {
+    if (configured.size() > 32 || !std::all_of(configured.begin(), configured.end(), valid))
+      throw std::runtime_error(fmt::format("gateway.node '{}' must be 1-32 of [A-Za-z0-9_.]", configured));
+    return configured;
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "n1";
+  std::string node(host, std::min<std::size_t>(std::strlen(host), 32));
+  std::replace_if(
+      node.begin(), node.end(), [&](unsigned char ch) { return !valid(ch); }, '_');
+  return node;
+}
+
 // The top level: its tables and `role`, in the order they are applied.
 template <class T, class F>
 auto section(std::string_view name, const Keys<T>& keys, F part) {
@@ -636,9 +672,32 @@ const Keys<Config> k_root = {
        });
      }},
     {"admin", section("admin", k_admin, &Config::admin)},
+    {"api", section("api", k_api, &Config::api)},
+    {"gateway", section("gateway", k_gateway, &Config::gateway)},
 };
 
 }  // namespace
+
+/// API keys from a file: one a line, blank lines and # comments skipped, whitespace trimmed. Kept
+/// out of argv and the configuration file, like the admin token.
+std::vector<std::string> read_api_keys(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read API key file {}", path));
+  std::vector<std::string> keys;
+  std::string line;
+  const auto space = [](unsigned char ch) { return std::isspace(ch) != 0; };
+  for (std::size_t n = 0; std::getline(in, line); ++n) {
+    if (n >= 1000 || keys.size() >= 64) throw std::runtime_error(fmt::format("API key file {}: too long", path));
+    line.erase(line.begin(), std::find_if_not(line.begin(), line.end(), space));
+    line.erase(std::find_if_not(line.rbegin(), line.rend(), space).base(), line.end());
+    if (line.empty() || line.front() == '#') continue;
+    if (line.size() < 16 || line.size() > 512)
+      throw std::runtime_error(fmt::format("API key file {}, line {}: a key has 16 to 512 characters", path, n + 1));
+    keys.push_back(line);
+  }
+  if (keys.empty()) throw std::runtime_error(fmt::format("API key file {} holds no key", path));
+  return keys;
+}
 
 void apply_toml(std::string_view text, const std::string& path, Config& c) {
   toml::table root;
@@ -727,6 +786,10 @@ bool load(int argc, char** argv, Config& c) {
                  "HOST:PORT for metrics, the status page and /topics (default 127.0.0.1:8081; off: none)");
   app.add_option("--admin-token-file", admin_token_file,
                  "file whose first line is the admin bearer token (docs/security.md)");
+  std::string api_key_file, node;
+  app.add_option("--api-key-file", api_key_file,
+                 "file of server API keys, one a line: turns on /api/* on the admin listener (docs/server-api.md)");
+  app.add_option("--node", node, "this node's name in client ids (default: the host name; with --redis: host.pid)");
   bool no_metrics = false, no_status_page = false;
   app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
   app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
@@ -735,6 +798,9 @@ bool load(int argc, char** argv, Config& c) {
   app.add_option("--redis", redis, "Redis for the bus and ingest leadership: redis://HOST:PORT or HOST:PORT");
   std::int64_t lease_ttl_ms = 0;
   app.add_option("--lease-ttl-ms", lease_ttl_ms, "ingest leadership lease (default 3000)");
+  std::int64_t presence_ttl_ms = 0;
+  app.add_option("--presence-ttl-ms", presence_ttl_ms,
+                 "a dead node's users go offline on the others after this (default 5000; docs/cluster.md)");
   std::vector<std::string> declare;
   app.add_option("--topic", declare, "declare a topic clients may subscribe to before its first message (repeatable)");
   bool client_topics = false;
@@ -768,6 +834,16 @@ bool load(int argc, char** argv, Config& c) {
     throw std::runtime_error("admin token must be at least 16 characters");
   if (c.admin.on_public && c.admin.token.empty())
     throw std::runtime_error("admin.public serves metrics and status to the client listeners: it needs admin.token");
+  if (!api_key_file.empty()) c.api.key_file = api_key_file;
+  if (!c.api.key_file.empty()) c.api.keys = read_api_keys(c.api.key_file);
+  if (c.api.enabled() && !c.admin.listen)
+    throw std::runtime_error("[api] is served on the admin listener: it needs [admin] listen (not off)");
+  if (!node.empty()) c.gateway.node = node;
+  // Several edges may share a host (SO_REUSEPORT, docs/scaling.md) and node names must differ in a
+  // cluster (docs/cluster.md): there the default name is the host name and the pid.
+  const bool cluster_default = c.gateway.node.empty() && c.redis.enabled && c.redis.gateway;
+  c.gateway.node = resolve_node(c.gateway.node);
+  if (cluster_default) c.gateway.node = fmt::format("{}.{}", c.gateway.node.substr(0, 24), ::getpid());
   if (c.admin.topics.default_limit > c.admin.topics.max_limit)
     throw std::runtime_error("admin.topics_default_limit must not exceed admin.topics_max_limit");
   for (const auto& p : c.paths)
@@ -800,10 +876,13 @@ bool load(int argc, char** argv, Config& c) {
   if (!role.empty()) c.role = role_by_name(role);
   if (!redis.empty()) parse_redis_address(redis, c.redis);
   if (lease_ttl_ms) c.redis.lease_ttl = ms(lease_ttl_ms);
+  if (presence_ttl_ms) c.redis.presence_ttl = ms(presence_ttl_ms);
   if (c.role != Role::both && !c.redis.enabled)
     throw std::runtime_error(fmt::format("role {} needs a Redis ([redis] or --redis)", to_string(c.role)));
   if (c.redis.enabled && c.redis.lease_ttl < ms(100))
     throw std::runtime_error("redis.lease_ttl_ms must be at least 100");
+  if (c.redis.enabled && c.redis.presence_ttl < ms(100))
+    throw std::runtime_error("redis.presence_ttl_ms must be at least 100");
   if (c.redis.enabled && c.redis.prefix.empty()) throw std::runtime_error("redis.prefix must not be empty");
 #if !FANOUT_WITH_REDIS
   if (c.redis.enabled) throw std::runtime_error("this fanout-relay was built without Redis (FANOUT_WITH_REDIS=OFF)");

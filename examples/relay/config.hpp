@@ -1,6 +1,7 @@
 // The relay's configuration: a TOML file (toml++) with flags (CLI11) on top. See relay.toml.
 #pragma once
 
+#include <fanout/gateway.hpp>
 #include <fanout/hub.hpp>
 #include <fanout/journal_sink.hpp>
 #include <fanout/postgres_sink.hpp>
@@ -77,6 +78,24 @@ struct AdminConfig {
   fanout::TopicListOptions topics{};
 };
 
+/// [api]: the server API (docs/server-api.md) on the admin listener, behind API keys. Off without a key
+/// file: its endpoints then answer 404 like any unknown path.
+struct ApiConfig {
+  std::string key_file{};                // one key per line (16+ characters; # comments); SIGHUP rereads it
+  std::vector<std::string> keys{};       // from key_file, by load()
+  std::size_t max_body_bytes = 1 << 20;  // request bodies on the admin listener; larger ones get 413
+  std::size_t max_batch = 1000;          // commands in one /api/batch; more get 413
+  bool enabled() const noexcept { return !keys.empty(); }
+};
+
+/// [gateway]: client ids and user ids on the client listeners (fanout::Gateway), which the server
+/// API addresses. `node` empty: the host name (characters outside [A-Za-z0-9_.] made '_'), or "n1".
+struct GatewayConfig {
+  std::string node{};
+  std::size_t max_connections_per_user = 100;
+  std::size_t max_list = 10'000;
+};
+
 /// What this relay does: `both` ingests and serves clients (one node; through Redis when [redis] is
 /// set), `ingest` only ingests into Redis (one leader per upstream, others stand by), `edge` only
 /// serves clients from Redis. See docs/scaling.md.
@@ -91,6 +110,13 @@ struct RedisConfig {
   std::chrono::milliseconds lease_ttl = std::chrono::seconds(3);  // takeover after a leader dies
   std::size_t stream_maxlen = 10'000;                             // history kept per topic in Redis, about
   bool subscribe_all = false;                                     // edge: one PSUBSCRIBE instead of per topic
+  // The Gateway across nodes (role edge or both; docs/cluster.md): server API commands through
+  // prefix:cmd, users' presence through prefix:presence.
+  bool gateway = true;                                                   // false: this node's Gateway stays local
+  std::chrono::milliseconds presence_ttl = std::chrono::seconds(5);      // a dead node's users go offline after it
+  std::size_t command_stream_maxlen = 10'000;                            // prefix:cmd trimmed to about this
+  std::size_t max_command_bytes = 1 << 20;                               // longer commands from Redis are ignored
+  std::chrono::milliseconds max_command_age = std::chrono::seconds(30);  // older stream entries are skipped
 };
 
 /// [auth] and [[acl]]: tokens, access rules and Origin; applied to Config::server.auth in load().
@@ -118,6 +144,8 @@ struct Config {
   Role role = Role::both;
   RedisConfig redis{};
   AuthConfig auth{};
+  ApiConfig api{};
+  GatewayConfig gateway{};
 };
 
 /// Builds the configuration from argv (and the file --config names). Throws std::runtime_error
@@ -128,6 +156,10 @@ bool load(int argc, char** argv, Config& out);
 /// Applies a TOML document (what --config names) to `out`; `path` names it in error messages. Throws
 /// std::runtime_error on bad TOML or a bad key or value. load() then checks the whole.
 void apply_toml(std::string_view text, const std::string& path, Config& out);
+
+/// [api] key_file's keys: one a line (16-512 characters), blank lines and # comments skipped. Throws
+/// std::runtime_error when the file cannot be read, holds no key or a bad one.
+std::vector<std::string> read_api_keys(const std::string& path);
 
 /// What --version prints: "fanout-relay 0.1.0 (features: ws tls redis)", the version being the
 /// CMake project's (fanout/version.hpp).

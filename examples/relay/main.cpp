@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "admin.hpp"
+#include "api.hpp"
 #include "config.hpp"
 #include "feeds.hpp"
 #include "log.hpp"
@@ -212,6 +213,8 @@ std::function<void()> stats_line(const relay::Config& config, const relay::Serve
     last = {deliveries, published};
 #if FANOUT_WITH_REDIS
     if (bus) log("{}", bus->stats_line());
+    if (bus)
+      if (auto g = bus->gateway_stats_line(); !g.empty()) log("{}", g);
 #endif
   };
 }
@@ -250,6 +253,26 @@ int run(relay::Config& config, Ingest& ingest) {
   auto runtime = build_runtime(config);
   auto hub = build_hub(*runtime, config);
   auto bus = build_bus(ingest.io(), config, *hub);
+  // Client ids and users on the client listeners, and the server API that addresses them: built
+  // before the servers (the gateway outlives every listener it serves).
+  // With [redis] (edge or both): the gateway is linked to the other nodes (docs/cluster.md).
+  relay::Cluster cluster;
+#if FANOUT_WITH_REDIS
+  fanout::RedisGatewayLink* link = bus ? bus->link_gateway(config.gateway.node) : nullptr;
+  if (link)
+    cluster = {.on_user_presence = [link](std::string_view user, bool online) { link->local_user(user, online); },
+               .forward = [link](const fanout::ApiCommand& c) { return link->forward_action(c); },
+               .online = [link](std::string_view user) { return link->is_online(user); },
+               .online_count = [link] { return link->online_count(); },
+               .live_publish = true};
+#endif
+  auto gateway = relay::build_gateway(*runtime, *hub, config, cluster);
+  auto api = relay::build_api(config, *gateway, *hub, cluster);
+#if FANOUT_WITH_REDIS
+  // Commands from Redis run on this node only: an executor that never forwards.
+  fanout::ApiExecutor here(*gateway, *hub, {.max_batch = config.api.max_batch, .live_publish = true});
+  if (link) link->set_executor([&here](std::string_view command) { return here.execute_json(command).body; });
+#endif
 
   // Observability, served on the admin listener (and on the client listeners only behind the admin
   // token, when [admin] public says so). Handlers run on shard threads once the runtime runs; they
@@ -263,7 +286,8 @@ int run(relay::Config& config, Ingest& ingest) {
   servers = relay::build_servers(
       *runtime, *hub, config,
       config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{});
-  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes);
+  relay::attach_gateway(*gateway, servers);
+  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes, api.get());
 
   auto sinks = relay::build_sinks(config);
   relay::attach_sinks(*hub, *sinks);
@@ -278,12 +302,14 @@ int run(relay::Config& config, Ingest& ingest) {
   if (config.http.metrics)
     metrics = relay::add_relay_metrics(registry, config, servers, *hub, feeds, board, processor.get(), *sinks);
 
-  // SIGHUP reloads the token keys ([auth] key_file); a bad file keeps the keys in use.
+  // SIGHUP reloads the token keys ([auth] key_file) and the API keys ([api] key_file); a bad file
+  // keeps the keys in use.
   asio::signal_set hup(ingest.io(), SIGHUP);
   std::function<void()> on_hup = [&] {
     hup.async_wait([&](const asio::error_code& ec, int) {
       if (ec) return;
       relay::reload_keys(config.server.auth.verifier.get());
+      relay::reload_api_keys(config, api.get());
       on_hup();
     });
   };

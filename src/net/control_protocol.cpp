@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include "fanout/detail/json.hpp"
@@ -60,6 +62,7 @@ ControlParse parse_control(std::string_view text) {
   }
   std::string_view op;
   std::vector<std::string> args;
+  std::optional<std::string_view> arg;
   bool have_op = false;
   // Unknown fields are ignored so clients may add their own (e.g. "id").
   for (auto [key, value] : obj) {
@@ -99,6 +102,20 @@ ControlParse parse_control(std::string_view text) {
         out.message = R"("snapshot" must be true or false)";
         return out;
       }
+    } else if (key == "presence") {
+      if (value.get_bool().get(out.request.presence)) {
+        out.error = ControlError::bad_args;
+        out.message = R"("presence" must be true or false)";
+        return out;
+      }
+    } else if (key == "arg") {  // presence: one topic
+      std::string_view topic;
+      if (value.get_string().get(topic)) {
+        out.error = ControlError::bad_args;
+        out.message = "\"arg\" must be a topic name";
+        return out;
+      }
+      arg = topic;
     } else if (key == "token") {
       std::string_view token;
       if (value.get_string().get(token)) {
@@ -137,6 +154,14 @@ ControlParse parse_control(std::string_view text) {
       return out;
     }
     out.request.op = op == "subscribe" ? ControlRequest::Op::subscribe : ControlRequest::Op::unsubscribe;
+  } else if (op == "presence") {
+    if (arg) args.emplace_back(*arg);
+    if (args.size() != 1) {
+      out.error = ControlError::bad_args;
+      out.message = R"("presence" needs one topic: {"op":"presence","arg":"t"})";
+      return out;
+    }
+    out.request.op = ControlRequest::Op::presence;
   } else if (op == "ping") {
     out.request.op = ControlRequest::Op::ping;
   } else if (op == "auth" || op == "refresh") {
@@ -148,7 +173,7 @@ ControlParse parse_control(std::string_view text) {
     out.request.op = op == "auth" ? ControlRequest::Op::auth : ControlRequest::Op::refresh;
   } else {
     out.error = ControlError::unknown_op;
-    out.message = "unknown op (subscribe, unsubscribe, ping, auth, refresh)";
+    out.message = "unknown op (subscribe, unsubscribe, ping, auth, refresh, presence)";
     return out;
   }
   out.request.args = std::move(args);

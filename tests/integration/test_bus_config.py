@@ -39,6 +39,7 @@ async def body(args):
             (["--redis", "127.0.0.1:99999"], "redis address '127.0.0.1:99999' needs a port 1..65535"),
             (["--redis", "redis://:6379"], "needs a host"),
             (["--redis", "127.0.0.1:6379", "--lease-ttl-ms", "50"], "lease_ttl_ms must be at least 100"),
+            (["--redis", "127.0.0.1:6379", "--presence-ttl-ms", "50"], "presence_ttl_ms must be at least 100"),
             (["--role", "edge", "--redis", "127.0.0.1:6379", "--upstream", "ws://127.0.0.1:1/ws"],
              "role edge takes no upstreams"),
         ]

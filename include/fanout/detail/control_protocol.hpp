@@ -22,6 +22,7 @@ enum class ControlError : int {
   unauthorized = 4401,   // a token was needed, or the one given was refused
   forbidden = 4403,      // the access rules deny this topic to this connection
   unknown_topic = 4008,  // subscribe to a topic the server does not have (clients may not create topics)
+  not_served = 4501,     // an op this server does not serve (presence without a Gateway)
 };
 
 /// Where a client left a topic: its last seq, and the topic's epoch when it knew it.
@@ -32,12 +33,13 @@ struct Since {
 };
 
 struct ControlRequest {
-  enum class Op { subscribe, unsubscribe, ping, auth, refresh };
+  enum class Op { subscribe, unsubscribe, ping, auth, refresh, presence };
   Op op = Op::ping;
   std::vector<std::string> args;
   std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
   bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
   std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
+  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)
