@@ -1,7 +1,7 @@
 <?php
 // A GatewayWorker-shaped client of fanout's server API: the static calls a GatewayWorker app makes
 // (Gateway::sendToUid, sendToGroup, joinGroup, ...) as HTTP POSTs to the relay's admin listener.
-// Each call is one request (or, inside Gateway::batch(), one request for many calls).
+// Each call is one request (or, inside Gateway::batch(), one request for many sends and joins).
 // docs/migrating-from-gatewayworker.md maps every GatewayWorker call; the API is docs/server-api.md.
 //
 //   Gateway::$apiUrl = 'http://127.0.0.1:8081';   // the relay's admin listener
@@ -73,21 +73,38 @@ final class Gateway
         return self::delivered('disconnect', ['user' => $uid, 'reason' => $reason]);
     }
 
-    // ---- queries (isUidOnline, getClientCountByGroup, getUidListByGroup, getAllClientIdCount)
+    // ---- queries (isUidOnline, getClientIdByUid, getClientCountByGroup, getClientIdListByGroup,
+    // getUidListByGroup, getAllClientIdCount): GET, answered by the node the API runs on (and, with
+    // [redis], what it knows of the others: docs/server-api.md)
     public static function isUidOnline(string $uid): bool
     {
-        $r = self::call('online', ['user' => $uid]);
-        return (bool)($r['online'] ?? false);
+        return (bool)(self::get('/api/online', ['user' => $uid])['online'] ?? false);
     }
 
-    public static function presence(string $group, bool $clients = false): array
+    public static function getClientIdByUid(string $uid): array
     {
-        return self::call('presence', ['topic' => $group, 'clients' => $clients]);
+        return self::get('/api/online', ['user' => $uid])['clients'] ?? [];
     }
 
-    public static function info(): array
+    public static function getClientCountByGroup(string $group): int
     {
-        return self::call('info', []);
+        return (int)(self::get('/api/presence', ['topic' => $group])['connection_count'] ?? 0);
+    }
+
+    public static function getClientIdListByGroup(string $group): array
+    {
+        return self::get('/api/presence', ['topic' => $group, 'clients' => 1])['clients'] ?? [];
+    }
+
+    /** User ids in a group; fanout also says how many connections each has there. */
+    public static function getUidListByGroup(string $group): array
+    {
+        return array_column(self::get('/api/presence', ['topic' => $group])['users'] ?? [], 'user');
+    }
+
+    public static function getAllClientIdCount(): int
+    {
+        return (int)(self::get('/api/info', [])['connections'] ?? 0);
     }
 
     /**
@@ -121,16 +138,27 @@ final class Gateway
         return self::post('/api/' . $cmd, $fields);
     }
 
+    private static function get(string $path, array $query): array
+    {
+        return self::request($path . ($query ? '?' . http_build_query($query) : ''), null);
+    }
+
     private static function post(string $path, array $body): array
+    {
+        return self::request($path, json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE));
+    }
+
+    private static function request(string $path, ?string $body): array
     {
         $ch = curl_init(rtrim(self::$apiUrl, '/') . $path);
         curl_setopt_array($ch, [
-            CURLOPT_POST => true,
-            CURLOPT_POSTFIELDS => json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE),
             CURLOPT_HTTPHEADER => ['Content-Type: application/json', 'Authorization: Bearer ' . self::$apiKey],
             CURLOPT_RETURNTRANSFER => true,
             CURLOPT_TIMEOUT_MS => self::$timeoutMs,
         ]);
+        if ($body !== null) {
+            curl_setopt_array($ch, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $body]);
+        }
         $text = curl_exec($ch);
         $status = curl_getinfo($ch, CURLINFO_RESPONSE_CODE);
         $error = curl_error($ch);

@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import HOST, WsClient, check, fail, log  # noqa: E402
 from hostile_testlib import CANARY_STREAMS, Canary  # noqa: E402
 from relay_testlib import (ROUTE, FeedSim, Relay, declare_toml, parse_sim_message,  # noqa: E402
-                           run_relay_test, subscribe_msg, topic_of)
+                           run_command, run_relay_test, subscribe_msg, topic_of)
 
 TIMEOUT_MS = 600
 ROOM_STREAM = ("tickers", "ETH-USDT")
@@ -157,9 +157,40 @@ async def rpc(client: WsClient, rid: int, method: str, data_text: str, timeout: 
             return m, d
 
 
+def bad_configs(args, tmp: str):
+    """Every [proxy] key is checked at start: exit 2 naming the file and the key."""
+    ok = '[proxy]\nurl = "http://127.0.0.1:9/x"\n'
+    cases = [("[proxy]\ntimeout_ms = 100\n", "needs a url"),
+             ('[proxy]\nurl = "ftp://h/x"\n', "proxy.url"),
+             (ok + 'events = ["connect", "close"]\n', "proxy.events"),
+             (ok + "timeout_ms = 0\n", "proxy.timeout_ms"),
+             (ok + "timeout_ms = 5000\n", "below server.handshake_timeout_ms"),
+             (ok + "max_in_flight = 0\n", "proxy.max_in_flight"),
+             (ok + "max_queue = 0\n", "proxy.max_queue"),
+             (ok + 'headers = ["Bad Header"]\n', "proxy.headers"),
+             (ok + "retries = 3\n", "unknown key 'retries'")]
+    for i, (text, key) in enumerate(cases):
+        path = os.path.join(tmp, f"bad{i}.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        rc, _, err = run_command([args.relay, "--check", "--config", path])
+        check(rc == 2 and path in err and key in err,
+              f"{text!r}: exit {rc}, expected 2 naming {path} and {key!r}; stderr {err!r}")
+        log(f"  {err.strip()}")
+    path = os.path.join(tmp, "good.toml")
+    with open(path, "w") as f:
+        f.write(ok + 'events = ["rpc"]\ntimeout_ms = 5000\n')  # no connect: no handshake deadline to meet
+    rc, out, err = run_command([args.relay, "--check", "--config", path])
+    check(rc == 0, f"a good [proxy]: exit {rc}; {err!r}")
+    rc, out, _ = run_command([args.relay, "--version"])
+    check(rc == 0 and "proxy" in out, f"--version does not list proxy: {out!r}")
+
+
 async def body(args):
-    backend = Backend()
     tmp = tempfile.mkdtemp(prefix="fanout-relay-proxy-")
+    log("bad [proxy] settings: exit 2 with file and key")
+    bad_configs(args, tmp)
+    backend = Backend()
     sim = FeedSim(args.sim, rate=20)
     config = os.path.join(tmp, "relay.toml")
     with open(config, "w") as f:
