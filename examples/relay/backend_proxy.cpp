@@ -187,6 +187,46 @@ BackendProxy::Stats BackendProxy::stats() const {
           .disconnects_failed = disconnects_failed_};
 }
 
+fanout::MetricRegistrations BackendProxy::add_metrics(fanout::MetricsRegistry& registry) const {
+  using Type = fanout::MetricsRegistry::Type;
+  using Samples = std::vector<fanout::MetricsRegistry::Sample>;
+  fanout::MetricRegistrations r;
+  auto family = [&](std::string name, std::string help, Type type, std::function<Samples(const Stats&)> read) {
+    r.push_back(registry.add_family(std::move(name), std::move(help), type, [this, read] { return read(stats()); }));
+  };
+  auto d = [](std::uint64_t v) { return static_cast<double>(v); };
+  family("fanout_relay_proxy_requests_total",
+         "Backend proxy requests by result: ok (2xx), failed (sent, no good answer), busy (refused: queue full)",
+         Type::counter, [d](const Stats& s) {
+           return Samples{{{{"result", "ok"}}, d(s.pool.ok)},
+                          {{{"result", "failed"}}, d(s.pool.failed)},
+                          {{{"result", "busy"}}, d(s.pool.refused)}};
+         });
+  family("fanout_relay_proxy_queued", "Backend proxy requests waiting for a worker", Type::gauge, [d](const Stats& s) {
+    return Samples{{{}, d(s.pool.queued)}};
+  });
+  family("fanout_relay_proxy_in_flight", "Backend proxy requests being sent", Type::gauge, [d](const Stats& s) {
+    return Samples{{{}, d(s.pool.in_flight)}};
+  });
+  family("fanout_relay_proxy_connects_total",
+         "Connects decided through the backend: accepted, refused (by the backend), failed (502/503/504)",
+         Type::counter, [d](const Stats& s) {
+           return Samples{{{{"decision", "accepted"}}, d(s.connects_accepted)},
+                          {{{"decision", "refused"}}, d(s.connects_refused)},
+                          {{{"decision", "failed"}}, d(s.connects_failed)}};
+         });
+  family("fanout_relay_proxy_rpcs_total", "Rpcs sent to the backend: answered (data or its error), failed (45xx)",
+         Type::counter, [d](const Stats& s) {
+           return Samples{{{{"result", "answered"}}, d(s.rpcs_answered)}, {{{"result", "failed"}}, d(s.rpcs_failed)}};
+         });
+  family("fanout_relay_proxy_event_failures_total", "Messages and disconnects the backend did not take", Type::counter,
+         [d](const Stats& s) {
+           return Samples{{{{"event", "message"}}, d(s.messages_failed)},
+                          {{{"event", "disconnect"}}, d(s.disconnects_failed)}};
+         });
+  return r;
+}
+
 std::string BackendProxy::stats_line() const {
   const auto s = stats();
   return fmt::format(

@@ -14,6 +14,8 @@
 // come back on pool threads through ConnectDecide and RpcReply (both callable from any thread).
 #pragma once
 
+#include <fanout/library_metrics.hpp>
+#include <fanout/metrics.hpp>
 #include <fanout/server.hpp>
 
 #include <atomic>
@@ -52,6 +54,8 @@ class BackendProxy {
   void stop(std::chrono::milliseconds grace) { pool_.stop(grace); }
 
   Stats stats() const;
+  /// fanout_relay_proxy_* on /metrics (docs/metrics.md); the proxy must outlive the registrations.
+  fanout::MetricRegistrations add_metrics(fanout::MetricsRegistry& registry) const;
   /// For the periodic stats line.
   std::string stats_line() const;
 

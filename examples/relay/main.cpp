@@ -309,6 +309,10 @@ int run(relay::Config& config, Ingest& ingest) {
   fanout::MetricRegistrations metrics;
   if (config.http.metrics)
     metrics = relay::add_relay_metrics(registry, config, servers, *hub, feeds, board, processor.get(), *sinks);
+#if FANOUT_RELAY_WITH_PROXY
+  if (config.http.metrics && proxy)
+    for (auto& m : proxy->add_metrics(registry)) metrics.push_back(std::move(m));
+#endif
 
   // SIGHUP reloads the token keys ([auth] key_file); a bad file keeps the keys in use.
   asio::signal_set hup(ingest.io(), SIGHUP);
