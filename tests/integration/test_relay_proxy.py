@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import HOST, WsClient, check, fail, log  # noqa: E402
@@ -282,6 +283,19 @@ max_in_flight = 4
         await canary.check(since=mark, what="while the backend was down")
         _, m = await u2.next_data(10)
         check(not u2.closed.is_set(), f"u2: {u2.describe_close()}")
+
+        log("/metrics counts it")
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(f"http://{HOST}:{relay.admin_port}/metrics", timeout=10).read().decode())
+        series = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                      if line.startswith("fanout_relay_proxy_"))
+        for name, least in (('fanout_relay_proxy_connects_total{decision="accepted"}', 3),
+                            ('fanout_relay_proxy_connects_total{decision="refused"}', 1),
+                            ('fanout_relay_proxy_connects_total{decision="failed"}', 2),
+                            ('fanout_relay_proxy_rpcs_total{result="answered"}', 2),
+                            ('fanout_relay_proxy_rpcs_total{result="failed"}', 2),
+                            ('fanout_relay_proxy_event_failures_total{event="message"}', 1)):
+            check(float(series.get(name, "-1")) >= least, f"{name} = {series.get(name)}, want >= {least}; {series}")
 
         log("no cookie or secret in the relay's log")
         text = "\n".join(relay.lines())
