@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fanout/redact.hpp>
 #include <fanout/version.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -909,12 +910,13 @@ bool load(int argc, char** argv, Config& c) {
     }
   }
   if (check) {
-    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s){}\n", c.listen.size(),
+    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s){}{}\n", c.listen.size(),
                c.upstreams.size(), c.simulator.enabled ? ", bundled simulator" : "",
                c.processor.enabled ? fmt::format(", processor ({})", c.processor.stage) : "", c.sinks.size(),
                c.redis.enabled
                    ? fmt::format(", role {} over redis {}:{}", to_string(c.role), c.redis.host, c.redis.port)
-                   : std::string());
+                   : std::string(),
+               c.proxy.enabled ? fmt::format(", backend proxy to {}", fanout::redact_url(c.proxy.url)) : std::string());
     return false;
   }
   return true;
