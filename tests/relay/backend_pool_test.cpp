@@ -133,7 +133,7 @@ BackendPool::Options options(const std::string& url) {
 
 }  // namespace
 
-TEST_CASE("answers come back; one worker keeps one connection alive") {
+TEST_CASE("answers come back and one worker keeps one connection alive") {
   TestServer server;
   BackendPool pool(options(server.url()));
   for (int i = 0; i < 3; ++i) {
@@ -177,7 +177,7 @@ TEST_CASE("a non-2xx status, an answer past max_response_bytes, a timeout, a clo
   CHECK(!r.error.empty());
 }
 
-TEST_CASE("a full queue refuses at once; stop() ends what is still queued") {
+TEST_CASE("a full queue refuses at once and stop() ends what is still queued") {
   TestServer server;
   auto o = options(server.url());
   o.max_queue = 1;

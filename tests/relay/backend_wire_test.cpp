@@ -27,7 +27,7 @@ TEST_CASE("connect body: selected headers under the configured names, cookies pa
                 R"("cookies":{"sid":"abc","theme":"dark","lang":"en"}})");
 }
 
-TEST_CASE("connect body: no cookies without the Cookie header forwarded; a verified token's user") {
+TEST_CASE("connect body: no cookies without the Cookie header forwarded, a verified token's user") {
   auto r = request();
   fanout::Identity id;
   id.user = "alice";
