@@ -63,7 +63,8 @@ std::vector<fanout::HttpRoute> guarded(std::vector<fanout::HttpRoute> routes, co
 }
 
 std::unique_ptr<fanout::Server> build_admin(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
-                                            const std::vector<fanout::HttpRoute>& routes) {
+                                            const std::vector<fanout::HttpRoute>& routes,
+                                            const fanout::ServerApi* api) {
   if (!config.admin.listen) return nullptr;
   return building(1, "cannot listen on the admin address", [&] {
     auto o = config.server;  // its limits and timeouts; no WebSocket paths, no topic pull
@@ -74,10 +75,16 @@ std::unique_ptr<fanout::Server> build_admin(fanout::Runtime& runtime, fanout::Hu
     o.tls.reset();
     o.topic_endpoints = false;
     o.http_routes = guarded(routes, config.admin.token);
+    if (api) {  // its own keys; the only listener that reads request bodies
+      auto api_routes = api->routes();
+      o.http_routes.insert(o.http_routes.end(), api_routes.begin(), api_routes.end());
+      o.max_request_body_bytes = api->options().max_body_bytes;
+    }
     auto server = std::make_unique<fanout::Server>(runtime, hub, o);
-    log("admin: serving http://{}:{}/ ({}{}topics){}", o.host, server->port(),
+    log("admin: serving http://{}:{}/ ({}{}topics{}){}", o.host, server->port(),
         config.http.metrics ? config.http.metrics_path + ", " : "",
         config.http.status_page ? "status page, status.json, " : "",
+        api ? fmt::format(", server API {}/* ({} keys)", api->options().prefix, api->options().keys.size()) : "",
         config.admin.token.empty() ? "" : "; bearer token required");
     return server;
   });

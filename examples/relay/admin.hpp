@@ -16,6 +16,7 @@
 #include <fanout/metrics.hpp>
 #include <fanout/runtime.hpp>
 #include <fanout/server.hpp>
+#include <fanout/server_api.hpp>
 
 #include <functional>
 #include <memory>
@@ -42,9 +43,12 @@ std::vector<fanout::HttpRoute> guarded(std::vector<fanout::HttpRoute> routes, co
 /// True when `req` carries `Authorization: Bearer <token>`.
 bool has_bearer(const fanout::HttpRequest& req, std::string_view token) noexcept;
 
-/// The admin listener ([admin] listen), serving `routes` guarded by the token when one is set.
-/// nullptr when it is off. Throws StartupError (exit 1) when it cannot listen.
+/// The admin listener ([admin] listen), serving `routes` guarded by the token when one is set, and the
+/// server API's routes when `api` is given (behind the API's keys, not the admin token; the listener
+/// then accepts request bodies up to [api] max_body_bytes). nullptr when it is off. Throws
+/// StartupError (exit 1) when it cannot listen.
 std::unique_ptr<fanout::Server> build_admin(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
-                                            const std::vector<fanout::HttpRoute>& routes);
+                                            const std::vector<fanout::HttpRoute>& routes,
+                                            const fanout::ServerApi* api = nullptr);
 
 }  // namespace relay

@@ -6,9 +6,12 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <unistd.h>  // gethostname
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -621,6 +624,55 @@ const Keys<ProxyConfig> k_proxy = {
      }},
 };
 
+/// API keys from a file: one a line, blank lines and # comments skipped, whitespace trimmed. Kept
+/// out of argv and the configuration file, like the admin token.
+std::vector<std::string> read_api_keys(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read API key file {}", path));
+  std::vector<std::string> keys;
+  std::string line;
+  const auto space = [](unsigned char ch) { return std::isspace(ch) != 0; };
+  for (std::size_t n = 0; std::getline(in, line); ++n) {
+    if (n >= 1000 || keys.size() >= 64) throw std::runtime_error(fmt::format("API key file {}: too long", path));
+    line.erase(line.begin(), std::find_if_not(line.begin(), line.end(), space));
+    line.erase(std::find_if_not(line.rbegin(), line.rend(), space).base(), line.end());
+    if (line.empty() || line.front() == '#') continue;
+    if (line.size() < 16 || line.size() > 512)
+      throw std::runtime_error(fmt::format("API key file {}, line {}: a key has 16 to 512 characters", path, n + 1));
+    keys.push_back(line);
+  }
+  if (keys.empty()) throw std::runtime_error(fmt::format("API key file {} holds no key", path));
+  return keys;
+}
+
+const Keys<ApiConfig> k_api = {
+    {"key_file", value<std::string>(&ApiConfig::key_file)},
+    {"max_body_bytes", integer(1, 64 << 20, &ApiConfig::max_body_bytes)},
+    {"max_batch", integer(1, 100'000, &ApiConfig::max_batch)},
+};
+
+const Keys<GatewayConfig> k_gateway = {
+    {"node", value<std::string>(&GatewayConfig::node)},
+    {"max_connections_per_user", integer(0, 1'000'000, &GatewayConfig::max_connections_per_user)},
+    {"max_list", integer(1, 1'000'000, &GatewayConfig::max_list)},
+};
+
+/// This node's name in client ids: [gateway] node, else the host name made valid, else "n1".
+std::string resolve_node(const std::string& configured) {
+  const auto valid = [](unsigned char ch) { return std::isalnum(ch) || ch == '_' || ch == '.'; };
+  if (!configured.empty()) {
+    if (configured.size() > 32 || !std::all_of(configured.begin(), configured.end(), valid))
+      throw std::runtime_error(fmt::format("gateway.node '{}' must be 1-32 of [A-Za-z0-9_.]", configured));
+    return configured;
+  }
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "n1";
+  std::string node(host, std::min<std::size_t>(std::strlen(host), 32));
+  std::replace_if(
+      node.begin(), node.end(), [&](unsigned char ch) { return !valid(ch); }, '_');
+  return node;
+}
+
 // The top level: its tables and `role`, in the order they are applied.
 template <class T, class F>
 auto section(std::string_view name, const Keys<T>& keys, F part) {
@@ -688,6 +740,8 @@ const Keys<Config> k_root = {
        section("proxy", k_proxy, &Config::proxy)(n, w, c);
        if (c.proxy.url.empty()) throw std::runtime_error("[proxy] needs a url");
      }},
+    {"api", section("api", k_api, &Config::api)},
+    {"gateway", section("gateway", k_gateway, &Config::gateway)},
 };
 
 }  // namespace
@@ -782,6 +836,10 @@ bool load(int argc, char** argv, Config& c) {
                  "HOST:PORT for metrics, the status page and /topics (default 127.0.0.1:8081; off: none)");
   app.add_option("--admin-token-file", admin_token_file,
                  "file whose first line is the admin bearer token (docs/security.md)");
+  std::string api_key_file, node;
+  app.add_option("--api-key-file", api_key_file,
+                 "file of server API keys, one a line: turns on /api/* on the admin listener (docs/server-api.md)");
+  app.add_option("--node", node, "this node's name in client ids (default: the host name)");
   bool no_metrics = false, no_status_page = false;
   app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
   app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
@@ -823,6 +881,12 @@ bool load(int argc, char** argv, Config& c) {
     throw std::runtime_error("admin token must be at least 16 characters");
   if (c.admin.on_public && c.admin.token.empty())
     throw std::runtime_error("admin.public serves metrics and status to the client listeners: it needs admin.token");
+  if (!api_key_file.empty()) c.api.key_file = api_key_file;
+  if (!c.api.key_file.empty()) c.api.keys = read_api_keys(c.api.key_file);
+  if (c.api.enabled() && !c.admin.listen)
+    throw std::runtime_error("[api] is served on the admin listener: it needs [admin] listen (not off)");
+  if (!node.empty()) c.gateway.node = node;
+  c.gateway.node = resolve_node(c.gateway.node);
   if (c.admin.topics.default_limit > c.admin.topics.max_limit)
     throw std::runtime_error("admin.topics_default_limit must not exceed admin.topics_max_limit");
   for (const auto& p : c.paths)

@@ -1,6 +1,7 @@
 // The relay's configuration: a TOML file (toml++) with flags (CLI11) on top. See relay.toml.
 #pragma once
 
+#include <fanout/gateway.hpp>
 #include <fanout/hub.hpp>
 #include <fanout/journal_sink.hpp>
 #include <fanout/postgres_sink.hpp>
@@ -77,6 +78,24 @@ struct AdminConfig {
   fanout::TopicListOptions topics{};
 };
 
+/// [api]: the server API (docs/server-api.md) on the admin listener, behind API keys. Off without a key
+/// file: its endpoints then answer 404 like any unknown path.
+struct ApiConfig {
+  std::string key_file{};                // one key per line (16+ characters; # comments); read at startup
+  std::vector<std::string> keys{};       // from key_file, by load()
+  std::size_t max_body_bytes = 1 << 20;  // request bodies on the admin listener; larger ones get 413
+  std::size_t max_batch = 1000;          // commands in one /api/batch; more get 413
+  bool enabled() const noexcept { return !keys.empty(); }
+};
+
+/// [gateway]: client ids and user ids on the client listeners (fanout::Gateway), which the server
+/// API addresses. `node` empty: the host name (characters outside [A-Za-z0-9_.] made '_'), or "n1".
+struct GatewayConfig {
+  std::string node{};
+  std::size_t max_connections_per_user = 100;
+  std::size_t max_list = 10'000;
+};
+
 /// What this relay does: `both` ingests and serves clients (one node; through Redis when [redis] is
 /// set), `ingest` only ingests into Redis (one leader per upstream, others stand by), `edge` only
 /// serves clients from Redis. See docs/scaling.md.
@@ -133,6 +152,8 @@ struct Config {
   RedisConfig redis{};
   AuthConfig auth{};
   ProxyConfig proxy{};
+  ApiConfig api{};
+  GatewayConfig gateway{};
 };
 
 /// Builds the configuration from argv (and the file --config names). Throws std::runtime_error

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "admin.hpp"
+#include "api.hpp"
 #include "config.hpp"
 #include "feeds.hpp"
 #include "log.hpp"
@@ -136,10 +137,10 @@ std::unique_ptr<BackendProxy> build_proxy(const relay::Config& config) {
       config.proxy.timeout.count(), config.proxy.max_in_flight, config.proxy.max_queue);
   return proxy;
 }
-fanout::Server::Callbacks proxy_callbacks(BackendProxy* proxy) {
+fanout::Server::Callbacks proxy_callbacks(BackendProxy* proxy, const fanout::Gateway& gateway) {
   if (!proxy) return {};
-  // Until a Gateway names connections, the session id does (the same hex a client id ends with).
-  return proxy->callbacks([](const fanout::Session& s) { return fmt::format("{:x}", s.id()); });
+  // The backend names connections as the server API does: by the Gateway's client id.
+  return proxy->callbacks([&gateway](const fanout::Session& s) { return gateway.client_id(s); });
 }
 #else
 struct BackendProxy {
@@ -147,7 +148,7 @@ struct BackendProxy {
   std::string stats_line() const { return {}; }
 };
 std::unique_ptr<BackendProxy> build_proxy(const relay::Config&) { return nullptr; }
-fanout::Server::Callbacks proxy_callbacks(BackendProxy*) { return {}; }
+fanout::Server::Callbacks proxy_callbacks(BackendProxy*, const fanout::Gateway&) { return {}; }
 #endif
 
 /// Publishing a routed (or processed) message. The hub numbers each topic itself: an upstream's seq
@@ -279,6 +280,10 @@ int run(relay::Config& config, Ingest& ingest) {
   auto runtime = build_runtime(config);
   auto hub = build_hub(*runtime, config);
   auto bus = build_bus(ingest.io(), config, *hub);
+  // Client ids and users on the client listeners, and the server API that addresses them: built
+  // before the servers (the gateway outlives every listener it serves).
+  auto gateway = relay::build_gateway(*runtime, *hub, config);
+  auto api = relay::build_api(config, *gateway, *hub);
 
   // Observability, served on the admin listener (and on the client listeners only behind the admin
   // token, when [admin] public says so). Handlers run on shard threads once the runtime runs; they
@@ -294,8 +299,9 @@ int run(relay::Config& config, Ingest& ingest) {
   servers = relay::build_servers(
       *runtime, *hub, config,
       config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{},
-      proxy_callbacks(proxy.get()));
-  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes);
+      proxy_callbacks(proxy.get(), *gateway));
+  relay::attach_gateway(*gateway, servers);
+  auto admin = relay::build_admin(*runtime, *hub, config, admin_routes, api.get());
 
   auto sinks = relay::build_sinks(config);
   relay::attach_sinks(*hub, *sinks);

@@ -1,5 +1,6 @@
 // fanout/server.hpp — accepts downstream clients: WebSocket upgrades on configured paths, a few
-// plain HTTP answers (GET /healthz and the application's http_routes), plain TCP or TLS.
+// plain HTTP answers (GET /healthz and the application's http_routes, POST among them where
+// max_request_body_bytes allows bodies), plain TCP or TLS.
 //
 // One SO_REUSEPORT acceptor per shard, so the kernel spreads connections and a session stays on the
 // shard that accepted it. The request head is parsed strictly (size limit, handshake deadline);
@@ -39,6 +40,7 @@ class context;
 namespace fanout {
 
 class Hub;
+class Gateway;
 namespace detail {
 class ServerShard;
 struct Admission;
@@ -60,11 +62,15 @@ class FANOUT_API Server final : public Drainable {
                                                     // (a client chooses with ?envelope=1 or ?envelope=0)
     std::optional<Tls> tls{};                       // set for wss://
     std::size_t max_request_head_bytes = 8 * 1024;  // larger heads get 431
+    // Request bodies (Content-Length only; Transfer-Encoding gets 411) up to this many bytes, for POST
+    // routes (HttpRoute::methods); larger ones get 413. 0: no request may have a body (400), which is
+    // what a public WebSocket port wants. The body must arrive within handshake_timeout too.
+    std::size_t max_request_body_bytes = 0;
     std::chrono::milliseconds handshake_timeout = std::chrono::seconds(5);
     int backlog = 4096;
     std::chrono::milliseconds tick = std::chrono::milliseconds(250);  // granularity of every timer
     Session::Options session{};
-    std::vector<HttpRoute> http_routes{};                 // GET endpoints beside the WebSocket paths and /healthz
+    std::vector<HttpRoute> http_routes{};                 // endpoints beside the WebSocket paths and GET /healthz
     bool topic_endpoints = true;                          // GET /topics/{t}/snapshot, /topics/{t}/history (JSON); the
                                                           // list of topics is an admin route: topic_list_route()
     std::chrono::seconds http_max_age{1};                 // Cache-Control max-age of those, for a CDN or proxy in front
@@ -157,6 +163,8 @@ class FANOUT_API Server final : public Drainable {
   const Callbacks& callbacks() const noexcept { return callbacks_; }
 
  private:
+  friend class Gateway;  // attach() sets its hooks on every shard's part
+
   Runtime& runtime_;
   Hub& hub_;
   Options options_;

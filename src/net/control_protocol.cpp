@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <optional>
+
 #include <fmt/format.h>
 
 #include <optional>
@@ -48,6 +50,7 @@ bool control_op_of(std::string_view op, ControlRequest::Op& out) noexcept {
   static constexpr std::pair<std::string_view, Op> k_ops[] = {
       {"subscribe", Op::subscribe}, {"unsubscribe", Op::unsubscribe}, {"ping", Op::ping},
       {"auth", Op::auth},           {"refresh", Op::refresh},         {"rpc", Op::rpc},
+      {"presence", Op::presence},
   };
   for (const auto& [name, value] : k_ops)
     if (name == op) {
@@ -128,11 +131,12 @@ ControlParse parse_control(std::string_view text) {
   if (op_field.error()) return fail(ControlError::unknown_op, "missing \"op\"");
   if (op_field.get_string().get(op)) return fail(ControlError::bad_args, "\"op\" must be a string");
   if (!control_op_of(op, out.request.op))
-    return fail(ControlError::unknown_op, "unknown op (subscribe, unsubscribe, ping, auth, refresh, rpc)");
+    return fail(ControlError::unknown_op, "unknown op (subscribe, unsubscribe, ping, auth, refresh, rpc, presence)");
   out.control = true;
   using Op = ControlRequest::Op;
   std::vector<std::string> args;
   bool have_id = false;
+  std::optional<std::string_view> arg;  // presence: {"op":"presence","arg":"t"}
   // Unknown fields are ignored so clients may add their own (e.g. "id" beside a subscribe).
   for (auto [key, value] : obj) {
     if (key == "since") {
@@ -156,6 +160,13 @@ ControlParse parse_control(std::string_view text) {
     } else if (key == "snapshot") {
       if (value.get_bool().get(out.request.snapshot))
         return fail(ControlError::bad_args, R"("snapshot" must be true or false)");
+    } else if (key == "presence") {
+      if (value.get_bool().get(out.request.presence))
+        return fail(ControlError::bad_args, R"("presence" must be true or false)");
+    } else if (key == "arg") {
+      std::string_view topic;
+      if (value.get_string().get(topic)) return fail(ControlError::bad_args, "\"arg\" must be a topic name");
+      arg = topic;
     } else if (key == "token") {
       std::string_view token;
       if (value.get_string().get(token)) return fail(ControlError::bad_args, "\"token\" must be a string");
@@ -202,6 +213,11 @@ ControlParse parse_control(std::string_view text) {
       }
       break;
     case Op::ping: break;
+    case Op::presence:
+      if (arg) args.emplace_back(*arg);
+      if (args.size() != 1)
+        return fail(ControlError::bad_args, R"("presence" needs one topic: {"op":"presence","arg":"t"})");
+      break;
   }
   out.request.args = std::move(args);
   out.ok = true;

@@ -16,8 +16,9 @@ HandshakeReader::Decision refuse(int status, std::string_view reason, std::strin
 }
 }  // namespace
 
-HandshakeReader::HandshakeReader(std::size_t max_head_bytes, std::span<const std::string> websocket_paths) noexcept
-    : max_head_bytes_(max_head_bytes), paths_(websocket_paths) {}
+HandshakeReader::HandshakeReader(std::size_t max_head_bytes, std::size_t max_body_bytes,
+                                 std::span<const std::string> websocket_paths) noexcept
+    : max_head_bytes_(max_head_bytes), max_body_bytes_(max_body_bytes), paths_(websocket_paths) {}
 
 HandshakeReader::~HandshakeReader() = default;
 
@@ -28,16 +29,30 @@ void HandshakeReader::release() noexcept {
 
 HandshakeReader::Decision HandshakeReader::feed(std::span<const std::byte> data) {
   if (decided_ || !request_) {
-    request_ = std::make_unique<HttpRequest>(max_head_bytes_);
+    request_ = std::make_unique<HttpRequest>(max_head_bytes_, max_body_bytes_);
     decided_ = false;
+    continue_sent_ = false;
   }
   std::size_t consumed = 0;
   switch (request_->feed(data, consumed)) {
-    case HttpRequest::Status::incomplete: return {};
+    case HttpRequest::Status::incomplete: {
+      // curl and PHP's curl wait (a second) for this before sending a body over 1 KiB.
+      Decision d;
+      if (request_->awaiting_body() && !continue_sent_ && request_->header_has_token("Expect", "100-continue") &&
+          request_->http11())
+        d.send_continue = continue_sent_ = true;
+      return d;
+    }
     case HttpRequest::Status::bad: decided_ = true; return refuse(400, "Bad Request", {}, "malformed HTTP request\n");
     case HttpRequest::Status::too_large:
       decided_ = true;
       return refuse(431, "Request Header Fields Too Large", {}, "request head too large\n");
+    case HttpRequest::Status::body_too_large:
+      decided_ = true;
+      return refuse(413, "Content Too Large", {}, "request body too large\n");
+    case HttpRequest::Status::length_required:
+      decided_ = true;
+      return refuse(411, "Length Required", {}, "send the body with Content-Length (no Transfer-Encoding)\n");
     case HttpRequest::Status::complete: break;
   }
   decided_ = true;

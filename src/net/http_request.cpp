@@ -86,7 +86,8 @@ struct HttpRequest::Parser {
   static HttpRequest& req(http_parser* p) { return *static_cast<Parser*>(p->data)->self; }
 };
 
-HttpRequest::HttpRequest(std::size_t max_head_bytes) : parser_(new Parser), max_head_bytes_(max_head_bytes) {
+HttpRequest::HttpRequest(std::size_t max_head_bytes, std::size_t max_body_bytes)
+    : parser_(new Parser), max_head_bytes_(max_head_bytes), max_body_bytes_(max_body_bytes) {
   http_parser_init(&parser_->parser, HTTP_REQUEST);
   parser_->parser.data = parser_.get();
   parser_->self = this;
@@ -112,11 +113,11 @@ HttpRequest::HttpRequest(std::size_t max_head_bytes) : parser_(new Parser), max_
   };
   s.on_headers_complete = [](http_parser* p) {
     auto& r = Parser::req(p);
-    r.complete_ = true;
+    r.head_complete_ = true;
     r.method_ = http_method_str(static_cast<http_method>(p->method));
     r.http11_ = p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
-    // 1: skip the body. None is accepted (feed() refuses a request that announces one), so a body is
-    // never parsed as the next request, whatever the TCP segmentation.
+    // 1: the parser stops at the head; feed() reads the body itself (by Content-Length, the only
+    // framing accepted), so a body is never parsed as the next request, whatever the segmentation.
     return 1;
   };
   // Stop at the end of the head: what follows belongs to the WebSocket (or is ignored).
@@ -131,29 +132,47 @@ HttpRequest::~HttpRequest() = default;
 HttpRequest::Status HttpRequest::feed(std::span<const std::byte> data, std::size_t& consumed) {
   consumed = 0;
   if (complete_) return Status::complete;
-  // Only the head counts against the limit; refuse before parsing what cannot fit.
-  const std::size_t room = max_head_bytes_ > seen_ ? max_head_bytes_ - seen_ : 0;
-  const std::size_t n = std::min(room, data.size());
-  if (!parser_->scan.feed(data.first(n))) return Status::bad;
-  const std::size_t parsed =
-      http_parser_execute(&parser_->parser, &parser_->settings, reinterpret_cast<const char*>(data.data()), n);
-  seen_ += parsed;
-  const auto err = HTTP_PARSER_ERRNO(&parser_->parser);
-  if (err != HPE_OK && err != HPE_PAUSED) return Status::bad;
-  if (complete_) {
-    if (announces_body() || count_headers("Host") > 1) return Status::bad;
-    consumed = parsed;
-    return Status::complete;
+  std::size_t used = 0;
+  if (!head_complete_) {
+    // Only the head counts against the limit; refuse before parsing what cannot fit.
+    const std::size_t room = max_head_bytes_ > seen_ ? max_head_bytes_ - seen_ : 0;
+    const std::size_t n = std::min(room, data.size());
+    if (!parser_->scan.feed(data.first(n))) return Status::bad;
+    const std::size_t parsed =
+        http_parser_execute(&parser_->parser, &parser_->settings, reinterpret_cast<const char*>(data.data()), n);
+    seen_ += parsed;
+    const auto err = HTTP_PARSER_ERRNO(&parser_->parser);
+    if (err != HPE_OK && err != HPE_PAUSED) return Status::bad;
+    if (!head_complete_) return n < data.size() || seen_ >= max_head_bytes_ ? Status::too_large : Status::incomplete;
+    if (count_headers("Host") > 1) return Status::bad;
+    if (const auto verdict = check_body(); verdict != Status::incomplete) return verdict;
+    used = parsed;
   }
-  if (n < data.size() || seen_ >= max_head_bytes_) return Status::too_large;
-  return Status::incomplete;
+  const std::size_t take = std::min(body_remaining_, data.size() - used);
+  body_.append(reinterpret_cast<const char*>(data.data()) + used, take);
+  body_remaining_ -= take;
+  if (body_remaining_ > 0) return Status::incomplete;  // every byte given was body
+  complete_ = true;
+  consumed = used + take;
+  return Status::complete;
 }
 
-bool HttpRequest::announces_body() const noexcept {
-  // No request served here has a body: GETs, HEADs and upgrades. A body would be read as the next
-  // request (smuggling), so Content-Length > 0 and any Transfer-Encoding are refused.
+HttpRequest::Status HttpRequest::check_body() noexcept {
   const auto& p = parser_->parser;
-  return (p.content_length > 0 && p.content_length != ULLONG_MAX) || count_headers("Transfer-Encoding") > 0;
+  const bool has_length = p.content_length != ULLONG_MAX;  // http_parser refuses two different lengths
+  const bool chunked = count_headers("Transfer-Encoding") > 0;
+  const std::uint64_t length = has_length ? p.content_length : 0;
+  if (!chunked && length == 0) return Status::incomplete;  // no body: complete once feed() says so
+  // Where no body is served (a WebSocket port), refusing one is all the framing needed.
+  if (max_body_bytes_ == 0) return Status::bad;
+  // A GET or HEAD body: some proxies ignore it and would forward it as the next request.
+  if (method_ == "GET" || method_ == "HEAD") return Status::bad;
+  if (chunked) return has_length ? Status::bad : Status::length_required;  // both: RFC 9112 6.1, smuggling
+  if (length > max_body_bytes_) return Status::body_too_large;
+  body_remaining_ = static_cast<std::size_t>(length);
+  // Grown as bytes come: a client that announces a large body and sends nothing holds little.
+  body_.reserve(std::min<std::size_t>(body_remaining_, 16 * 1024));
+  return Status::incomplete;
 }
 
 std::size_t HttpRequest::count_headers(std::string_view name) const noexcept {
@@ -179,6 +198,11 @@ bool HttpRequest::header_has_token(std::string_view name, std::string_view token
     }
   }
   return false;
+}
+
+bool HttpRoute::serves(std::string_view method) const noexcept {
+  const auto has = [&](std::string_view m) { return std::find(methods.begin(), methods.end(), m) != methods.end(); };
+  return has(method) || (method == "HEAD" && has("GET"));
 }
 
 namespace detail {

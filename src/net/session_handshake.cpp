@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/handshake.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
@@ -72,10 +73,17 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   if (data.empty()) return true;
   const auto& options = owner_.server.options();
   if (!handshake_)
-    handshake_ = std::make_unique<detail::HandshakeReader>(options.max_request_head_bytes, options.paths);
+    handshake_ = std::make_unique<detail::HandshakeReader>(options.max_request_head_bytes,
+                                                           options.max_request_body_bytes, options.paths);
   const auto decision = handshake_->feed(data);
   switch (decision.kind) {
-    case detail::HandshakeReader::Kind::need_more: return true;
+    case detail::HandshakeReader::Kind::need_more:
+      if (decision.send_continue) {
+        constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+        queue_.push_control(Frame::make_raw(std::as_bytes(std::span(k_continue))));
+        schedule_flush();
+      }
+      return true;
     case detail::HandshakeReader::Kind::answer: {
       const auto& a = decision.answer;
       answer_http(a.status, a.reason, a.extra_headers, a.body);
@@ -119,6 +127,21 @@ bool Session::admit_by_head(const HttpRequest& req) {
   return true;
 }
 
+namespace {
+/// 405's Allow: the route's methods, HEAD wherever GET is.
+std::string allow_header(const HttpRoute* route) {
+  if (!route) return "Allow: GET, HEAD\r\n";
+  std::string allow;
+  for (const auto& m : route->methods) {
+    allow += allow.empty() ? "Allow: " : ", ";
+    allow += m;
+    if (m == "GET" && std::find(route->methods.begin(), route->methods.end(), "HEAD") == route->methods.end())
+      allow += ", HEAD";
+  }
+  return allow.empty() ? std::string() : allow + "\r\n";
+}
+}  // namespace
+
 void Session::answer_plain_http(const HttpRequest& req) {
   const auto& options = owner_.server.options();
   // Keep-alive for HTTP/1.1 unless the client says close; responses waiting in the queue are bounded,
@@ -141,8 +164,8 @@ void Session::answer_plain_http(const HttpRequest& req) {
     answer_http(404, "Not Found", {}, "not found\n", "text/plain", false, keep_alive);
     return;
   }
-  if (req.method() != "GET" && req.method() != "HEAD") {
-    answer_http(405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "method not allowed\n");
+  if (route ? !route->serves(req.method()) : req.method() != "GET" && req.method() != "HEAD") {
+    answer_http(405, "Method Not Allowed", allow_header(route), "method not allowed\n");
     return;
   }
   HttpResponse res{.body = "ok\n"};
@@ -188,6 +211,8 @@ void Session::accept_websocket(const HttpRequest& req, std::span<const std::stri
   envelope_ = wants ? (*wants == "1" || *wants == "true")
                     : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();
   schedule_flush();
+  // Registered before its first subscription, so the gateway sees every topic it joins.
+  if (owner_.gateway) owner_.gateway->opened(*this);
   // on_connect's topics, on the application's authority (no acks: the application told the client).
   for (const auto& t : topics)
     if (state_ == State::open) subscribe(t);

@@ -26,7 +26,7 @@ std::string upgrade_head(std::string_view path = "/ws",
 TEST_CASE("handshake reader: an upgrade split anywhere, with frames behind it") {
   const auto head = upgrade_head("/ws?subscribe=a");
   for (std::size_t cut = 1; cut < head.size(); cut += 7) {
-    HandshakeReader r(8192, k_paths);
+    HandshakeReader r(8192, 0, k_paths);
     CHECK(feed(r, head.substr(0, cut)).kind == Kind::need_more);
     const auto rest = head.substr(cut) + "\x81\x80";
     const auto d = feed(r, rest);
@@ -38,7 +38,7 @@ TEST_CASE("handshake reader: an upgrade split anywhere, with frames behind it") 
 }
 
 TEST_CASE("handshake reader: refusals on a WebSocket path") {
-  HandshakeReader r(8192, k_paths);
+  HandshakeReader r(8192, 0, k_paths);
   SUBCASE("bad key") {
     const auto d = feed(r, upgrade_head("/ws", "short"));
     CHECK(d.kind == Kind::answer);
@@ -75,7 +75,7 @@ TEST_CASE("handshake reader: refusals on a WebSocket path") {
 }
 
 TEST_CASE("handshake reader: an oversize head is 431, even in pieces") {
-  HandshakeReader r(1024, k_paths);
+  HandshakeReader r(1024, 0, k_paths);
   CHECK(feed(r, "GET /ws HTTP/1.1\r\nX: ").kind == Kind::need_more);
   const auto d = feed(r, std::string(2000, 'a') + "\r\n\r\n");
   CHECK(d.kind == Kind::answer);
@@ -83,7 +83,7 @@ TEST_CASE("handshake reader: an oversize head is 431, even in pieces") {
 }
 
 TEST_CASE("handshake reader: plain GETs are left to the session, pipelined one after another") {
-  HandshakeReader r(8192, k_paths);
+  HandshakeReader r(8192, 0, k_paths);
   const std::string one = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::string two = "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
   const std::string both = one + two;
@@ -101,4 +101,31 @@ TEST_CASE("handshake reader: plain GETs are left to the session, pipelined one a
   // Then an upgrade on the same connection.
   d = feed(r, upgrade_head());
   CHECK(d.kind == Kind::upgrade);
+}
+
+TEST_CASE("handshake reader: bodies, 100-continue, 411 and 413") {
+  HandshakeReader r(8192, 16, k_paths);
+  SUBCASE("Expect: 100-continue asks for a 100 once, when the head is complete") {
+    const std::string head = "POST /api HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n";
+    auto d = feed(r, head);
+    CHECK(d.kind == Kind::need_more);
+    CHECK(d.send_continue);
+    d = feed(r, "ab");
+    CHECK(d.kind == Kind::need_more);
+    CHECK(!d.send_continue);
+    d = feed(r, "cdGET");
+    REQUIRE(d.kind == Kind::plain);
+    CHECK(d.consumed == 2);
+    CHECK(r.request().body() == "abcd");
+  }
+  SUBCASE("too large") {
+    const auto d = feed(r, "POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n");
+    CHECK(d.kind == Kind::answer);
+    CHECK(d.answer.status == 413);
+  }
+  SUBCASE("chunked") {
+    const auto d = feed(r, "POST /api HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+    CHECK(d.kind == Kind::answer);
+    CHECK(d.answer.status == 411);
+  }
 }

@@ -92,3 +92,83 @@ TEST_CASE("strict HTTP: the bytes after a head are not scanned as part of it") {
   CHECK(feed(r, head + "\n \x81\x80", consumed) == HttpRequest::Status::complete);
   CHECK(consumed == head.size());
 }
+
+namespace {
+// A request fed whole and byte by byte to a reader that allows bodies up to `max_body`.
+struct BodyVerdict {
+  HttpRequest::Status status;
+  std::string body;
+  std::size_t consumed;
+};
+BodyVerdict with_body(std::string_view text, std::size_t max_body = 64) {
+  HttpRequest whole(8192, max_body), bytes(8192, max_body);
+  std::size_t consumed = 0, at = 0, last = 0;
+  const auto once = feed(whole, text, consumed);
+  auto split = HttpRequest::Status::incomplete;
+  for (; at < text.size() && split == HttpRequest::Status::incomplete; ++at)
+    split = feed(bytes, text.substr(at, 1), last);
+  CHECK(once == split);
+  if (once == HttpRequest::Status::complete) {
+    CHECK(whole.body() == bytes.body());
+    CHECK(at - 1 + last == consumed);  // the same end of the request, however it came
+  }
+  return {once, std::string(whole.body()), consumed};
+}
+}  // namespace
+
+TEST_CASE("bodies: read by Content-Length where allowed, and only there") {
+  using S = HttpRequest::Status;
+  const std::string post = "POST /api/publish HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+  SUBCASE("refused where no body is served (the default)") {
+    HttpRequest r(8192);
+    std::size_t consumed = 0;
+    CHECK(feed(r, post, consumed) == S::bad);
+  }
+  SUBCASE("read, and the bytes after it belong to the next request") {
+    const auto v = with_body(post + "GET /healthz HTTP/1.1\r\n\r\n");
+    CHECK(v.status == S::complete);
+    CHECK(v.body == "hello");
+    CHECK(v.consumed == post.size());
+  }
+  SUBCASE("a body exactly at the limit, and one byte over it (refused before it is read)") {
+    CHECK(with_body(post, 5).status == S::complete);
+    CHECK(with_body(post, 4).status == S::body_too_large);
+    CHECK(with_body("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n").status == S::bad);
+    CHECK(with_body("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000000000\r\n\r\n").status ==
+          S::body_too_large);
+  }
+  SUBCASE("a short body is incomplete, never complete") {
+    HttpRequest r(8192, 64);
+    std::size_t consumed = 0;
+    CHECK(feed(r, post.substr(0, post.size() - 2), consumed) == S::incomplete);
+    CHECK(r.awaiting_body());
+    CHECK(feed(r, "lo", consumed) == S::complete);
+    CHECK(consumed == 2);
+    CHECK(r.body() == "hello");
+    CHECK(!r.awaiting_body());
+  }
+  SUBCASE("Transfer-Encoding: 411 alone, 400 beside a Content-Length") {
+    CHECK(with_body("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").status ==
+          S::length_required);
+    CHECK(with_body("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello")
+              .status == S::bad);
+  }
+  SUBCASE("two Content-Lengths, and a GET or HEAD with a body, are bad") {
+    CHECK(with_body("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!").status ==
+          S::bad);
+    CHECK(with_body("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").status == S::bad);
+    CHECK(with_body("HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").status == S::bad);
+    CHECK(with_body("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").status == S::complete);
+  }
+}
+
+TEST_CASE("routes serve their methods, HEAD wherever GET") {
+  const fanout::HttpRoute get{"/a", false, nullptr};
+  const fanout::HttpRoute post{"/b", false, nullptr, {"POST"}};
+  CHECK(get.serves("GET"));
+  CHECK(get.serves("HEAD"));
+  CHECK(!get.serves("POST"));
+  CHECK(post.serves("POST"));
+  CHECK(!post.serves("GET"));
+  CHECK(!post.serves("HEAD"));
+}

@@ -28,6 +28,7 @@ enum class ControlError : int {
   app_failed = 4500,      // the application threw, or answered an rpc with text that is not JSON
   rpc_not_served = 4501,  // no Server::Callbacks::on_rpc
   rpc_timeout = 4504,     // no answer within Session::Options::rpc_timeout
+  not_served = 4501,      // an op this server does not serve (presence without a Gateway)
 };
 
 /// The longest rpc "id" (as JSON text) a session keeps while the rpc waits for its answer.
@@ -41,7 +42,7 @@ struct Since {
 };
 
 struct ControlRequest {
-  enum class Op { subscribe, unsubscribe, ping, auth, refresh, rpc };
+  enum class Op { subscribe, unsubscribe, ping, auth, refresh, rpc, presence };
   Op op = Op::ping;
   std::vector<std::string> args;
   std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
@@ -50,6 +51,7 @@ struct ControlRequest {
   std::string id;            // rpc: "id" as JSON text (a number or a string)
   std::string data;          // rpc: "data" as the client wrote it ("null" when absent)
   std::string method;        // rpc: "method" when a string
+  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)

@@ -1,7 +1,7 @@
 // fanout/detail/handshake_reader.hpp — the HTTP side of a downstream connection, with no socket:
 // bytes in, a decision out. The session acts on it (writes the answer, upgrades, serves a route).
 //
-//   HandshakeReader reader(8192, paths);
+//   HandshakeReader reader(8192, 0, paths);
 //   auto d = reader.feed(bytes);  // need_more, upgrade, plain (a request for another path) or answer
 //
 // Thread safety: one reader per connection, used on that connection's shard only.
@@ -35,17 +35,19 @@ class HandshakeReader {
   };
   struct Decision {
     Kind kind = Kind::need_more;
-    std::size_t consumed = 0;  // for upgrade and plain: where the bytes after the head begin
+    std::size_t consumed = 0;  // for upgrade and plain: where the bytes after the request begin
     Answer answer{};
+    bool send_continue = false;  // need_more: the head asked Expect: 100-continue; write "100 Continue" now
   };
 
-  /// `websocket_paths` must outlive the reader.
-  HandshakeReader(std::size_t max_head_bytes, std::span<const std::string> websocket_paths) noexcept;
+  /// `websocket_paths` must outlive the reader. `max_body_bytes` 0: no request may have a body.
+  HandshakeReader(std::size_t max_head_bytes, std::size_t max_body_bytes,
+                  std::span<const std::string> websocket_paths) noexcept;
   ~HandshakeReader();
   HandshakeReader(const HandshakeReader&) = delete;
   HandshakeReader& operator=(const HandshakeReader&) = delete;
 
-  /// Reads more of the current request head. After upgrade, plain or answer, the next feed starts a
+  /// Reads more of the current request (head, then body). After upgrade, plain or answer, the next feed starts a
   /// new request (keep-alive, pipelining).
   Decision feed(std::span<const std::byte> data);
   /// The request of the last upgrade or plain decision, until the next feed or release().
@@ -57,9 +59,11 @@ class HandshakeReader {
   Decision decide(std::size_t consumed) const;
 
   std::size_t max_head_bytes_;
+  std::size_t max_body_bytes_;
   std::span<const std::string> paths_;
   std::unique_ptr<HttpRequest> request_;
-  bool decided_ = false;  // request_ is complete: the next feed starts another
+  bool decided_ = false;        // request_ is complete: the next feed starts another
+  bool continue_sent_ = false;  // this request's 100 Continue was asked for
 };
 
 }  // namespace fanout::detail

@@ -1,0 +1,132 @@
+#include <doctest/doctest.h>
+
+#include <fanout/api_commands.hpp>
+
+#include <string>
+
+using fanout::ApiCommand;
+using fanout::parse_api_batch;
+using fanout::parse_api_command;
+using Kind = ApiCommand::Kind;
+
+TEST_CASE("api commands: names both ways") {
+  for (auto k : {Kind::publish, Kind::broadcast, Kind::send_to_user, Kind::send_to_client, Kind::join, Kind::leave,
+                 Kind::disconnect, Kind::bind, Kind::unbind, Kind::presence, Kind::online, Kind::info})
+    CHECK(ApiCommand::kind_by_name(ApiCommand::name(k)) == k);
+  CHECK(!ApiCommand::kind_by_name("batch"));
+  CHECK(!ApiCommand::kind_by_name("Publish"));
+  CHECK(ApiCommand::is_action(Kind::publish));
+  CHECK(!ApiCommand::is_action(Kind::info));
+}
+
+TEST_CASE("api commands: data is sent as its JSON text, a string as its content") {
+  SUBCASE("an object, byte for byte (spacing and number spelling kept)") {
+    const auto p = parse_api_command(R"({"cmd":"publish","topic":"t","data": {"px": 1.10, "q":[1e2, "a\"b"]} })");
+    REQUIRE(p.command);
+    CHECK(p.command->kind == Kind::publish);
+    CHECK(p.command->topic == "t");
+    CHECK(p.command->data == R"({"px": 1.10, "q":[1e2, "a\"b"]})");
+  }
+  SUBCASE("a string, unescaped") {
+    const auto p = parse_api_command(Kind::send_to_user, R"({"user":"alice","data":"hi \"there\"\n\u00e9"})");
+    REQUIRE(p.command);
+    CHECK(p.command->user == "alice");
+    CHECK(p.command->data == "hi \"there\"\n\xc3\xa9");
+  }
+  SUBCASE("an array, a number, true, null") {
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":[1, 2]})").command->data == "[1, 2]");
+    CHECK(parse_api_command(Kind::broadcast, R"({"data": 42 })").command->data == "42");
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":true,"exclude":["n1-1"]})").command->data == "true");
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":null})").command->data == "null");
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":""})").command->data.empty());
+  }
+  SUBCASE("a number past 64 bits is refused, with a reason") {
+    const auto p = parse_api_command(Kind::broadcast, R"({"data":{"id":123456789012345678901234567890}})");
+    CHECK(!p.command);
+    CHECK(p.error.find("out of range") != std::string::npos);
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":{"id":18446744073709551615}})").command);
+  }
+}
+
+TEST_CASE("api commands: fields each kind reads") {
+  auto p = parse_api_command(R"({"cmd":"publish","topic":"room:1","data":"x","exclude":["n1-a","n1-b"],"id":7})");
+  REQUIRE(p.command);
+  CHECK(p.command->exclude == std::vector<std::string>{"n1-a", "n1-b"});
+  p = parse_api_command(Kind::disconnect, R"({"user":"bob","code":4000,"reason":"bye"})");
+  REQUIRE(p.command);
+  CHECK(p.command->code == 4000);
+  CHECK(p.command->reason == "bye");
+  CHECK(p.command->client.empty());
+  p = parse_api_command(Kind::disconnect, R"({"client":"n1-1f"})");
+  REQUIRE(p.command);
+  CHECK(p.command->code == 1000);
+  p = parse_api_command(Kind::bind, R"({"client":"n1-1f","user":"alice"})");
+  REQUIRE(p.command);
+  CHECK(p.command->kind == Kind::bind);
+  p = parse_api_command(Kind::online, R"({"users":["a","b"]})");
+  REQUIRE(p.command);
+  CHECK(p.command->users.size() == 2);
+  CHECK(parse_api_command(Kind::info, "{}").command);
+  p = parse_api_command(Kind::presence, R"({"topic":"t","clients":true})");
+  REQUIRE(p.command);
+  CHECK(p.command->list_clients);
+}
+
+TEST_CASE("api commands: malformed ones say what is wrong") {
+  const auto error = [](Kind k, std::string_view json) {
+    const auto p = parse_api_command(k, json);
+    CHECK(!p.command);
+    return p.error;
+  };
+  CHECK(error(Kind::publish, R"({"topic":"t"})") == R"(missing field "data")");
+  CHECK(error(Kind::publish, R"({"data":"t"})") == R"(missing field "topic")");
+  CHECK(error(Kind::publish, R"({"topic":"","data":1})") == R"("topic" must not be empty)");
+  CHECK(error(Kind::publish, R"({"topic":5,"data":1})") == R"("topic" must be a string)");
+  CHECK(error(Kind::publish, R"({"topic":"t","data":1,"exclude":"n1-1"})") ==
+        R"("exclude" must be an array of strings)");
+  CHECK(error(Kind::publish, R"({"topic":"t","data":1,"exclude":[1]})") == R"("exclude" must be an array of strings)");
+  CHECK(error(Kind::send_to_user, R"({"data":1})") == R"(missing field "user")");
+  CHECK(error(Kind::send_to_client, R"({"data":1})") == R"(missing field "client")");
+  CHECK(error(Kind::join, R"({"client":"c"})") == R"(missing field "topic")");
+  CHECK(error(Kind::disconnect, R"({"code":1000})") == R"(missing field "client" or "user")");
+  CHECK(error(Kind::disconnect, R"({"client":"c","code":1006})") ==
+        R"("code" must be 1000 or 3000-4999 (RFC 6455 7.4))");
+  CHECK(error(Kind::disconnect, R"({"client":"c","code":-1})") == R"("code" must be 1000 or 3000-4999 (RFC 6455 7.4))");
+  CHECK(error(Kind::disconnect, R"({"client":"c","reason":")" + std::string(124, 'r') + "\"}")
+            .starts_with(R"("reason" must be at most 123 bytes)"));
+  CHECK(error(Kind::bind, R"({"client":"c"})") == R"(missing field "user")");
+  CHECK(error(Kind::online, R"({})") == R"(missing field "user" or "users")");
+  CHECK(error(Kind::publish, "[]") == "the body must be a JSON object");
+  CHECK(error(Kind::publish, "").starts_with("malformed JSON"));
+  CHECK(error(Kind::publish, R"({"topic":"t","data":1)").starts_with("malformed JSON"));
+  CHECK(error(Kind::publish, R"({"topic":"t","data":1} x)").starts_with("malformed JSON"));
+  CHECK(error(Kind::publish, R"({"topic":"t","data":1,"junk":[1,,2]})").starts_with("malformed JSON"));
+  CHECK(error(Kind::publish, "{\"topic\":\"t\xff\",\"data\":1}").starts_with("malformed JSON"));
+  // The JSON form names its command.
+  CHECK(parse_api_command(R"({"topic":"t","data":1})").error == R"(missing field "cmd")");
+  CHECK(parse_api_command(R"({"cmd":"explode"})").error == R"(unknown cmd "explode")");
+  CHECK(parse_api_command(R"({"cmd":"batch","commands":[]})").batch);
+}
+
+TEST_CASE("api commands: a batch, each command on its own") {
+  const auto b = parse_api_batch(
+      R"({"commands":[{"cmd":"publish","topic":"t","data":{"a":[1,{"b":2}]}},{"cmd":"publish","topic":5,"data":{"deep":[[1]]},"more":{"x":1}},)"
+      R"("nope",{"cmd":"batch","commands":[]},{"cmd":"send_to_user","user":"u","data":"x"}]})",
+      10);
+  REQUIRE(b.status == 200);
+  REQUIRE(b.commands.size() == 5);
+  REQUIRE(b.commands[0].command);
+  CHECK(b.commands[0].command->data == R"({"a":[1,{"b":2}]})");
+  CHECK(b.commands[1].error == R"("topic" must be a string)");
+  CHECK(b.commands[2].error == "a command must be a JSON object");
+  CHECK(b.commands[3].error == "a batch holds commands, not batches");
+  REQUIRE(b.commands[4].command);
+  CHECK(b.commands[4].command->user == "u");
+  CHECK(b.commands[4].command->data == "x");
+
+  CHECK(parse_api_batch(R"({"commands":[{},{},{}]})", 2).status == 413);
+  CHECK(parse_api_batch(R"({"commands":[{},{}]})", 2).status == 200);
+  CHECK(parse_api_batch(R"({"cmd":"batch"})", 2).error == R"(missing field "commands")");
+  CHECK(parse_api_batch(R"({"commands":{}})", 2).status == 400);
+  CHECK(parse_api_batch(R"({"commands":[)", 2).status == 400);
+}
