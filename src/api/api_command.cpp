@@ -172,7 +172,7 @@ class FieldReader {
       default: text = trim_json(v.raw_json_token()); break;
     }
     if (err) return fail("\"data\" is not a JSON value");
-    c_.data.assign(trim_json(text));
+    c_.data.assign(type == od::json_type::string ? text : trim_json(text));
     return true;
   }
 

@@ -70,6 +70,7 @@ struct GatewayState final : GatewayHooks {
     if (!valid_node_name(options.node))
       throw std::invalid_argument("fanout: Gateway node name must be [A-Za-z0-9_.]{1,32}: " + options.node);
     shards->sessions.resize(runtime.shard_count());
+    users.set_observer(options.on_user_presence);
   }
 
   Runtime& runtime;
@@ -77,8 +78,15 @@ struct GatewayState final : GatewayHooks {
   const Gateway::Options options;
   std::shared_ptr<GatewayShards> shards = std::make_shared<GatewayShards>();
 
+  /// A registered connection; one hash-map entry with pointers into the indexes (per-connection
+  /// memory: docs/benchmarks.md, "Gateway: memory per connection").
+  struct Connection {
+    std::uint32_t shard = 0;
+    std::vector<const std::string*> topics;  // their names as `topics` stores them
+  };
+
   mutable std::mutex mutex;
-  std::unordered_map<std::uint64_t, std::uint32_t> shard_of;  // every registered connection
+  std::unordered_map<std::uint64_t, Connection> connections;
   UserIndex users;
   TopicIndex topics;
 
@@ -97,8 +105,12 @@ struct GatewayState final : GatewayHooks {
 
   /// The shard of a registered connection; lock held.
   std::optional<std::uint32_t> shard_locked(std::uint64_t id) const {
-    const auto it = shard_of.find(id);
-    return it == shard_of.end() ? std::nullopt : std::optional<std::uint32_t>(it->second);
+    const auto it = connections.find(id);
+    return it == connections.end() ? std::nullopt : std::optional<std::uint32_t>(it->second.shard);
+  }
+  Connection* find_locked(std::uint64_t id) {
+    const auto it = connections.find(id);
+    return it == connections.end() ? nullptr : &it->second;
   }
 
   /// Runs `f` on the shard's thread: inline when called there (or when no thread runs the shard),
@@ -161,7 +173,8 @@ struct GatewayState final : GatewayHooks {
   void opened(Session& s) override {
     shards->sessions[s.shard()][s.id()] = &s;
     const std::lock_guard lock(mutex);
-    shard_of[s.id()] = static_cast<std::uint32_t>(s.shard());
+    auto& c = connections[s.id()];
+    c.shard = static_cast<std::uint32_t>(s.shard());
     // The identity's user is the connection's user (a token's sub, ConnectDecision::user_id).
     if (valid_user(s.user_id())) users.bind(s.id(), s.user_id(), options.max_connections_per_user);
   }
@@ -171,13 +184,15 @@ struct GatewayState final : GatewayHooks {
     std::vector<Event> events;
     {
       const std::lock_guard lock(mutex);
-      if (shard_of.erase(s.id()) == 0) return;
+      const auto it = connections.find(s.id());
+      if (it == connections.end()) return;
       std::vector<PresenceChange> changes;
+      const auto& c = it->second;
+      // Normally none: finish() left every topic first (left() below did the work).
       const std::string user(users.user_of(s.id()));
-      // Normally empty: finish() left every topic first (left() below did the work).
-      for (const auto topics_of = topics.topics_of(s.id()); const auto& t : topics_of)
-        topics.leave(t, s.id(), user, changes);
+      for (const std::string* t : c.topics) topics.leave(*t, s.id(), user, changes);
       users.unbind(s.id());
+      connections.erase(it);
       events = events_locked(changes);
     }
     emit(std::move(events));
@@ -190,13 +205,19 @@ struct GatewayState final : GatewayHooks {
     std::vector<Event> events;
     {
       const std::lock_guard lock(mutex);
-      if (!shard_of.contains(s.id())) return;
+      Connection* c = find_locked(s.id());
+      if (!c) return;
       std::vector<PresenceChange> changes;
-      const auto user = users.user_of(s.id());
-      if (join)
-        topics.join(topic, s.id(), user, changes);
-      else
-        topics.leave(topic, s.id(), user, changes);
+      if (join) {
+        if (const std::string* name = topics.join(topic, s.id(), users.user_of(s.id()), changes))
+          c->topics.push_back(name);
+      } else {
+        // Off the connection's list first: the index frees the name with the topic's last member.
+        const auto t =
+            std::find_if(c->topics.begin(), c->topics.end(), [&](const std::string* n) { return *n == topic; });
+        if (t != c->topics.end()) c->topics.erase(t);
+        topics.leave(topic, s.id(), users.user_of(s.id()), changes);
+      }
       events = events_locked(changes);
     }
     emit(std::move(events));
@@ -206,7 +227,7 @@ struct GatewayState final : GatewayHooks {
     std::vector<Event> events;
     {
       const std::lock_guard lock(mutex);
-      if (!shard_of.contains(s.id())) return;
+      if (!connections.contains(s.id())) return;
       events = rebind_locked(s.id(), valid_user(s.user_id()) ? s.user_id() : std::string_view{});
     }
     emit(std::move(events));
@@ -214,14 +235,16 @@ struct GatewayState final : GatewayHooks {
 
   /// Binds `id` to `user` ("": unbinds); false past max_connections_per_user (then unchanged).
   bool bind_locked(std::uint64_t id, std::string_view user, std::vector<Event>& events) {
-    const std::string from(users.user_of(id));
+    Connection* c = find_locked(id);
+    if (!c) return false;
+    const std::string from(users.user_of(id));  // a copy: the index drops its own
     if (from == user) return true;
     if (user.empty())
       users.unbind(id);
     else if (users.bind(id, user, options.max_connections_per_user) == UserIndex::Bind::too_many)
       return false;
     std::vector<PresenceChange> changes;
-    topics.rebind(id, from, user, changes);
+    topics.rebind(c->topics, from, user, changes);
     events = events_locked(changes);
     return true;
   }
@@ -346,7 +369,7 @@ std::size_t Gateway::user_count() const {
 
 std::size_t Gateway::connection_count() const {
   const std::lock_guard lock(state_->mutex);
-  return state_->shard_of.size();
+  return state_->connections.size();
 }
 
 // ---------------------------------------------------------------- sends
@@ -384,8 +407,8 @@ std::size_t Gateway::send_to_all(std::string_view payload, const std::vector<std
   std::size_t n = 0;
   {
     const std::lock_guard lock(st.mutex);
-    n = st.shard_of.size();
-    for (const auto id : *excluded) n -= st.shard_of.contains(id);
+    n = st.connections.size();
+    for (const auto id : *excluded) n -= st.connections.contains(id);
   }
   if (n == 0) return 0;
   // Each shard walks its own sessions: no list of every connection is built under the lock.
@@ -464,10 +487,10 @@ bool Gateway::leave(std::string_view client_id, std::string_view topic) {
   std::uint32_t shard = 0;
   {
     const std::lock_guard lock(st.mutex);
-    const auto k = st.shard_locked(*id);
-    const auto& in = st.topics.topics_of(*id);
-    if (!k || std::find(in.begin(), in.end(), topic) == in.end()) return false;
-    shard = *k;
+    const auto* c = st.find_locked(*id);
+    if (!c || std::none_of(c->topics.begin(), c->topics.end(), [&](const std::string* n) { return *n == topic; }))
+      return false;
+    shard = c->shard;
   }
   st.run_on(shard, [sh = st.shards, shard, id = *id, t = std::string(topic)] {
     if (Session* s = sh->find(shard, id)) s->unsubscribe(t);
@@ -552,7 +575,7 @@ Gateway::Stats Gateway::stats() const {
   Stats s;
   {
     const std::lock_guard lock(state_->mutex);
-    s.connections = state_->shard_of.size();
+    s.connections = state_->connections.size();
     s.users = state_->users.user_count();
   }
   s.sends = state_->shards->sends.load(std::memory_order_relaxed);

@@ -28,40 +28,37 @@ void remove_user(auto& users, std::string_view topic, std::string_view user, std
 }
 }  // namespace
 
-void TopicIndex::join(std::string_view topic, std::uint64_t id, std::string_view user,
-                      std::vector<PresenceChange>& out) {
+const std::string* TopicIndex::join(std::string_view topic, std::uint64_t id, std::string_view user,
+                                    std::vector<PresenceChange>& out) {
   auto it = topics_.find(topic);
   if (it == topics_.end()) it = topics_.emplace(std::string(topic), Entry{}).first;
-  if (!it->second.members.emplace(id, false).second) return;
-  of_connection_[id].push_back(it->first);
+  if (!it->second.members.emplace(id, false).second) return nullptr;
   add_user(it->second.users, topic, user, out);
+  return &it->first;  // node-based map: the key stays put until the entry is erased
 }
 
-void TopicIndex::leave(std::string_view topic, std::uint64_t id, std::string_view user,
+bool TopicIndex::leave(std::string_view topic, std::uint64_t id, std::string_view user,
                        std::vector<PresenceChange>& out) {
   const auto it = topics_.find(topic);
-  if (it == topics_.end()) return;
+  if (it == topics_.end()) return false;
   auto& e = it->second;
   const auto m = e.members.find(id);
-  if (m == e.members.end()) return;
+  if (m == e.members.end()) return false;
   if (m->second) --e.watchers;
   e.members.erase(m);
   remove_user(e.users, topic, user, out);
-  if (const auto c = of_connection_.find(id); c != of_connection_.end()) {
-    auto& ts = c->second;
-    ts.erase(std::find(ts.begin(), ts.end(), topic));
-    if (ts.empty()) of_connection_.erase(c);
-  }
-  if (e.members.empty()) topics_.erase(it);
+  if (e.members.empty()) topics_.erase(it);  // `topic` may view this key: not used past here
+  return true;
 }
 
-void TopicIndex::rebind(std::uint64_t id, std::string_view from, std::string_view to,
+void TopicIndex::rebind(const std::vector<const std::string*>& topics, std::string_view from, std::string_view to,
                         std::vector<PresenceChange>& out) {
   if (from == to) return;
-  for (const auto& topic : topics_of(id)) {
-    auto& users = topics_.find(topic)->second.users;
-    remove_user(users, topic, from, out);
-    add_user(users, topic, to, out);
+  for (const std::string* topic : topics) {
+    const auto it = topics_.find(*topic);
+    if (it == topics_.end()) continue;
+    remove_user(it->second.users, *topic, from, out);
+    add_user(it->second.users, *topic, to, out);
   }
 }
 
@@ -76,12 +73,6 @@ bool TopicIndex::watch(std::string_view topic, std::uint64_t id, std::size_t max
   m->second = true;
   ++e.watchers;
   return true;
-}
-
-const std::vector<std::string>& TopicIndex::topics_of(std::uint64_t id) const noexcept {
-  static const std::vector<std::string> none;
-  const auto c = of_connection_.find(id);
-  return c == of_connection_.end() ? none : c->second;
 }
 
 std::size_t TopicIndex::member_count(std::string_view topic) const noexcept {

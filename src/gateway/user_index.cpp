@@ -9,7 +9,10 @@ UserIndex::Bind UserIndex::bind(std::uint64_t id, std::string_view user, std::si
   auto it = connections_.find(user);
   if (max_per_user != 0 && it != connections_.end() && it->second.size() >= max_per_user) return Bind::too_many;
   unbind(id);
-  if (it == connections_.end()) it = connections_.emplace(std::string(user), std::vector<std::uint64_t>{}).first;
+  if (it == connections_.end()) {
+    it = connections_.emplace(std::string(user), std::vector<std::uint64_t>{}).first;
+    if (observer_) observer_(user, true);
+  }
   it->second.push_back(id);
   user_of_[id] = std::string(user);
   return Bind::bound;
@@ -23,7 +26,10 @@ std::string UserIndex::unbind(std::uint64_t id) {
   if (const auto c = connections_.find(user); c != connections_.end()) {
     auto& ids = c->second;
     ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end());
-    if (ids.empty()) connections_.erase(c);
+    if (ids.empty()) {
+      connections_.erase(c);
+      if (observer_) observer_(user, false);
+    }
   }
   return user;
 }

@@ -38,7 +38,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import (OP_CLOSE, OP_PING, RawWS, build_frame, check, handshake_request,  # noqa: E402
                             HttpResponse, log, make_key, parse_close, recv_until_closed)
-from hostile_testlib import CANARY_STREAMS, Canary, rss_kib  # noqa: E402
+from hostile_testlib import CANARY_STREAMS, Canary, check_rss, rss_kib  # noqa: E402
 from test_tls import make_certs, trusting_context  # noqa: E402
 from relay_testlib import (ROUTE, Checks, FeedSim, Relay, declare_args, run_relay_test,  # noqa: E402
                            subscribe_msg, topic_of, write_file)
@@ -237,7 +237,7 @@ async def body(args):
         got = await asyncio.to_thread(close_code_or_end, ws, 5)
         ws.close_socket()
         check(got.startswith("close 1008") or got.startswith("ended"), f"ping flood: expected 1008, got {got}")
-        check(peak - base < RSS_GROWTH_BOUND_KIB, f"ping flood: RSS grew {peak - base} KiB")
+        check_rss(peak - base < RSS_GROWTH_BOUND_KIB, f"ping flood: RSS grew {peak - base} KiB")
         await canary.check(since=mark, what="after the ping flood")
 
     async def slow_reader():
@@ -413,7 +413,7 @@ async def body(args):
         log(f"    {what}: sent {sent} bytes ({how}), then {ended}; RSS baseline {baseline} KiB, "
             f"peak {peak[0]} KiB (+{peak[0] - baseline})")
         check(ended in ("eof", "reset"), f"{what}: the relay did not cut the attacker off ({ended})")
-        check(peak[0] - baseline < RSS_GROWTH_BOUND_KIB,
+        check_rss(peak[0] - baseline < RSS_GROWTH_BOUND_KIB,
               f"{what}: RSS grew {peak[0] - baseline} KiB (bound {RSS_GROWTH_BOUND_KIB})")
         after = peak[0]
         deadline = time.monotonic() + 5
@@ -423,7 +423,7 @@ async def body(args):
                 break
             await asyncio.sleep(0.25)
         log(f"    {what}: RSS after the attacker left {after} KiB")
-        check(after - baseline < RSS_AFTER_BOUND_KIB, f"{what}: RSS stayed {after - baseline} KiB above the baseline")
+        check_rss(after - baseline < RSS_AFTER_BOUND_KIB, f"{what}: RSS stayed {after - baseline} KiB above the baseline")
         await canary.check(since=mark, what=f"after {what}")
 
     names = '"n",' * 4000
@@ -511,7 +511,7 @@ async def body(args):
         peak = rss_kib(relay.pid)
         log(f"    wss ping flood: sent {sent} bytes ({how}), then {ended}; RSS {baseline} -> {peak} KiB")
         check(ended != "timeout", "wss ping flood: the relay did not cut the attacker off")
-        check(peak - baseline < RSS_GROWTH_BOUND_KIB, f"wss ping flood: RSS grew {peak - baseline} KiB")
+        check_rss(peak - baseline < RSS_GROWTH_BOUND_KIB, f"wss ping flood: RSS grew {peak - baseline} KiB")
         await canary.check(since=mark, what="after the wss ping flood")
 
     await checks.arun("ping flood over wss, not reading: cut off, RSS bounded", tls_ping_flood)

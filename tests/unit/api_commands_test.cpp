@@ -1,6 +1,10 @@
 #include <doctest/doctest.h>
 
 #include <fanout/api_commands.hpp>
+#include <fanout/gateway.hpp>
+#include <fanout/hub.hpp>
+#include <fanout/runtime.hpp>
+#include <fanout/server_api.hpp>
 
 #include <string>
 
@@ -39,6 +43,7 @@ TEST_CASE("api commands: data is sent as its JSON text, a string as its content"
     CHECK(parse_api_command(Kind::broadcast, R"({"data":true,"exclude":["n1-1"]})").command->data == "true");
     CHECK(parse_api_command(Kind::broadcast, R"({"data":null})").command->data == "null");
     CHECK(parse_api_command(Kind::broadcast, R"({"data":""})").command->data.empty());
+    CHECK(parse_api_command(Kind::broadcast, R"({"data":" padded\n "})").command->data == " padded\n ");
   }
   SUBCASE("a number past 64 bits is refused, with a reason") {
     const auto p = parse_api_command(Kind::broadcast, R"({"data":{"id":123456789012345678901234567890}})");
@@ -129,4 +134,67 @@ TEST_CASE("api commands: a batch, each command on its own") {
   CHECK(parse_api_batch(R"({"cmd":"batch"})", 2).error == R"(missing field "commands")");
   CHECK(parse_api_batch(R"({"commands":{}})", 2).status == 400);
   CHECK(parse_api_batch(R"({"commands":[)", 2).status == 400);
+}
+
+TEST_CASE("api executor: answers in JSON, 400 for what the gateway would refuse silently") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt, {.topics = {"room"}});
+  fanout::Gateway gw(rt, hub, {.node = "u1"});
+  const fanout::ApiExecutor api(gw, hub, {.max_batch = 3});
+  auto r = api.execute_json(R"({"cmd":"send_to_user","user":"nobody","data":"x"})");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"delivered":0})");
+  r = api.execute_json(R"({"cmd":"join","client":"u1-1","topic":"room"})");
+  CHECK(r.body == R"({"ok":false})");
+  r = api.execute_json(R"({"cmd":"publish","topic":"bad topic","data":1})");
+  CHECK(r.status == 400);
+  CHECK(r.body.find("invalid \\\"topic\\\"") != std::string::npos);
+  r = api.execute_json(R"({"cmd":"bind","client":"u1-1","user":")" + std::string(200, 'u') + "\"}");
+  CHECK(r.status == 400);
+  r = api.execute_json(R"({"cmd":"info"})");
+  CHECK(r.body.starts_with(R"({"node":"u1","connections":0,"users":0,)"));
+  r = api.execute_json(R"({"cmd":"online","users":["a","b"]})");
+  CHECK(r.body == R"({"online":{"a":false,"b":false}})");
+  r = api.execute_json(R"({"cmd":"presence","topic":"room","clients":true})");
+  CHECK(r.body == R"({"topic":"room","connection_count":0,"user_count":0,"truncated":false,"users":[],"clients":[]})");
+  r = api.execute_json(R"({"cmd":"batch","commands":[{"cmd":"publish","topic":"room","data":"x"},{"cmd":"nope"}]})");
+  CHECK(r.status == 200);
+  CHECK(r.body == R"({"results":[{"delivered":0},{"error":"unknown cmd \"nope\"","status":400}]})");
+  r = api.execute_batch(R"({"commands":[{},{},{},{}]})");
+  CHECK(r.status == 413);
+  r = api.execute_json("{nope");
+  CHECK(r.status == 400);
+  CHECK(hub.last_seq("room") == 1);  // the batch's publish, and nothing else
+}
+
+TEST_CASE("server api: the key as Bearer or X-API-Key, compared whole") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Gateway gw(rt, hub);
+  const fanout::ServerApi api(gw, hub, {.keys = {"first-key-0123456789", "second-key-0123456789"}});
+  const auto authorized = [&](std::string_view headers) {
+    fanout::HttpRequest req(8192);
+    const std::string text = "GET /api/info HTTP/1.1\r\nHost: x\r\n" + std::string(headers) + "\r\n";
+    std::size_t consumed = 0;
+    REQUIRE(req.feed(std::as_bytes(std::span(text.data(), text.size())), consumed) ==
+            fanout::HttpRequest::Status::complete);
+    return api.authorized(req);
+  };
+  CHECK(authorized("Authorization: Bearer first-key-0123456789\r\n"));
+  CHECK(authorized("authorization: bearer   second-key-0123456789\r\n"));
+  CHECK(authorized("X-API-Key: second-key-0123456789\r\n"));
+  CHECK_FALSE(authorized(""));
+  CHECK_FALSE(authorized("Authorization: Bearer first-key-012345678\r\n"));
+  CHECK_FALSE(authorized("Authorization: Bearer first-key-01234567890\r\n"));
+  CHECK_FALSE(authorized("Authorization: Basic first-key-0123456789\r\n"));
+  CHECK_FALSE(authorized("Authorization: Bearer \r\n"));
+  CHECK_FALSE(authorized("X-API-Key: \r\n"));
+  const fanout::ServerApi closed(gw, hub, {});
+  fanout::HttpRequest req(8192);
+  CHECK_FALSE(closed.authorized(req));  // no keys: nobody
+  const auto routes = api.routes();
+  CHECK(routes.back().prefix);
+  CHECK(routes.front().path == "/api/publish");
+  CHECK(routes.front().serves("POST"));
+  CHECK_FALSE(routes.front().serves("GET"));
 }

@@ -39,6 +39,7 @@
 
 #include "common.hpp"
 #include "histogram.hpp"
+#include "tls.hpp"
 #include "wsutil.hpp"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -87,6 +88,7 @@ class Child {
     for (uint32_t g = 0; g < m_; ++g) topic_ids_.emplace(std::string_view(plan_.names[g]), g);
     if (o_.has_expect && o_.expect_per_topic > 0) pending_pairs_ = n_ * k_;
     scratch_.resize(k_scratch);
+    if (o_.tls) tls_ = make_tls_context(o_);
     frame_buf_.reserve(256);
   }
 
@@ -149,6 +151,10 @@ class Child {
     uint32_t carry_len = 0;
     uint32_t carry_cap = 0;
     double budget = 0;
+    double rpc_budget = 0;  // requests owed at --rpc-rate
+    SSL* ssl = nullptr;     // --tls
+    bool tls_pending = false;
+    uint32_t tls_want = 0;
     std::unique_ptr<char[]> carry;
     std::string out;
     std::string accept;
@@ -233,8 +239,7 @@ class Child {
     for (uint32_t i = 0; i < n_; ++i) {
       Conn& c = conns_[i];
       if (c.state != State::open) continue;
-      ::close(c.fd);
-      c.fd = -1;
+      close_socket(c);
       c.registered = false;
       c.carry.reset();
       c.carry_len = c.carry_cap = 0;
@@ -265,6 +270,107 @@ class Child {
   void on_connected(uint32_t i) {
     Conn& c = conns_[i];
     c.state = State::handshake;
+    if (tls_ != nullptr) {
+      start_tls(i);
+      return;
+    }
+    send_upgrade(i);
+  }
+
+  // ---------------------------------------------------------------- TLS (--tls)
+
+  // The TLS handshake runs in State::handshake before the HTTP upgrade (its failures count as
+  // handshake failures). Afterwards reads and writes go through SSL_read/SSL_write on the same
+  // non-blocking socket; epoll stays level-triggered, and a read drains what OpenSSL buffered.
+  void start_tls(uint32_t i) {
+    Conn& c = conns_[i];
+    c.ssl = SSL_new(tls_);
+    if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+      fail(i, "tls:setup");
+      return;
+    }
+    SSL_set_mode(c.ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_set_tlsext_host_name(c.ssl, o_.host.c_str());
+    c.tls_pending = true;
+    tls_step(i);
+  }
+
+  void tls_step(uint32_t i) {
+    Conn& c = conns_[i];
+    const int r = SSL_connect(c.ssl);
+    if (r == 1) {
+      c.tls_pending = false;
+      ++tls_handshakes_;
+      if (SSL_session_reused(c.ssl)) ++tls_resumed_;
+      send_upgrade(i);
+      return;
+    }
+    const int e = SSL_get_error(c.ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      c.tls_want = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+      update_mask(i);
+      return;
+    }
+    ERR_clear_error();
+    fail(i, "tls:handshake");
+  }
+
+  // send() or SSL_write(): bytes written, 0 when the socket is full, -1 (errno set) when it failed.
+  ssize_t write_some(Conn& c, const char* p, size_t n) {
+    if (c.ssl == nullptr) {
+      const ssize_t w = ::send(c.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+      return w < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : w;
+    }
+    const int w = SSL_write(c.ssl, p, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+    if (w > 0) return w;
+    const int e = SSL_get_error(c.ssl, w);
+    if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) return 0;
+    ERR_clear_error();
+    errno = EPIPE;
+    return -1;
+  }
+
+  // recv() or SSL_read() until `room` is full or nothing more is there: bytes read, 0 when nothing
+  // (errno EAGAIN) or at EOF (errno 0), -1 on error.
+  ssize_t read_some(Conn& c, char* p, size_t room) {
+    if (c.ssl == nullptr) {
+      const ssize_t n = ::recv(c.fd, p, room, 0);
+      if (n == 0) errno = 0;
+      return n;
+    }
+    size_t got = 0;
+    while (got < room) {
+      const int r = SSL_read(c.ssl, p + got, static_cast<int>(std::min<size_t>(room - got, INT32_MAX)));
+      if (r > 0) {
+        got += static_cast<size_t>(r);
+        continue;
+      }
+      const int e = SSL_get_error(c.ssl, r);
+      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+      ERR_clear_error();
+      if (got > 0) break;  // report the error on the next call
+      errno = e == SSL_ERROR_ZERO_RETURN ? 0 : EPIPE;
+      return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+    if (got == 0) {
+      errno = EAGAIN;
+      return -1;
+    }
+    return static_cast<ssize_t>(got);
+  }
+
+  void close_socket(Conn& c) {
+    if (c.ssl != nullptr) {
+      SSL_free(c.ssl);
+      c.ssl = nullptr;
+    }
+    if (c.fd >= 0) ::close(c.fd);
+    c.fd = -1;
+    c.tls_pending = false;
+  }
+
+  void send_upgrade(uint32_t i) {
+    Conn& c = conns_[i];
     uint8_t key[16];
     const uint64_t r1 = rng_.next(), r2 = rng_.next();
     std::memcpy(key, &r1, 8);
@@ -272,6 +378,10 @@ class Child {
     const std::string k64 = base64(key, sizeof key);
     c.accept = websocket_accept(k64);
     std::string path = o_.path;
+    if (!o_.uid_prefix.empty()) {
+      path += path.find('?') == std::string::npos ? "?uid=" : "&uid=";
+      append_url_component(path, fmt::format("{}{}", o_.uid_prefix, first_ + i));
+    }
     if (o_.url_mode) {
       path += path.find('?') == std::string::npos ? "?subscribe=" : "&subscribe=";
       for (uint32_t s = 0; s < k_; ++s) {
@@ -423,6 +533,7 @@ class Child {
       dl = std::min(dl, start_ns_ + static_cast<uint64_t>(static_cast<double>(next_) / rate_ * 1e9));
     if (go_) dl = std::min(dl, run_deadline_ns_);
     if (!slow_list_.empty()) dl = std::min(dl, next_tick_ns_);
+    if (go_ && o_.rpc_rate > 0) dl = std::min(dl, next_rpc_ns_);
     if (dl <= now) return 0;
     return static_cast<int>((dl - now + 999'999) / 1'000'000);
   }
@@ -435,6 +546,7 @@ class Child {
       start_storm();
     if (go_ && o_.has_expect && pending_pairs_ == 0) finished_ = true;
     if (!slow_list_.empty() && now >= next_tick_ns_) slow_tick(now);
+    if (go_ && o_.rpc_rate > 0 && now >= next_rpc_ns_) rpc_tick(now);
     if (g_stop || parent_gone_) finished_ = true;
   }
 
@@ -462,6 +574,10 @@ class Child {
       finish_connect(i);
       return;
     }
+    if (c.tls_pending) {
+      tls_step(i);
+      return;
+    }
     if ((ev.events & EPOLLOUT) != 0) {
       flush(i);
       if (c.fd < 0) return;
@@ -484,6 +600,8 @@ class Child {
     uint32_t want = 0;
     if (c.state == State::connecting) {
       want = EPOLLOUT;
+    } else if (c.tls_pending) {
+      want = c.tls_want;
     } else {
       if (!(c.slow && c.state == State::open)) want |= EPOLLIN;
       if (!c.out.empty()) want |= EPOLLOUT;
@@ -507,13 +625,10 @@ class Child {
       c.out.append(p, n);
       return;
     }
-    ssize_t w = ::send(c.fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t w = write_some(c, p, n);
     if (w < 0) {
-      if (errno != EAGAIN && errno != EINTR) {
-        conn_lost(i, errno);
-        return;
-      }
-      w = 0;
+      conn_lost(i, errno);
+      return;
     }
     if (static_cast<size_t>(w) == n) return;
     c.out.append(p + w, n - static_cast<size_t>(w));
@@ -524,10 +639,9 @@ class Child {
     Conn& c = conns_[i];
     size_t off = 0;
     while (off < c.out.size()) {
-      const ssize_t w = ::send(c.fd, c.out.data() + off, c.out.size() - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      const ssize_t w = write_some(c, c.out.data() + off, c.out.size() - off);
+      if (w == 0) break;
       if (w < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) break;
         conn_lost(i, errno);
         return;
       }
@@ -554,7 +668,7 @@ class Child {
     char* buf = scratch_.data();
     if (c.carry_len) std::memcpy(buf, c.carry.get(), c.carry_len);
     const size_t room = std::min(scratch_.size() - c.carry_len, max_bytes);
-    const ssize_t n = ::recv(c.fd, buf + c.carry_len, room, 0);
+    const ssize_t n = read_some(c, buf + c.carry_len, room);
     if (n < 0) {
       if (errno == EAGAIN || errno == EINTR) return 0;
       conn_lost(i, errno);
@@ -678,6 +792,14 @@ class Child {
         if (slot != k_no_slot && parse_u64(q + 6, p + n, seq)) ts_[static_cast<size_t>(i) * k_ + slot].target = seq;
       }
     }
+    if (name == "rpc") {
+      on_rpc_reply(p, n);
+      return;
+    }
+    if (name == "error" && find(p, p + n, "\"op\":\"rpc\"", 11) != nullptr) {
+      ++rpc_errors_;
+      return;
+    }
     if (name == "subscribe") {
       ++c.acks;
       if (c.state == State::subscribing && o_.wait_acks && c.acks >= k_) on_subscribed(i);
@@ -771,6 +893,40 @@ class Child {
     if (o_.has_expect && prev < o_.expect_per_topic && t.last >= o_.expect_per_topic) --pending_pairs_;
   }
 
+  // ---------------------------------------------------------------- two-way: rpc round trips
+
+  // Every open connection sends rpc_rate requests/s, {"op":"rpc","id":N,"data":{"ts":<unix us>}},
+  // spread over a 10 ms tick (each connection starts at a random phase of its period).
+  void rpc_tick(uint64_t now) {
+    const double dt = last_rpc_ns_ ? static_cast<double>(now - last_rpc_ns_) / 1e9 : 0.0;
+    if (last_rpc_ns_ == 0)
+      for (Conn& c : conns_) c.rpc_budget = static_cast<double>(rng_.next() % 1000) / 1000.0;
+    last_rpc_ns_ = now;
+    next_rpc_ns_ = now + 10'000'000;
+    now_us_ = realtime_us();
+    for (uint32_t i = 0; i < n_; ++i) {
+      Conn& c = conns_[i];
+      if (c.state != State::open || c.fd < 0) continue;
+      c.rpc_budget += o_.rpc_rate * dt;
+      for (; c.rpc_budget >= 1 && c.fd >= 0; c.rpc_budget -= 1) {
+        const auto req = fmt::format(R"({{"op":"rpc","id":{},"data":{{"ts":{}}}}})", ++rpc_sent_, now_us_);
+        send_frame(i, 0x1, req.data(), req.size());
+      }
+    }
+  }
+
+  // {"event":"rpc","id":N,"data":{"ts":T}}: the round trip is now - T.
+  void on_rpc_reply(const char* p, size_t n) {
+    const char* q = find(p, p + n, "\"ts\":", 5);
+    uint64_t ts = 0;
+    if (q == nullptr || parse_u64(q + 5, p + n, ts) == nullptr) {
+      ++parse_errors_;
+      return;
+    }
+    const int64_t lat = static_cast<int64_t>(now_us_) - static_cast<int64_t>(ts);
+    rpc_hist_.record(lat < 0 ? 0u : static_cast<uint64_t>(lat));
+  }
+
   void caught_up(uint32_t i) {
     conns_[i].recovering = false;
     ++storm_caught_up_;
@@ -833,8 +989,7 @@ class Child {
   void close_conn(uint32_t i, State final_state) {
     Conn& c = conns_[i];
     if (c.state == State::closed || c.state == State::failed) return;
-    if (c.fd >= 0) ::close(c.fd);
-    c.fd = -1;
+    close_socket(c);
     c.registered = false;
     const State was = c.state;
     const bool inflight = was == State::connecting || was == State::handshake || was == State::subscribing;
@@ -917,6 +1072,13 @@ class Child {
       for (size_t b = 0; b < Histogram::k_buckets; ++b)
         if (h.count_at(b)) fmt::format_to(std::back_inserter(r), "h {} {} {}\n", s, b, h.count_at(b));
     }
+    fmt::format_to(std::back_inserter(r), "hm 2 {} {} {} {}\n", rpc_hist_.total(), rpc_hist_.sum(), rpc_hist_.max(),
+                   rpc_hist_.clamped());
+    for (size_t b = 0; b < Histogram::k_buckets; ++b)
+      if (rpc_hist_.count_at(b)) fmt::format_to(std::back_inserter(r), "h 2 {} {}\n", b, rpc_hist_.count_at(b));
+    kv("tls_handshakes", tls_handshakes_);
+    kv("rpc_sent", rpc_sent_);
+    kv("rpc_errors", rpc_errors_);
     kv("control_events", events_total_);
     kv("parse_errors", parse_errors_);
     kv("unknown_topic", unknown_topic_);
@@ -958,9 +1120,9 @@ class Child {
         cf.clear();
         const char code[2] = {0x03, static_cast<char>(0xE8)};  // 1000
         append_masked_frame(cf, 0x8, code, 2, static_cast<uint32_t>(rng_.next()));
-        (void)!::send(c.fd, cf.data(), cf.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)write_some(c, cf.data(), cf.size());
       }
-      ::close(c.fd);
+      close_socket(c);
     }
     ::_exit(0);
   }
@@ -1019,6 +1181,14 @@ class Child {
   uint64_t storm_caught_up_ns_ = 0;
 
   ClassStats cls_[2];
+  SSL_CTX* tls_ = nullptr;  // --tls: one context per process
+  uint64_t tls_handshakes_ = 0;
+  uint64_t tls_resumed_ = 0;
+  Histogram rpc_hist_;
+  uint64_t rpc_sent_ = 0;
+  uint64_t rpc_errors_ = 0;
+  uint64_t next_rpc_ns_ = 0;
+  uint64_t last_rpc_ns_ = 0;
   uint64_t events_total_ = 0;
   uint64_t parse_errors_ = 0;
   uint64_t unknown_topic_ = 0;

@@ -70,8 +70,13 @@ struct Options {
   unsigned max_inflight = 512;  // per process: connections in connect/handshake/subscribe at once
   double setup_timeout_s = 0;   // 0: automatic (30 s + connections / rate)
   bool wait_acks = true;
-  double storm_at_s = 0;  // reconnect storm: this long into the run every open connection drops and comes
-                          // back with "since" = its last seq per topic (0: off)
+  double storm_at_s = 0;    // reconnect storm: this long into the run every open connection drops and comes
+                            // back with "since" = its last seq per topic (0: off)
+  std::string uid_prefix;   // connect with ?uid=<prefix><connection index> (a server's on_connect binds it)
+  double rpc_rate = 0;      // per connection: {"op":"rpc"} requests/s after the start; their round trip
+                            // (reply time minus the ts the request carried) is latency_us.rpc
+  bool tls = false;         // wss: TLS (OpenSSL) on every connection
+  std::string tls_ca_file;  // verify the server against this CA; none: no verification (benchmarks)
   bool self_test = false;
   unsigned self_test_bytes = 128;
   unsigned self_test_batch = 64;

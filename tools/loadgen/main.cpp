@@ -7,6 +7,8 @@
 //                  [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]
 //                  [--json-out FILE] [--ready-file FILE] [--max-inflight N]
 //                  [--setup-timeout-s S] [--no-wait-acks]
+//                  [--tls [--tls-ca-file CA]]   (wss: OpenSSL per connection, no verification without a CA)
+//                  [--uid-prefix P] [--rpc-rate R]   (two-way: ?uid=P<i>, R rpc requests/s per connection)
 //   fanout-loadgen --self-test [--connections 100] [--duration-s 5] [--self-test-bytes 128]
 //                  [--self-test-batch 64] [other flags]
 //
@@ -72,7 +74,8 @@ void print_usage() {
              "         [--src-count 250] [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]\n"
              "         [--json-out FILE] [--ready-file FILE] [--max-inflight N] [--setup-timeout-s S]\n"
              "         [--storm-at-s S]   (all connections drop at S and recover with since)\n"
-             "         [--no-wait-acks]\n"
+             "         [--no-wait-acks] [--tls [--tls-ca-file CA]]\n"
+             "         [--uid-prefix P] [--rpc-rate R]\n"
              "       fanout-loadgen --self-test [--connections N] [--duration-s S] [--self-test-bytes B]\n"
              "         [--self-test-batch N]\n");
 }
@@ -189,6 +192,15 @@ Options parse_args(int argc, char** argv) {
       o.max_inflight = static_cast<unsigned>(std::max<uint64_t>(1, to_u64(a, val())));
     } else if (a == "--storm-at-s") {
       o.storm_at_s = to_double(a, val());
+    } else if (a == "--tls") {
+      o.tls = true;
+    } else if (a == "--tls-ca-file") {
+      o.tls_ca_file = val();
+      o.tls = true;
+    } else if (a == "--uid-prefix") {
+      o.uid_prefix = val();
+    } else if (a == "--rpc-rate") {
+      o.rpc_rate = to_double(a, val());
     } else if (a == "--setup-timeout-s") {
       o.setup_timeout_s = to_double(a, val());
     } else if (a == "--self-test-bytes") {
@@ -267,7 +279,7 @@ struct ChildProc {
 
 struct Merged {
   std::map<std::string, uint64_t> k;
-  Histogram hist[2];
+  Histogram hist[3];  // fast, slow, rpc round trips
   std::map<int, uint64_t> close_codes;
   std::map<std::string, uint64_t> events, failures, failures_after_open;
   uint64_t last_end_ns = 0;
@@ -322,9 +334,9 @@ void handle_line(ChildProc& c, std::string_view line, Merged& m) {
   } else if (kind == "k" && t.size() >= 3) {
     m.add_k(std::string(t[1]), tok_u64(t[2]));
   } else if (kind == "hm" && t.size() >= 6) {
-    m.hist[tok_u64(t[1]) & 1].add_meta(tok_u64(t[2]), tok_u64(t[3]), tok_u64(t[4]), tok_u64(t[5]));
+    m.hist[std::min<uint64_t>(tok_u64(t[1]), 2)].add_meta(tok_u64(t[2]), tok_u64(t[3]), tok_u64(t[4]), tok_u64(t[5]));
   } else if (kind == "h" && t.size() >= 4) {
-    m.hist[tok_u64(t[1]) & 1].add_bucket(static_cast<size_t>(tok_u64(t[2])), tok_u64(t[3]));
+    m.hist[std::min<uint64_t>(tok_u64(t[1]), 2)].add_bucket(static_cast<size_t>(tok_u64(t[2])), tok_u64(t[3]));
   } else if (kind == "cc" && t.size() >= 3) {
     m.close_codes[static_cast<int>(tok_u64(t[1]))] += tok_u64(t[2]);
   } else if (kind == "ev" && t.size() >= 3) {
@@ -594,7 +606,12 @@ int run(Options o) {
   out("control_events", num(m.get("control_events")));
   out("events", json_map(m.events));
   out("close_codes", json_map(cc));
-  out("latency_us", fmt::format("{{\"fast\": {}, \"slow\": {}}}", json_latency(m.hist[0]), json_latency(m.hist[1])));
+  out("latency_us", fmt::format("{{\"fast\": {}, \"slow\": {}, \"rpc\": {}}}", json_latency(m.hist[0]),
+                                json_latency(m.hist[1]), json_latency(m.hist[2])));
+  out("tls", o.tls ? "true" : "false");
+  out("tls_handshakes", num(m.get("tls_handshakes")));
+  out("rpc_sent", num(m.get("rpc_sent")));
+  out("rpc_errors", num(m.get("rpc_errors")));
   out("latency_clamped", num(m.hist[0].clamped() + m.hist[1].clamped()));
   out("negative_latency", num(m.get("negative_latency")));
   out("parse_errors", num(m.get("parse_errors")));

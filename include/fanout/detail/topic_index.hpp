@@ -1,6 +1,7 @@
 // fanout/detail/topic_index.hpp — a Gateway's view of topics as groups: which of its connections are
 // in each topic, the users among them (presence: user -> connections there) and who watches the
-// topic's join/leave events. Not thread-safe: the Gateway guards it with its lock.
+// topic's join/leave events. The topics of a connection are the Gateway's per-connection record
+// (pointers to the names stored here). Not thread-safe: the Gateway guards it with its lock.
 #pragma once
 
 #include <cstddef>
@@ -25,18 +26,20 @@ struct PresenceChange {
 class TopicIndex {
  public:
   /// `id` (bound to `user`, "" when anonymous) joined `topic`; a change when it is the user's first
-  /// connection there. Joining twice changes nothing.
-  void join(std::string_view topic, std::uint64_t id, std::string_view user, std::vector<PresenceChange>& out);
-  /// `id` left `topic`; a change when it was the user's last connection there.
-  void leave(std::string_view topic, std::uint64_t id, std::string_view user, std::vector<PresenceChange>& out);
-  /// `id`'s user changes from `from` to `to` ("" anonymous): presence moves in every topic it is in.
-  void rebind(std::uint64_t id, std::string_view from, std::string_view to, std::vector<PresenceChange>& out);
+  /// connection there. Returns the topic's name as stored here, for the connection's own list (valid
+  /// while the topic has members), or nullptr when `id` was a member already (nothing changed).
+  const std::string* join(std::string_view topic, std::uint64_t id, std::string_view user,
+                          std::vector<PresenceChange>& out);
+  /// `id` left `topic` (false: it was not a member); a change when it was the user's last connection
+  /// there. The topic's stored name goes with its last member.
+  bool leave(std::string_view topic, std::uint64_t id, std::string_view user, std::vector<PresenceChange>& out);
+  /// A connection in `topics` changes user from `from` to `to` ("" anonymous): presence moves.
+  void rebind(const std::vector<const std::string*>& topics, std::string_view from, std::string_view to,
+              std::vector<PresenceChange>& out);
   /// `id` (a member of `topic`) gets its join/leave events. False when not a member, or when the
   /// topic has `max_watchers` watchers already (0: no limit).
   bool watch(std::string_view topic, std::uint64_t id, std::size_t max_watchers);
 
-  /// Topics `id` is in (empty when none).
-  const std::vector<std::string>& topics_of(std::uint64_t id) const noexcept;
   std::size_t member_count(std::string_view topic) const noexcept;
   /// At most `max` members of `topic`.
   std::vector<std::uint64_t> members(std::string_view topic, std::size_t max) const;
@@ -53,7 +56,6 @@ class TopicIndex {
     std::size_t watchers = 0;
   };
   std::unordered_map<std::string, Entry, StringHash, std::equal_to<>> topics_;
-  std::unordered_map<std::uint64_t, std::vector<std::string>> of_connection_;
 };
 
 }  // namespace fanout::detail

@@ -30,10 +30,15 @@ class UserIndex {
   /// The connections bound to `user` (empty when none).
   const std::vector<std::uint64_t>& connections(std::string_view user) const noexcept;
   std::size_t user_count() const noexcept { return connections_.size(); }
+  /// Told when a user gets its first connection (true) or loses its last (false).
+  void set_observer(std::function<void(std::string_view user, bool online)> observer) {
+    observer_ = std::move(observer);
+  }
 
  private:
   std::unordered_map<std::uint64_t, std::string> user_of_;
   std::unordered_map<std::string, std::vector<std::uint64_t>, StringHash, std::equal_to<>> connections_;
+  std::function<void(std::string_view user, bool online)> observer_;
 };
 
 }  // namespace fanout::detail
