@@ -21,6 +21,7 @@ import asyncio
 import http.server
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -92,8 +93,9 @@ class Backend:
     def answer(self, path: str, body: dict):
         if path.endswith("/connect"):
             q = urllib.parse.parse_qs(body.get("query", ""))
-            if "slow" in q:
-                self.release.wait(TIMEOUT_MS * 3 / 1000)
+            if "slow" in q:  # ?slow=1: past TIMEOUT_MS; ?slow=S: S seconds (or until released)
+                s = float(q["slow"][0])
+                self.release.wait(s if s > 1 else TIMEOUT_MS * 3 / 1000)
                 return {"accept": True}
             if "deny" in q:
                 return {"accept": False, "status": 403, "reason": "not you"}
@@ -188,6 +190,70 @@ def bad_configs(args, tmp: str):
     check(rc == 0 and "proxy" in out, f"--version does not list proxy: {out!r}")
 
 
+async def metric(relay: Relay, name: str) -> float:
+    text = await asyncio.to_thread(
+        lambda: urllib.request.urlopen(f"http://{HOST}:{relay.admin_port}/metrics", timeout=10).read().decode())
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    fail(f"{relay.name}: no {name} in /metrics")
+
+
+async def busy(args, tmp: str, backend: Backend, sim: FeedSim):
+    """One worker and a queue of one: with both taken, a connect gets 503, an rpc 4503 and a
+    message an error event 4503, at once."""
+    log("queue full: connect 503, rpc 4503, message 4503, at once")
+    config = os.path.join(tmp, "busy.toml")
+    with open(config, "w") as f:
+        f.write(f"""
+[server]
+listen = "127.0.0.1:0"
+[[upstream]]
+name = "upstream"
+url = "{sim.url}"
+subscribe = '{subscribe_msg(STREAMS)}'
+[upstream.route]
+topic = "{ROUTE}"
+{declare_toml(STREAMS)}
+[proxy]
+url = "http://127.0.0.1:{backend.port}/fanout"
+timeout_ms = 4000
+max_in_flight = 1
+max_queue = 1
+""")
+    relay = Relay(args.relay, ["--config", config], name="relay-busy")
+    u9 = await WsClient.open(relay.port, "/ws?uid=u9&room=1", name="u9")
+    holders = []
+
+    async def hold(tag: str):  # a connect the backend sits on; its outcome does not matter here
+        import websockets
+        try:
+            ws = await websockets.connect(f"ws://{HOST}:{relay.port}/ws?slow=4&tag={tag}", open_timeout=15)
+            await ws.close()
+        except Exception:  # noqa: BLE001 - 504 once the queue wait ate its timeout
+            pass
+    holders.append(asyncio.ensure_future(hold("a")))
+    await backend.wait_for("/connect", lambda b: "tag=a" in b.get("query", ""), "holding the worker")
+    holders.append(asyncio.ensure_future(hold("b")))
+    deadline = time.monotonic() + 3
+    while await metric(relay, "fanout_relay_proxy_queued") < 1:
+        check(time.monotonic() < deadline, "the second connect was not queued")
+        await asyncio.sleep(0.02)
+    t0 = time.monotonic()
+    await expect_refused(relay.port, "/ws?uid=u10", 503, "connect while busy")
+    _, d = await rpc(u9, 1, "echo", "1")
+    check(d.get("event") == "error" and d.get("code") == 4503, f"rpc while busy answered {d}")
+    await u9.send("lost")
+    _, d = await u9.next_event(5, "the busy error of the message")
+    check(d.get("event") == "error" and d.get("code") == 4503, f"message while busy: {d}")
+    log(f"  all three answered in {time.monotonic() - t0:.2f} s, the backend still holding the worker")
+    check(await metric(relay, 'fanout_relay_proxy_requests_total{result="busy"}') >= 3, "busy requests not counted")
+    backend.release.set()
+    await asyncio.gather(*holders)
+    await u9.close()
+    relay.terminate()
+
+
 async def body(args):
     tmp = tempfile.mkdtemp(prefix="fanout-relay-proxy-")
     log("bad [proxy] settings: exit 2 with file and key")
@@ -230,7 +296,8 @@ max_in_flight = 4
                                  extra_headers={"Cookie": "sid=abc123; theme=dark", "X-Secret": "s3cr3t"})
         c1 = await backend.wait_for("/connect", lambda b: b.get("query") == "uid=u1&room=1", "of u1")
         client_u1 = c1["client"]
-        check(isinstance(client_u1, str) and client_u1, f"connect body has no client id: {c1}")
+        check(isinstance(client_u1, str) and re.fullmatch(r"[A-Za-z0-9_.]{1,32}-[0-9a-f]+", client_u1),
+              f"connect body has no client id of the Gateway's form: {c1}")
         check(c1["headers"].get("Cookie") == "sid=abc123; theme=dark", f"Cookie not forwarded: {c1['headers']}")
         check(c1.get("cookies") == {"sid": "abc123", "theme": "dark"}, f"cookies: {c1.get('cookies')}")
         check("User-Agent" in c1["headers"], f"User-Agent not forwarded: {c1['headers']}")
@@ -271,9 +338,11 @@ max_in_flight = 4
         dc = await backend.wait_for("/disconnect", lambda b: b.get("client") == client_u1, "of u1")
         check(dc["user"] == "u1", f"disconnect body {dc}")
 
+        await busy(args, tmp, backend, sim)
+
         log("backend down: connect 502, rpc 4502; the canary keeps receiving")
         mark = canary.mark()
-        backend.go_down()
+        await asyncio.to_thread(backend.go_down)  # shutdown() waits for the serve loop: not on this loop
         await expect_refused(port, "/ws?uid=u3", 502, "connect while down")
         _, d = await rpc(u2, 10, "echo", "1")
         check(d.get("event") == "error" and d.get("code") == 4502, f"rpc while down answered {d}")
