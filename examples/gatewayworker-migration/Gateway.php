@@ -63,14 +63,16 @@ final class Gateway
         return (bool)(self::call('leave', ['client' => $clientId, 'topic' => $group])['ok'] ?? false);
     }
 
-    public static function closeClient(string $clientId, string $reason = ''): int
+    /** Closes the connection (close code 1000, `$reason` as the close reason); true when it was here. */
+    public static function closeClient(string $clientId, string $reason = ''): bool
     {
-        return self::delivered('disconnect', ['client' => $clientId, 'reason' => $reason]);
+        return (int)(self::call('disconnect', ['client' => $clientId, 'reason' => $reason])['closed'] ?? 0) > 0;
     }
 
+    /** Every connection of the user; how many were closed. */
     public static function closeUid(string $uid, string $reason = ''): int
     {
-        return self::delivered('disconnect', ['user' => $uid, 'reason' => $reason]);
+        return (int)(self::call('disconnect', ['user' => $uid, 'reason' => $reason])['closed'] ?? 0);
     }
 
     // ---- queries (isUidOnline, getClientIdByUid, getClientCountByGroup, getClientIdListByGroup,
