@@ -59,6 +59,8 @@ bool control_op_of(std::string_view op, ControlRequest::Op& out) noexcept {
 
 namespace {
 
+constexpr std::size_t k_kept_parser_bytes = 16 * 1024;
+
 /// The text of `key`'s value in the JSON object `text` (already validated), exactly as the client
 /// wrote it: an rpc's data reaches the application byte for byte.
 std::optional<std::string> raw_member(std::string_view text, std::string_view key) {
@@ -102,9 +104,17 @@ ControlParse parse_control(std::string_view text) {
     out.message = std::move(message);
     return std::move(out);
   };
-  // The DOM parser validates the whole message (trailing garbage included). It is kept per thread:
-  // every client text message comes here first (an application's message too, to be told apart).
-  thread_local simdjson::dom::parser parser;
+  // Only an object can be a control op: an application's other messages are not parsed at all.
+  if (const auto first = text.find_first_not_of(" \t\r\n"); first == std::string_view::npos || text[first] != '{') {
+    out.message = "message is not a JSON object";
+    return out;
+  }
+  // The DOM parser validates the whole message (trailing garbage included). One is kept per thread
+  // for the messages most clients send (every client text message comes here first); a larger
+  // message gets a parser of its own, so no thread keeps a big one's buffers.
+  thread_local simdjson::dom::parser kept;
+  simdjson::dom::parser own;
+  auto& parser = text.size() <= k_kept_parser_bytes ? kept : own;
   simdjson::dom::element doc;
   simdjson::dom::object obj;
   if (const auto err = parser.parse(text.data(), text.size(), true).get(doc);

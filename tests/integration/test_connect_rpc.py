@@ -133,6 +133,20 @@ async def body(args):
         await ws.close()
     await checks.arun("on_connect's topics are joined at once", topics_joined)
 
+    async def topics_meet_subscribe_timeout():
+        strict = Server(args.server, ["--demo-connect", "--subscribe-timeout-ms", "500"], name="strict")
+        joined = await ws_open(strict.port, "/ws?uid=m&topics=news")
+        idle = await ws_open(strict.port, "/ws?uid=n")  # opened later: its deadline passes later
+        reason = await expect_close(idle, 1008)
+        check(reason == "no subscription", f"close reason {reason!r}")
+        await joined.send('{"op":"ping"}')
+        _, d = await recv_json(joined)
+        check(d == {"event": "pong"}, f"the connection with on_connect's topics: {d}")
+        await joined.close()
+        strict.quit()
+    await checks.arun("on_connect's topics count as subscriptions for subscribe_timeout",
+                      topics_meet_subscribe_timeout)
+
     # ---------------------------------------------------------------- on_message
     async def echo():
         ws = await ws_open(port, "/ws?uid=dave")
