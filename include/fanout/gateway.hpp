@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -56,6 +57,10 @@ class FANOUT_API Gateway {
     std::size_t max_user_id_bytes = 128;         // longer user ids are refused (bind_user false, 4xx in the API)
     std::size_t max_connections_per_user = 100;  // bind_user past it is refused; 0: no limit
     std::size_t max_list = 10'000;               // most entries a list returns (counts are always exact)
+    /// A user got its first connection on this node (true) or lost its last (false): what a cluster
+    /// needs to know (RedisGatewayLink::local_user). Runs with the gateway's lock held, on the
+    /// thread that made the change: keep it short and never call the gateway from it.
+    std::function<void(std::string_view user, bool online)> on_user_presence{};
   };
 
   /// One user in a topic's presence list.

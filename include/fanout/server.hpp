@@ -39,6 +39,7 @@ class context;
 namespace fanout {
 
 class Hub;
+class Gateway;
 namespace detail {
 class ServerShard;
 struct Admission;
@@ -158,6 +159,8 @@ class FANOUT_API Server final : public Drainable {
   const Callbacks& callbacks() const noexcept { return callbacks_; }
 
  private:
+  friend class Gateway;  // attach() sets its hooks on every shard's part
+
   Runtime& runtime_;
   Hub& hub_;
   Options options_;

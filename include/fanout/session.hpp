@@ -47,6 +47,7 @@ struct SessionApp;
 struct ControlRequest;
 struct ControlParse;
 struct Requester;
+struct GatewayAccess;
 enum class ControlError : int;
 class HandshakeReader;
 class FrameReader;
@@ -200,7 +201,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
 
  private:
   friend class detail::ServerShard;
-  friend struct RpcReply::Target;  // answers on the shard (rpc_reply.cpp)
+  friend struct RpcReply::Target;       // answers on the shard (rpc_reply.cpp)
+  friend struct detail::GatewayAccess;  // a Gateway's sends, live deliveries and user binding (src/gateway)
 
   /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
   /// soon. Never closes synchronously.
@@ -303,6 +305,14 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;
+  /// {"op":"presence"} and a subscribe's "presence":true, answered by an attached Gateway.
+  void answer_presence(std::string_view topic, std::string_view token);
+  void watch_presence(std::string_view topic);
+  /// send() of a frame made once for many sessions (a Gateway's sends).
+  bool send_frame(FrameRef frame);
+  /// A message to this member of `topic` outside the hub's sequence (Gateway::publish with an
+  /// exclude list), under the policy like live frames; `envelope` is made once, when first needed.
+  bool deliver_live(std::string_view topic, const FrameRef& verbatim, FrameRef& envelope);
 
   const std::uint64_t id_;
   asio::ip::tcp::endpoint remote_;

@@ -46,8 +46,8 @@ bool numbers_well_formed(std::string_view t) noexcept {
 bool control_op_of(std::string_view op, ControlRequest::Op& out) noexcept {
   using Op = ControlRequest::Op;
   static constexpr std::pair<std::string_view, Op> k_ops[] = {
-      {"subscribe", Op::subscribe}, {"unsubscribe", Op::unsubscribe}, {"ping", Op::ping},
-      {"auth", Op::auth},           {"refresh", Op::refresh},         {"rpc", Op::rpc},
+      {"subscribe", Op::subscribe}, {"unsubscribe", Op::unsubscribe}, {"ping", Op::ping}, {"auth", Op::auth},
+      {"refresh", Op::refresh},     {"presence", Op::presence},       {"rpc", Op::rpc},
   };
   for (const auto& [name, value] : k_ops)
     if (name == op) {
@@ -138,10 +138,11 @@ ControlParse parse_control(std::string_view text) {
   if (op_field.error()) return fail(ControlError::unknown_op, "missing \"op\"");
   if (op_field.get_string().get(op)) return fail(ControlError::bad_args, "\"op\" must be a string");
   if (!control_op_of(op, out.request.op))
-    return fail(ControlError::unknown_op, "unknown op (subscribe, unsubscribe, ping, auth, refresh, rpc)");
+    return fail(ControlError::unknown_op, "unknown op (subscribe, unsubscribe, ping, auth, refresh, presence, rpc)");
   out.control = true;
   using Op = ControlRequest::Op;
   std::vector<std::string> args;
+  std::optional<std::string_view> arg;  // presence: one topic
   bool have_id = false;
   // Unknown fields are ignored so clients may add their own (e.g. "id" beside a subscribe).
   for (auto [key, value] : obj) {
@@ -166,6 +167,13 @@ ControlParse parse_control(std::string_view text) {
     } else if (key == "snapshot") {
       if (value.get_bool().get(out.request.snapshot))
         return fail(ControlError::bad_args, R"("snapshot" must be true or false)");
+    } else if (key == "presence") {
+      if (value.get_bool().get(out.request.presence))
+        return fail(ControlError::bad_args, R"("presence" must be true or false)");
+    } else if (key == "arg") {  // presence: one topic
+      std::string_view topic;
+      if (value.get_string().get(topic)) return fail(ControlError::bad_args, "\"arg\" must be a topic name");
+      arg = topic;
     } else if (key == "token") {
       std::string_view token;
       if (value.get_string().get(token)) return fail(ControlError::bad_args, "\"token\" must be a string");
@@ -210,6 +218,11 @@ ControlParse parse_control(std::string_view text) {
       } else {
         return fail(ControlError::bad_json, "rpc: unreadable \"data\"");
       }
+      break;
+    case Op::presence:
+      if (arg) args.emplace_back(*arg);
+      if (args.size() != 1)
+        return fail(ControlError::bad_args, R"("presence" needs one topic: {"op":"presence","arg":"t"})");
       break;
     case Op::ping: break;
   }

@@ -9,6 +9,7 @@
 #include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/control_protocol.hpp"
 #include "fanout/detail/frame_reader.hpp"
+#include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
@@ -150,7 +151,12 @@ void Session::schedule_flush() {
 
 bool Session::send(std::string_view payload, Opcode op) {
   if (state_ != State::open) return false;
-  if (!queue_.push_reply(Frame::make(op, payload), options_.queue)) {
+  return send_frame(Frame::make(op, payload));
+}
+
+bool Session::send_frame(FrameRef frame) {
+  if (state_ != State::open) return false;
+  if (!queue_.push_reply(std::move(frame), options_.queue)) {
     // Replies beyond the reserve: the client asks (or is sent) faster than it reads.
     detail::ShardCounters::add(owner_.reply_overflows, 1);
     close(CloseCode::policy_violation, "not reading replies");
@@ -361,6 +367,7 @@ void Session::leave(std::size_t k) {
     static_cast<Session*>(moved)->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
+  if (owner_.gateway) owner_.gateway->left(*this, t->name);
 }
 
 void Session::unsubscribe_all() {
@@ -461,6 +468,7 @@ void Session::finish() {
   handshake_.reset();
   close_transport();
   owner_.remove(this);
+  if (was_ws && owner_.gateway) owner_.gateway->closed(*this);
   if (was_ws && owner_.server.callbacks().on_close) owner_.server.callbacks().on_close(*this);
   // Handlers may still be queued for this session; the last reference goes with them.
   asio::post(owner_.shard.context(), [keep = std::move(self_)] {});

@@ -5,6 +5,7 @@
 
 #include "fanout/auth.hpp"
 #include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/session_app.hpp"  // Session::Custom owns one
@@ -97,6 +98,7 @@ void Session::set_identity(Identity identity) {
     st.warn_at = st.expires_at - leeway - auth.expiry_warning;
   }
   st.identity = std::make_shared<const Identity>(std::move(identity));
+  if (owner_.gateway && state_ == State::open) owner_.gateway->identity_changed(*this);
 }
 
 bool Session::admit(const HttpRequest& req) {

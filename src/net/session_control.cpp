@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/envelope.hpp"
+#include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
@@ -63,6 +65,7 @@ void Session::on_control(detail::ControlParse& parsed) {
         const auto name = detail::json_string(t);
         reply_event(
             fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
+        if (parsed.request.presence) watch_presence(t);
         if (replay.resync)
           reply_event(fmt::format(R"({{"event":"resync","arg":{},"from":{},"first":{},"epoch":{}}})", name, replay.seq,
                                   replay.first, replay.epoch));
@@ -74,6 +77,9 @@ void Session::on_control(detail::ControlParse& parsed) {
         owner_.shard.add_counters(counters);
       }
       return;
+    case detail::ControlRequest::Op::presence:
+      answer_presence(parsed.request.args.front(), parsed.request.token);
+      return;
     case detail::ControlRequest::Op::unsubscribe:
       for (const auto& t : parsed.request.args) {
         if (state_ != State::open) return;
@@ -84,6 +90,27 @@ void Session::on_control(detail::ControlParse& parsed) {
       }
       return;
   }
+}
+
+// Presence (docs/protocol.md, "Presence"): served by an attached Gateway, which tracks who is in
+// each topic. The access rules that let a client subscribe to a topic let it see who is there.
+void Session::answer_presence(std::string_view topic, std::string_view token) {
+  if (!owner_.gateway) {
+    reply_error(static_cast<int>(detail::ControlError::not_served), "presence is not served here (no gateway)");
+    return;
+  }
+  if (!may_subscribe(topic, token)) return;
+  reply_event(owner_.gateway->presence(topic));
+}
+
+void Session::watch_presence(std::string_view topic) {
+  if (!owner_.gateway) {
+    reply_topic_error(detail::ControlError::not_served, topic, "presence is not served here (no gateway)");
+    return;
+  }
+  std::string error;
+  if (!owner_.gateway->watch(*this, topic, error))
+    reply_topic_error(detail::ControlError::too_many_subscriptions, topic, error);
 }
 
 bool Session::group_index_known(std::string_view topic) const noexcept {
@@ -131,7 +158,21 @@ bool Session::join(std::string_view topic, const detail::Recovery& recovery, det
   subs_.push_back({std::move(t), index});
   ever_subscribed_ = true;
   owner_.subscriptions.fetch_add(1, std::memory_order_relaxed);
+  if (owner_.gateway) owner_.gateway->joined(*this, topic);
   return true;
+}
+
+bool Session::deliver_live(std::string_view topic, const FrameRef& verbatim, FrameRef& envelope) {
+  for (const auto& sub : subs_) {
+    if (sub.topic->name != topic) continue;
+    // Outside the topic's sequence: an envelope client sees seq 0 (docs/gateway.md).
+    if (envelope_ && !envelope) envelope = detail::make_envelope(topic, 0, {}, verbatim);
+    BackpressureCounters counters;
+    deliver(envelope_ ? envelope : verbatim, *sub.topic, counters);
+    owner_.shard.add_counters(counters);
+    return true;
+  }
+  return false;
 }
 
 bool Session::unsubscribe(std::string_view topic) {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/handshake.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
@@ -188,6 +189,8 @@ void Session::accept_websocket(const HttpRequest& req, std::span<const std::stri
   envelope_ = wants ? (*wants == "1" || *wants == "true")
                     : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();
   schedule_flush();
+  // Registered before its first subscription, so the gateway sees every topic it joins.
+  if (owner_.gateway) owner_.gateway->opened(*this);
   // on_connect's topics, on the application's authority (no acks: the application told the client).
   for (const auto& t : app_topics)
     if (state_ == State::open) subscribe(t);

@@ -148,6 +148,23 @@ async def body(args):
     await checks.arun("on_connect's topics count as subscriptions for subscribe_timeout",
                       topics_meet_subscribe_timeout)
 
+    async def client_id_with_gateway():
+        gw = Server(args.server, ["--gateway", "nodeA", "--demo-connect", "--subscribe-timeout-ms", "0"],
+                    name="gateway")
+        r = http_exchange(gw.port, handshake_request("/ws?show_client_id=1", key=make_key()), read_body=True)
+        body = r.body.decode(errors="replace").strip()
+        check(r.status == 409 and body.startswith("nodeA-"), f"client_id with a Gateway: {r!r}")
+        r = http_exchange(port, handshake_request("/ws?show_client_id=1", key=make_key()), read_body=True)
+        check(r.status == 409 and r.body == b"(none)\n", f"client_id without a Gateway: {r!r}")
+        # The user id on_connect gave is the Gateway's user for the connection.
+        ws = await ws_open(gw.port, "/ws?uid=zoe")
+        _, hello = await recv_json(ws)
+        check(hello.get("event") == "hello" and hello.get("user") == "zoe" and hello["client_id"].startswith("nodeA-"),
+              f"hello: {hello}")
+        await ws.close()
+        gw.quit()
+    await checks.arun("ConnectRequest::client_id from an attached Gateway; the user id binds", client_id_with_gateway)
+
     # ---------------------------------------------------------------- on_message
     async def echo():
         ws = await ws_open(port, "/ws?uid=dave")

@@ -1,5 +1,7 @@
 // fanout-test-server: a server driven through stdin, used by the integration tests (README.md here).
 #include <fanout/fanout.hpp>
+#include <fanout/gateway.hpp>
+#include <fanout/http.hpp>
 
 #include <fmt/format.h>
 #include <malloc.h>
@@ -11,6 +13,8 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -122,13 +126,18 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 
 /// --demo-connect: refuses with 401 unless ?uid=; ?deny=N refuses with N; ?slow=1 decides after 300 ms
-/// from another thread; ?never=1 never decides (504 at handshake_timeout); ?topics=a,b joins them.
+/// from another thread; ?never=1 never decides (504 at handshake_timeout); ?topics=a,b joins them;
+/// ?show_client_id=1 refuses with 409 and ConnectRequest::client_id as the reason.
 void demo_connect(Later& later, const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
   if (const auto deny = r.query_param("deny")) {
     decide(fanout::ConnectDecision::refused(std::stoi(*deny), "denied by the demo"));
     return;
   }
   if (r.query_param("never")) return;
+  if (r.query_param("show_client_id")) {  // ConnectRequest::client_id, seen by the client as the body
+    decide(fanout::ConnectDecision::refused(409, r.client_id.empty() ? "(none)" : r.client_id));
+    return;
+  }
   const auto uid = r.query_param("uid");
   fanout::ConnectDecision d =
       uid ? fanout::ConnectDecision::accepted(*uid, split_commas(r.query_param("topics").value_or("")))
@@ -162,6 +171,65 @@ void demo_rpc(Later& later, fanout::Session& s, const fanout::RpcRequest& req, f
     reply.result(req.data);
 }
 
+// TEST SCAFFOLDING, not an API: GET routes that drive the Gateway until the server API (/api/*,
+// gw-api) lands. Each answers {"n":N} or {"ok":bool}; /gw/query answers every index query at once.
+void add_gateway_routes(fanout::Gateway& g, std::vector<fanout::HttpRoute>& routes) {
+  using fanout::HttpRequest;
+  using fanout::HttpResponse;
+  auto param = [](const HttpRequest& r, std::string_view k) {
+    return fanout::detail::query_param(r.query(), k).value_or("");
+  };
+  auto list = [](const std::string& csv) {
+    std::vector<std::string> out;
+    std::stringstream in(csv);
+    for (std::string item; std::getline(in, item, ',');)
+      if (!item.empty()) out.push_back(item);
+    return out;
+  };
+  auto json = [](std::string body) {
+    return HttpResponse{.content_type = "application/json", .body = std::move(body)};
+  };
+  auto n = [json](std::size_t v) { return json(fmt::format(R"({{"n":{}}})", v)); };
+  auto ok = [json](bool v) { return json(fmt::format(R"({{"ok":{}}})", v)); };
+  auto strings = [](const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (const auto& s : v) out += (out.size() > 1 ? ",\"" : "\"") + s + "\"";
+    return out + "]";
+  };
+  auto add = [&](std::string path, std::function<HttpResponse(const HttpRequest&)> h) {
+    routes.push_back({std::move(path), false, std::move(h)});
+  };
+  add("/gw/send_to_client",
+      [=, &g](const HttpRequest& r) { return n(g.send_to_client(param(r, "client"), param(r, "text"))); });
+  add("/gw/send_to_user",
+      [=, &g](const HttpRequest& r) { return n(g.send_to_user(param(r, "user"), param(r, "text"))); });
+  add("/gw/send_to_all",
+      [=, &g](const HttpRequest& r) { return n(g.send_to_all(param(r, "text"), list(param(r, "exclude")))); });
+  add("/gw/publish", [=, &g](const HttpRequest& r) {
+    return n(g.publish(param(r, "topic"), param(r, "text"), list(param(r, "exclude"))));
+  });
+  add("/gw/bind", [=, &g](const HttpRequest& r) { return ok(g.bind_user(param(r, "client"), param(r, "user"))); });
+  add("/gw/unbind", [=, &g](const HttpRequest& r) { return ok(g.unbind_user(param(r, "client"))); });
+  add("/gw/join", [=, &g](const HttpRequest& r) { return ok(g.join(param(r, "client"), param(r, "topic"))); });
+  add("/gw/leave", [=, &g](const HttpRequest& r) { return ok(g.leave(param(r, "client"), param(r, "topic"))); });
+  add("/gw/close_client", [=, &g](const HttpRequest& r) { return ok(g.close_client(param(r, "client"))); });
+  add("/gw/close_user", [=, &g](const HttpRequest& r) {
+    return n(g.close_user(param(r, "user"), fanout::CloseCode::normal, "closed by the application"));
+  });
+  add("/gw/query", [=, &g](const HttpRequest& r) {
+    const auto topic = param(r, "topic"), user = param(r, "user");
+    std::string users = "[";
+    for (const auto& m : g.topic_users(topic))
+      users += fmt::format(R"({}{{"user":"{}","connections":{}}})", users.size() > 1 ? "," : "", m.user, m.connections);
+    users += "]";
+    return json(fmt::format(
+        R"({{"connections":{},"users":{},"online":{},"clients_of_user":{},"topic_client_count":{},"topic_clients":{},"topic_users":{},"topic_user_count":{},"sends":{}}})",
+        g.connection_count(), g.user_count(), g.is_online(user), strings(g.clients_of_user(user)),
+        g.topic_client_count(topic), strings(g.topic_clients(topic)), users, g.topic_user_count(topic),
+        g.stats().sends));
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -171,6 +239,7 @@ int main(int argc, char** argv) {
   fanout::Hub::Options hub_opt;
   // Clients create topics as freely as before issue 13 (flags below restore the library's limits).
   hub_opt.client_topics = {.allow = true, .max_topics = 100'000, .max_per_connection = 100'000, .max_per_address = 0};
+  std::optional<fanout::Gateway::Options> gateway_opt;
   auto num = [&](int& i) { return std::stoll(argv[++i]); };
   auto ms = [&](int& i) { return std::chrono::milliseconds(num(i)); };
   bool demo_connect_on = false, demo_rpc_on = false, demo_echo_on = false;
@@ -245,7 +314,15 @@ int main(int argc, char** argv) {
       } else if (a == "--auth-key-file")  // JWT keys (token_verifier.hpp): every topic then needs a token
         opt.auth.verifier =
             std::make_shared<fanout::TokenVerifier>(fanout::TokenVerifier::Options{.key_file = argv[++i]});
-      else if (a == "--tls-cert")
+      else if (a == "--gateway")  // attaches a fanout::Gateway with this node name, and the /gw/* routes below
+        gateway_opt = fanout::Gateway::Options{.node = argv[++i]};
+      else if (a == "--gateway-max-list") {
+        if (!gateway_opt) throw std::invalid_argument("--gateway-max-list after --gateway");
+        gateway_opt->max_list = static_cast<std::size_t>(num(i));
+      } else if (a == "--gateway-max-per-user") {
+        if (!gateway_opt) throw std::invalid_argument("--gateway-max-per-user after --gateway");
+        gateway_opt->max_connections_per_user = static_cast<std::size_t>(num(i));
+      } else if (a == "--tls-cert")
         opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
       else if (a == "--tls-key")
         opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};
@@ -265,7 +342,16 @@ int main(int argc, char** argv) {
   // The topic list is an admin route; this test server serves it on its one port, always fresh.
   opt.http_routes.push_back(fanout::topic_list_route(hub, {.refresh = std::chrono::milliseconds(0)}));
   Later later;  // before the server: its answers may still be queued when the server goes
+  std::unique_ptr<fanout::Gateway> gateway;
   fanout::Server::Callbacks callbacks;
+  if (gateway_opt) {
+    gateway = std::make_unique<fanout::Gateway>(runtime, hub, *gateway_opt);
+    add_gateway_routes(*gateway, opt.http_routes);
+    // Tells each client its id, so a test can address it.
+    callbacks.on_open = [g = gateway.get()](fanout::Session& s) {
+      s.send(fmt::format(R"({{"event":"hello","client_id":"{}","user":"{}"}})", g->client_id(s), s.user_id()));
+    };
+  }
   if (demo_connect_on)
     callbacks.on_connect = [&later](const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
       demo_connect(later, r, std::move(decide));
@@ -277,6 +363,7 @@ int main(int argc, char** argv) {
   if (demo_echo_on)
     callbacks.on_message = [](fanout::Session& s, std::string_view payload, fanout::Opcode op) { s.send(payload, op); };
   fanout::Server server(runtime, hub, opt, std::move(callbacks));
+  if (gateway) gateway->attach(server);
   runtime.start();
   say(fmt::format("port={}", server.port()));
 

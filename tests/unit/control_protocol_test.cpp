@@ -110,3 +110,21 @@ TEST_CASE("rpc: id as JSON text, data as the client wrote it, method") {
   CHECK(l.request.id.empty());  // not echoed
   CHECK(l.control);
 }
+
+TEST_CASE("presence: one topic in arg (or args); subscribe may ask for join/leave events") {
+  auto p = parse_control(R"({"op":"presence","arg":"room"})");
+  REQUIRE(p.ok);
+  CHECK(p.request.op == ControlRequest::Op::presence);
+  CHECK(p.request.args == std::vector<std::string>{"room"});
+  CHECK(parse_control(R"({"op":"presence","args":["room"]})").ok);
+  CHECK(parse_control(R"({"op":"presence"})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"presence","args":["a","b"]})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"presence","arg":7})").error == ControlError::bad_args);
+  auto s = parse_control(R"({"op":"subscribe","args":["room"],"presence":true})");
+  REQUIRE(s.ok);
+  CHECK(s.request.presence);
+  CHECK_FALSE(parse_control(R"({"op":"subscribe","args":["room"]})").request.presence);
+  CHECK(parse_control(R"({"op":"subscribe","args":["room"],"presence":1})").error == ControlError::bad_args);
+  // "arg" names a topic for presence only: a subscribe still needs "args".
+  CHECK(parse_control(R"({"op":"subscribe","arg":"room"})").error == ControlError::bad_args);
+}

@@ -22,6 +22,7 @@ class Session;
 namespace detail {
 class Shard;
 struct Admission;
+class GatewayHooks;
 
 /// An accepted connection. Bound to the shard's io_context executor rather than the type-erased
 /// any_io_executor: the socket and every pending wait on it are smaller (this is per idle connection).
@@ -52,6 +53,7 @@ class ServerShard {
   std::atomic<std::uint64_t> websockets{0};    // sessions past the upgrade, sampled every tick
   // Connection limits and per-client bounds (docs/security.md); the shard thread writes them.
   Admission* admission = nullptr;                    // the server's, shared by its shards
+  GatewayHooks* gateway = nullptr;                   // set by Gateway::attach; null: no gateway, no cost
   std::atomic<std::uint64_t> refused_total{0};       // 503: max_connections
   std::atomic<std::uint64_t> refused_per_ip{0};      // 503: max_connections_per_ip
   std::atomic<std::uint64_t> refused_rate{0};        // 503: handshakes_per_second_per_ip
