@@ -240,8 +240,9 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
                    std::string_view content_type = "text/plain", bool head_only = false, bool keep_alive = false);
   void answer_plain_http(const HttpRequest& req);
-  /// 101, then `topics` joined on the application's authority (on_connect's), then on_open.
-  void accept_websocket(const HttpRequest& req, std::span<const std::string> topics = {});
+  /// 101, then `app_topics` joined on the application's authority (on_connect's), the URL's
+  /// ?subscribe=, then on_open.
+  void accept_websocket(const HttpRequest& req, std::span<const std::string> app_topics = {});
   bool on_ws_bytes(std::span<const std::byte> data);
   void on_message(Opcode op, std::string_view payload);
   void on_control(std::string_view text);

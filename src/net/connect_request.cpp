@@ -4,6 +4,8 @@
 #include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/server_shard.hpp"
 
+#include "fanout/detail/gateway_hooks.hpp"
+#include "fanout/detail/server_shard.hpp"
 #include "fanout/http.hpp"
 #include "fanout/session.hpp"
 
@@ -64,7 +66,7 @@ std::optional<std::string> ConnectRequest::query_param(std::string_view key) con
 ConnectRequest Session::connect_request(const HttpRequest& req) const {
   ConnectRequest r;
   r.session_id = id_;
-  // The one place a Gateway attached to the server names the connection (gateway.hpp); empty without one.
+  // The one place a Gateway attached to the server names the connection (gateway.hpp); empty without.
   if (owner_.gateway) r.client_id = owner_.gateway->client_id(id_);
   auto address = remote_.address();
   if (address.is_v6() && address.to_v6().is_v4_mapped())

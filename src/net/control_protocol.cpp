@@ -2,8 +2,6 @@
 
 #include <simdjson.h>
 
-#include <optional>
-
 #include <fmt/format.h>
 
 #include <optional>
@@ -48,9 +46,8 @@ bool numbers_well_formed(std::string_view t) noexcept {
 bool control_op_of(std::string_view op, ControlRequest::Op& out) noexcept {
   using Op = ControlRequest::Op;
   static constexpr std::pair<std::string_view, Op> k_ops[] = {
-      {"subscribe", Op::subscribe}, {"unsubscribe", Op::unsubscribe}, {"ping", Op::ping},
-      {"auth", Op::auth},           {"refresh", Op::refresh},         {"rpc", Op::rpc},
-      {"presence", Op::presence},
+      {"subscribe", Op::subscribe}, {"unsubscribe", Op::unsubscribe}, {"ping", Op::ping}, {"auth", Op::auth},
+      {"refresh", Op::refresh},     {"presence", Op::presence},       {"rpc", Op::rpc},
   };
   for (const auto& [name, value] : k_ops)
     if (name == op) {
@@ -61,6 +58,8 @@ bool control_op_of(std::string_view op, ControlRequest::Op& out) noexcept {
 }
 
 namespace {
+
+constexpr std::size_t k_kept_parser_bytes = 16 * 1024;
 
 /// The text of `key`'s value in the JSON object `text` (already validated), exactly as the client
 /// wrote it: an rpc's data reaches the application byte for byte.
@@ -105,9 +104,17 @@ ControlParse parse_control(std::string_view text) {
     out.message = std::move(message);
     return std::move(out);
   };
-  // The DOM parser validates the whole message (trailing garbage included). It is kept per thread:
-  // every client text message comes here first (an application's message too, to be told apart).
-  thread_local simdjson::dom::parser parser;
+  // Only an object can be a control op: an application's other messages are not parsed at all.
+  if (const auto first = text.find_first_not_of(" \t\r\n"); first == std::string_view::npos || text[first] != '{') {
+    out.message = "message is not a JSON object";
+    return out;
+  }
+  // The DOM parser validates the whole message (trailing garbage included). One is kept per thread
+  // for the messages most clients send (every client text message comes here first); a larger
+  // message gets a parser of its own, so no thread keeps a big one's buffers.
+  thread_local simdjson::dom::parser kept;
+  simdjson::dom::parser own;
+  auto& parser = text.size() <= k_kept_parser_bytes ? kept : own;
   simdjson::dom::element doc;
   simdjson::dom::object obj;
   if (const auto err = parser.parse(text.data(), text.size(), true).get(doc);
@@ -131,10 +138,11 @@ ControlParse parse_control(std::string_view text) {
   if (op_field.error()) return fail(ControlError::unknown_op, "missing \"op\"");
   if (op_field.get_string().get(op)) return fail(ControlError::bad_args, "\"op\" must be a string");
   if (!control_op_of(op, out.request.op))
-    return fail(ControlError::unknown_op, "unknown op (subscribe, unsubscribe, ping, auth, refresh, rpc, presence)");
+    return fail(ControlError::unknown_op, "unknown op (subscribe, unsubscribe, ping, auth, refresh, presence, rpc)");
   out.control = true;
   using Op = ControlRequest::Op;
   std::vector<std::string> args;
+  std::optional<std::string_view> arg;  // presence: one topic
   bool have_id = false;
   std::optional<std::string_view> arg;  // presence: {"op":"presence","arg":"t"}
   // Unknown fields are ignored so clients may add their own (e.g. "id" beside a subscribe).
@@ -163,7 +171,7 @@ ControlParse parse_control(std::string_view text) {
     } else if (key == "presence") {
       if (value.get_bool().get(out.request.presence))
         return fail(ControlError::bad_args, R"("presence" must be true or false)");
-    } else if (key == "arg") {
+    } else if (key == "arg") {  // presence: one topic
       std::string_view topic;
       if (value.get_string().get(topic)) return fail(ControlError::bad_args, "\"arg\" must be a topic name");
       arg = topic;
@@ -212,12 +220,12 @@ ControlParse parse_control(std::string_view text) {
         return fail(ControlError::bad_json, "rpc: unreadable \"data\"");
       }
       break;
-    case Op::ping: break;
     case Op::presence:
       if (arg) args.emplace_back(*arg);
       if (args.size() != 1)
         return fail(ControlError::bad_args, R"("presence" needs one topic: {"op":"presence","arg":"t"})");
       break;
+    case Op::ping: break;
   }
   out.request.args = std::move(args);
   out.ok = true;

@@ -42,7 +42,7 @@ void Session::on_rpc(detail::ControlRequest& req) {
   using detail::ControlError;
   const auto& on_rpc = owner_.server.callbacks().on_rpc;
   if (!on_rpc) {
-    reply_rpc_error(req.id, static_cast<int>(ControlError::rpc_not_served), "rpc not served");
+    reply_rpc_error(req.id, static_cast<int>(ControlError::not_served), "rpc not served");
     return;
   }
   auto& app = app_state();

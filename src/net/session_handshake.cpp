@@ -193,7 +193,7 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
   schedule_flush();
 }
 
-void Session::accept_websocket(const HttpRequest& req, std::span<const std::string> topics) {
+void Session::accept_websocket(const HttpRequest& req, std::span<const std::string> app_topics) {
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
   // A browser that offers subprotocols (e.g. "fanout.v1" beside "bearer.<token>", auth.hpp) fails the
   // connection unless one is echoed.
@@ -214,7 +214,7 @@ void Session::accept_websocket(const HttpRequest& req, std::span<const std::stri
   // Registered before its first subscription, so the gateway sees every topic it joins.
   if (owner_.gateway) owner_.gateway->opened(*this);
   // on_connect's topics, on the application's authority (no acks: the application told the client).
-  for (const auto& t : topics)
+  for (const auto& t : app_topics)
     if (state_ == State::open) subscribe(t);
   // A client that still owes its auth message joins these once it authenticates (session_auth.cpp).
   if (auto topics = detail::query_param(req.query(), "subscribe"); topics && !auth_pending()) {

@@ -12,6 +12,7 @@ message back). A second server without demos shows what clients get when the cal
 import asyncio
 import json
 import os
+import shutil
 import socket
 import sys
 import time
@@ -132,6 +133,37 @@ async def body(args):
         check(json.loads(m)["topic"] == "news", f"expected the news message, got {m[:200]}")
         await ws.close()
     await checks.arun("on_connect's topics are joined at once", topics_joined)
+
+    async def topics_meet_subscribe_timeout():
+        strict = Server(args.server, ["--demo-connect", "--subscribe-timeout-ms", "500"], name="strict")
+        joined = await ws_open(strict.port, "/ws?uid=m&topics=news")
+        idle = await ws_open(strict.port, "/ws?uid=n")  # opened later: its deadline passes later
+        reason = await expect_close(idle, 1008)
+        check(reason == "no subscription", f"close reason {reason!r}")
+        await joined.send('{"op":"ping"}')
+        _, d = await recv_json(joined)
+        check(d == {"event": "pong"}, f"the connection with on_connect's topics: {d}")
+        await joined.close()
+        strict.quit()
+    await checks.arun("on_connect's topics count as subscriptions for subscribe_timeout",
+                      topics_meet_subscribe_timeout)
+
+    async def client_id_with_gateway():
+        gw = Server(args.server, ["--gateway", "nodeA", "--demo-connect", "--subscribe-timeout-ms", "0"],
+                    name="gateway")
+        r = http_exchange(gw.port, handshake_request("/ws?show_client_id=1", key=make_key()), read_body=True)
+        body = r.body.decode(errors="replace").strip()
+        check(r.status == 409 and body.startswith("nodeA-"), f"client_id with a Gateway: {r!r}")
+        r = http_exchange(port, handshake_request("/ws?show_client_id=1", key=make_key()), read_body=True)
+        check(r.status == 409 and r.body == b"(none)\n", f"client_id without a Gateway: {r!r}")
+        # The user id on_connect gave is the Gateway's user for the connection.
+        ws = await ws_open(gw.port, "/ws?uid=zoe")
+        _, hello = await recv_json(ws)
+        check(hello.get("event") == "hello" and hello.get("user") == "zoe" and hello["client_id"].startswith("nodeA-"),
+              f"hello: {hello}")
+        await ws.close()
+        gw.quit()
+    await checks.arun("ConnectRequest::client_id from an attached Gateway; the user id binds", client_id_with_gateway)
 
     # ---------------------------------------------------------------- on_message
     async def echo():
@@ -268,6 +300,37 @@ async def body(args):
         check(reason == "too many messages", f"close reason {reason!r}")
         check(sent > MESSAGES_BURST, f"closed after {sent} messages only")
     await checks.arun("a message flood past messages_burst: 1008", flood)
+
+    async def over_tls():
+        # wss: the TLS session pauses and resumes reading the same way; the frame that came with the
+        # head (likely in the same TLS record) waits for the decision, then is answered.
+        import tempfile
+        from test_tls import make_certs, trusting_context, wss_open
+        d = tempfile.mkdtemp(prefix="fanout-connect-tls-")
+        certs = make_certs(d)
+        tls = Server(args.server, ["--demo-connect", "--demo-rpc", "--subscribe-timeout-ms", "0",
+                                   "--tls-cert", certs["cert"], "--tls-key", certs["key"]], name="tls")
+        ctx = trusting_context(certs["ca"])
+        ws = await wss_open(tls.port, "/ws?uid=tess&slow=1", ctx)
+        _, d2 = await rpc(ws, 1, "whoami")
+        check(d2["data"]["user"] == "tess", f"wss whoami: {d2}")
+        await ws.close()
+        raw = ctx.wrap_socket(tcp_connect(tls.port), server_hostname="127.0.0.1")
+        frame = build_frame(OP_TEXT, b'{"op":"rpc","id":"early","method":"whoami"}')
+        raw.sendall(handshake_request("/ws?uid=tim&slow=1", key=make_key()) + frame)
+        data, ended = recv_until_closed(raw, 10, b'"early"')
+        raw.close()
+        check(data.startswith(b"HTTP/1.1 101") and b'"data":{"user":"tim"' in data,
+              f"wss, a frame behind the head: {data[:300]!r} ({ended})")
+        import websockets
+        try:
+            await (await wss_open(tls.port, "/ws?deny=403", ctx)).close()
+            fail("wss ?deny=403 was accepted")
+        except websockets.InvalidStatusCode as e:
+            check(e.status_code == 403, f"wss refusal: {e.status_code}")
+        tls.quit()
+        shutil.rmtree(d, ignore_errors=True)
+    await checks.arun("on_connect over TLS: slow decision, pipelined frame, refusal", over_tls)
 
     async def still_serving():
         ws = await ws_open(port, "/ws?uid=k")

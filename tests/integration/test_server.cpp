@@ -126,13 +126,18 @@ std::vector<std::string> split_commas(const std::string& s) {
 }
 
 /// --demo-connect: refuses with 401 unless ?uid=; ?deny=N refuses with N; ?slow=1 decides after 300 ms
-/// from another thread; ?never=1 never decides (504 at handshake_timeout); ?topics=a,b joins them.
+/// from another thread; ?never=1 never decides (504 at handshake_timeout); ?topics=a,b joins them;
+/// ?show_client_id=1 refuses with 409 and ConnectRequest::client_id as the reason.
 void demo_connect(Later& later, const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
   if (const auto deny = r.query_param("deny")) {
     decide(fanout::ConnectDecision::refused(std::stoi(*deny), "denied by the demo"));
     return;
   }
   if (r.query_param("never")) return;
+  if (r.query_param("show_client_id")) {  // ConnectRequest::client_id, seen by the client as the body
+    decide(fanout::ConnectDecision::refused(409, r.client_id.empty() ? "(none)" : r.client_id));
+    return;
+  }
   const auto uid = r.query_param("uid");
   fanout::ConnectDecision d =
       uid ? fanout::ConnectDecision::accepted(*uid, split_commas(r.query_param("topics").value_or("")))
@@ -339,6 +344,14 @@ int main(int argc, char** argv) {
   Later later;  // before the server: its answers may still be queued when the server goes
   std::unique_ptr<fanout::Gateway> gateway;
   fanout::Server::Callbacks callbacks;
+  if (gateway_opt) {
+    gateway = std::make_unique<fanout::Gateway>(runtime, hub, *gateway_opt);
+    add_gateway_routes(*gateway, opt.http_routes);
+    // Tells each client its id, so a test can address it.
+    callbacks.on_open = [g = gateway.get()](fanout::Session& s) {
+      s.send(fmt::format(R"({{"event":"hello","client_id":"{}","user":"{}"}})", g->client_id(s), s.user_id()));
+    };
+  }
   if (demo_connect_on)
     callbacks.on_connect = [&later](const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
       demo_connect(later, r, std::move(decide));
@@ -349,14 +362,6 @@ int main(int argc, char** argv) {
     };
   if (demo_echo_on)
     callbacks.on_message = [](fanout::Session& s, std::string_view payload, fanout::Opcode op) { s.send(payload, op); };
-  if (gateway_opt) {
-    gateway = std::make_unique<fanout::Gateway>(runtime, hub, *gateway_opt);
-    add_gateway_routes(*gateway, opt.http_routes);
-    // Tells each client its id, so a test can address it.
-    callbacks.on_open = [g = gateway.get()](fanout::Session& s) {
-      s.send(fmt::format(R"({{"event":"hello","client_id":"{}","user":"{}"}})", g->client_id(s), s.user_id()));
-    };
-  }
   fanout::Server server(runtime, hub, opt, std::move(callbacks));
   if (gateway) gateway->attach(server);
   runtime.start();

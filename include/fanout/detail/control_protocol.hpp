@@ -24,11 +24,10 @@ enum class ControlError : int {
   forbidden = 4403,      // the access rules deny this topic to this connection
   unknown_topic = 4008,  // subscribe to a topic the server does not have (clients may not create topics)
   // The application's callbacks (Server::Callbacks; docs/protocol.md, "Messages and rpc"), after HTTP's 429/50x.
-  too_many_rpcs = 4429,   // more rpcs waiting for their answers than Session::Options::max_pending_rpcs
-  app_failed = 4500,      // the application threw, or answered an rpc with text that is not JSON
-  rpc_not_served = 4501,  // no Server::Callbacks::on_rpc
-  rpc_timeout = 4504,     // no answer within Session::Options::rpc_timeout
-  not_served = 4501,      // an op this server does not serve (presence without a Gateway)
+  too_many_rpcs = 4429,  // more rpcs waiting for their answers than Session::Options::max_pending_rpcs
+  app_failed = 4500,     // the application threw, or answered an rpc with text that is not JSON
+  not_served = 4501,     // an op this server does not serve (rpc without on_rpc, presence without a Gateway)
+  rpc_timeout = 4504,    // no answer within Session::Options::rpc_timeout
 };
 
 /// The longest rpc "id" (as JSON text) a session keeps while the rpc waits for its answer.
@@ -42,16 +41,16 @@ struct Since {
 };
 
 struct ControlRequest {
-  enum class Op { subscribe, unsubscribe, ping, auth, refresh, rpc, presence };
+  enum class Op { subscribe, unsubscribe, ping, auth, refresh, presence, rpc };
   Op op = Op::ping;
   std::vector<std::string> args;
   std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
   bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
   std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
+  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
   std::string id;            // rpc: "id" as JSON text (a number or a string)
   std::string data;          // rpc: "data" as the client wrote it ("null" when absent)
   std::string method;        // rpc: "method" when a string
-  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)
