@@ -1,8 +1,6 @@
 // ConnectRequest: the upgrade request on_connect sees (an owned copy), and its helpers for headers,
 // cookies and the query string.
 #include "fanout/connect.hpp"
-#include "fanout/detail/gateway_hooks.hpp"
-#include "fanout/detail/server_shard.hpp"
 
 #include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/server_shard.hpp"

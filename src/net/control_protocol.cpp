@@ -144,7 +144,6 @@ ControlParse parse_control(std::string_view text) {
   std::vector<std::string> args;
   std::optional<std::string_view> arg;  // presence: one topic
   bool have_id = false;
-  std::optional<std::string_view> arg;  // presence: {"op":"presence","arg":"t"}
   // Unknown fields are ignored so clients may add their own (e.g. "id" beside a subscribe).
   for (auto [key, value] : obj) {
     if (key == "since") {
