@@ -29,4 +29,17 @@ std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gatew
                                              });
 }
 
+void reload_api_keys(const Config& config, fanout::ServerApi* api) {
+  if (!api) return;
+  try {
+    auto keys = read_api_keys(config.api.key_file);
+    const auto n = keys.size();
+    api->set_keys(std::move(keys));
+    log("SIGHUP: API keys reloaded from {}: {} in use", config.api.key_file, n);
+  } catch (const std::exception& e) {
+    log("SIGHUP: API key file {} refused, keeping the {} keys in use: {}", config.api.key_file, api->key_count(),
+        e.what());
+  }
+}
+
 }  // namespace relay

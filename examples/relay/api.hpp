@@ -23,4 +23,8 @@ void attach_gateway(fanout::Gateway& gateway, const Servers& servers);
 /// The server API when [api] has keys, else nullptr (its paths then answer 404).
 std::unique_ptr<fanout::ServerApi> build_api(const Config& config, fanout::Gateway& gateway, fanout::Hub& hub);
 
+/// SIGHUP: reads [api] key_file again; a file that cannot be read, or holds no valid key, keeps the
+/// keys in use (and says why in the log). Nothing to do without the API.
+void reload_api_keys(const Config& config, fanout::ServerApi* api);
+
 }  // namespace relay

@@ -624,27 +624,6 @@ const Keys<ProxyConfig> k_proxy = {
      }},
 };
 
-/// API keys from a file: one a line, blank lines and # comments skipped, whitespace trimmed. Kept
-/// out of argv and the configuration file, like the admin token.
-std::vector<std::string> read_api_keys(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(fmt::format("cannot read API key file {}", path));
-  std::vector<std::string> keys;
-  std::string line;
-  const auto space = [](unsigned char ch) { return std::isspace(ch) != 0; };
-  for (std::size_t n = 0; std::getline(in, line); ++n) {
-    if (n >= 1000 || keys.size() >= 64) throw std::runtime_error(fmt::format("API key file {}: too long", path));
-    line.erase(line.begin(), std::find_if_not(line.begin(), line.end(), space));
-    line.erase(std::find_if_not(line.rbegin(), line.rend(), space).base(), line.end());
-    if (line.empty() || line.front() == '#') continue;
-    if (line.size() < 16 || line.size() > 512)
-      throw std::runtime_error(fmt::format("API key file {}, line {}: a key has 16 to 512 characters", path, n + 1));
-    keys.push_back(line);
-  }
-  if (keys.empty()) throw std::runtime_error(fmt::format("API key file {} holds no key", path));
-  return keys;
-}
-
 const Keys<ApiConfig> k_api = {
     {"key_file", value<std::string>(&ApiConfig::key_file)},
     {"max_body_bytes", integer(1, 64 << 20, &ApiConfig::max_body_bytes)},
@@ -745,6 +724,27 @@ const Keys<Config> k_root = {
 };
 
 }  // namespace
+
+/// API keys from a file: one a line, blank lines and # comments skipped, whitespace trimmed. Kept
+/// out of argv and the configuration file, like the admin token.
+std::vector<std::string> read_api_keys(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(fmt::format("cannot read API key file {}", path));
+  std::vector<std::string> keys;
+  std::string line;
+  const auto space = [](unsigned char ch) { return std::isspace(ch) != 0; };
+  for (std::size_t n = 0; std::getline(in, line); ++n) {
+    if (n >= 1000 || keys.size() >= 64) throw std::runtime_error(fmt::format("API key file {}: too long", path));
+    line.erase(line.begin(), std::find_if_not(line.begin(), line.end(), space));
+    line.erase(std::find_if_not(line.rbegin(), line.rend(), space).base(), line.end());
+    if (line.empty() || line.front() == '#') continue;
+    if (line.size() < 16 || line.size() > 512)
+      throw std::runtime_error(fmt::format("API key file {}, line {}: a key has 16 to 512 characters", path, n + 1));
+    keys.push_back(line);
+  }
+  if (keys.empty()) throw std::runtime_error(fmt::format("API key file {} holds no key", path));
+  return keys;
+}
 
 void apply_toml(std::string_view text, const std::string& path, Config& c) {
   toml::table root;

@@ -81,7 +81,7 @@ struct AdminConfig {
 /// [api]: the server API (docs/server-api.md) on the admin listener, behind API keys. Off without a key
 /// file: its endpoints then answer 404 like any unknown path.
 struct ApiConfig {
-  std::string key_file{};                // one key per line (16+ characters; # comments); read at startup
+  std::string key_file{};                // one key per line (16+ characters; # comments); SIGHUP rereads it
   std::vector<std::string> keys{};       // from key_file, by load()
   std::size_t max_body_bytes = 1 << 20;  // request bodies on the admin listener; larger ones get 413
   std::size_t max_batch = 1000;          // commands in one /api/batch; more get 413
@@ -164,6 +164,10 @@ bool load(int argc, char** argv, Config& out);
 /// Applies a TOML document (what --config names) to `out`; `path` names it in error messages. Throws
 /// std::runtime_error on bad TOML or a bad key or value. load() then checks the whole.
 void apply_toml(std::string_view text, const std::string& path, Config& out);
+
+/// [api] key_file's keys: one a line (16-512 characters), blank lines and # comments skipped. Throws
+/// std::runtime_error when the file cannot be read, holds no key or a bad one.
+std::vector<std::string> read_api_keys(const std::string& path);
 
 /// What --version prints: "fanout-relay 0.1.0 (features: ws tls redis)", the version being the
 /// CMake project's (fanout/version.hpp).

@@ -320,12 +320,14 @@ int run(relay::Config& config, Ingest& ingest) {
     for (auto& m : proxy->add_metrics(registry)) metrics.push_back(std::move(m));
 #endif
 
-  // SIGHUP reloads the token keys ([auth] key_file); a bad file keeps the keys in use.
+  // SIGHUP reloads the token keys ([auth] key_file) and the API keys ([api] key_file); a bad file
+  // keeps the keys in use.
   asio::signal_set hup(ingest.io(), SIGHUP);
   std::function<void()> on_hup = [&] {
     hup.async_wait([&](const asio::error_code& ec, int) {
       if (ec) return;
       relay::reload_keys(config.server.auth.verifier.get());
+      relay::reload_api_keys(config, api.get());
       on_hup();
     });
   };

@@ -37,7 +37,7 @@ class Hub;
 class FANOUT_API ServerApi {
  public:
   struct Options {
-    std::vector<std::string> keys{};       // accepted API keys (several: rotation); none: all 401
+    std::vector<std::string> keys{};       // accepted API keys (several: rotation); none: all 401 (set_keys)
     std::string prefix = "/api";           // the endpoints are prefix + "/publish", ...
     std::size_t max_body_bytes = 1 << 20;  // for the listener's Server::Options::max_request_body_bytes
     ApiExecutor::Options executor{};       // max_batch
@@ -54,6 +54,10 @@ class FANOUT_API ServerApi {
   std::vector<HttpRoute> routes() const;
   /// The request carries one of the keys.
   bool authorized(const HttpRequest& request) const noexcept;
+  /// Replaces the accepted keys (a rotation, e.g. on SIGHUP); any thread, also while requests run.
+  /// The routes already handed out use the new keys from their next request.
+  void set_keys(std::vector<std::string> keys);
+  std::size_t key_count() const;
   const ApiExecutor& executor() const noexcept;
 
  private:

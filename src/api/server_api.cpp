@@ -2,6 +2,7 @@
 #include "fanout/server_api.hpp"
 
 #include <functional>
+#include <mutex>
 #include <utility>
 
 #include <fmt/format.h>
@@ -99,13 +100,22 @@ HttpResponse to_http(const ApiResult& r) {
 }  // namespace
 
 struct ServerApi::State {
-  Options options;
+  using Keys = std::vector<std::string>;
+  Options options;  // options.keys: as constructed; keys() is what is in force
   ApiExecutor executor;
+  mutable std::mutex keys_mutex;
+  mutable std::shared_ptr<const Keys> keys_in_force;  // replaced whole by set_keys, under the lock
+
+  std::shared_ptr<const Keys> keys() const {
+    std::lock_guard lock(keys_mutex);
+    return keys_in_force;
+  }
 
   bool authorized(const HttpRequest& req) const noexcept {
     const auto key = offered_key(req);
+    const auto keys = this->keys();
     bool match = false;
-    for (const auto& k : options.keys) match |= !key.empty() && constant_time_equal(key, k);  // no early exit
+    for (const auto& k : *keys) match |= !key.empty() && constant_time_equal(key, k);  // no early exit
     return match;
   }
 
@@ -122,14 +132,25 @@ struct ServerApi::State {
   }
 };
 
-ServerApi::ServerApi(Gateway& gateway, Hub& hub, Options options)
-    : state_(std::make_shared<State>(State{options, ApiExecutor(gateway, hub, options.executor)})) {}
+ServerApi::ServerApi(Gateway& gateway, Hub& hub, Options options) {
+  auto state = std::make_shared<State>(options, ApiExecutor(gateway, hub, options.executor));
+  state->keys_in_force = std::make_shared<const State::Keys>(options.keys);
+  state_ = std::move(state);
+}
 
 ServerApi::~ServerApi() = default;
 
 const ServerApi::Options& ServerApi::options() const noexcept { return state_->options; }
 const ApiExecutor& ServerApi::executor() const noexcept { return state_->executor; }
 bool ServerApi::authorized(const HttpRequest& request) const noexcept { return state_->authorized(request); }
+
+void ServerApi::set_keys(std::vector<std::string> keys) {
+  auto fresh = std::make_shared<const State::Keys>(std::move(keys));
+  std::lock_guard lock(state_->keys_mutex);
+  state_->keys_in_force.swap(fresh);  // the old keys are freed outside the lock, by `fresh`
+}
+
+std::size_t ServerApi::key_count() const { return state_->keys()->size(); }
 
 std::vector<HttpRoute> ServerApi::routes() const {
   const auto& s = *state_;

@@ -13,14 +13,16 @@ batch, presence, online, info); the key (none, wrong, Bearer, X-API-Key: 401/200
 and missing fields (400 naming the field); an unknown user (200, delivered 0); 404 and 405; body
 limits (413 past max_body_bytes, a huge Content-Length answered before any body is sent, 411 for
 chunked, 400 for a body on GET, a short body then silence closed at the handshake timeout,
-pipelined POSTs answered in order, 100-continue); the public listener still refuses any body; a
-relay without a key file serves no API (404).
+pipelined POSTs answered in order, 100-continue); the public listener still refuses any body;
+SIGHUP rereads the key file (a bad one keeps the keys in use); a relay without a key file serves no
+API (404).
 """
 
 import asyncio
 import http.client
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -405,6 +407,28 @@ node = "t1"
         check(r == {"closed": 0}, f"disconnect of a closed client: {r}")
         await marker(api, [(B, ids["B"]), (C, ids["C"]), (E, ids["E"])], "after-disconnect")
     await checks.arun("disconnect a client (code, reason) and a user", disconnect)
+
+    async def rotation():
+        key3 = "third-key-after-sighup-0123456789"
+        write_file(d, "api.keys", f"{KEY}\n{key3}\n")
+        mark = relay.line_count()
+        relay.proc.send_signal(signal.SIGHUP)
+        await relay.wait_line(r"SIGHUP: API keys reloaded from .*: 2 in use", after=mark, what="the API key reload")
+        for key, want in ((KEY, 200), (key3, 200), (OTHER_KEY, 401)):
+            a = Api(port, key, "x-api-key")
+            status, _, r = await asyncio.to_thread(a.get, "info")
+            check(status == want, f"after the reload, key {key!r}: {status} (expected {want})")
+            a.close()
+        write_file(d, "api.keys", "# nothing\n")
+        mark = relay.line_count()
+        relay.proc.send_signal(signal.SIGHUP)
+        await relay.wait_line(r"SIGHUP: API key file .* refused, keeping the 2 keys in use", after=mark,
+                              what="a bad key file refused")
+        a = Api(port, key3)
+        status, _, r = await asyncio.to_thread(a.get, "info")
+        check(status == 200, f"after a refused reload, the keys in use still work: {status} {r}")
+        a.close()
+    await checks.arun("SIGHUP rereads the key file (rotation); a bad file keeps the keys in use", rotation)
 
     api.close()
     for c in clients.values():

@@ -189,6 +189,18 @@ TEST_CASE("server api: the key as Bearer or X-API-Key, compared whole") {
   CHECK_FALSE(authorized("Authorization: Basic first-key-0123456789\r\n"));
   CHECK_FALSE(authorized("Authorization: Bearer \r\n"));
   CHECK_FALSE(authorized("X-API-Key: \r\n"));
+  fanout::ServerApi rotated(gw, hub, {.keys = {"first-key-0123456789"}});
+  rotated.set_keys({"third-key-0123456789"});
+  CHECK(rotated.key_count() == 1);
+  {
+    fanout::HttpRequest req(8192);
+    const std::string text = "GET /api/info HTTP/1.1\r\nX-API-Key: third-key-0123456789\r\n\r\n";
+    std::size_t consumed = 0;
+    REQUIRE(req.feed(std::as_bytes(std::span(text.data(), text.size())), consumed) ==
+            fanout::HttpRequest::Status::complete);
+    CHECK(rotated.authorized(req));
+    CHECK_FALSE(api.authorized(req));
+  }
   const fanout::ServerApi closed(gw, hub, {});
   fanout::HttpRequest req(8192);
   CHECK_FALSE(closed.authorized(req));  // no keys: nobody
