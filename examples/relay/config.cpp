@@ -1,6 +1,7 @@
 #include "config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fanout/redact.hpp>
 #include <fanout/version.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -583,6 +584,51 @@ const Keys<AdminConfig> k_admin = {
     {"topics_max_page_bytes", positive([](AdminConfig& a) -> auto& { return a.topics.max_page_bytes; })},
 };
 
+// [proxy]: the backend proxy (backend_proxy.hpp). `url` is required; the rest have defaults.
+bool header_name_ok(std::string_view h) {  // an HTTP token
+  return !h.empty() && std::all_of(h.begin(), h.end(), [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  });
+}
+const Keys<ProxyConfig> k_proxy = {
+    {"url",
+     [](const toml::node& n, const Where& w, ProxyConfig& p) {
+       p.url = value_of<std::string>(n, w);
+       if (!(p.url.starts_with("http://") || p.url.starts_with("https://")) || p.url.size() <= 8)
+         throw std::runtime_error("proxy.url must be an http:// or https:// URL");
+       while (p.url.ends_with('/')) p.url.pop_back();
+     }},
+    {"events",
+     [](const toml::node& n, const Where& w, ProxyConfig& p) {
+       p.connect = p.message = p.rpc = p.disconnect = false;
+       for (const auto& e : strings_of(n, w)) {
+         if (e == "connect")
+           p.connect = true;
+         else if (e == "message")
+           p.message = true;
+         else if (e == "rpc")
+           p.rpc = true;
+         else if (e == "disconnect")
+           p.disconnect = true;
+         else
+           throw std::runtime_error(
+               fmt::format("proxy.events: '{}' must be one of connect, message, rpc, disconnect", e));
+       }
+     }},
+    {"timeout_ms",
+     [](const toml::node& n, const Where& w, ProxyConfig& p) { p.timeout = ms(int_in(n, w, 1, 60'000)); }},
+    {"max_in_flight", integer(1, 256, &ProxyConfig::max_in_flight)},
+    {"max_queue", integer(1, 1'000'000, &ProxyConfig::max_queue)},
+    {"max_queue_bytes", integer(1, k_int_max, &ProxyConfig::max_queue_bytes)},
+    {"max_response_bytes", integer(1, 64 << 20, &ProxyConfig::max_response_bytes)},
+    {"headers",
+     [](const toml::node& n, const Where& w, ProxyConfig& p) {
+       p.headers = strings_of(n, w);
+       for (const auto& h : p.headers)
+         if (!header_name_ok(h)) throw std::runtime_error(fmt::format("proxy.headers: '{}' is not a header name", h));
+     }},
+};
+
 const Keys<ApiConfig> k_api = {
     {"key_file", value<std::string>(&ApiConfig::key_file)},
     {"max_body_bytes", integer(1, 64 << 20, &ApiConfig::max_body_bytes)},
@@ -672,6 +718,12 @@ const Keys<Config> k_root = {
        });
      }},
     {"admin", section("admin", k_admin, &Config::admin)},
+    {"proxy",
+     [](const toml::node& n, const Where& w, Config& c) {
+       c.proxy.enabled = true;
+       section("proxy", k_proxy, &Config::proxy)(n, w, c);
+       if (c.proxy.url.empty()) throw std::runtime_error("[proxy] needs a url");
+     }},
     {"api", section("api", k_api, &Config::api)},
     {"gateway", section("gateway", k_gateway, &Config::gateway)},
 };
@@ -746,6 +798,9 @@ std::string version_line() {
 #endif
 #if FANOUT_WITH_POSTGRES
   features += " postgres";
+#endif
+#if FANOUT_RELAY_WITH_PROXY
+  features += " proxy";
 #endif
   return fmt::format("fanout-relay {} (features: {})", FANOUT_VERSION_STRING, features);
 }
@@ -898,6 +953,16 @@ bool load(int argc, char** argv, Config& c) {
   // wired yet, and silently skipping it would lose the derived topics.
   if (c.redis.enabled && c.processor.enabled)
     throw std::runtime_error("[processor] cannot be combined with [redis] yet: run the processor on a single node");
+#if !FANOUT_RELAY_WITH_PROXY
+  if (c.proxy.enabled)
+    throw std::runtime_error("this fanout-relay was built without the backend proxy (libcurl4-openssl-dev missing)");
+#endif
+  // The connect answer must come before the handshake deadline, or the client gets the server's 504.
+  if (c.proxy.enabled && c.proxy.connect && c.proxy.timeout >= c.server.handshake_timeout)
+    throw std::runtime_error(fmt::format("proxy.timeout_ms ({}) must be below server.handshake_timeout_ms ({})",
+                                         c.proxy.timeout.count(), c.server.handshake_timeout.count()));
+  if (c.proxy.enabled && c.role == Role::ingest)
+    throw std::runtime_error("[proxy] forwards client events, and role ingest serves no clients");
   // [auth] and [[acl]]: the key file is read (and every rule checked) now, so --check tells.
   try {
     auto& auth = c.server.auth;
@@ -924,12 +989,13 @@ bool load(int argc, char** argv, Config& c) {
     }
   }
   if (check) {
-    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s){}\n", c.listen.size(),
+    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s){}{}\n", c.listen.size(),
                c.upstreams.size(), c.simulator.enabled ? ", bundled simulator" : "",
                c.processor.enabled ? fmt::format(", processor ({})", c.processor.stage) : "", c.sinks.size(),
                c.redis.enabled
                    ? fmt::format(", role {} over redis {}:{}", to_string(c.role), c.redis.host, c.redis.port)
-                   : std::string());
+                   : std::string(),
+               c.proxy.enabled ? fmt::format(", backend proxy to {}", fanout::redact_url(c.proxy.url)) : std::string());
     return false;
   }
   return true;

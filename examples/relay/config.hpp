@@ -126,6 +126,20 @@ struct AuthConfig {
   fanout::Access default_access = fanout::Access::authenticated;
 };
 
+/// [proxy]: events forwarded to an HTTP backend (backend_proxy.hpp; docs/relay.md, "Backend proxy").
+struct ProxyConfig {
+  bool enabled = false;  // [proxy] given
+  std::string url{};     // http(s)://host:port/prefix: events go to url + "/connect", "/message", ...
+  bool connect = true, message = true, rpc = true, disconnect = true;  // `events`: all four by default
+  std::chrono::milliseconds timeout = std::chrono::seconds(3);         // per request, queue time included
+  std::size_t max_in_flight = 16;                                      // workers, each one connection
+  std::size_t max_queue = 1024;                                        // waiting requests; past it: busy
+  std::size_t max_queue_bytes = 16 << 20;                              // their bodies
+  std::size_t max_response_bytes = 64 * 1024;                          // a larger answer is a bad one
+  // Request headers the connect body carries (case-insensitive); the Cookie header also parsed.
+  std::vector<std::string> headers{"Cookie", "Authorization", "User-Agent", "X-Forwarded-For"};
+};
+
 struct Config {
   std::vector<Listen> listen{};
   std::vector<std::string> paths{"/ws"};
@@ -144,6 +158,7 @@ struct Config {
   Role role = Role::both;
   RedisConfig redis{};
   AuthConfig auth{};
+  ProxyConfig proxy{};
   ApiConfig api{};
   GatewayConfig gateway{};
 };

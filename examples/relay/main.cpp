@@ -34,6 +34,9 @@
 #if FANOUT_WITH_REDIS
 #include "bus_node.hpp"
 #endif
+#if FANOUT_RELAY_WITH_PROXY
+#include "backend_proxy.hpp"
+#endif
 
 namespace {
 
@@ -124,6 +127,30 @@ struct BusNode {};
 std::unique_ptr<BusNode> build_bus(asio::io_context&, const relay::Config&, fanout::Hub&) { return nullptr; }
 #endif
 
+#if FANOUT_RELAY_WITH_PROXY
+using BackendProxy = relay::BackendProxy;
+// [proxy]: client events to an HTTP backend (docs/relay.md, "Backend proxy").
+std::unique_ptr<BackendProxy> build_proxy(const relay::Config& config) {
+  if (!config.proxy.enabled) return nullptr;
+  auto proxy = std::make_unique<BackendProxy>(config.proxy, [](const std::string& line) { log("{}", line); });
+  log("proxy: events to {} (timeout {} ms, {} in flight, queue {})", fanout::redact_url(config.proxy.url),
+      config.proxy.timeout.count(), config.proxy.max_in_flight, config.proxy.max_queue);
+  return proxy;
+}
+fanout::Server::Callbacks proxy_callbacks(BackendProxy* proxy, const fanout::Gateway& gateway) {
+  if (!proxy) return {};
+  // The backend names connections as the server API does: by the Gateway's client id.
+  return proxy->callbacks([&gateway](const fanout::Session& s) { return gateway.client_id(s); });
+}
+#else
+struct BackendProxy {
+  void stop(std::chrono::milliseconds) {}
+  std::string stats_line() const { return {}; }
+};
+std::unique_ptr<BackendProxy> build_proxy(const relay::Config&) { return nullptr; }
+fanout::Server::Callbacks proxy_callbacks(BackendProxy*, const fanout::Gateway&) { return {}; }
+#endif
+
 /// Publishing a routed (or processed) message. The hub numbers each topic itself: an upstream's seq
 /// may start over when the exchange restarts, and would then look like duplicates. The key feeds
 /// snapshots and conflation. Sinks see what the hub accepts through its publish observer.
@@ -184,11 +211,11 @@ void start_ingest([[maybe_unused]] const relay::Config& config, relay::Feeds& fe
 /// The periodic stats line: clients, topics, rates and drops; the processor's and each sink's queue.
 std::function<void()> stats_line(const relay::Config& config, const relay::Servers& servers, const fanout::Hub& hub,
                                  const fanout::Processor* processor, const fanout::SinkSet& sinks,
-                                 [[maybe_unused]] const BusNode* bus) {
+                                 [[maybe_unused]] const BusNode* bus, const BackendProxy* proxy) {
   struct Last {
     std::uint64_t deliveries = 0, published = 0;
   };
-  return [&, processor, bus, last = Last{}]() mutable {
+  return [&, processor, bus, proxy, last = Last{}]() mutable {
     std::uint64_t clients = 0, deliveries = 0, dropped = 0;
     for (auto& s : servers) {
       const auto st = s->stats();
@@ -210,6 +237,7 @@ std::function<void()> stats_line(const relay::Config& config, const relay::Serve
       log("stats: sink {} queued {} lag {} ms written {} dropped {} failed {} retries {} spilled {}", s->options().name,
           k.queued, k.lag.count(), k.written, k.dropped, k.failed, k.retries, k.spilled);
     }
+    if (proxy) log("{}", proxy->stats_line());
     last = {deliveries, published};
 #if FANOUT_WITH_REDIS
     if (bus) log("{}", bus->stats_line());
@@ -225,7 +253,7 @@ std::function<void()> stats_line(const relay::Config& config, const relay::Serve
 /// expire), the clients (drained up to drain_ms), the ingest loop, and last the sinks, which write
 /// what is queued, each bounded by its stop_timeout_ms.
 void drain_and_report(const relay::Config& config, int sig, fanout::Processor* processor, relay::Feeds& feeds,
-                      [[maybe_unused]] BusNode* bus, fanout::Runtime& runtime, Ingest& ingest,
+                      [[maybe_unused]] BusNode* bus, fanout::Runtime& runtime, BackendProxy* proxy, Ingest& ingest,
                       fanout::sim::FeedSimulator* simulator, fanout::SinkSet& sinks) {
   log("signal {}: draining clients (up to {} ms)", sig, config.drain.count());
   if (processor) {
@@ -241,6 +269,7 @@ void drain_and_report(const relay::Config& config, int sig, fanout::Processor* p
   }
 #endif
   runtime.stop(config.drain);
+  if (proxy) proxy->stop(std::chrono::seconds(1));  // the clients' disconnects, best effort
   ingest.stop();
   if (simulator) simulator->stop();
   sinks.stop();
@@ -283,9 +312,12 @@ int run(relay::Config& config, Ingest& ingest) {
   relay::StatusBoard board({.max_topics = config.http.status_max_topics, .history = config.http.status_history_s});
   auto totals = [&] { return relay::live_totals(servers, *hub, feeds); };
   const auto admin_routes = relay::admin_routes(config, registry, board, totals, *hub);
+  // Built before the servers (their callbacks use it), so destroyed after them.
+  auto proxy = build_proxy(config);
   servers = relay::build_servers(
       *runtime, *hub, config,
-      config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{});
+      config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{},
+      proxy_callbacks(proxy.get(), *gateway));
   relay::attach_gateway(*gateway, servers);
   auto admin = relay::build_admin(*runtime, *hub, config, admin_routes, api.get());
 
@@ -301,6 +333,10 @@ int run(relay::Config& config, Ingest& ingest) {
   fanout::MetricRegistrations metrics;
   if (config.http.metrics)
     metrics = relay::add_relay_metrics(registry, config, servers, *hub, feeds, board, processor.get(), *sinks);
+#if FANOUT_RELAY_WITH_PROXY
+  if (config.http.metrics && proxy)
+    for (auto& m : proxy->add_metrics(registry)) metrics.push_back(std::move(m));
+#endif
 
   // SIGHUP reloads the token keys ([auth] key_file) and the API keys ([api] key_file); a bad file
   // keeps the keys in use.
@@ -321,7 +357,7 @@ int run(relay::Config& config, Ingest& ingest) {
     log("ready: try  ws://127.0.0.1:{}{}?subscribe=tickers:BTC-USDT", servers.front()->port(), config.paths.front());
 
   Periodic stats(ingest.io(), std::chrono::seconds(std::max(config.stats_interval_s, 1u)),
-                 stats_line(config, servers, *hub, processor.get(), *sinks, bus.get()));
+                 stats_line(config, servers, *hub, processor.get(), *sinks, bus.get(), proxy.get()));
   if (config.stats_interval_s != 0) stats.start(false);
   // Once a second: a history point for the status page (rates per topic and in total).
   Periodic sample(ingest.io(), std::chrono::seconds(1), [&] { board.sample(totals()); });
@@ -330,7 +366,8 @@ int run(relay::Config& config, Ingest& ingest) {
   const int sig = ingest.wait_for_signal();
   stats.cancel();
   sample.cancel();
-  drain_and_report(config, sig, processor.get(), feeds, bus.get(), *runtime, ingest, simulator.get(), *sinks);
+  drain_and_report(config, sig, processor.get(), feeds, bus.get(), *runtime, proxy.get(), ingest, simulator.get(),
+                   *sinks);
   return 0;
 }
 

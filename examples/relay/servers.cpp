@@ -11,7 +11,7 @@
 namespace relay {
 
 Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
-                      const std::vector<fanout::HttpRoute>& routes) {
+                      const std::vector<fanout::HttpRoute>& routes, const fanout::Server::Callbacks& callbacks) {
   Servers servers;
   if (config.role == Role::ingest) return servers;  // an ingest-only node serves no clients
   building(1, "cannot listen", [&] {
@@ -22,7 +22,7 @@ Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& 
       o.paths = config.paths;
       o.http_routes.insert(o.http_routes.end(), routes.begin(), routes.end());
       if (l.tls) o.tls = fanout::Server::Tls{config.tls_cert, config.tls_key};
-      servers.push_back(std::make_unique<fanout::Server>(runtime, hub, o));
+      servers.push_back(std::make_unique<fanout::Server>(runtime, hub, o, callbacks));
       log("serving {}://{}:{}{} (policy {}, queue {} bytes{})", l.tls ? "wss" : "ws", l.host, servers.back()->port(),
           config.paths.front(), o.session.policy->name(), o.session.queue.max_bytes,
           o.auth.verifier ? fmt::format(", tokens from {} ({} keys)", o.auth.verifier->options().key_file,

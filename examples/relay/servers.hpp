@@ -23,10 +23,10 @@ namespace relay {
 using Servers = std::vector<std::unique_ptr<fanout::Server>>;
 
 /// One server per [server] listen address, each also serving `routes` (the guarded admin routes, when
-/// [admin] public is set; otherwise none); none for role ingest.
-/// Throws StartupError.
+/// [admin] public is set; otherwise none) with `callbacks` (the backend proxy's, or none); none for
+/// role ingest. Throws StartupError.
 Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& config,
-                      const std::vector<fanout::HttpRoute>& routes);
+                      const std::vector<fanout::HttpRoute>& routes, const fanout::Server::Callbacks& callbacks = {});
 
 /// SIGHUP: reads the token key file again and logs which kids came, went or changed (or why the
 /// file was refused and the old keys stay). Null: tokens are off, nothing to reload.

@@ -79,7 +79,7 @@ async def run(args, checks: Checks, tmp: str):
             project = re.search(r"project\(fanout VERSION (\d+\.\d+\.\d+)", f.read()).group(1)
         rc, out, err = run_command([args.relay, "--version"])
         check(rc == 0, f"--version: exit {rc}, expected 0; stdout {out!r} stderr {err!r}")
-        m = re.fullmatch(r"fanout-relay (\S+) \(features: ws( tls)?( redis)?( postgres)?\)\n", out)
+        m = re.fullmatch(r"fanout-relay (\S+) \(features: ws( tls)?( redis)?( postgres)?( proxy)?\)\n", out)
         check(m is not None, f"--version: unexpected output {out!r}")
         if m:
             check(m.group(1) == project,
