@@ -54,6 +54,8 @@ class FANOUT_API HttpRequest {
   std::size_t count_headers(std::string_view name) const noexcept;
   /// True when the comma-separated header `name` holds `token` (case-insensitive), e.g. Connection: upgrade.
   bool header_has_token(std::string_view name, std::string_view token) const noexcept;
+  /// Every header in order, names as sent.
+  const std::vector<std::pair<std::string, std::string>>& headers() const noexcept { return headers_; }
 
  private:
   struct Parser;

@@ -100,8 +100,9 @@ class FANOUT_API Server final : public Drainable {
     /// Before the upgrade is answered: accept (with a user id, topics) or refuse (connect.hpp).
     /// Unset: every client that passed Options::auth is accepted.
     std::function<void(const ConnectRequest&, ConnectDecide)> on_connect{};
-    /// A client message that is not a control op (docs/protocol.md), text or binary. Unset: such a
-    /// message is answered with error 4001 as before.
+    /// A client message that is not a control op (docs/protocol.md), text or binary; `payload` is
+    /// valid during the call only. Limited by Session::Options::messages_per_second. Unset: such a
+    /// message is answered with error 4001 as before. docs/callbacks.md.
     std::function<void(Session&, std::string_view payload, Opcode op)> on_message{};
     /// {"op":"rpc","id":..,"data":..} (rpc.hpp). Unset: the client gets error 4501 "rpc not served".
     std::function<void(Session&, const RpcRequest&, RpcReply)> on_rpc{};

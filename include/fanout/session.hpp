@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "fanout/identity.hpp"
 #include "fanout/outbound_queue.hpp"
 #include "fanout/policy.hpp"
+#include "fanout/rpc.hpp"
 #include "fanout/session_state.hpp"
 
 namespace fanout {
@@ -41,7 +43,9 @@ class ServerShard;
 struct Recovery;
 struct Replay;
 struct SessionAuth;
+struct SessionApp;
 struct ControlRequest;
+struct ControlParse;
 struct Requester;
 struct GatewayAccess;
 enum class ControlError : int;
@@ -49,6 +53,8 @@ class HandshakeReader;
 class FrameReader;
 }  // namespace detail
 class HttpRequest;
+struct ConnectRequest;
+struct ConnectDecision;
 
 // The engine core sees a session as a detail::Member (the walk's fields and hooks), never this class.
 class FANOUT_API Session : public std::enable_shared_from_this<Session>, protected detail::Member {
@@ -76,6 +82,12 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     double pings_burst = 20;             // past the bucket the session is closed with 1008
     // A WebSocket with no subscription this long after the upgrade is closed with 1008; 0: off.
     std::chrono::milliseconds subscribe_timeout = std::chrono::seconds(10);
+    // Messages to the application (Server::Callbacks::on_message, docs/protocol.md): past the bucket
+    // the session is closed with 1008. rpcs count as control ops, and are bounded by the two below.
+    double messages_per_second = 100;  // 0: no limit
+    double messages_burst = 200;
+    std::size_t max_pending_rpcs = 16;  // rpcs waiting for the application's answer; past it: error 4429
+    std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10);  // then error 4504; a late answer is dropped
   };
 
   using State = SessionState;  // handshake, open, closing, closed (session_state.hpp)
@@ -161,13 +173,14 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   bool close_received_ = false;
   std::uint8_t quiet_ticks_ = 0;  // ticks without deliveries; a long quiet spell frees the queue
   // Bounds per client (docs/security.md): kept beside the flags above.
-  bool read_paused_ = false;        // input interest removed: the client does not read
-  bool ever_subscribed_ = false;    // subscribe_timeout is met
-  bool ip_counted_ : 1 = false;     // holds a slot of remote_'s address in the per-IP table
-  bool admit_at_head_ : 1 = false;  // a trusted proxy's X-Forwarded-For names the client
-  bool abort_close_ = false;        // close_transport resets: what the kernel still buffers is dropped
-  bool proxy_pending_ = false;      // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
-  std::uint8_t refusal_ = 0;        // a connection limit refused this one (detail::Refusal): 503
+  bool read_paused_ = false;          // input interest removed: the client does not read
+  bool ever_subscribed_ = false;      // subscribe_timeout is met
+  bool ip_counted_ : 1 = false;       // holds a slot of remote_'s address in the per-IP table
+  bool admit_at_head_ : 1 = false;    // a trusted proxy's X-Forwarded-For names the client
+  bool connect_pending_ : 1 = false;  // on_connect has not decided yet: the upgrade (and reading) waits
+  bool abort_close_ = false;          // close_transport resets: what the kernel still buffers is dropped
+  bool proxy_pending_ = false;        // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
+  std::uint8_t refusal_ = 0;          // a connection limit refused this one (detail::Refusal): 503
   // Two flags above share a byte so that this fits before owner_ (Session under 256 bytes).
   std::uint32_t index_in_owner_ = 0;  // in ServerShard's session list
   // The shard and the hub are reached through owner_ (owner_.shard, owner_.server.hub()): two
@@ -189,6 +202,7 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
  private:
   friend class detail::ServerShard;
   friend struct detail::GatewayAccess;  // a Gateway's sends, live deliveries and user binding (src/gateway)
+  friend struct RpcReply::Target;       // answers on the shard (rpc_reply.cpp)
 
   /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
   /// soon. Never closes synchronously.
@@ -206,6 +220,7 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::shared_ptr<BackpressurePolicy> policy;
     std::any user_data;
     std::unique_ptr<detail::SessionAuth> auth;  // with Server::Options::auth: identity and token expiry
+    std::unique_ptr<detail::SessionApp> app;    // with the application's callbacks: on_connect, on_message, on_rpc
     std::string proxy_header;
   };
 
@@ -225,13 +240,37 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void answer_http(int status, std::string_view reason, std::string_view extra_headers, std::string_view body,
                    std::string_view content_type = "text/plain", bool head_only = false, bool keep_alive = false);
   void answer_plain_http(const HttpRequest& req);
-  void accept_websocket(const HttpRequest& req);
+  /// 101, then `topics` joined on the application's authority (on_connect's), then on_open.
+  void accept_websocket(const HttpRequest& req, std::span<const std::string> topics = {});
   bool on_ws_bytes(std::span<const std::byte> data);
   void on_message(Opcode op, std::string_view payload);
   void on_control(std::string_view text);
+  /// A parsed control op (or, without on_message, anything that is not one: its error is answered).
+  void on_control(detail::ControlParse& parsed);
+
+  // The application's callbacks (Server::Callbacks): on_connect before the upgrade (session_connect.cpp),
+  // on_message and on_rpc after it (session_app.cpp).
+  detail::SessionApp& app_state();
+  /// The upgrade request as on_connect sees it (connect_request.cpp).
+  ConnectRequest connect_request(const HttpRequest& req) const;
+  /// Hands the valid, admitted upgrade request to on_connect; reading waits for the decision.
+  void begin_connect(const HttpRequest& req, std::span<const std::byte> after_head);
+  /// on_connect's decision, back on the shard.
+  void connect_decided(ConnectDecision decision);
+  /// A text or binary message that is not a control op, for on_message.
+  void on_app_message(std::string_view payload, Opcode op);
+  void on_rpc(detail::ControlRequest& req);
+  /// The RpcReply for rpc `seq` (rpc_reply.cpp, where its target is known).
+  RpcReply make_rpc_reply(std::uint64_t seq, std::string id);
+  /// An answer to rpc `seq` (rpc_reply.cpp); dropped when that rpc timed out or the session closed.
+  void rpc_answered(std::uint64_t seq, std::string_view text);
+  /// rpc deadlines; false when the session is closing because of them.
+  bool app_tick(std::chrono::steady_clock::time_point now);
   void fail(CloseCode code, std::string_view reason);  // close after a protocol violation
   void reply_event(std::string_view json);
   void reply_error(int code, std::string_view msg);
+  /// {"event":"error","op":"rpc","id":ID,"code":C,"msg":".."}; `id` JSON text, or empty when unknown.
+  void reply_rpc_error(std::string_view id, int code, std::string_view msg);
   void tick(std::chrono::steady_clock::time_point now);
   /// The deadlines of the state (request head, first subscription, close reply); true when one
   /// ended the session or started its close. The one place such deadlines are checked.

@@ -13,6 +13,7 @@
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/session_app.hpp"
 #include "fanout/detail/session_auth.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
@@ -327,10 +328,22 @@ void Session::on_message(Opcode op, std::string_view payload) {
         fail(CloseCode::invalid_payload, "text message is not valid UTF-8");
         return;
       }
-      if (state_ == State::open) on_control(payload);
+      if (state_ != State::open) return;
+      if (!owner_.server.callbacks().on_message) {
+        on_control(payload);
+        return;
+      }
+      // A control op (docs/protocol.md) is the protocol's; anything else is the application's.
+      if (auto parsed = detail::parse_control(payload); parsed.control)
+        on_control(parsed);
+      else
+        on_app_message(payload, op);
       return;
     case Opcode::binary:
-      if (state_ == State::open)
+      if (state_ != State::open) return;
+      if (owner_.server.callbacks().on_message)
+        on_app_message(payload, op);
+      else
         reply_error(static_cast<int>(detail::ControlError::unsupported), "binary messages are not understood");
       return;
     case Opcode::close: close_received_ = true; return;
@@ -370,6 +383,14 @@ bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
       // A deadline for the whole request head from accept (or the previous keep-alive answer), not
       // from the last byte: a byte every few seconds must not hold a connection (slowloris).
       if (now - state_since_ > owner_.server.options().handshake_timeout) {
+        if (connect_pending_) {
+          // on_connect did not decide in time: the client hears it, and a late decision is ignored.
+          connect_pending_ = false;
+          std::string().swap(app_state().held);
+          answer_http(504, "Gateway Timeout", {}, "the application did not decide in time\n");
+          state_since_ = now;  // the answer's own deadline
+          return true;
+        }
         detail::ShardCounters::add(owner_.rejected, 1);
         detail::ShardCounters::add(owner_.head_timeouts, 1);
         finish();
@@ -378,6 +399,7 @@ bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
       return false;
     case State::open:
       if (custom_ && custom_->auth && !auth_tick(now)) return true;  // auth deadline, token expiry
+      if (custom_ && custom_->app && !app_tick(now)) return true;    // rpc deadlines
       if (!ever_subscribed_ && options_.subscribe_timeout.count() > 0 &&
           now - state_since_ > options_.subscribe_timeout) {
         detail::ShardCounters::add(owner_.subscribe_timeouts, 1);

@@ -8,6 +8,7 @@
 #include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/session_app.hpp"  // Session::Custom owns one
 #include "fanout/detail/session_auth.hpp"
 #include "fanout/http.hpp"
 #include "fanout/server.hpp"

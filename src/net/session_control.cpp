@@ -18,12 +18,19 @@
 namespace fanout {
 
 void Session::on_control(std::string_view text) {
-  using detail::ControlError;
   auto parsed = detail::parse_control(text);
+  on_control(parsed);
+}
+
+void Session::on_control(detail::ControlParse& parsed) {
+  using detail::ControlError;
   // Charged before any work or reply: one per topic named (a long list is many requests), at least one.
   if (!spend_control(parsed.ok ? std::max<std::size_t>(1, parsed.request.args.size()) : 1)) return;
   if (!parsed.ok) {
-    reply_error(static_cast<int>(parsed.error), parsed.message);
+    if (parsed.control && parsed.request.op == detail::ControlRequest::Op::rpc)
+      reply_rpc_error(parsed.request.id, static_cast<int>(parsed.error), parsed.message);
+    else
+      reply_error(static_cast<int>(parsed.error), parsed.message);
     return;
   }
   if (on_auth_control(parsed.request)) return;  // auth, refresh, and anything before a required auth
@@ -31,6 +38,7 @@ void Session::on_control(std::string_view text) {
     case detail::ControlRequest::Op::auth:
     case detail::ControlRequest::Op::refresh: return;  // handled above
     case detail::ControlRequest::Op::ping: reply_event(R"({"event":"pong"})"); return;
+    case detail::ControlRequest::Op::rpc: on_rpc(parsed.request); return;
     case detail::ControlRequest::Op::subscribe:
       for (const auto& t : parsed.request.args) {
         if (state_ != State::open) return;  // a reply past the queue's reserve closed it

@@ -9,6 +9,7 @@
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/session_app.hpp"   // Session::Custom owns one
 #include "fanout/detail/session_auth.hpp"  // Session::Custom owns one
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/websocket_key.hpp"
@@ -56,6 +57,18 @@ void Session::answer_refusal() {
 
 bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   if (close_after_flush_) return true;  // answered already; ignore the rest
+  if (connect_pending_) {
+    // Reading stopped for on_connect's decision; a transport may still hand over what it had.
+    auto& held = app_state().held;
+    if (held.size() + data.size() > owner_.server.options().max_request_head_bytes) {
+      connect_pending_ = false;
+      std::string().swap(held);
+      answer_http(400, "Bad Request", {}, "too much data before the upgrade was answered\n");
+      return true;
+    }
+    held.append(reinterpret_cast<const char*>(data.data()), data.size());
+    return true;
+  }
   if (proxy_pending_ && !take_proxy_header(data)) return state_ != State::closed;
   if (data.empty()) return true;
   const auto& options = owner_.server.options();
@@ -80,6 +93,11 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
       break;
   }
   if (!admit(handshake_->request())) return true;  // Origin or token refused: 403/401 answered
+  if (owner_.server.callbacks().on_connect) {
+    // The application decides; the upgrade and what came behind the head wait (session_connect.cpp).
+    begin_connect(handshake_->request(), data.subspan(decision.consumed));
+    return state_ != State::closed;
+  }
   accept_websocket(handshake_->request());
   handshake_.reset();
   // Frames the client sent right behind its head.
@@ -153,7 +171,7 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
   schedule_flush();
 }
 
-void Session::accept_websocket(const HttpRequest& req) {
+void Session::accept_websocket(const HttpRequest& req, std::span<const std::string> topics) {
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
   // A browser that offers subprotocols (e.g. "fanout.v1" beside "bearer.<token>", auth.hpp) fails the
   // connection unless one is echoed.
@@ -173,6 +191,9 @@ void Session::accept_websocket(const HttpRequest& req) {
   schedule_flush();
   // Registered before its first subscription, so the gateway sees every topic it joins.
   if (owner_.gateway) owner_.gateway->opened(*this);
+  // on_connect's topics, on the application's authority (no acks: the application told the client).
+  for (const auto& t : topics)
+    if (state_ == State::open) subscribe(t);
   // A client that still owes its auth message joins these once it authenticates (session_auth.cpp).
   if (auto topics = detail::query_param(req.query(), "subscribe"); topics && !auth_pending()) {
     std::string_view rest = *topics;

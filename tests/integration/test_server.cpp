@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -126,6 +127,104 @@ void add_gateway_routes(fanout::Gateway& g, std::vector<fanout::HttpRoute>& rout
   });
 }
 
+/// Runs functions later on one thread of its own: the demo callbacks answer "from another thread".
+/// What is still waiting at the end is dropped (an undecided connection, an unanswered rpc).
+class Later {
+ public:
+  Later() : thread_([this] { run(); }) {}
+  ~Later() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  void after(std::chrono::milliseconds delay, std::function<void()> fn) {
+    {
+      std::lock_guard lock(mutex_);
+      tasks_.emplace(std::chrono::steady_clock::now() + delay, std::move(fn));
+    }
+    wake_.notify_all();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+      if (tasks_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      const auto when = tasks_.begin()->first;
+      if (std::chrono::steady_clock::now() < when) {
+        wake_.wait_until(lock, when);
+        continue;
+      }
+      auto fn = std::move(tasks_.begin()->second);
+      tasks_.erase(tasks_.begin());
+      lock.unlock();
+      fn();
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> tasks_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string part; std::getline(in, part, ',');)
+    if (!part.empty()) out.push_back(part);
+  return out;
+}
+
+/// --demo-connect: refuses with 401 unless ?uid=; ?deny=N refuses with N; ?slow=1 decides after 300 ms
+/// from another thread; ?never=1 never decides (504 at handshake_timeout); ?topics=a,b joins them.
+void demo_connect(Later& later, const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
+  if (const auto deny = r.query_param("deny")) {
+    decide(fanout::ConnectDecision::refused(std::stoi(*deny), "denied by the demo"));
+    return;
+  }
+  if (r.query_param("never")) return;
+  const auto uid = r.query_param("uid");
+  fanout::ConnectDecision d =
+      uid ? fanout::ConnectDecision::accepted(*uid, split_commas(r.query_param("topics").value_or("")))
+          : fanout::ConnectDecision::refused(401, "uid required");
+  if (r.query_param("slow"))
+    later.after(std::chrono::milliseconds(300), [decide = std::move(decide), d = std::move(d)] { decide(d); });
+  else
+    decide(std::move(d));
+}
+
+/// --demo-rpc: echoes data; methods "whoami" (the session's user id), "slow" (echo after 200 ms from
+/// another thread), "late" (after 1 s, then prints `late-answered ID`), "never" (no answer), "fail"
+/// (error 4000), "bad" (an answer that is not JSON).
+void demo_rpc(Later& later, fanout::Session& s, const fanout::RpcRequest& req, fanout::RpcReply reply) {
+  if (req.method == "whoami")
+    reply.result(fmt::format(R"({{"user":"{}","session":{}}})", s.user_id(), s.id()));
+  else if (req.method == "slow")
+    later.after(std::chrono::milliseconds(200), [reply, data = req.data] { reply.result(data); });
+  else if (req.method == "late")  // past the tests' rpc_timeout; says when it answered
+    later.after(std::chrono::milliseconds(1000), [reply, id = req.id] {
+      reply.result(R"("late")");
+      say("late-answered " + id);
+    });
+  else if (req.method == "never")
+    return;
+  else if (req.method == "fail")
+    reply.error(4000, "failed as asked");
+  else if (req.method == "bad")
+    reply.result("not json{");
+  else
+    reply.result(req.data);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -138,9 +237,15 @@ int main(int argc, char** argv) {
   std::optional<fanout::Gateway::Options> gateway_opt;
   auto num = [&](int& i) { return std::stoll(argv[++i]); };
   auto ms = [&](int& i) { return std::chrono::milliseconds(num(i)); };
+  bool demo_connect_on = false, demo_rpc_on = false, demo_echo_on = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
+      // The application's callbacks (Server::Callbacks), as small demos the tests drive.
+      if (a == "--demo-connect" || a == "--demo-rpc" || a == "--demo-echo") {
+        (a == "--demo-connect" ? demo_connect_on : a == "--demo-rpc" ? demo_rpc_on : demo_echo_on) = true;
+        continue;
+      }
       if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
       if (a == "--host")
         opt.host = argv[++i];
@@ -170,6 +275,14 @@ int main(int argc, char** argv) {
         opt.session.control_ops_burst = static_cast<double>(num(i));
       else if (a == "--subscribe-timeout-ms")
         opt.session.subscribe_timeout = ms(i);
+      else if (a == "--messages-per-second")
+        opt.session.messages_per_second = static_cast<double>(num(i));
+      else if (a == "--messages-burst")
+        opt.session.messages_burst = static_cast<double>(num(i));
+      else if (a == "--max-pending-rpcs")
+        opt.session.max_pending_rpcs = static_cast<std::size_t>(num(i));
+      else if (a == "--rpc-timeout-ms")
+        opt.session.rpc_timeout = ms(i);
       else if (a == "--max-subscriptions")
         opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
       else if (a == "--client-topics") {
@@ -223,8 +336,19 @@ int main(int argc, char** argv) {
   fanout::Hub hub(runtime, hub_opt);
   // The topic list is an admin route; this test server serves it on its one port, always fresh.
   opt.http_routes.push_back(fanout::topic_list_route(hub, {.refresh = std::chrono::milliseconds(0)}));
-  std::unique_ptr<fanout::Gateway> gateway;
+  Later later;  // before the server: its answers may still be queued when the server goes
   fanout::Server::Callbacks callbacks;
+  if (demo_connect_on)
+    callbacks.on_connect = [&later](const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
+      demo_connect(later, r, std::move(decide));
+    };
+  if (demo_rpc_on)
+    callbacks.on_rpc = [&later](fanout::Session& s, const fanout::RpcRequest& req, fanout::RpcReply reply) {
+      demo_rpc(later, s, req, std::move(reply));
+    };
+  if (demo_echo_on)
+    callbacks.on_message = [](fanout::Session& s, std::string_view payload, fanout::Opcode op) { s.send(payload, op); };
+  std::unique_ptr<fanout::Gateway> gateway;
   if (gateway_opt) {
     gateway = std::make_unique<fanout::Gateway>(runtime, hub, *gateway_opt);
     add_gateway_routes(*gateway, opt.http_routes);
@@ -233,7 +357,7 @@ int main(int argc, char** argv) {
       s.send(fmt::format(R"({{"event":"hello","client_id":"{}","user":"{}"}})", g->client_id(s), s.user_id()));
     };
   }
-  fanout::Server server(runtime, hub, opt, callbacks);
+  fanout::Server server(runtime, hub, opt, std::move(callbacks));
   if (gateway) gateway->attach(server);
   runtime.start();
   say(fmt::format("port={}", server.port()));

@@ -93,3 +93,38 @@ TEST_CASE("presence: one topic in arg (or args); subscribe may ask for join/leav
   // "arg" names a topic for presence only: a subscribe still needs "args".
   CHECK(parse_control(R"({"op":"subscribe","arg":"room"})").error == ControlError::bad_args);
 }
+
+TEST_CASE("what is a control op: a JSON object whose op is the protocol's, valid or not") {
+  for (const char* control : {R"({"op":"ping"})", R"({"op":"subscribe"})", R"({"op":"auth"})",
+                              R"({"op":"rpc","id":{}})", R"({"since":5,"op":"subscribe","args":["a"]})",
+                              R"({"op":"subscribe","args":["t"],"since":{"t":18446744073709551616}})"})
+    CHECK_MESSAGE(parse_control(control).control, control);
+  for (const char* app : {"hello", "", "[1]", "42", R"({"op":"chat","args":5})", R"({"op":5})", R"({"type":"x"})",
+                          R"({"op":"PING"})", R"({"op":"ping"} x)", R"({"op":"chat","n":18446744073709551616})"})
+    CHECK_FALSE_MESSAGE(parse_control(app).control, app);
+}
+
+TEST_CASE("rpc: id as JSON text, data as the client wrote it, method") {
+  auto p = parse_control(R"({"op":"rpc","id":7,"method":"get","data": { "a" : [1, 2.50] } })");
+  REQUIRE(p.ok);
+  CHECK(p.request.op == ControlRequest::Op::rpc);
+  CHECK(p.request.id == "7");
+  CHECK(p.request.data == R"({ "a" : [1, 2.50] })");
+  CHECK(p.request.method == "get");
+  auto s = parse_control(R"({"data":"x\u00e9","id":"a\"b","op":"rpc","method":5})");
+  REQUIRE(s.ok);
+  CHECK(s.request.id == R"("a\"b")");
+  CHECK(s.request.data == R"("x\u00e9")");
+  CHECK(s.request.method.empty());
+  auto none = parse_control(R"({"op":"rpc","id":-1.5})");
+  REQUIRE(none.ok);
+  CHECK(none.request.data == "null");
+  CHECK(parse_control(R"({"op":"rpc","id":true,"data":1})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"rpc","id":null})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"rpc","data":1})").error == ControlError::bad_args);
+  const std::string long_id = R"({"op":"rpc","id":")" + std::string(300, 'x') + R"("})";
+  auto l = parse_control(long_id);
+  CHECK(l.error == ControlError::bad_args);
+  CHECK(l.request.id.empty());  // not echoed
+  CHECK(l.control);
+}

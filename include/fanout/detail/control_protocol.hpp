@@ -1,6 +1,7 @@
 // fanout/detail/control_protocol.hpp — the client's JSON control messages (docs/protocol.md).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,8 +23,16 @@ enum class ControlError : int {
   unauthorized = 4401,   // a token was needed, or the one given was refused
   forbidden = 4403,      // the access rules deny this topic to this connection
   unknown_topic = 4008,  // subscribe to a topic the server does not have (clients may not create topics)
-  not_served = 4501,     // an op this server does not serve (presence without a Gateway)
+  // The application's callbacks (Server::Callbacks; docs/protocol.md, "Messages and rpc"), after HTTP's 429/50x.
+  too_many_rpcs = 4429,   // more rpcs waiting for their answers than Session::Options::max_pending_rpcs
+  app_failed = 4500,      // the application threw, or answered an rpc with text that is not JSON
+  rpc_not_served = 4501,  // no Server::Callbacks::on_rpc
+  rpc_timeout = 4504,     // no answer within Session::Options::rpc_timeout
+  not_served = 4501,      // an op this server does not serve (presence without a Gateway)
 };
+
+/// The longest rpc "id" (as JSON text) a session keeps while the rpc waits for its answer.
+inline constexpr std::size_t k_max_rpc_id_bytes = 256;
 
 /// Where a client left a topic: its last seq, and the topic's epoch when it knew it.
 struct Since {
@@ -33,13 +42,16 @@ struct Since {
 };
 
 struct ControlRequest {
-  enum class Op { subscribe, unsubscribe, ping, auth, refresh, presence };
+  enum class Op { subscribe, unsubscribe, ping, auth, refresh, rpc, presence };
   Op op = Op::ping;
   std::vector<std::string> args;
   std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
   bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
   std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
   bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
+  std::string id;            // rpc: "id" as JSON text (a number or a string)
+  std::string data;          // rpc: "data" as the client wrote it ("null" when absent)
+  std::string method;        // rpc: "method" when a string
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)
@@ -50,12 +62,18 @@ struct ControlRequest {
 
 struct ControlParse {
   bool ok = false;
+  // A control op: a JSON object whose "op" is one of the protocol's (control_op_of), valid or not.
+  // Anything else (not JSON, not an object, no "op", another op) is an application message when
+  // Server::Callbacks::on_message is set; `error` then says why it is not a control op.
+  bool control = false;
   ControlRequest request;
   ControlError error = ControlError::bad_json;
   std::string message;
 };
 
-/// Parses one text message from a client (simdjson on-demand; runs once per client message).
+/// Parses one text message from a client (runs once per client text message).
 ControlParse parse_control(std::string_view text);
+/// The protocol's op named `op`; false when it names none (the message is then the application's).
+bool control_op_of(std::string_view op, ControlRequest::Op& out) noexcept;
 
 }  // namespace fanout::detail
