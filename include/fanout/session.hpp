@@ -201,8 +201,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
 
  private:
   friend class detail::ServerShard;
-  friend struct detail::GatewayAccess;  // a Gateway's sends, live deliveries and user binding (src/gateway)
   friend struct RpcReply::Target;       // answers on the shard (rpc_reply.cpp)
+  friend struct detail::GatewayAccess;  // a Gateway's sends, live deliveries and user binding (src/gateway)
 
   /// Queues a frame under the policy (the reference is the session's to keep or drop), and writes
   /// soon. Never closes synchronously.

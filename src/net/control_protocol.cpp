@@ -143,8 +143,8 @@ ControlParse parse_control(std::string_view text) {
   out.control = true;
   using Op = ControlRequest::Op;
   std::vector<std::string> args;
-  std::optional<std::string_view> arg;
   bool have_id = false;
+  std::optional<std::string_view> arg;  // presence: {"op":"presence","arg":"t"}
   // Unknown fields are ignored so clients may add their own (e.g. "id" beside a subscribe).
   for (auto [key, value] : obj) {
     if (key == "since") {
@@ -171,7 +171,7 @@ ControlParse parse_control(std::string_view text) {
     } else if (key == "presence") {
       if (value.get_bool().get(out.request.presence))
         return fail(ControlError::bad_args, R"("presence" must be true or false)");
-    } else if (key == "arg") {  // presence: one topic
+    } else if (key == "arg") {
       std::string_view topic;
       if (value.get_string().get(topic)) return fail(ControlError::bad_args, "\"arg\" must be a topic name");
       arg = topic;

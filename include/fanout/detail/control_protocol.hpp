@@ -48,10 +48,10 @@ struct ControlRequest {
   std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
   bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
   std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
-  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
   std::string id;            // rpc: "id" as JSON text (a number or a string)
   std::string data;          // rpc: "data" as the client wrote it ("null" when absent)
   std::string method;        // rpc: "method" when a string
+  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)
