@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto& r = p.request;
     if ((r.op == Op::subscribe || r.op == Op::unsubscribe) && r.args.empty()) std::abort();
     if ((r.op == Op::auth || r.op == Op::refresh) && r.token.empty()) std::abort();
+    if (r.op == Op::presence && r.args.size() != 1) std::abort();
     if (r.op == Op::rpc && (r.id.empty() || r.id.size() > fanout::detail::k_max_rpc_id_bytes || r.data.empty()))
       std::abort();
     if (!p.control) std::abort();  // a parse that succeeded is one of the protocol's ops

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -268,5 +269,41 @@ TEST_CASE("gateway over a server: registry, users bound at open, addressed sends
   REQUIRE(wait_for([&] { return gw.connection_count() == 0; }));
   CHECK(gw.user_count() == 0);
   CHECK(gw.stats().sends >= 8);
+  rt.stop();
+}
+
+TEST_CASE("gateway with on_connect: the request carries the client id; the decision's user and topics are bound") {
+  fanout::Runtime rt({.shards = 2});
+  fanout::Hub hub(rt);
+  fanout::Gateway gw(rt, hub, {.node = "c1"});
+  std::mutex m;
+  std::vector<std::string> requested;
+  fanout::Server::Options o;
+  o.port = 0;
+  fanout::Server server(
+      rt, hub, o,
+      {.on_open = [&](fanout::Session& s) { s.send(R"({"event":"hello","id":")" + gw.client_id(s) + "\"}"); },
+       .on_connect =
+           [&](const fanout::ConnectRequest& r, fanout::ConnectDecide decide) {
+             {
+               std::lock_guard lock(m);
+               requested.push_back(r.client_id);
+             }
+             decide(fanout::ConnectDecision::accepted("erin", {"room:9"}));
+           }});
+  gw.attach(server);
+  rt.start();
+  Client c(server.port(), "x=1");
+  const auto hello = c.next_with("hello");
+  {
+    std::lock_guard lock(m);
+    REQUIRE(requested.size() == 1);
+    CHECK(hello.find("\"id\":\"" + requested[0] + "\"") != std::string::npos);
+  }
+  CHECK(gw.is_online("erin"));
+  REQUIRE(wait_for([&] { return gw.topic_user_count("room:9") == 1; }));
+  CHECK(gw.topic_users("room:9").at(0).user == "erin");
+  CHECK(gw.send_to_user("erin", "to-erin") == 1);
+  CHECK(c.next_with("to-") == "to-erin");
   rt.stop();
 }
