@@ -45,6 +45,8 @@ class BusNode {
   void stop(std::function<void()> done);
 
   std::string stats_line() const;
+  /// Both Redis connections are up (any thread): /readyz.
+  bool connected() const noexcept { return bus_.connected(); }
 
  private:
   struct Lease {

@@ -144,19 +144,19 @@ class Relay:
     """fanout-relay with its log (stdout and stderr) in a temp file that the test reads."""
 
     def __init__(self, path: str, args=(), name: str = "relay", wait_ready: bool = True,
-                 ready_timeout: float = 20):
+                 ready_timeout: float = 20, env: dict | None = None):
         self.name = name
         args = [*map(str, args)]
         # The admin listener (metrics, status page, /topics) has a fixed default port: tests run
         # in parallel, so each relay takes a free one unless the test chose.
-        if "--admin-listen" not in args:
+        if "--admin-listen" not in args and "FANOUT_ADMIN_LISTEN" not in (env or {}):
             args += ["--admin-listen", f"{HOST}:0"]
         self.argv = [path, *args]
         self.stderr_file = tempfile.NamedTemporaryFile(prefix="fanout-relay-", suffix=".log",
                                                        delete=False)
         log(f"{name}: starting {' '.join(self.argv)}")
         self.proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=self.stderr_file,
-                          stderr=subprocess.STDOUT)
+                          stderr=subprocess.STDOUT, env=env)  # env: None inherits ours
         self.pid = self.proc.pid
         _servers.append(self)  # failure reports print our log tail; run_test unlinks the file
         self.port = None
@@ -274,10 +274,10 @@ class Relay:
         kill_child(self.proc)
 
 
-def run_command(argv, timeout: float = 30) -> tuple[int, str, str]:
+def run_command(argv, timeout: float = 30, env: dict | None = None) -> tuple[int, str, str]:
     """Runs a short-lived command (a registered child); (exit code, stdout, stderr)."""
     p = spawn([*map(str, argv)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-              stderr=subprocess.PIPE)
+              stderr=subprocess.PIPE, env=env)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
