@@ -738,6 +738,24 @@ std::string version_line() {
   return fmt::format("fanout-relay {} (features: {})", FANOUT_VERSION_STRING, features);
 }
 
+namespace {
+// " (did you mean '--listen'?)" for the first argument that looks like a flag and is none, or "".
+std::string flag_hint(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> flags;
+  for (const CLI::Option* o : app.get_options())
+    for (const auto& name : o->get_lnames()) flags.push_back("--" + name);
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (!arg.starts_with("--")) continue;
+    arg = arg.substr(0, arg.find('='));
+    if (std::find(flags.begin(), flags.end(), arg) != flags.end()) continue;
+    const auto hint = nearest_name(arg, flags);
+    return hint.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", hint);
+  }
+  return {};
+}
+}  // namespace
+
 bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c) {
   CLI::App app{
       "fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
@@ -803,7 +821,7 @@ bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c)
     app.exit(e);
     return false;
   } catch (const CLI::ParseError& e) {
-    throw std::runtime_error(e.what());
+    throw std::runtime_error(std::string(e.what()) + flag_hint(app, argc, argv));
   }
 
   c.config_file = config_file;

@@ -9,12 +9,6 @@ Readiness::Readiness(std::function<std::string()> why_not) : state_(std::make_sh
 }
 
 void Readiness::begin_drain() noexcept { state_->draining.store(true, std::memory_order_relaxed); }
-bool Readiness::draining() const noexcept { return state_->draining.load(std::memory_order_relaxed); }
-
-std::string Readiness::why_not() const {
-  if (draining()) return "draining";
-  return state_->why_not ? state_->why_not() : std::string();
-}
 
 fanout::HttpRoute Readiness::route() const {
   return {"/readyz", false, [state = state_](const fanout::HttpRequest&) {

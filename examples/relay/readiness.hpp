@@ -22,9 +22,6 @@ class Readiness {
 
   /// Ready no more, whatever `why_not` says: the relay is shutting down.
   void begin_drain() noexcept;
-  bool draining() const noexcept;
-  /// "" when ready, else why not.
-  std::string why_not() const;
 
   /// GET /readyz: 200 {"ready":true} or 503 {"ready":false,"reason":"..."}, never cached.
   fanout::HttpRoute route() const;

@@ -7,7 +7,8 @@
 Checks: `--check` exits 1 naming the key and the problem, one line each, for a TLS certificate that
 is not PEM, a key that does not match its certificate, a listen port and an admin port held by
 another socket, and upstream URLs with a bad scheme or no host; all at once gives one line per
-problem; a good configuration exits 0 with "configuration ok". FANOUT_SERVER_LISTEN and
+problem; a good configuration exits 0 with "configuration ok"; a misspelt flag exits 2 naming the
+nearest one. FANOUT_SERVER_LISTEN and
 FANOUT_ADMIN_LISTEN win over the file and lose to the flags; FANOUT_LOG_LEVEL wins over [log] level
 and loses to --log-level; an unknown FANOUT_* is a warning naming the nearest variable; a bad value
 exits 2 naming the variable. `--log-format json`: every line is a JSON object with ts (RFC 3339, UTC,
@@ -129,6 +130,13 @@ async def run(args, checks: Checks, tmp: str):
         finally:
             s.close()
 
+    async def unknown_flag():
+        rc, out, err = run_command([args.relay, "--check", "--lisen", f"{HOST}:0"])
+        check(rc == 2 and "--lisen" in err and "(did you mean '--listen'?)" in err,
+              f"--lisen: exit {rc}, expected 2 suggesting --listen; stderr {err!r}")
+        log(f"    {err.strip()}")
+
+    await checks.arun("an unknown flag: exit 2 naming the nearest", unknown_flag)
     await checks.arun("--check: a TLS file that is not PEM, a key of another cert, a missing key", bad_tls)
     await checks.arun("--check: listen and admin ports in use, a host name", port_in_use)
     await checks.arun("--check: bad upstream URLs", bad_urls)
