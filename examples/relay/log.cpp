@@ -11,23 +11,55 @@ namespace {
 std::atomic<LogLevel> g_level{LogLevel::info};
 std::atomic<LogFormat> g_format{LogFormat::text};
 
-// A JSON string's content: quotes, backslashes and control characters escaped; other bytes as
-// they are (messages are UTF-8 or ASCII; redacted upstream text included).
+// Length of the valid UTF-8 sequence at the start of `s`, or 0 when it is not one.
+std::size_t utf8_length(std::string_view s) {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  const auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;  // overlong, surrogates
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;  // overlong, past U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+// A JSON string's content: quotes, backslashes and control characters escaped, bytes that are not
+// UTF-8 (an upstream's reason may carry any) as U+FFFD, so every line parses.
 void append_json_escaped(std::string& out, std::string_view s) {
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7F)
-          out += fmt::format("\\u{:04x}", c);
-        else
-          out += ch;
+  while (!s.empty()) {
+    const std::size_t n = utf8_length(s);
+    const char ch = s[0];
+    if (n == 0) {
+      out += "\\ufffd";
+      s.remove_prefix(1);
+      continue;
     }
+    if (n > 1) {
+      out.append(s.substr(0, n));
+    } else if (ch == '"') {
+      out += "\\\"";
+    } else if (ch == '\\') {
+      out += "\\\\";
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(ch));
+    } else {
+      out += ch;
+    }
+    s.remove_prefix(n);
   }
 }
 

@@ -12,7 +12,8 @@ nearest one. FANOUT_SERVER_LISTEN and
 FANOUT_ADMIN_LISTEN win over the file and lose to the flags; FANOUT_LOG_LEVEL wins over [log] level
 and loses to --log-level; an unknown FANOUT_* is a warning naming the nearest variable; a bad value
 exits 2 naming the variable. `--log-format json`: every line is a JSON object with ts (RFC 3339, UTC,
-ending in Z), level and msg, also for messages with quotes and backslashes; `--log-level warn` shows
+ending in Z), level and msg, also for messages with quotes, backslashes and bytes that are not UTF-8
+(the log stays UTF-8); `--log-level warn` shows
 warnings and nothing below.
 """
 
@@ -183,15 +184,26 @@ async def run(args, checks: Checks, tmp: str):
         closed = free_port()
         # A URL with a quote and a backslash: the JSON lines must escape them.
         url = f'ws://{HOST}:{closed}/ws?q="x\\y"'
+        # And a variable whose name is not UTF-8: its warning must still make a valid line.
+        env = {k.encode(): v.encode() for k, v in os.environ.items() if not k.startswith("FANOUT_")}
+        env[b"FANOUT_\xffBAD"] = b"1"
         r = Relay(args.relay, [*quiet, "--log-format", "json", "--log-level", "debug", "--sim", "-u", url],
-                  name="relay-json")
+                  name="relay-json", env=env)
         try:
             await r.wait_line(r'"level":"warn".*upstream upstream down', what="the closed upstream's warning")
             os.kill(r.pid, signal.SIGHUP)
             await r.wait_line(r"SIGHUP: configuration reloaded", what="the reload line")
         finally:
             check(await r.aterminate() == 0, "relay-json: exit code")
+        with open(r.stderr_file.name, "rb") as f:
+            raw = f.read()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            check(False, f"the JSON log is not UTF-8: {e}")
         lines = r.lines()
+        check(any("FANOUT_\ufffdBAD is not a setting" in json.loads(ln)["msg"] for ln in lines),
+              "no warning for the non-UTF-8 variable, with U+FFFD for its byte")
         levels = set()
         for i, line in enumerate(lines):
             try:
