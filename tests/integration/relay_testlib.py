@@ -274,6 +274,31 @@ class Relay:
         kill_child(self.proc)
 
 
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """One GET on 127.0.0.1:port: (status, body)."""
+    import http.client
+    c = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+async def wait_readyz(ports, status: int, reason: str | None, what: str, timeout: float = 20):
+    """Polls GET /readyz on every port until each answers `status` (and, for 503, `reason`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [await asyncio.to_thread(http_get, p, "/readyz") for p in ports]
+        if all(s == status and (reason is None or json.loads(b).get("reason") == reason) for s, b in got):
+            log(f"    /readyz {what}: {got[0][0]} {got[0][1].strip()}")
+            return
+        check(time.monotonic() < deadline, f"/readyz {what}: expected {status} {reason or ''} within {timeout} s, "
+                                           f"got {got}")
+        await asyncio.sleep(0.05)
+
+
 def run_command(argv, timeout: float = 30, env: dict | None = None) -> tuple[int, str, str]:
     """Runs a short-lived command (a registered child); (exit code, stdout, stderr)."""
     p = spawn([*map(str, argv)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -17,7 +17,6 @@ file with a syntax error keeps the configuration in use.
 """
 
 import asyncio
-import http.client
 import json
 import os
 import signal
@@ -27,35 +26,12 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from relay_testlib import (HOST, ROUTE, Checks, FeedSim, Relay, Stream, check, check_open,  # noqa: E402
-                           close_all, declare_args, log, relay_client, run_relay_test, subscribe_msg,
-                           topic_of, write_file)
+                           close_all, declare_args, http_get, log, relay_client, run_relay_test,
+                           subscribe_msg, topic_of, wait_readyz, write_file)
 from test_tls import make_certs, trusting_context, wss_client, wss_open  # noqa: E402
 
 STREAMS = [("tickers", "BTC-USDT")]
 TOPICS = [topic_of(s) for s in STREAMS]
-
-
-def http_get(port: int, path: str) -> tuple[int, str]:
-    c = http.client.HTTPConnection(HOST, port, timeout=5)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    finally:
-        c.close()
-
-
-async def wait_ready(ports, status: int, reason: str | None, what: str, timeout: float = 20):
-    """Polls GET /readyz on every port until each answers `status` (and `reason`)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = [await asyncio.to_thread(http_get, p, "/readyz") for p in ports]
-        ok = all(s == status and (reason is None or json.loads(b).get("reason") == reason) for s, b in got)
-        if ok:
-            log(f"    /readyz {what}: {got[0][0]} {got[0][1].strip()}")
-            return
-        check(asyncio.get_running_loop().time() < deadline, f"/readyz {what}: expected {status} {reason}, got {got}")
-        await asyncio.sleep(0.05)
 
 
 async def body(args):
@@ -74,18 +50,18 @@ async def run(args, checks: Checks, tmp: str):
         ports = [relay.port, relay.admin_port]
         try:
             await relay.wait_line(Relay.live_re("upstream"), what="upstream live")
-            await wait_ready(ports, 200, None, "upstream live")
+            await wait_readyz(ports, 200, None, "upstream live")
             port = sim.port
             await asyncio.to_thread(sim.quit)
             await relay.wait_line(Relay.down_re("upstream"), what="upstream down")
-            await wait_ready(ports, 503, "no upstream live", "upstream down")
+            await wait_readyz(ports, 503, "no upstream live", "upstream down")
             for p in ports:
                 status, _ = await asyncio.to_thread(http_get, p, "/healthz")
                 check(status == 200, f"/healthz on {p} while the upstream is down: {status}, expected 200")
             n = relay.line_count()
             sim2 = FeedSim(args.sim, port=port, rate=20, name="feed-sim-2")
             await relay.wait_line(Relay.live_re("upstream"), after=n, what="upstream live again")
-            await wait_ready(ports, 200, None, "upstream back")
+            await wait_readyz(ports, 200, None, "upstream back")
             await asyncio.to_thread(sim2.quit)
         finally:
             check(await relay.aterminate() == 0, "relay-readyz: exit code")
@@ -96,11 +72,11 @@ async def run(args, checks: Checks, tmp: str):
         relay = Relay(args.relay, ["--listen", f"{HOST}:0"], name="relay-drain", env=env)
         ports = [relay.port, relay.admin_port]
         await relay.wait_line(Relay.live_re("simulator"), what="simulator live")
-        await wait_ready(ports, 200, None, "before SIGTERM")
+        await wait_readyz(ports, 200, None, "before SIGTERM")
         client = await relay_client(relay.port, ["tickers:BTC-USDT"], "client-drain")
         await client.count_each(2)
         relay.proc.send_signal(signal.SIGTERM)
-        await wait_ready(ports, 503, "draining", "after SIGTERM")
+        await wait_readyz(ports, 503, "draining", "after SIGTERM")
         status, _ = await asyncio.to_thread(http_get, relay.admin_port, "/healthz")
         check(status == 200, f"/healthz during the drain delay: {status}, expected 200")
         check(relay.alive(), "relay-drain exited before its drain delay")
