@@ -6,7 +6,8 @@
 
 Checks: `--check` exits 1 naming the key and the problem, one line each, for a TLS certificate that
 is not PEM, a key that does not match its certificate, a listen port and an admin port held by
-another socket, and upstream URLs with a bad scheme or no host; all at once gives one line per
+another socket, upstream URLs with a bad scheme or no host, and a journal sink in a directory
+that does not exist; all at once gives one line per
 problem; a good configuration exits 0 with "configuration ok"; a misspelt flag exits 2 naming the
 nearest one. FANOUT_SERVER_LISTEN and
 FANOUT_ADMIN_LISTEN win over the file and lose to the flags; FANOUT_LOG_LEVEL wins over [log] level
@@ -118,6 +119,11 @@ async def run(args, checks: Checks, tmp: str):
                     [r"^upstream 'upstream' urls: .*ws:// or wss://.*ftp://127\.0\.0\.1:1/ws"], "ftp scheme")
         check_fails([*quiet, "-u", "ws://:80/ws"], [r"^upstream 'upstream' urls: .*no host"], "no host")
 
+    async def bad_sink_path():
+        path = write_file(tmp, "sink.toml", f'[[sink]]\ntype = "journal"\npath = "{tmp}/no/such/dir/j.jsonl"\n')
+        check_fails(["--config", path, *quiet], [rf"^sink\.journal\.path {re.escape(tmp)}/no/such/dir/j\.jsonl: no directory"],
+                    "a journal in a directory that does not exist")
+
     async def all_at_once():
         s = held_port()
         try:
@@ -141,6 +147,7 @@ async def run(args, checks: Checks, tmp: str):
     await checks.arun("--check: a TLS file that is not PEM, a key of another cert, a missing key", bad_tls)
     await checks.arun("--check: listen and admin ports in use, a host name", port_in_use)
     await checks.arun("--check: bad upstream URLs", bad_urls)
+    await checks.arun("--check: a journal sink that cannot be written", bad_sink_path)
     await checks.arun("--check: every problem on its own line", all_at_once)
 
     async def env_overrides():
