@@ -17,7 +17,6 @@ file with a syntax error keeps the configuration in use.
 """
 
 import asyncio
-import json
 import os
 import signal
 import ssl
