@@ -98,7 +98,11 @@ void apply_env(const std::vector<std::string>& env, Config& c) {
     try {
       apply_one(name, it->second, value, c, true);
     } catch (const std::runtime_error& e) {
-      throw std::runtime_error(raw_error.empty() ? e.what() : raw_error);
+      // Tell the more useful of the two: a range error of the TOML value (FANOUT_SERVER_SHARDS=100),
+      // else what the string was refused for (FANOUT_SERVER_LISTEN=8080: not HOST:PORT).
+      const bool type_only =
+          raw_error.find("wrong type") != std::string::npos || raw_error.find("must be a string") != std::string::npos;
+      throw std::runtime_error(raw_error.empty() || type_only ? e.what() : raw_error);
     }
   }
 }
