@@ -49,7 +49,8 @@ bool has_bearer(const fanout::HttpRequest& req, std::string_view token) noexcept
 std::vector<fanout::HttpRoute> guarded(std::vector<fanout::HttpRoute> routes, const std::string& token) {
   if (token.empty()) return routes;
   for (auto& r : routes) {
-    if (!r.prefix && r.path == "/") continue;  // static HTML; the data it polls is guarded
+    // Static HTML (the data it polls is guarded), and readiness, which probes ask without a token.
+    if (!r.prefix && (r.path == "/" || r.path == "/readyz")) continue;
     r.handler = [token, inner = std::move(r.handler)](const fanout::HttpRequest& req) {
       if (!has_bearer(req, token))
         return fanout::HttpResponse{.status = 401,

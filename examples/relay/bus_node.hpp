@@ -57,6 +57,8 @@ class BusNode {
   std::string stats_line() const;
   /// Empty without a gateway link.
   std::string gateway_stats_line() const;
+  /// Both Redis connections are up (any thread): /readyz.
+  bool connected() const noexcept { return bus_.connected(); }
 
  private:
   struct Lease {

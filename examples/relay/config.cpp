@@ -7,6 +7,8 @@
 #include <toml++/toml.h>
 
 #include <unistd.h>  // gethostname
+#include "env.hpp"
+#include "nearest.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -178,7 +180,14 @@ void check_keys(const toml::table& t, std::string_view where, std::initializer_l
     const bool known = std::any_of(tables.begin(), tables.end(), [&](const Keys<T>* keys) {
       return std::any_of(keys->begin(), keys->end(), [&](const Key<T>& key) { return key.name == k.str(); });
     });
-    if (!known) throw std::runtime_error(fmt::format("unknown key '{}' in {}", k.str(), where));
+    if (!known) {
+      std::vector<std::string_view> names;
+      for (const Keys<T>* keys : tables)
+        for (const Key<T>& key : *keys) names.push_back(key.name);
+      const auto hint = nearest_name(k.str(), names);
+      throw std::runtime_error(fmt::format("unknown key '{}' in {}{}", k.str(), where,
+                                           hint.empty() ? "" : fmt::format(" (did you mean '{}'?)", hint)));
+    }
   }
 }
 template <class T>
@@ -226,6 +235,7 @@ const Keys<Config> k_server = {
                                    1, k_int_max, [](Config& c) -> auto& { return c.server.max_request_head_bytes; })},
     {"stats_interval_s", integer(0, std::numeric_limits<unsigned>::max(), &Config::stats_interval_s)},
     {"drain_ms", millis(&Config::drain)},
+    {"drain_delay_ms", millis(&Config::drain_delay)},
     {"envelope_path", strings([](Config& c) -> auto& { return c.server.envelope_paths; })},
     {"topic_endpoints", value<bool>([](Config& c) -> auto& { return c.server.topic_endpoints; })},
     {"http_max_age_s", [](const toml::node& n, const Where& w,
@@ -657,6 +667,22 @@ std::string resolve_node(const std::string& configured) {
   return node;
 }
 
+// [log] (log.hpp): --log-level and --log-format override it.
+const Keys<LogConfig> k_log = {
+    {"level",
+     [](const toml::node& n, const Where& w, LogConfig& l) {
+       const auto name = value_of<std::string>(n, w);
+       if (auto level = log_level_by_name(name)) return void(l.level = *level);
+       throw std::runtime_error(fmt::format("log.level '{}' must be error, warn, info or debug", name));
+     }},
+    {"format",
+     [](const toml::node& n, const Where& w, LogConfig& l) {
+       const auto name = value_of<std::string>(n, w);
+       if (auto format = log_format_by_name(name)) return void(l.format = *format);
+       throw std::runtime_error(fmt::format("log.format '{}' must be text or json", name));
+     }},
+};
+
 // The top level: its tables and `role`, in the order they are applied.
 template <class T, class F>
 auto section(std::string_view name, const Keys<T>& keys, F part) {
@@ -726,6 +752,7 @@ const Keys<Config> k_root = {
      }},
     {"api", section("api", k_api, &Config::api)},
     {"gateway", section("gateway", k_gateway, &Config::gateway)},
+    {"log", section("log", k_log, &Config::log)},
 };
 
 }  // namespace
@@ -749,6 +776,28 @@ std::vector<std::string> read_api_keys(const std::string& path) {
   }
   if (keys.empty()) throw std::runtime_error(fmt::format("API key file {} holds no key", path));
   return keys;
+}
+
+std::vector<SettableKey> settable_keys() {
+  std::vector<SettableKey> r{{"", "role"}};
+  auto add = [&r](std::string_view section, const auto& keys) {
+    for (const auto& k : keys) r.push_back({section, k.name});
+  };
+  add("server", k_server);
+  add("history", k_history);
+  add("topics", k_topics);
+  add("limits", k_limits);
+  add("processor", k_processor);
+  add("http", k_http);
+  add("redis", k_redis);
+  add("simulator", k_simulator);
+  add("auth", k_auth);
+  add("admin", k_admin);
+  add("log", k_log);
+  add("api", k_api);
+  add("gateway", k_gateway);
+  add("proxy", k_proxy);
+  return r;
 }
 
 void apply_toml(std::string_view text, const std::string& path, Config& c) {
@@ -805,7 +854,25 @@ std::string version_line() {
   return fmt::format("fanout-relay {} (features: {})", FANOUT_VERSION_STRING, features);
 }
 
-bool load(int argc, char** argv, Config& c) {
+namespace {
+// " (did you mean '--listen'?)" for the first argument that looks like a flag and is none, or "".
+std::string flag_hint(const CLI::App& app, int argc, char** argv) {
+  std::vector<std::string> flags;
+  for (const CLI::Option* o : app.get_options())
+    for (const auto& name : o->get_lnames()) flags.push_back("--" + name);
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (!arg.starts_with("--")) continue;
+    arg = arg.substr(0, arg.find('='));
+    if (std::find(flags.begin(), flags.end(), arg) != flags.end()) continue;
+    const auto hint = nearest_name(arg, flags);
+    return hint.empty() ? std::string() : fmt::format(" (did you mean '{}'?)", hint);
+  }
+  return {};
+}
+}  // namespace
+
+bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c) {
   CLI::App app{
       "fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
       "With no upstream configured, it runs the bundled feed simulator and relays that."};
@@ -861,8 +928,12 @@ bool load(int argc, char** argv, Config& c) {
   bool client_topics = false;
   app.add_flag("--client-topics", client_topics,
                "let clients create topics by subscribing (limits: [topics]; default: unknown topics are refused)");
+  std::string log_level, log_format;
+  app.add_option("--log-level", log_level, "error, warn, info (default) or debug ([log] level)");
+  app.add_option("--log-format", log_format, "text (default) or json: one object per line ([log] format)");
   bool check = false;
-  app.add_flag("--check", check, "validate the configuration, print a summary and exit");
+  app.add_flag("--check", check,
+               "validate the configuration as start would (listen addresses, TLS files, URLs, paths), exit 0 or 1");
   app.set_version_flag("--version", version_line(), "print the version and the features built in, and exit");
   try {
     app.parse(argc, argv);
@@ -873,13 +944,28 @@ bool load(int argc, char** argv, Config& c) {
     app.exit(e);
     return false;
   } catch (const CLI::ParseError& e) {
-    throw std::runtime_error(e.what());
+    throw std::runtime_error(std::string(e.what()) + flag_hint(app, argc, argv));
   }
 
+  c.config_file = config_file;
+  c.check = check;
   if (!config_file.empty()) apply_file(config_file, c);
-  // Flags override the file.
+  apply_env(env, c);  // the environment overrides the file (env.hpp)
+  // Flags override both. Listen addresses given here replace those of their kind (plain or TLS).
+  if (!listen.empty()) std::erase_if(c.listen, [](const Listen& l) { return !l.tls; });
+  if (!listen_tls.empty()) std::erase_if(c.listen, [](const Listen& l) { return l.tls; });
   for (auto& l : listen) c.listen.push_back(parse_listen(l, false));
   for (auto& l : listen_tls) c.listen.push_back(parse_listen(l, true));
+  if (!log_level.empty()) {
+    const auto level = log_level_by_name(log_level);
+    if (!level) throw std::runtime_error(fmt::format("--log-level '{}' must be error, warn, info or debug", log_level));
+    c.log.level = *level;
+  }
+  if (!log_format.empty()) {
+    const auto format = log_format_by_name(log_format);
+    if (!format) throw std::runtime_error(fmt::format("--log-format '{}' must be text or json", log_format));
+    c.log.format = *format;
+  }
   if (!path.empty()) c.paths = {path};
   if (no_metrics) c.http.metrics = false;
   if (no_status_page) c.http.status_page = false;
@@ -979,24 +1065,16 @@ bool load(int argc, char** argv, Config& c) {
     if (l.tls && (c.tls_cert.empty() || c.tls_key.empty()))
       throw std::runtime_error(fmt::format("TLS listener {}:{} needs tls_cert and tls_key", l.host, l.port));
   if (c.upstreams.empty() && c.role != Role::edge) c.simulator.enabled = true;
-  // Routers and policies reject bad templates and names here, before anything starts.
+  // Routers and policies reject bad templates and names here, before anything starts. URLs too,
+  // except under --check, which lists every problem it finds (check.hpp) instead of the first.
   for (auto& u : c.upstreams) {
     try {
       fanout::Router probe(u.route);
-      for (auto& url : u.options.urls) fanout::parse_ws_url(url);
+      if (!c.check)
+        for (auto& url : u.options.urls) fanout::parse_ws_url(url);
     } catch (const std::invalid_argument& e) {
       throw std::runtime_error(fmt::format("upstream '{}': {}", u.name, e.what()));
     }
-  }
-  if (check) {
-    fmt::print("configuration ok: {} listener(s), {} upstream(s){}{}, {} sink(s){}{}\n", c.listen.size(),
-               c.upstreams.size(), c.simulator.enabled ? ", bundled simulator" : "",
-               c.processor.enabled ? fmt::format(", processor ({})", c.processor.stage) : "", c.sinks.size(),
-               c.redis.enabled
-                   ? fmt::format(", role {} over redis {}:{}", to_string(c.role), c.redis.host, c.redis.port)
-                   : std::string(),
-               c.proxy.enabled ? fmt::format(", backend proxy to {}", fanout::redact_url(c.proxy.url)) : std::string());
-    return false;
   }
   return true;
 }

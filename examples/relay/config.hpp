@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "log.hpp"
+
 namespace relay {
 
 struct Listen {
@@ -140,6 +142,12 @@ struct ProxyConfig {
   std::vector<std::string> headers{"Cookie", "Authorization", "User-Agent", "X-Forwarded-For"};
 };
 
+/// [log]: what the relay writes on stderr (log.hpp). `level` is reloaded on SIGHUP.
+struct LogConfig {
+  LogLevel level = LogLevel::info;
+  LogFormat format = LogFormat::text;
+};
+
 struct Config {
   std::vector<Listen> listen{};
   std::vector<std::string> paths{"/ws"};
@@ -161,12 +169,29 @@ struct Config {
   ProxyConfig proxy{};
   ApiConfig api{};
   GatewayConfig gateway{};
+  LogConfig log{};
+  // On SIGTERM, /readyz answers 503 this long before the listeners close and clients drain, so a
+  // load balancer stops sending new clients first ([server] drain_delay_ms).
+  std::chrono::milliseconds drain_delay{0};
+
+  // How this configuration was made, for --check and SIGHUP (which reads the file again).
+  std::string config_file{};
+  bool check = false;                   // --check: validate (check.hpp) and exit
+  std::vector<std::string> warnings{};  // for the log once it is set up: e.g. unknown FANOUT_* variables
 };
 
-/// Builds the configuration from argv (and the file --config names). Throws std::runtime_error
-/// with a message for the user on a bad file or flag; returns false when --help, --version or
-/// --check printed what was asked.
-bool load(int argc, char** argv, Config& out);
+/// One key that a FANOUT_* variable may set: `section` "" for the top level (env.hpp).
+struct SettableKey {
+  std::string_view section, key;
+};
+/// Every key of the plain tables ([server], [limits], [log]...; not [[upstream]], [[sink]], [[acl]]).
+std::vector<SettableKey> settable_keys();
+
+/// Builds the configuration: defaults < the file --config names < FANOUT_* environment variables
+/// (`env`, NAME=VALUE strings; env.hpp) < flags. Throws std::runtime_error with a message for the
+/// user on a bad file, variable or flag; returns false when --help or --version printed what was
+/// asked. With --check, out.check is set and the caller validates (check.hpp).
+bool load(int argc, char** argv, const std::vector<std::string>& env, Config& out);
 
 /// Applies a TOML document (what --config names) to `out`; `path` names it in error messages. Throws
 /// std::runtime_error on bad TOML or a bad key or value. load() then checks the whole.

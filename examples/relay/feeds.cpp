@@ -11,9 +11,9 @@ void log_event(const std::string& name, const fanout::Upstream::Event& e) {
   switch (e.state) {
     case fanout::Upstream::State::live: log("upstream {} live: {}", name, e.url); break;
     case fanout::Upstream::State::backing_off:
-      log("upstream {} down ({}); reconnect in {} ms", name, e.reason, e.retry_in.count());
+      log_warn("upstream {} down ({}); reconnect in {} ms", name, e.reason, e.retry_in.count());
       break;
-    case fanout::Upstream::State::connecting: log("upstream {} connecting to {}", name, e.url); break;
+    case fanout::Upstream::State::connecting: log_debug("upstream {} connecting to {}", name, e.url); break;
     case fanout::Upstream::State::stopped: log("upstream {} stopped", name); break;
   }
 }

@@ -24,10 +24,14 @@
 
 #include "admin.hpp"
 #include "api.hpp"
+#include "check.hpp"
 #include "config.hpp"
+#include "env.hpp"
 #include "feeds.hpp"
 #include "log.hpp"
 #include "processor.hpp"
+#include "readiness.hpp"
+#include "reload.hpp"
 #include "servers.hpp"
 #include "sinks.hpp"
 #include "status.hpp"
@@ -41,6 +45,7 @@
 namespace {
 
 using relay::log;
+using relay::log_error;
 
 /// The ingest loop: upstreams, routing, publishing and the periodic timers run on its one thread,
 /// off the I/O shards. The signal handler is installed first, so a signal during startup still
@@ -255,6 +260,12 @@ std::function<void()> stats_line(const relay::Config& config, const relay::Serve
 void drain_and_report(const relay::Config& config, int sig, fanout::Processor* processor, relay::Feeds& feeds,
                       [[maybe_unused]] BusNode* bus, fanout::Runtime& runtime, BackendProxy* proxy, Ingest& ingest,
                       fanout::sim::FeedSimulator* simulator, fanout::SinkSet& sinks) {
+  if (config.drain_delay.count() > 0) {
+    // /readyz says 503 already; the listeners stay open meanwhile, so a load balancer sees that
+    // and stops sending new clients before they are refused.
+    log("signal {}: /readyz answers 503; listeners close in {} ms", sig, config.drain_delay.count());
+    std::this_thread::sleep_for(config.drain_delay);
+  }
   log("signal {}: draining clients (up to {} ms)", sig, config.drain.count());
   if (processor) {
     processor->stop();
@@ -277,7 +288,24 @@ void drain_and_report(const relay::Config& config, int sig, fanout::Processor* p
   log("stopped");
 }
 
-int run(relay::Config& config, Ingest& ingest) {
+/// Why this relay should not get new clients yet ("" when it should): its data source is not up.
+std::function<std::string()> not_ready_reason(const relay::Config& config, const relay::Feeds& feeds,
+                                              [[maybe_unused]] const BusNode* bus) {
+  return [&config, &feeds, bus]() -> std::string {
+#if FANOUT_WITH_REDIS
+    // Over Redis, clients are served from the bus (an edge, or role both), and an ingest node
+    // publishes into it.
+    if (config.redis.enabled) return bus && bus->connected() ? "" : "bus not connected";
+#endif
+    (void)config;
+    for (const auto& f : feeds)
+      for (const auto& c : f->connections)
+        if (c->state() == fanout::Upstream::State::live) return "";
+    return "no upstream live";
+  };
+}
+
+int run(relay::Config& config, Ingest& ingest, int argc, char** argv) {
   auto simulator = relay::start_simulator(config);
   auto runtime = build_runtime(config);
   auto hub = build_hub(*runtime, config);
@@ -311,13 +339,16 @@ int run(relay::Config& config, Ingest& ingest) {
   fanout::MetricsRegistry registry;
   relay::StatusBoard board({.max_topics = config.http.status_max_topics, .history = config.http.status_history_s});
   auto totals = [&] { return relay::live_totals(servers, *hub, feeds); };
-  const auto admin_routes = relay::admin_routes(config, registry, board, totals, *hub);
+  // /readyz on every listener, without the admin token (probes carry none; it says only ready or not).
+  relay::Readiness readiness(not_ready_reason(config, feeds, bus.get()));
+  auto admin_routes = relay::admin_routes(config, registry, board, totals, *hub);
+  admin_routes.insert(admin_routes.begin(), readiness.route());
   // Built before the servers (their callbacks use it), so destroyed after them.
   auto proxy = build_proxy(config);
-  servers = relay::build_servers(
-      *runtime, *hub, config,
-      config.admin.on_public ? relay::guarded(admin_routes, config.admin.token) : std::vector<fanout::HttpRoute>{},
-      proxy_callbacks(proxy.get(), *gateway));
+  servers = relay::build_servers(*runtime, *hub, config,
+                                 config.admin.on_public ? relay::guarded(admin_routes, config.admin.token)
+                                                        : std::vector<fanout::HttpRoute>{readiness.route()},
+                                 proxy_callbacks(proxy.get(), *gateway));
   relay::attach_gateway(*gateway, servers);
   auto admin = relay::build_admin(*runtime, *hub, config, admin_routes, api.get());
 
@@ -338,13 +369,13 @@ int run(relay::Config& config, Ingest& ingest) {
     for (auto& m : proxy->add_metrics(registry)) metrics.push_back(std::move(m));
 #endif
 
-  // SIGHUP reloads the token keys ([auth] key_file) and the API keys ([api] key_file); a bad file
-  // keeps the keys in use.
+  // SIGHUP reloads what can be without dropping clients (reload.hpp), and the API keys ([api]
+  // key_file); a bad configuration or key file keeps the one in use.
   asio::signal_set hup(ingest.io(), SIGHUP);
   std::function<void()> on_hup = [&] {
     hup.async_wait([&](const asio::error_code& ec, int) {
       if (ec) return;
-      relay::reload_keys(config.server.auth.verifier.get());
+      relay::reload(argc, argv, {config, servers, admin.get()});
       relay::reload_api_keys(config, api.get());
       on_hup();
     });
@@ -364,6 +395,7 @@ int run(relay::Config& config, Ingest& ingest) {
   if (config.http.status_page) sample.start(true);
 
   const int sig = ingest.wait_for_signal();
+  readiness.begin_drain();
   stats.cancel();
   sample.cancel();
   drain_and_report(config, sig, processor.get(), feeds, bus.get(), *runtime, proxy.get(), ingest, simulator.get(),
@@ -376,16 +408,30 @@ int run(relay::Config& config, Ingest& ingest) {
 int main(int argc, char** argv) {
   relay::Config config;
   try {
-    if (!relay::load(argc, argv, config)) return 0;
+    if (!relay::load(argc, argv, relay::process_environment(), config)) return 0;
   } catch (const std::exception& e) {
     fmt::print(stderr, "fanout-relay: {}\n", e.what());
     return 2;
   }
+  relay::set_log_format(config.log.format);
+  relay::set_log_level(config.log.level);
+  for (const auto& w : config.warnings) relay::log_warn("{}", w);
+  if (config.check) {
+    // Every problem on a line of its own, so one run tells the operator all there is to fix.
+    const auto problems = relay::find_problems(config);
+    for (const auto& p : problems) fmt::print(stderr, "{}\n", p);
+    if (!problems.empty()) {
+      fmt::print(stderr, "fanout-relay: configuration has {} problem(s)\n", problems.size());
+      return 1;
+    }
+    fmt::print("{}\n", relay::check_summary(config));
+    return 0;
+  }
   Ingest ingest;
   try {
-    return run(config, ingest);
+    return run(config, ingest, argc, argv);
   } catch (const relay::StartupError& e) {
-    fmt::print(stderr, "fanout-relay: {}\n", e.what());
+    log_error("fanout-relay: {}", e.what());
     return e.exit_code();
   }
 }

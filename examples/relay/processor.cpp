@@ -27,7 +27,7 @@ fanout::Processor::HandlerFactory stage(const ProcessorConfig& pc) {
 std::unique_ptr<fanout::Processor> build_processor(const ProcessorConfig& pc, fanout::Processor::Publish publish) {
   if (!pc.enabled) return nullptr;
   auto options = pc.options;
-  options.on_error = [](std::string_view e) { log("{}", e); };
+  options.on_error = [](std::string_view e) { log_warn("{}", e); };
   auto processor = std::make_unique<fanout::Processor>(options, stage(pc), std::move(publish));
   log("processor: stage {}, {} worker(s), queue {} per worker, overflow {}", pc.stage, options.workers,
       options.max_queued, options.overflow == fanout::Processor::Overflow::block ? "block" : "drop_oldest");

@@ -40,7 +40,7 @@ void reload_keys(fanout::TokenVerifier* verifier) {
   }
   const auto r = verifier->reload();
   if (!r.ok) {
-    log("SIGHUP: key file {} refused, keeping the keys in use: {}", verifier->options().key_file, r.error);
+    log_warn("SIGHUP: key file {} refused, keeping the keys in use: {}", verifier->options().key_file, r.error);
     return;
   }
   log("SIGHUP: keys reloaded from {}: {} in use; added [{}] removed [{}] changed [{}]", verifier->options().key_file,

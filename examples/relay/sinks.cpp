@@ -16,7 +16,7 @@ std::unique_ptr<fanout::SinkSet> build_sinks(const Config& config) {
     for (const auto& sc : config.sinks) {
       auto options = sc.options;
       options.on_error = [](std::string_view e) {
-        log("{}", fanout::redact_text(e));
+        log_warn("{}", fanout::redact_text(e));
       };  // a conninfo may hold a password
       std::unique_ptr<fanout::SinkWriter> writer;
       if (sc.type == "journal") writer = std::make_unique<fanout::JournalWriter>(sc.journal);

@@ -156,6 +156,12 @@ class FANOUT_API Server final : public Drainable {
   /// Seconds from Hub::publish to the gather-write that carried the frame (one sample per write).
   Histogram::Snapshot publish_to_write_latency() const;
 
+  /// Loads Options::tls's certificate chain and key again (e.g. renewed in place) into a new TLS
+  /// context: handshakes that start afterwards use it, connections already open keep theirs. Throws
+  /// std::system_error (the files' problem) and keeps the context in use; std::logic_error without TLS.
+  /// From the controlling thread (not concurrently with itself or the destructor).
+  void reload_tls();
+
   void begin_drain() override;
   std::size_t open_connections() const override;
   void force_close() override;

@@ -151,6 +151,19 @@ void ServerShard::force_close() {
 
 }  // namespace detail
 
+namespace {
+#ifdef FANOUT_WITH_TLS
+std::shared_ptr<asio::ssl::context> make_tls_context(const Server::Tls& files) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  ctx->use_certificate_chain_file(files.cert_file);  // throws std::system_error with the reason
+  ctx->use_private_key_file(files.key_file, asio::ssl::context::pem);
+  return ctx;
+}
+#endif
+}  // namespace
+
 Server::Server(Runtime& runtime, Hub& hub, Options options) : Server(runtime, hub, std::move(options), Callbacks{}) {}
 
 Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
@@ -186,12 +199,7 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
       options_.http_routes.push_back(std::move(r));
   if (options_.tls) {
 #ifdef FANOUT_WITH_TLS
-    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    ctx->use_certificate_chain_file(options_.tls->cert_file);  // throws std::system_error with the reason
-    ctx->use_private_key_file(options_.tls->key_file, asio::ssl::context::pem);
-    tls_context_ = ctx;
+    tls_context_ = make_tls_context(*options_.tls);
 #else
     throw std::invalid_argument("fanout: built without TLS (FANOUT_WITH_TLS=OFF)");
 #endif
@@ -229,6 +237,20 @@ Server::~Server() {
       shards_[i]->force_close();
       shards_[i].reset();
     });
+}
+
+void Server::reload_tls() {
+  if (!options_.tls) throw std::logic_error("fanout: reload_tls on a server without TLS");
+#ifdef FANOUT_WITH_TLS
+  auto fresh = make_tls_context(*options_.tls);  // throws: the context in use stays
+  // Each shard switches on its own thread. A session's SSL holds a reference to the context it was
+  // made from, so open connections are untouched; the old context goes with the last of those.
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    detail::RuntimeAccess::loop(runtime_, i).submit([s = shards_[i].get(), fresh, old = tls_context_] {
+      s->tls_context = fresh.get();
+    });
+  tls_context_ = std::move(fresh);
+#endif
 }
 
 void Server::begin_drain() {

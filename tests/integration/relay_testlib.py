@@ -144,19 +144,19 @@ class Relay:
     """fanout-relay with its log (stdout and stderr) in a temp file that the test reads."""
 
     def __init__(self, path: str, args=(), name: str = "relay", wait_ready: bool = True,
-                 ready_timeout: float = 20):
+                 ready_timeout: float = 20, env: dict | None = None):
         self.name = name
         args = [*map(str, args)]
         # The admin listener (metrics, status page, /topics) has a fixed default port: tests run
         # in parallel, so each relay takes a free one unless the test chose.
-        if "--admin-listen" not in args:
+        if "--admin-listen" not in args and "FANOUT_ADMIN_LISTEN" not in (env or {}):
             args += ["--admin-listen", f"{HOST}:0"]
         self.argv = [path, *args]
         self.stderr_file = tempfile.NamedTemporaryFile(prefix="fanout-relay-", suffix=".log",
                                                        delete=False)
         log(f"{name}: starting {' '.join(self.argv)}")
         self.proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=self.stderr_file,
-                          stderr=subprocess.STDOUT)
+                          stderr=subprocess.STDOUT, env=env)  # env: None inherits ours
         self.pid = self.proc.pid
         _servers.append(self)  # failure reports print our log tail; run_test unlinks the file
         self.port = None
@@ -274,10 +274,35 @@ class Relay:
         kill_child(self.proc)
 
 
-def run_command(argv, timeout: float = 30) -> tuple[int, str, str]:
+def http_get(port: int, path: str) -> tuple[int, str]:
+    """One GET on 127.0.0.1:port: (status, body)."""
+    import http.client
+    c = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+async def wait_readyz(ports, status: int, reason: str | None, what: str, timeout: float = 20):
+    """Polls GET /readyz on every port until each answers `status` (and, for 503, `reason`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = [await asyncio.to_thread(http_get, p, "/readyz") for p in ports]
+        if all(s == status and (reason is None or json.loads(b).get("reason") == reason) for s, b in got):
+            log(f"    /readyz {what}: {got[0][0]} {got[0][1].strip()}")
+            return
+        check(time.monotonic() < deadline, f"/readyz {what}: expected {status} {reason or ''} within {timeout} s, "
+                                           f"got {got}")
+        await asyncio.sleep(0.05)
+
+
+def run_command(argv, timeout: float = 30, env: dict | None = None) -> tuple[int, str, str]:
     """Runs a short-lived command (a registered child); (exit code, stdout, stderr)."""
     p = spawn([*map(str, argv)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-              stderr=subprocess.PIPE)
+              stderr=subprocess.PIPE, env=env)
     try:
         out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -57,7 +57,9 @@ async def body(args):
         check(rc == 2 and "role ingest publishes only into Redis" in err, f"sink.toml: exit {rc}, stderr {err!r}")
         path = write_file(tmp, "good.toml", 'role = "edge"\n[redis]\nurl = "redis://127.0.0.1:6390"\n'
                                             'lease_ttl_ms = 2000\nstream_maxlen = 500\nsubscribe_all = true\n')
-        rc, out, err = run_command([args.relay, "--check", "--config", path])
+        # --check binds the listen addresses: free ports, not the defaults another process may hold.
+        rc, out, err = run_command([args.relay, "--check", "--config", path, "--listen", "127.0.0.1:0",
+                                    "--admin-listen", "127.0.0.1:0"])
         check(rc == 0 and "role edge over redis 127.0.0.1:6390" in out, f"good.toml: exit {rc}, {out!r} {err!r}")
     await checks.arun("bad bus settings: exit 2 with the reason; a good [redis] passes --check", bad_settings)
 

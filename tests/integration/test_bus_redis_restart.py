@@ -7,8 +7,10 @@
 Redis runs with an append-only file (the setup docs/scaling.md asks for), so its seq counters and
 streams survive the restart. Two edges with envelope clients; redis-server gets SIGTERM and is
 started again on the same port a moment later. Checks: no client is disconnected; both edges log the
-loss and the reconnect; afterwards every client gets new messages and its bus seq is still +1 per
-message (what was published while an edge was resubscribing came from the stream).
+loss and the reconnect; GET /readyz on each edge's client and admin listener answers 200 before,
+503 "bus not connected" while Redis is down and 200 again after; afterwards every client gets new
+messages and its bus seq is still +1 per message (what was published while an edge was
+resubscribing came from the stream).
 """
 
 import asyncio
@@ -19,7 +21,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bus_testlib import TOPICS, BusClient, Redis, check, edge, ingest, log, wait_leader  # noqa: E402
-from relay_testlib import Checks, FeedSim, run_relay_test  # noqa: E402
+from relay_testlib import Checks, FeedSim, run_relay_test, wait_readyz  # noqa: E402
 
 
 async def body(args):
@@ -35,11 +37,14 @@ async def body(args):
         await asyncio.gather(*(c.more_each(20) for c in clients))
 
         async def restart():
+            ports = [p for e in edges for p in (e.port, e.admin_port)]  # /readyz on client and admin listeners
+            await wait_readyz(ports, 200, None, "edges with Redis")
             marks = [e.line_count() for e in edges]
             log("    SIGTERM redis-server")
             await redis.astop()
             for e, m in zip(edges, marks):
                 await e.wait_line(r"redis subscriptions connection down", after=m, what="loss noticed")
+            await wait_readyz(ports, 503, "bus not connected", "edges without Redis")
             await asyncio.sleep(1.0)  # clients stay connected meanwhile
             for c in clients:
                 c.drain()
@@ -50,6 +55,7 @@ async def body(args):
             await redis.astart()
             for e, m in zip(edges, marks):
                 await e.wait_line(r"redis subscriptions connection up", after=m, what="reconnected", timeout=30)
+            await wait_readyz(ports, 200, None, "edges with Redis again", timeout=30)
             await asyncio.gather(*(c.more_each(30, timeout=40) for c in clients))
             for c in clients:
                 c.check_open()

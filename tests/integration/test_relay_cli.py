@@ -36,7 +36,9 @@ async def body(args):
 async def run(args, checks: Checks, tmp: str):
     async def check_sample():
         sample = os.path.join(REPO_DIR, "examples", "relay", "relay.toml")
-        rc, out, err = run_command([args.relay, "--check", "--config", sample])
+        # Its ports (8080, 8081) may be taken on a shared machine, and --check binds them: any free ones.
+        rc, out, err = run_command([args.relay, "--check", "--config", sample, "--listen", "127.0.0.1:0",
+                                    "--admin-listen", "127.0.0.1:0"])
         check(rc == 0, f"--check --config {sample}: exit {rc}; stdout {out!r} stderr {err!r}")
         log(f"    {out.strip()}")
 
@@ -61,7 +63,7 @@ async def run(args, checks: Checks, tmp: str):
 
     async def unknown_keys():
         # Every key is in config.cpp's tables: a misspelt one is an error, not a silent default.
-        cases = [('[limits]\npolcy = "conflate"\n', "unknown key 'polcy' in [limits]"),
+        cases = [('[limits]\npolcy = "conflate"\n', "unknown key 'polcy' in [limits] (did you mean 'policy'?)"),
                  ('shard = 2\n', "unknown key 'shard' in the top level"),
                  ('[[upstream]]\nurls = ["ws://127.0.0.1:1/ws"]\n[upstream.route]\ntopik = "x"\n',
                   "unknown key 'topik' in [upstream.route]"),

@@ -82,8 +82,13 @@ tests/consumer-pkgconfig/build.sh /usr "$work/consumer-pc" --static
 
 echo "== the packaged relay"
 /usr/bin/fanout-relay --version
-runuser -u fanout -- /usr/bin/fanout-relay --check --config /etc/fanout/relay.toml ||
+# --check binds the listen addresses as start would; 8080/8081 may be taken on a shared machine, so
+# the environment (FANOUT_*, docs/relay.md) moves them to free ports, which tries that path too.
+runuser -u fanout -- env FANOUT_SERVER_LISTEN=127.0.0.1:0 FANOUT_ADMIN_LISTEN=127.0.0.1:0 \
+  /usr/bin/fanout-relay --check --config /etc/fanout/relay.toml ||
   fail "fanout-relay --check --config /etc/fanout/relay.toml (as the fanout user)"
+grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' /usr/lib/systemd/system/fanout-relay.service ||
+  fail "the unit has no ExecReload (SIGHUP reloads certificates and the log level)"
 
 echo "== systemd-analyze verify"
 if out=$(systemd-analyze verify /usr/lib/systemd/system/fanout-relay.service 2>&1); then

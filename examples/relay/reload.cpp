@@ -1,0 +1,116 @@
+#include "reload.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <exception>
+
+#include "env.hpp"
+#include "log.hpp"
+
+namespace relay {
+namespace {
+
+// What a restart would change, one line per part, so two configurations compare part by part.
+struct Part {
+  const char* name;
+  std::string (*describe)(const Config&);
+};
+
+std::string listeners(const Config& c) {
+  std::string r;
+  for (const auto& l : c.listen) r += fmt::format("{}:{}:{} ", l.host, l.port, l.tls);
+  return r;
+}
+std::string upstreams(const Config& c) {
+  std::string r;
+  for (const auto& u : c.upstreams)
+    if (!(c.simulator.enabled && u.name == "simulator"))  // the bundled one, added at start (feeds.cpp)
+      r += fmt::format("{} [{}] [{}] {} {}|", u.name, fmt::join(u.options.urls, ","),
+                       fmt::join(u.options.subscribe, ","), u.route.topic_template, u.standby);
+  return r;
+}
+std::string limits(const Config& c) {
+  const auto& s = c.server.session;
+  const auto& v = c.server;
+  return fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {}", s.queue.max_bytes, s.queue.max_frames,
+                     s.max_message_bytes, s.max_subscriptions, s.policy ? s.policy->name() : "",
+                     s.ping_interval.count(), s.idle_timeout.count(), s.write_timeout.count(), v.max_connections,
+                     v.max_connections_per_ip, v.handshakes_per_second_per_ip, v.handshake_timeout.count(),
+                     fmt::join(v.trusted_proxies, ","));
+}
+std::string sinks(const Config& c) {
+  std::string r;
+  for (const auto& s : c.sinks)
+    r += fmt::format("{} {} {} {}|", s.options.name, s.type, s.journal.path, s.postgres.table);
+  return r;
+}
+
+const Part k_restart_parts[] = {
+    {"listen addresses", listeners},
+    {"TLS file paths", [](const Config& c) { return c.tls_cert + "|" + c.tls_key; }},
+    {"admin listener",
+     [](const Config& c) {
+       return c.admin.listen ? fmt::format("{}:{}", c.admin.listen->host, c.admin.listen->port) : std::string("off");
+     }},
+    {"upstreams", upstreams},
+    {"role and redis",
+     [](const Config& c) {
+       return fmt::format("{} {} {}:{} {}", to_string(c.role), c.redis.enabled, c.redis.host, c.redis.port,
+                          c.redis.prefix);
+     }},
+    {"limits", limits},
+    {"shards and paths", [](const Config& c) { return fmt::format("{} {}", c.shards, fmt::join(c.paths, ",")); }},
+    {"sinks", sinks},
+    {"processor", [](const Config& c) { return fmt::format("{} {}", c.processor.enabled, c.processor.stage); }},
+    {"key file path", [](const Config& c) { return c.auth.verifier.key_file; }},
+    {"log format", [](const Config& c) { return std::string(c.log.format == LogFormat::json ? "json" : "text"); }},
+};
+
+void reload_tls(const Config& fresh, ReloadTargets& t, std::vector<std::string>& applied) {
+  if (fresh.tls_cert != t.config.tls_cert || fresh.tls_key != t.config.tls_key) return;  // a restart's
+  std::size_t reloaded = 0;
+  for (auto& s : t.servers) {
+    if (!s->options().tls) continue;
+    try {
+      s->reload_tls();
+      ++reloaded;
+    } catch (const std::exception& e) {
+      log_error("SIGHUP: TLS certificate {} / key {} refused, keeping the ones in use: {}", t.config.tls_cert,
+                t.config.tls_key, e.what());
+      return;
+    }
+  }
+  if (reloaded) applied.push_back(fmt::format("TLS certificate from {} ({} listener(s))", t.config.tls_cert, reloaded));
+}
+
+}  // namespace
+
+void reload(int argc, char** argv, ReloadTargets t) {
+  // The keys first, on their own: a key file that does not load keeps the keys in use (and makes the
+  // configuration below refused too, since load() reads it), a good one applies whatever else fails.
+  reload_keys(t.config.server.auth.verifier.get());  // logs its own line, as before
+  Config fresh;
+  try {
+    if (!load(argc, argv, process_environment(), fresh)) return;
+  } catch (const std::exception& e) {
+    log_error("SIGHUP: configuration refused, keeping the one in use: {}", e.what());
+    return;
+  }
+  for (const auto& w : fresh.warnings) log_warn("{}", w);
+  std::vector<std::string> applied;
+  if (fresh.log.level != t.config.log.level) {
+    applied.push_back(fmt::format("log level {} -> {}", to_string(t.config.log.level), to_string(fresh.log.level)));
+    t.config.log.level = fresh.log.level;
+    set_log_level(fresh.log.level);
+  }
+  reload_tls(fresh, t, applied);
+  std::vector<std::string> restart;
+  for (const auto& p : k_restart_parts)
+    if (p.describe(fresh) != p.describe(t.config)) restart.emplace_back(p.name);
+  log("SIGHUP: configuration reloaded{}{}",
+      applied.empty() ? "" : fmt::format("; applied: {}", fmt::join(applied, ", ")),
+      restart.empty() ? "" : fmt::format("; changed but needs a restart: {}", fmt::join(restart, ", ")));
+}
+
+}  // namespace relay
