@@ -200,6 +200,7 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
                                 : std::size_t{1} << 20;
     admission_->max_connections = fds - std::min(fds / 2, std::max<std::size_t>(64, fds / 10));
   }
+  if (options_.paths.empty()) options_.queue_budget_bytes = 0;  // HTTP only (an admin port): no say in it
   install_budget(options_.queue_budget_bytes);
   if (options_.proxy_protocol && options_.tls)
     throw std::invalid_argument("fanout: proxy_protocol is for plain listeners (terminate TLS at the proxy)");
