@@ -136,7 +136,7 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t queue_budget_bytes = 0;   // the budget in force; 0: off
     std::uint64_t queue_memory_bytes = 0;   // what queues hold: queue_slot_bytes + frame_bytes
     std::uint64_t queue_slot_bytes = 0;     // ring storage of every session's queue
-    std::uint64_t frame_bytes = 0;          // every live frame once (queued, in history, latest values)
+    std::uint64_t frame_bytes = 0;          // live frames, each once, beyond what history and latest values hold
     std::uint64_t budget_dropped = 0;       // frames dropped or conflated because of the budget
     std::uint64_t budget_disconnected = 0;  // clients closed (1008) because of the budget
     std::uint64_t budget_cap_frames = 0;    // lowest per-client frame cap the budget imposes now; 0: none

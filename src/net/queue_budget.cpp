@@ -6,6 +6,7 @@
 #include "fanout/detail/queue_memory.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
+#include "fanout/hub.hpp"
 #include "fanout/server.hpp"
 
 namespace fanout {
@@ -49,6 +50,7 @@ std::size_t QueueBudget::update(std::size_t used, std::size_t budget, std::span<
 
 void ServerShard::enforce_budget() {
   auto& memory = queue_memory();
+  memory.history_bytes.store(server.hub().history_bytes(), std::memory_order_relaxed);
   budget.lengths.clear();
   for (const Session* s : sessions_) budget.lengths.push_back(static_cast<std::uint32_t>(s->queue_.frames()));
   const std::size_t own = server.options().session.queue.max_frames;

@@ -313,7 +313,7 @@ Server::Stats Server::stats() const {
   const auto& memory = detail::queue_memory();
   st.queue_budget_bytes = memory.budget.load(std::memory_order_relaxed);
   st.queue_slot_bytes = memory.slot_bytes.load(std::memory_order_relaxed);
-  st.frame_bytes = memory.frame_bytes.load(std::memory_order_relaxed);
+  st.frame_bytes = memory.queued_frame_bytes();
   st.queue_memory_bytes = st.queue_slot_bytes + st.frame_bytes;
   st.max_connections = admission_->max_connections;
   return st;
