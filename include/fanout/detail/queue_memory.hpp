@@ -23,9 +23,9 @@ namespace fanout::detail {
 inline constexpr std::size_t k_budget_floor_frames = 256;
 
 struct QueueMemory {
-  std::atomic<std::size_t> slot_bytes{0};   // ring storage of every OutboundQueue
-  std::atomic<std::size_t> frame_bytes{0};  // every live Frame (header and bytes), counted once
-  std::atomic<std::size_t> budget{0};       // Server::Options::queue_budget_bytes in force; 0: none
+  std::atomic<std::size_t> slot_bytes{0};     // ring storage of every OutboundQueue
+  std::atomic<std::size_t> frame_bytes{0};    // every live Frame (header and bytes), counted once
+  std::atomic<std::size_t> budget{0};         // Server::Options::queue_budget_bytes in force; 0: none
   std::atomic<std::size_t> history_bytes{0};  // Hub::history_bytes(), sampled by the servers' ticks
 
   /// Live frame bytes beyond what history and latest values hold: the frames only queues keep alive.
