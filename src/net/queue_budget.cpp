@@ -51,10 +51,15 @@ std::size_t QueueBudget::update(std::size_t used, std::size_t budget, std::span<
 void ServerShard::enforce_budget() {
   auto& memory = queue_memory();
   memory.history_bytes.store(server.hub().history_bytes(), std::memory_order_relaxed);
+  const std::size_t used = memory.used(), limit = memory.budget.load(std::memory_order_relaxed);
+  // The queue lengths only matter past the budget: nothing per connection is kept otherwise.
   budget.lengths.clear();
-  for (const Session* s : sessions_) budget.lengths.push_back(static_cast<std::uint32_t>(s->queue_.frames()));
+  if (limit != 0 && used > limit)
+    for (const Session* s : sessions_) budget.lengths.push_back(static_cast<std::uint32_t>(s->queue_.frames()));
+  else if (budget.lengths.capacity() != 0)
+    budget.lengths.shrink_to_fit();
   const std::size_t own = server.options().session.queue.max_frames;
-  std::size_t cap = budget.update(memory.used(), memory.budget.load(std::memory_order_relaxed), budget.lengths);
+  std::size_t cap = budget.update(used, limit, budget.lengths);
   if (cap >= own) cap = QueueBudget::k_none;  // a cap above every client's own limit changes nothing
   budget_cap.store(cap == QueueBudget::k_none ? 0 : cap, std::memory_order_relaxed);
   if (cap == QueueBudget::k_none) return;
