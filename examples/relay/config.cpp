@@ -252,6 +252,10 @@ const Keys<Config> k_server = {
     {"trusted_proxies", strings([](Config& c) -> auto& { return c.server.trusted_proxies; })},
     {"proxy_protocol", value<bool>([](Config& c) -> auto& { return c.server.proxy_protocol; })},
     {"retry_after_ms", millis([](Config& c) -> auto& { return c.server.retry_after; })},
+    // What all clients' queues hold together, beside [limits]' per-client max_queue_*
+    // (docs/tuning.md, "Queue memory budget"); 0: off.
+    {"queue_budget_bytes", integer(
+                               0, k_int_max, [](Config& c) -> auto& { return c.server.queue_budget_bytes; })},
 };
 
 const Keys<fanout::Hub::Options> k_history = {

@@ -28,6 +28,10 @@ struct FANOUT_API BackpressureCounters {
   std::uint64_t dropped_oldest = 0;
   std::uint64_t conflated = 0;
   std::uint64_t disconnected = 0;
+  // Of the above, those because the server-wide queue budget was reached (Server::Options::
+  // queue_budget_bytes) while the frame fitted the session's own limits.
+  std::uint64_t budget_dropped = 0;  // frames dropped (oldest or newest) or conflated
+  std::uint64_t budget_disconnected = 0;
 };
 
 class FANOUT_API OutboundQueue {
@@ -50,7 +54,11 @@ class FANOUT_API OutboundQueue {
 
   /// Appends a data frame of `context.topic_id` (non-zero), applying `policy` when
   /// `context.limits` would be exceeded. `context.counters` record what the policy did.
-  Result push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy);
+  /// `budget_frames`: the most frames the server-wide queue budget lets this queue hold now (the
+  /// policy acts past it too, with max_frames lowered to it); and while the budget is exceeded the
+  /// ring does not grow past detail::k_budget_floor_frames (the policy makes room instead).
+  Result push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy,
+              std::size_t budget_frames = SIZE_MAX);
   /// Appends a control reply (ack, error event, pong, Session::send) when it fits within `limits`
   /// plus their control reserve; false (and nothing queued) when it does not. Never the policy's.
   [[nodiscard]] bool push_reply(FrameRef frame, const Limits& limits);
@@ -76,10 +84,20 @@ class FANOUT_API OutboundQueue {
   void clear_unsent() noexcept;
   /// Frees the storage if the queue is empty (idle sessions then cost no queue memory).
   void shrink_if_empty() noexcept;
+  /// Shrinks the ring to the smallest power of two (>= 8) that holds what is queued: after a trim,
+  /// the slots are what a long queue costs, and they stay allocated until compacted.
+  void compact();
+  /// Frames the ring holds before it grows (0: no storage).
+  std::size_t capacity() const noexcept { return cap_; }
+  /// Bytes of the ring's storage (its capacity, not its fill).
+  std::size_t slot_bytes() const noexcept { return std::size_t{cap_} * sizeof(Entry); }
 
   // ---- for policies ----
   /// Drops the oldest frame that is not partly written. False when there is none.
   bool drop_oldest(BackpressureCounters& counters) noexcept;
+  /// Drops the oldest data frames until at most `max_frames` are queued (control frames and a
+  /// partly written head stay); returns how many went.
+  std::size_t trim_to(std::size_t max_frames, BackpressureCounters& counters) noexcept;
   /// Drops the queued data frame of `topic_id` with the same key as `frame` (Frame::key_hash; 0 for
   /// messages without a key) and appends `frame`: the newest value per (topic, key), in seq order.
   /// False (and `frame` untouched) when none is queued. It cannot fail to append (it just freed a slot).
@@ -97,6 +115,10 @@ class FANOUT_API OutboundQueue {
   Entry& at(std::size_t i) noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
   const Entry& at(std::size_t i) const noexcept { return buf_[(head_ + i) & (cap_ - 1)]; }
   void append(Entry e);
+  void reallocate(std::uint32_t cap);
+  Result overflow(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy);
+  Result overflow_budget(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy,
+                         std::size_t max_frames);
   void erase_at(std::size_t i) noexcept;  // keeps order
 
   std::unique_ptr<Entry[]> buf_;

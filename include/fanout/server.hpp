@@ -46,6 +46,10 @@ class ServerShard;
 struct Admission;
 }  // namespace detail
 
+/// The default of Server::Options::queue_budget_bytes: 256 MiB or a tenth of physical memory,
+/// whichever is smaller.
+FANOUT_API std::size_t default_queue_budget() noexcept;
+
 class FANOUT_API Server final : public Drainable {
  public:
   struct Tls {
@@ -70,6 +74,11 @@ class FANOUT_API Server final : public Drainable {
     int backlog = 4096;
     std::chrono::milliseconds tick = std::chrono::milliseconds(250);  // granularity of every timer
     Session::Options session{};
+    // What all clients' queues may hold together (docs/tuning.md, "Queue memory budget"): ring slots
+    // and frame bytes, each shared frame once. Past it, the clients furthest behind are acted on by
+    // their policy first. Process-wide accounting: with several servers the smallest budget applies.
+    // 0: off (each client bounded by session.queue only).
+    std::size_t queue_budget_bytes = default_queue_budget();
     std::vector<HttpRoute> http_routes{};                 // endpoints beside the WebSocket paths and GET /healthz
     bool topic_endpoints = true;                          // GET /topics/{t}/snapshot, /topics/{t}/history (JSON); the
                                                           // list of topics is an admin route: topic_list_route()
@@ -130,6 +139,14 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t write_stalls = 0;       // writes that found the socket full and waited (ws and wss)
     std::uint64_t queued_bytes = 0;       // waiting in sessions' queues, sampled every tick
     std::uint64_t websockets = 0;         // of `sessions`, those past the upgrade, sampled every tick
+    // The queue memory budget (Options::queue_budget_bytes), process-wide figures read at stats().
+    std::uint64_t queue_budget_bytes = 0;   // the budget in force; 0: off
+    std::uint64_t queue_memory_bytes = 0;   // what queues hold: queue_slot_bytes + frame_bytes
+    std::uint64_t queue_slot_bytes = 0;     // ring storage of every session's queue
+    std::uint64_t frame_bytes = 0;          // live frames, each once, beyond what history and latest values hold
+    std::uint64_t budget_dropped = 0;       // frames dropped or conflated because of the budget
+    std::uint64_t budget_disconnected = 0;  // clients closed (1008) because of the budget
+    std::uint64_t budget_cap_frames = 0;    // lowest per-client frame cap the budget imposes now; 0: none
     // Connection limits and per-client bounds (docs/security.md).
     std::uint64_t max_connections = 0;     // the limit in force (Options::max_connections resolved)
     std::uint64_t refused_total = 0;       // 503: max_connections

@@ -302,6 +302,9 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   static detail::Requester requester_of(std::uint64_t id, const asio::ip::tcp::endpoint& remote) noexcept;
   /// Queues a frame under the policy; false when it was not queued. Never writes.
   bool enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters);
+  /// Server-wide queue budget pressure (queue_budget.cpp): acts by the policy on a queue longer than
+  /// `max_frames` (trim, or disconnect), and shrinks a ring much larger than that.
+  void apply_budget(std::size_t max_frames, BackpressureCounters& counters);
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;

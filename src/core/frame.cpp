@@ -5,6 +5,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "fanout/detail/queue_memory.hpp"
+
 namespace fanout {
 
 std::size_t Frame::encode_header(Opcode op, std::uint64_t n, std::byte* out) noexcept {
@@ -27,6 +29,7 @@ std::size_t Frame::encode_header(Opcode op, std::uint64_t n, std::byte* out) noe
 Frame* Frame::allocate(std::size_t total, std::uint8_t header_size, Opcode op, Meta meta) {
   if (total > UINT32_MAX) throw std::length_error("fanout: frame larger than 4 GiB");
   void* mem = ::operator new(sizeof(Frame) + total);
+  detail::queue_memory().frame_bytes.fetch_add(sizeof(Frame) + total, std::memory_order_relaxed);
   return new (mem) Frame(static_cast<std::uint32_t>(total), header_size, op, meta);
 }
 
@@ -59,6 +62,7 @@ FrameRef Frame::make_close(std::uint16_t code, std::string_view reason) {
 
 void Frame::release() noexcept {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    detail::queue_memory().frame_bytes.fetch_sub(sizeof(Frame) + size_, std::memory_order_relaxed);
     this->~Frame();
     ::operator delete(static_cast<void*>(this));
   }

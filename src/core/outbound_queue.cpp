@@ -3,28 +3,62 @@
 #include <algorithm>
 #include <bit>
 
+#include "fanout/detail/queue_memory.hpp"
 #include "fanout/policy.hpp"
 
 namespace fanout {
 
-OutboundQueue::Result OutboundQueue::push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy) {
-  const Limits& limits = context.limits;
+OutboundQueue::Result OutboundQueue::push(FrameRef frame, const OverflowContext& context, BackpressurePolicy& policy,
+                                          std::size_t budget_frames) {
+  const bool fits_own = fits(frame->size(), context.limits);
+  // A full ring about to grow is the moment memory grows: the one place the (shared) budget is read.
+  const bool grow_refused =
+      count_ == cap_ && cap_ >= detail::k_budget_floor_frames && detail::queue_memory().over_budget();
+  if (fits_own && count_ < budget_frames && !grow_refused) {
+    append({frame.detach(), context.topic_id});
+    return Result::queued;
+  }
+  if (!fits_own) return overflow(std::move(frame), context, policy);
+  return overflow_budget(std::move(frame), context, policy, std::min<std::size_t>(budget_frames, count_));
+}
+
+OutboundQueue::Result OutboundQueue::overflow(FrameRef frame, const OverflowContext& context,
+                                              BackpressurePolicy& policy) {
   BackpressureCounters& counters = context.counters;
-  if (!fits(frame->size(), limits)) {
-    switch (policy.on_overflow(*this, frame, context)) {
-      case BackpressurePolicy::Verdict::placed: return Result::queued;
-      case BackpressurePolicy::Verdict::drop: ++counters.dropped_newest; return Result::dropped;
-      case BackpressurePolicy::Verdict::disconnect: ++counters.disconnected; return Result::disconnect;
-      case BackpressurePolicy::Verdict::enqueue: break;
-    }
-    // The limit is a promise about memory: a policy that made too little room loses the frame.
-    if (!fits(frame->size(), limits)) {
-      ++counters.dropped_newest;
-      return Result::dropped;
-    }
+  switch (policy.on_overflow(*this, frame, context)) {
+    case BackpressurePolicy::Verdict::placed: return Result::queued;
+    case BackpressurePolicy::Verdict::drop: ++counters.dropped_newest; return Result::dropped;
+    case BackpressurePolicy::Verdict::disconnect: ++counters.disconnected; return Result::disconnect;
+    case BackpressurePolicy::Verdict::enqueue: break;
+  }
+  // The limit is a promise about memory: a policy that made too little room loses the frame.
+  if (!fits(frame->size(), context.limits)) {
+    ++counters.dropped_newest;
+    return Result::dropped;
   }
   append({frame.detach(), context.topic_id});
   return Result::queued;
+}
+
+OutboundQueue::Result OutboundQueue::overflow_budget(FrameRef frame, const OverflowContext& context,
+                                                     BackpressurePolicy& policy, std::size_t max_frames) {
+  // The policy acts as if the session's limit were what the budget leaves it: drop_oldest trims,
+  // conflate conflates, drop_newest refuses, disconnect disconnects.
+  Limits squeezed = context.limits;
+  squeezed.max_frames = max_frames;
+  const OverflowContext budget_context{.topic = context.topic,
+                                       .topic_id = context.topic_id,
+                                       .key_hash = context.key_hash,
+                                       .session = context.session,
+                                       .limits = squeezed,
+                                       .counters = context.counters};
+  BackpressureCounters& c = context.counters;
+  const BackpressureCounters before = c;
+  const Result r = overflow(std::move(frame), budget_context, policy);
+  c.budget_dropped += (c.dropped_newest - before.dropped_newest) + (c.dropped_oldest - before.dropped_oldest) +
+                      (c.conflated - before.conflated);
+  c.budget_disconnected += c.disconnected - before.disconnected;
+  return r;
 }
 
 bool OutboundQueue::push_reply(FrameRef frame, const Limits& limits) {
@@ -37,15 +71,28 @@ bool OutboundQueue::push_reply(FrameRef frame, const Limits& limits) {
 
 void OutboundQueue::push_control(FrameRef frame) { append({frame.detach(), 0}); }
 
-void OutboundQueue::append(Entry e) {
-  if (count_ == cap_) {
-    const std::uint32_t cap = cap_ ? cap_ * 2 : 8;
-    auto buf = std::make_unique<Entry[]>(cap);
-    for (std::uint32_t i = 0; i < count_; ++i) buf[i] = at(i);
-    buf_ = std::move(buf);
-    cap_ = cap;
-    head_ = 0;
+void OutboundQueue::reallocate(std::uint32_t cap) {
+  auto buf = std::make_unique<Entry[]>(cap);
+  for (std::uint32_t i = 0; i < count_; ++i) buf[i] = at(i);
+  auto& memory = detail::queue_memory().slot_bytes;
+  memory.fetch_add(std::size_t{cap} * sizeof(Entry), std::memory_order_relaxed);
+  memory.fetch_sub(slot_bytes(), std::memory_order_relaxed);
+  buf_ = std::move(buf);
+  cap_ = cap;
+  head_ = 0;
+}
+
+void OutboundQueue::compact() {
+  if (count_ == 0) {
+    clear();
+    return;
   }
+  const std::uint32_t want = std::max<std::uint32_t>(8, std::bit_ceil(count_));
+  if (want < cap_) reallocate(want);
+}
+
+void OutboundQueue::append(Entry e) {
+  if (count_ == cap_) reallocate(cap_ ? cap_ * 2 : 8);
   buf_[(head_ + count_) & (cap_ - 1)] = e;
   ++count_;
   bytes_ += e.frame->size();
@@ -70,6 +117,7 @@ void OutboundQueue::consume(std::size_t n) noexcept {
 
 void OutboundQueue::clear() noexcept {
   for (std::uint32_t i = 0; i < count_; ++i) FrameRef::adopt(at(i).frame);
+  if (cap_) detail::queue_memory().slot_bytes.fetch_sub(slot_bytes(), std::memory_order_relaxed);
   buf_.reset();
   cap_ = head_ = count_ = head_offset_ = 0;
   bytes_ = 0;
@@ -115,6 +163,12 @@ bool OutboundQueue::drop_oldest(BackpressureCounters& counters) noexcept {
     return true;
   }
   return false;
+}
+
+std::size_t OutboundQueue::trim_to(std::size_t max_frames, BackpressureCounters& counters) noexcept {
+  std::size_t n = 0;
+  while (count_ > max_frames && drop_oldest(counters)) ++n;
+  return n;
 }
 
 bool OutboundQueue::replace_latest_of_topic(std::uint64_t topic_id, FrameRef& frame,

@@ -61,6 +61,8 @@ void Shard::add_counters(const BackpressureCounters& c) noexcept {
   if (c.dropped_oldest) ShardCounters::add(counters.dropped_oldest, c.dropped_oldest);
   if (c.conflated) ShardCounters::add(counters.conflated, c.conflated);
   if (c.disconnected) ShardCounters::add(counters.disconnected_slow, c.disconnected);
+  if (c.budget_dropped) ShardCounters::add(counters.budget_dropped, c.budget_dropped);
+  if (c.budget_disconnected) ShardCounters::add(counters.budget_disconnected, c.budget_disconnected);
 }
 
 void Shard::mark_dirty(Member* s) {

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <sys/resource.h>
+#include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -16,6 +17,7 @@
 #endif
 
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/queue_memory.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
@@ -23,6 +25,25 @@
 #include "fanout/topic_routes.hpp"
 
 namespace fanout {
+
+std::size_t default_queue_budget() noexcept {
+  constexpr std::size_t cap = std::size_t{256} << 20;
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return cap;
+  return std::min(cap, static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 10);
+}
+
+namespace {
+// The accounting is process-wide (frames are shared by every server's sessions): the smallest
+// non-zero budget of the servers applies.
+void install_budget(std::size_t budget) {
+  if (budget == 0) return;
+  auto& installed = detail::queue_memory().budget;
+  std::size_t now = installed.load(std::memory_order_relaxed);
+  while ((now == 0 || budget < now) && !installed.compare_exchange_weak(now, budget, std::memory_order_relaxed)) {
+  }
+}
+}  // namespace
 
 namespace detail {
 
@@ -85,6 +106,7 @@ void ServerShard::tick() {
     upgraded_now += s->state() == Session::State::open || s->state() == Session::State::closing;
   }
   queued_bytes.store(queued, std::memory_order_relaxed);
+  enforce_budget();
   websockets.store(upgraded_now, std::memory_order_relaxed);
   admission->per_ip.sweep(now_ms());
   // Many small frames (replies, pongs) freed by clients that left stay in the allocator's arenas
@@ -191,6 +213,8 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
                                 : std::size_t{1} << 20;
     admission_->max_connections = fds - std::min(fds / 2, std::max<std::size_t>(64, fds / 10));
   }
+  if (options_.paths.empty()) options_.queue_budget_bytes = 0;  // HTTP only (an admin port): no say in it
+  install_budget(options_.queue_budget_bytes);
   if (options_.proxy_protocol && options_.tls)
     throw std::invalid_argument("fanout: proxy_protocol is for plain listeners (terminate TLS at the proxy)");
   if (options_.topic_endpoints)
@@ -230,6 +254,10 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
 
 Server::~Server() {
   runtime_.remove_drainable(this);
+  if (options_.queue_budget_bytes != 0) {
+    std::size_t mine = options_.queue_budget_bytes;
+    detail::queue_memory().budget.compare_exchange_strong(mine, 0, std::memory_order_relaxed);
+  }
   // Each shard's part is closed and destroyed by its own loop (inline when no thread runs it), so
   // its acceptor, timers and sessions are never touched by two threads.
   for (std::size_t i = 0; i < shards_.size(); ++i)
@@ -299,7 +327,16 @@ Server::Stats Server::stats() const {
     st.rate_limited += s->rate_limited.load(std::memory_order_relaxed);
     st.reply_overflows += s->reply_overflows.load(std::memory_order_relaxed);
     st.read_pauses += s->read_pauses.load(std::memory_order_relaxed);
+    st.budget_dropped += c.budget_dropped.load(std::memory_order_relaxed);
+    st.budget_disconnected += c.budget_disconnected.load(std::memory_order_relaxed);
+    const auto cap = s->budget_cap.load(std::memory_order_relaxed);
+    if (cap != 0 && (st.budget_cap_frames == 0 || cap < st.budget_cap_frames)) st.budget_cap_frames = cap;
   }
+  const auto& memory = detail::queue_memory();
+  st.queue_budget_bytes = memory.budget.load(std::memory_order_relaxed);
+  st.queue_slot_bytes = memory.slot_bytes.load(std::memory_order_relaxed);
+  st.frame_bytes = memory.queued_frame_bytes();
+  st.queue_memory_bytes = st.queue_slot_bytes + st.frame_bytes;
   st.max_connections = admission_->max_connections;
   return st;
 }

@@ -112,7 +112,7 @@ bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCo
                                 .session = this,
                                 .limits = options_.queue,
                                 .counters = counters};
-  switch (queue_.push(std::move(frame), context, policy())) {
+  switch (queue_.push(std::move(frame), context, policy(), owner_.budget.cap_frames())) {
     case OutboundQueue::Result::queued: return true;
     case OutboundQueue::Result::dropped: return false;
     case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); return false;

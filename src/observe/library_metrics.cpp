@@ -50,15 +50,32 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
                               with(labels, {{"policy", "drop_oldest"}}), stat(&S::dropped_oldest)));
   out.push_back(r.add_counter("fanout_dropped_total", "Frames a backpressure policy dropped or replaced",
                               with(labels, {{"policy", "conflate"}}), stat(&S::conflated)));
-  out.push_back(r.add_counter("fanout_slow_disconnects_total", "Slow clients disconnected",
-                              with(labels, {{"reason", "policy"}}), [&server] {
-                                const auto st = server.stats();
-                                return static_cast<double>(st.disconnected_slow - st.write_timeouts);
-                              }));
+  out.push_back(r.add_counter(
+      "fanout_slow_disconnects_total", "Slow clients disconnected", with(labels, {{"reason", "policy"}}), [&server] {
+        const auto st = server.stats();
+        return static_cast<double>(st.disconnected_slow - st.write_timeouts - st.budget_disconnected);
+      }));
   out.push_back(r.add_counter("fanout_slow_disconnects_total", "Slow clients disconnected",
                               with(labels, {{"reason", "write_timeout"}}), stat(&S::write_timeouts)));
   out.push_back(r.add_gauge("fanout_queued_bytes", "Bytes waiting in downstream queues (sampled every tick)", labels,
                             stat(&S::queued_bytes)));
+  // The server-wide queue memory budget (docs/tuning.md, "Queue memory budget").
+  out.push_back(r.add_gauge("fanout_queue_budget_bytes", "Server-wide queue memory budget in force (0: off)", labels,
+                            stat(&S::queue_budget_bytes)));
+  out.push_back(r.add_gauge("fanout_queue_memory_bytes",
+                            "What queues hold, by kind: ring slots, and live frames counted once",
+                            with(labels, {{"kind", "slots"}}), stat(&S::queue_slot_bytes)));
+  out.push_back(r.add_gauge("fanout_queue_memory_bytes",
+                            "What queues hold, by kind: ring slots, and live frames counted once",
+                            with(labels, {{"kind", "frames"}}), stat(&S::frame_bytes)));
+  out.push_back(r.add_counter("fanout_budget_dropped_total",
+                              "Frames dropped or conflated because the queue budget was reached", labels,
+                              stat(&S::budget_dropped)));
+  out.push_back(r.add_counter("fanout_slow_disconnects_total", "Slow clients disconnected",
+                              with(labels, {{"reason", "budget"}}), stat(&S::budget_disconnected)));
+  out.push_back(r.add_gauge("fanout_budget_cap_frames",
+                            "Frames per client the queue budget allows now (0: no pressure)", labels,
+                            stat(&S::budget_cap_frames)));
   out.push_back(r.add_counter("fanout_write_stalls_total",
                               "Writes that found a client's socket full and waited for it (plain ws)", labels,
                               stat(&S::write_stalls)));

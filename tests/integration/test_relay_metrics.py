@@ -101,6 +101,11 @@ async def body(args):
               f"topics with subscribers {m.value('fanout_topics_with_subscribers')}, expected 3")
         check(m.value("fanout_connections_upgraded_total") == 4, "upgrades")
         check(m.value("fanout_queued_bytes") == 0, "queued bytes of clients that keep up")
+        # The server-wide queue budget (docs/tuning.md): in force by default, never acting on clients keeping up.
+        check((m.value("fanout_queue_budget_bytes") or 0) > 0, "queue budget in force by default")
+        check(m.value("fanout_queue_memory_bytes", kind="slots") is not None, "queue memory (slots) exported")
+        check(m.value("fanout_budget_dropped_total") == 0, "budget drops while keeping up")
+        check(m.value("fanout_budget_cap_frames") == 0, "budget cap while keeping up")
     await checks.arun("connections, subscriptions, topics", gauges)
 
     async def counts():

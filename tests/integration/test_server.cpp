@@ -266,6 +266,8 @@ int main(int argc, char** argv) {
         opt.session.queue.max_bytes = static_cast<std::size_t>(num(i));
       else if (a == "--max-queue-frames")
         opt.session.queue.max_frames = static_cast<std::size_t>(num(i));
+      else if (a == "--queue-budget-bytes")  // server-wide queue memory budget; 0: off
+        opt.queue_budget_bytes = static_cast<std::size_t>(num(i));
       else if (a == "--max-message-bytes")
         opt.session.max_message_bytes = static_cast<std::size_t>(num(i));
       else if (a == "--handshake-timeout-ms")
@@ -438,10 +440,11 @@ int main(int argc, char** argv) {
     } else if (cmd == "stats") {
       const auto s = server.stats();
       say(fmt::format(
-          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{}}})",
+          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{},"queue_budget_bytes":{},"queue_memory_bytes":{},"queue_slot_bytes":{},"frame_bytes":{},"budget_dropped":{},"budget_disconnected":{},"budget_cap_frames":{}}})",
           s.sessions, s.subscriptions, hub.topic_count(), hub.duplicates(), hub.published(), s.deliveries, s.writes,
           s.write_stalls, s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
-          mallinfo2().uordblks));
+          mallinfo2().uordblks, s.queue_budget_bytes, s.queue_memory_bytes, s.queue_slot_bytes, s.frame_bytes,
+          s.budget_dropped, s.budget_disconnected, s.budget_cap_frames));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

@@ -12,6 +12,8 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "fanout/detail/queue_budget.hpp"
+
 namespace asio::ssl {
 class context;
 }
@@ -62,12 +64,15 @@ class ServerShard {
   std::atomic<std::uint64_t> rate_limited{0};        // control ops or pings past their rate: 1008
   std::atomic<std::uint64_t> reply_overflows{0};     // replies past the queue's control reserve: 1008
   std::atomic<std::uint64_t> read_pauses{0};         // sessions that stopped reading for a client that does not
+  QueueBudget budget;                                // this shard's part of Server::Options::queue_budget_bytes
+  std::atomic<std::uint64_t> budget_cap{0};          // frames per client the budget allows now; 0: no pressure
   bool draining = false;
 
  private:
   void accept();
   void start_session(ShardSocket socket);
   void tick();
+  void enforce_budget();  // every tick (queue_budget.cpp)
 
   static constexpr int k_accept_batch = 64;                     // connections taken per accept wakeup
   static constexpr std::uint64_t k_trim_after_bytes = 4 << 20;  // freed from queues before malloc_trim

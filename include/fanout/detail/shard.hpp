@@ -24,10 +24,12 @@ struct ShardCounters {
   std::atomic<std::uint64_t> dropped_newest{0};
   std::atomic<std::uint64_t> dropped_oldest{0};
   std::atomic<std::uint64_t> conflated{0};
-  std::atomic<std::uint64_t> disconnected_slow{0};  // by the policy (queue full)
-  std::atomic<std::uint64_t> write_timeouts{0};     // a write blocked longer than write_timeout
-  std::atomic<std::uint64_t> writes{0};             // gather-writes (syscalls) that carried data
-  std::atomic<std::uint64_t> write_stalls{0};       // the socket was full: waited for writability
+  std::atomic<std::uint64_t> disconnected_slow{0};    // by the policy (queue full)
+  std::atomic<std::uint64_t> budget_dropped{0};       // of the drops above, by the server-wide queue budget
+  std::atomic<std::uint64_t> budget_disconnected{0};  // of disconnected_slow, by the budget
+  std::atomic<std::uint64_t> write_timeouts{0};       // a write blocked longer than write_timeout
+  std::atomic<std::uint64_t> writes{0};               // gather-writes (syscalls) that carried data
+  std::atomic<std::uint64_t> write_stalls{0};         // the socket was full: waited for writability
   /// Seconds from Hub::publish to the gather-write carrying the frame, one sample per write (its
   /// first frame, the oldest), not per delivery.
   Histogram publish_to_write{Histogram::latency_bounds()};
