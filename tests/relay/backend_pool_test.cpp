@@ -45,8 +45,11 @@ class TestServer {
     ::shutdown(listener_, SHUT_RDWR);
     ::close(listener_);
     accept_thread_.join();
-    std::lock_guard lock(mutex_);
-    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    {
+      std::lock_guard lock(mutex_);
+      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    // Joined without the lock: a thread still in /slow's wait must take it again to return.
     for (auto& t : threads_) t.join();
     for (int fd : fds_) ::close(fd);
   }
