@@ -32,7 +32,7 @@ CANARY_TOPICS = [topic_of(s) for s in CANARY_STREAMS]
 # Set by tests/integration/CMakeLists.txt in sanitizer builds: there RSS is not the relay's own
 # (ASan keeps freed memory in its quarantine, 256 MiB by default, and adds shadow memory), so memory
 # bounds are logged, not asserted; the release build asserts them.
-SANITIZED = os.environ.get("FANOUT_SANITIZED") == "1"
+SANITIZED = os.environ.get("TEST_UNDER_SANITIZER") == "1"
 
 
 def check_rss(ok: bool, msg: str):

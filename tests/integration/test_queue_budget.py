@@ -35,7 +35,7 @@ COUNT = 20000
 BATCH = 100  # below the budget's floor (256 frames): a fast client's queue is never cut
 TOPIC = "t"
 # Set by CMakeLists.txt in sanitizer builds, whose quarantine and shadow memory are in RSS.
-SANITIZED = os.environ.get("FANOUT_SANITIZED") == "1"
+SANITIZED = os.environ.get("TEST_UNDER_SANITIZER") == "1"
 
 
 def check_rss(ok: bool, msg: str):
