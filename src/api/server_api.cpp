@@ -101,6 +101,8 @@ HttpResponse to_http(const ApiResult& r) {
 
 struct ServerApi::State {
   using Keys = std::vector<std::string>;
+  // A constructor, not aggregate init: clang 14 (the fuzz build) has no parenthesized aggregate init.
+  State(Options o, ApiExecutor e) : options(std::move(o)), executor(std::move(e)) {}
   Options options;  // options.keys: as constructed; keys() is what is in force
   ApiExecutor executor;
   mutable std::mutex keys_mutex;
