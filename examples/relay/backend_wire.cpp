@@ -1,5 +1,7 @@
 #include "backend_wire.hpp"
 
+#include "fanout/detail/json.hpp"
+
 #include <fmt/format.h>
 #include <simdjson.h>
 
@@ -22,24 +24,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-void append_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7F)
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", static_cast<unsigned>(c));
-        else
-          out += static_cast<char>(c);
-    }
-  }
-  out += '"';
-}
+using fanout::detail::append_json_string;  // the library's JSON string writer
 
 void append_base64(std::string& out, std::string_view in) {
   static constexpr char k[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -61,9 +46,9 @@ void append_base64(std::string& out, std::string_view in) {
 // "client":..,"user":.. — the start every body has.
 std::string head(std::string_view client, std::string_view user) {
   std::string out = "{\"client\":";
-  append_string(out, client);
+  append_json_string(out, client);
   out += ",\"user\":";
-  append_string(out, user);
+  append_json_string(out, user);
   return out;
 }
 
@@ -78,24 +63,24 @@ std::string printable(std::string_view s, std::size_t max) {
 
 std::string json_string(std::string_view s) {
   std::string out;
-  append_string(out, s);
+  append_json_string(out, s);
   return out;
 }
 
 std::string connect_body(const fanout::ConnectRequest& req, std::string_view client,
                          const std::vector<std::string>& forward) {
   std::string out = "{\"client\":";
-  append_string(out, client);
+  append_json_string(out, client);
   out += ",\"remote\":";
-  append_string(out, req.remote_address);
+  append_json_string(out, req.remote_address);
   out += ",\"path\":";
-  append_string(out, req.path);
+  append_json_string(out, req.path);
   out += ",\"query\":";
-  append_string(out, req.query);
+  append_json_string(out, req.query);
   // A token the relay verified ([auth]) already says who this is.
   if (req.identity) {
     out += ",\"user\":";
-    append_string(out, req.identity->user);
+    append_json_string(out, req.identity->user);
   }
   // Selected headers, under the configured spelling; repeated ones joined as HTTP allows.
   out += ",\"headers\":{";
@@ -114,9 +99,9 @@ std::string connect_body(const fanout::ConnectRequest& req, std::string_view cli
     cookies = cookies || is_cookie;
     if (!first) out += ',';
     first = false;
-    append_string(out, name);
+    append_json_string(out, name);
     out += ':';
-    append_string(out, value);
+    append_json_string(out, value);
   }
   out += '}';
   // The Cookie header parsed (only when it is forwarded): {"name":"value"}, the first of a name wins.
@@ -140,9 +125,9 @@ std::string connect_body(const fanout::ConnectRequest& req, std::string_view cli
         seen.push_back(name);
         if (!first) out += ',';
         first = false;
-        append_string(out, name);
+        append_json_string(out, name);
         out += ':';
-        append_string(out, value);
+        append_json_string(out, value);
       }
     }
     out += '}';
@@ -159,7 +144,7 @@ std::string message_body(std::string_view client, std::string_view user, std::st
     out += '"';
   } else {
     out += ",\"data\":";
-    append_string(out, payload);
+    append_json_string(out, payload);
   }
   out += '}';
   return out;
@@ -171,7 +156,7 @@ std::string rpc_body(std::string_view client, std::string_view user, std::string
   out += ",\"id\":";
   out += id.empty() ? std::string_view("null") : id;
   out += ",\"method\":";
-  append_string(out, method);
+  append_json_string(out, method);
   out += ",\"data\":";
   out += data.empty() ? std::string_view("null") : data;
   out += '}';

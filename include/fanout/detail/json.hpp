@@ -5,15 +5,17 @@
 #include <string>
 #include <string_view>
 
+#include "fanout/export.hpp"
+
 namespace fanout::detail {
 
 /// `s` as a JSON string literal, quotes included: `"` and `\` escaped, \n \r \t as such, other control
 /// characters and DEL as \u00XX; every other byte (UTF-8 included) passes through unchanged.
-std::string json_string(std::string_view s);
+FANOUT_API std::string json_string(std::string_view s);
 /// The same, appended to `out`.
-void append_json_string(std::string& out, std::string_view s);
+FANOUT_API void append_json_string(std::string& out, std::string_view s);
 
 /// Appends `payload` as a JSON value: as is when it looks like JSON (an object or array), else as a string.
-void append_json_value(std::string& out, std::string_view payload);
+FANOUT_API void append_json_value(std::string& out, std::string_view payload);
 
 }  // namespace fanout::detail
