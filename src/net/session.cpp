@@ -71,7 +71,7 @@ std::size_t Session::shard() const noexcept { return owner_.shard.index(); }
 void Session::set_group_index(const detail::Topic* t, std::size_t i) noexcept {
   for (auto& s : subs_)
     if (s.topic.get() == t) {
-      s.index = i;
+      s.index = static_cast<std::uint32_t>(i);
       return;
     }
 }
@@ -355,6 +355,7 @@ void Session::on_message(Opcode op, std::string_view payload) {
 void Session::leave(std::size_t k) {
   const auto t = subs_[k].topic;
   const std::size_t index = subs_[k].index;
+  if (custom_ && custom_->patterns) forget_pattern_topic(t.get());  // no pattern lists it any more
   auto& group = t->groups[owner_.shard.index()];
   if (group.flagged[index]) {
     BackpressureCounters counters;
@@ -371,6 +372,7 @@ void Session::leave(std::size_t k) {
 }
 
 void Session::unsubscribe_all() {
+  drop_patterns();
   while (!subs_.empty()) leave(subs_.size() - 1);
   subs_.shrink_to_fit();
 }

@@ -13,6 +13,7 @@
 
 #include "fanout/detail/group.hpp"
 #include "fanout/detail/history.hpp"
+#include "fanout/detail/pattern_index.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/hub.hpp"
 
@@ -111,6 +112,7 @@ struct Recovery {
   std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
   bool snapshot = false;    // latest value per key first
   bool envelope = false;    // the frames wanted are envelopes
+  bool from_start = false;  // with has_since: all the history holds (a topic a pattern met at its creation)
 };
 
 /// What the subscriber gets before live messages, in order.
@@ -138,6 +140,16 @@ struct HubMembers {
   static Member* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
                              Member* s, bool envelope) {
     return hub.unsubscribe(topic, shard, index, s, envelope);
+  }
+  /// Wildcard subscriptions: see Hub::add_pattern, remove_pattern and join_matched.
+  static std::vector<std::shared_ptr<Topic>> add_pattern(Hub& hub, const std::shared_ptr<PatternSubscription>& s,
+                                                         std::size_t limit) {
+    return hub.add_pattern(s, limit);
+  }
+  static void remove_pattern(Hub& hub, const PatternSubscription& s) { hub.remove_pattern(s); }
+  static SubscribeResult join_matched(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, Member* s,
+                                      const Recovery& recovery, std::size_t& index, Replay& replay) {
+    return hub.join_matched(topic, shard, s, recovery, index, replay);
   }
 };
 
