@@ -296,6 +296,9 @@ const Keys<SessionOptions> k_limits = {
     {"max_queue_frames", positive([](SessionOptions& s) -> auto& { return s.queue.max_frames; })},
     {"max_message_bytes", positive(&SessionOptions::max_message_bytes)},
     {"max_subscriptions", positive(&SessionOptions::max_subscriptions)},
+    {"max_patterns", integer(
+                         0, k_int_max, [](SessionOptions& s) -> auto& { return s.max_patterns; })},
+    {"max_pattern_topics", positive(&SessionOptions::max_pattern_topics)},
     {"ping_interval_ms", millis(&SessionOptions::ping_interval)},
     {"idle_timeout_ms", millis(&SessionOptions::idle_timeout)},
     {"write_timeout_ms", millis(&SessionOptions::write_timeout)},

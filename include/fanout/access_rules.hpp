@@ -58,6 +58,14 @@ class FANOUT_API AccessRules {
   /// `identity`: the connection's (null when anonymous); `subscribe_token`: a verified subscribe
   /// token that came with this request (null when none).
   Verdict check(std::string_view topic, const Identity* identity, const Identity* subscribe_token) const;
+  /// The verdict for a wildcard subscription (topic_pattern.hpp), conservative: allow only when the
+  /// rules allow every topic the pattern could ever match. The rules are walked in order; each that
+  /// may apply to some of those topics must allow them all, until one applies to every one of them
+  /// (else the default access must allow too). A `user` rule allows a pattern only inside the
+  /// client's own `{sub}` (`user:{sub}.*` allows `user:alice.*` to alice); a `claim` rule needs a
+  /// claimed prefix that covers the pattern; a `token` rule needs a subscribe token for the pattern
+  /// itself. docs/security.md, "Wildcard subscriptions".
+  Verdict check_pattern(std::string_view pattern, const Identity* identity, const Identity* subscribe_token) const;
   /// The rule that decides for `topic` (its access), for messages and logs.
   Access access_for(std::string_view topic) const;
 

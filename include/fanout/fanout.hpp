@@ -31,6 +31,7 @@
 #include "fanout/session.hpp"
 #include "fanout/session_state.hpp"
 #include "fanout/token_verifier.hpp"
+#include "fanout/topic_pattern.hpp"
 #include "fanout/topic_routes.hpp"
 #include "fanout/sink.hpp"
 #include "fanout/upstream.hpp"

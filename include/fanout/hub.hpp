@@ -44,6 +44,8 @@ class Member;
 struct Topic;
 struct HistoryLimits;
 struct HubMembers;
+struct PatternSubscription;
+class PatternIndex;
 struct Requester;
 enum class TopicOrigin : std::uint8_t;
 enum class SubscribeResult;
@@ -244,6 +246,21 @@ class FANOUT_API Hub {
   /// member moved into place `index` (it must learn its new place), or nullptr.
   detail::Member* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index,
                               detail::Member* s, bool envelope, std::uint32_t interval_ms);
+  /// Wildcard subscriptions (detail/pattern_index.hpp): registers `s` for topics created from now on,
+  /// and gives the existing topics it matches, at most `limit` + 1 (the caller learns it hit `limit`).
+  std::vector<std::shared_ptr<detail::Topic>> add_pattern(const std::shared_ptr<detail::PatternSubscription>& s,
+                                                          std::size_t limit);
+  void remove_pattern(const detail::PatternSubscription& s);
+  /// subscribe() to a record a pattern matched: ok, or unknown_topic when it left the hub meanwhile.
+  SubscribeResult join_matched(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, detail::Member* s,
+                               const Recovery& recovery, std::size_t& index, Replay& replay);
+  /// Counts a member of `t` (its first makes it active). Hub lock held.
+  void count_member_locked(detail::Topic& t);
+  /// The member side of subscribe: recovery and the group, under the topic's lock.
+  void attach(detail::Topic& t, std::size_t shard, detail::Member* s, const Recovery& recovery, std::size_t& index,
+              Replay& replay);
+  /// Tells the wildcard subscriptions `t` matches that it exists (one post per shard). Hub lock held.
+  void notify_patterns_locked(const std::shared_ptr<detail::Topic>& t);
 
   std::shared_ptr<detail::Topic> find(std::string_view topic) const;
   /// Finds or creates (evicting an idle topic when full); nullptr when refused. Hub lock held.
@@ -265,6 +282,7 @@ class FANOUT_API Hub {
   Options options_;
   mutable std::mutex mutex_;
   TopicMap topics_;
+  std::unique_ptr<detail::PatternIndex> patterns_;  // wildcard subscriptions and the names in order
   // Publishers' topics without members, idle the longest first: eviction takes the head (intrusive
   // links in detail::Topic). Declared and client-created topics are never in it.
   detail::Topic* idle_head_ = nullptr;

@@ -48,6 +48,8 @@ struct ControlRequest;
 struct ControlParse;
 struct Requester;
 struct GatewayAccess;
+struct PatternSubscription;
+struct SessionPatterns;
 enum class ControlError : int;
 class HandshakeReader;
 class FrameReader;
@@ -93,6 +95,10 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     // max_interval 0 refuses throttling. Distinct intervals per topic: Hub::Options::max_intervals_per_topic.
     std::chrono::milliseconds min_interval = std::chrono::milliseconds(50);
     std::chrono::milliseconds max_interval = std::chrono::seconds(60);
+    // Wildcard subscriptions ("trades:*", topic_pattern.hpp; docs/protocol.md, "Patterns"). Each topic a
+    // pattern brings is a subscription like any other: max_subscriptions bounds them all.
+    std::size_t max_patterns = 16;         // patterns per connection; 0: patterns are refused (4007)
+    std::size_t max_pattern_topics = 256;  // topics one pattern subscription brings; later ones are not joined
   };
 
   using State = SessionState;  // handshake, open, closing, closed (session_state.hpp)
@@ -219,6 +225,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::shared_ptr<detail::Topic> topic;
     std::uint32_t index;            // place in the member list of its group on this shard
     std::uint32_t interval_ms = 0;  // throttled ("interval_ms"): its group is that lane's (detail/lane.hpp)
+    std::uint16_t patterns{0};      // wildcard subscriptions that brought it (session_patterns.cpp)
+    bool direct{true};              // subscribed by name (or by the application)
   };
   /// The group `sub` is a member of on this shard.
   detail::Group& group_of(const Subscription& sub) const noexcept;
@@ -229,6 +237,9 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::any user_data;
     std::unique_ptr<detail::SessionAuth> auth;  // with Server::Options::auth: identity and token expiry
     std::unique_ptr<detail::SessionApp> app;    // with the application's callbacks: on_connect, on_message, on_rpc
+    // Wildcard subscriptions (session_patterns.cpp). Shared only so that the files creating Custom
+    // need not see the type.
+    std::shared_ptr<detail::SessionPatterns> patterns;
     std::string proxy_header;
   };
 
@@ -321,6 +332,25 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   bool group_index_known(std::string_view topic) const noexcept;
   /// Whether a subscribe's "interval_ms" is within the options (0: not throttled); replies 4422 when not.
   bool interval_allowed(std::uint64_t interval_ms);
+  Subscription* find_subscription(std::string_view topic) noexcept;
+
+  // Wildcard subscriptions (session_patterns.cpp, docs/protocol.md "Patterns").
+  /// A client's subscribe to `pattern`: the existing topics it matches are joined (with `since`
+  /// per topic), and topics created later as the hub announces them.
+  void subscribe_pattern(const detail::ControlRequest& req, std::string_view pattern);
+  /// Leaves the topics only `pattern` brought; false when not subscribed to it.
+  bool unsubscribe_pattern(std::string_view pattern);
+  /// The hub's notice: `topic` was created and `sub`'s pattern matches it (shard thread).
+  void pattern_matched(const detail::PatternSubscription& sub, const std::shared_ptr<detail::Topic>& topic);
+  /// Joins a topic a pattern matched; false when it left the hub meanwhile.
+  bool join_matched(const std::shared_ptr<detail::Topic>& topic, const detail::Recovery& recovery,
+                    detail::Replay& replay);
+  /// `topic` leaves the lists of the patterns that brought it (it is being left).
+  void forget_pattern_topic(const detail::Topic* topic) noexcept;
+  /// Ends every wildcard subscription (the session closes).
+  void drop_patterns();
+  /// Denied by the pattern's limits: tells the client once per pattern subscription.
+  void report_pattern_limit(std::string_view pattern, bool& told);
   /// {"op":"presence"} and a subscribe's "presence":true, answered by an attached Gateway.
   void answer_presence(std::string_view topic, std::string_view token);
   void watch_presence(std::string_view topic);

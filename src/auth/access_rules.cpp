@@ -4,6 +4,8 @@
 
 #include <stdexcept>
 
+#include "fanout/topic_pattern.hpp"
+
 namespace fanout {
 
 namespace {
@@ -45,6 +47,40 @@ void validate(const AccessRules::Rule& r) {
     bad("{sub} must not be followed by '*' alone");
   if (r.access == Access::user && at == std::string_view::npos) bad("a user rule needs {sub} in its pattern");
   if (r.access != Access::user && at != std::string_view::npos) bad("{sub} belongs in user rules");
+}
+// ---- Patterns (check_pattern): what a rule's pattern says about every name a wildcard matches.
+// `head` is the subscription pattern's literal head: each name it matches starts with it and goes on.
+
+/// The rule's text before its first `{sub}` or `*`: every name it matches starts with it.
+std::string_view rule_head(std::string_view rule) noexcept { return rule.substr(0, rule.find_first_of("{*")); }
+
+/// False only when no name the subscription pattern matches can match the rule (over-approximated:
+/// an unsure answer is "maybe", which makes the rule's verdict count).
+bool may_apply(std::string_view rule, std::string_view pattern) noexcept {
+  const bool wild = rule.find_first_of("{*") != std::string_view::npos;
+  if (!wild) return TopicPattern::matches(pattern, rule);  // an exact name
+  const auto head = TopicPattern::literal_head(pattern);
+  const auto rh = rule_head(rule);
+  return head.starts_with(rh) || rh.starts_with(head);
+}
+
+/// True when every name the subscription pattern matches matches the rule (a prefix rule only).
+bool covers(std::string_view rule, std::string_view pattern) noexcept {
+  if (!rule.ends_with('*') || rule.find(k_sub) != std::string_view::npos) return false;
+  return TopicPattern::literal_head(pattern).starts_with(rule.substr(0, rule.size() - 1));
+}
+
+/// A `user` rule (`head{sub}tail*`) covers the pattern with {sub} = `user` for every name: the
+/// pattern's head holds head + user + tail, and tail first occurs right after user.
+bool covers_as_user(std::string_view rule, std::string_view pattern, std::string_view user) noexcept {
+  if (user.empty() || !rule.ends_with('*')) return false;
+  const auto at = rule.find(k_sub);
+  const auto head = rule.substr(0, at);
+  const auto tail = rule.substr(at + k_sub.size(), rule.size() - at - k_sub.size() - 1);
+  const std::string owned = std::string(head) + std::string(user) + std::string(tail);
+  if (!TopicPattern::literal_head(pattern).starts_with(owned)) return false;
+  const std::string_view rest = std::string_view(owned).substr(head.size());
+  return rest.find(tail, 1) == user.size();
 }
 }  // namespace
 
@@ -113,6 +149,40 @@ AccessRules::Verdict AccessRules::check(std::string_view topic, const Identity* 
     case Access::deny: return Verdict::deny;
   }
   return Verdict::deny;
+}
+
+AccessRules::Verdict AccessRules::check_pattern(std::string_view pattern, const Identity* identity,
+                                                const Identity* subscribe_token) const {
+  // The verdict of one access for all the pattern's names; `rule` is empty for the default access.
+  const auto verdict = [&](Access access, std::string_view rule) {
+    switch (access) {
+      case Access::public_: return Verdict::allow;
+      case Access::authenticated: return identity ? Verdict::allow : Verdict::need_identity;
+      case Access::user:
+        if (!identity) return Verdict::need_identity;
+        return covers_as_user(rule, pattern, identity->user) ? Verdict::allow : Verdict::deny;
+      case Access::claim:
+        if (!identity) return Verdict::need_identity;
+        for (const auto& p : identity->topics)
+          if (covers(p, pattern)) return Verdict::allow;
+        return Verdict::deny;
+      case Access::token:
+        // A subscribe token issued for the pattern itself.
+        if (!subscribe_token || subscribe_token->topic != pattern) return Verdict::need_token;
+        if (!subscribe_token->user.empty() && (!identity || identity->user != subscribe_token->user))
+          return Verdict::deny;
+        return Verdict::allow;
+      case Access::deny: return Verdict::deny;
+    }
+    return Verdict::deny;
+  };
+  for (const auto& r : rules_) {
+    if (!may_apply(r.pattern, pattern)) continue;
+    if (const auto v = verdict(r.access, r.pattern); v != Verdict::allow) return v;
+    // A user rule that allowed covers the pattern (covers_as_user).
+    if (r.access == Access::user || covers(r.pattern, pattern)) return Verdict::allow;
+  }
+  return verdict(default_access_, {});
 }
 
 }  // namespace fanout

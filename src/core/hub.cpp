@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "fanout/detail/envelope.hpp"
+#include "fanout/detail/pattern_index.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/throttle.hpp"
@@ -34,7 +35,8 @@ Hub::Message to_message(const detail::HistoryEntry& e) { return {e.seq, e.key, s
 }  // namespace
 
 Hub::Hub(Runtime& runtime) : Hub(runtime, Options{}) {}
-Hub::Hub(Runtime& runtime, Options options) : runtime_(runtime), options_(std::move(options)) {
+Hub::Hub(Runtime& runtime, Options options)
+    : runtime_(runtime), options_(std::move(options)), patterns_(std::make_unique<detail::PatternIndex>()) {
   Group::check(options_.group);
   for (const auto& t : options_.topics)
     if (!declare(t))
@@ -102,6 +104,7 @@ void Hub::erase_locked(TopicMap::iterator it) {
   detail::Topic& t = *it->second;
   idle_unlink_locked(t);
   release_client_budget_locked(t);
+  patterns_->remove_topic(t.name);
   topics_.erase(it);
 }
 
@@ -137,7 +140,46 @@ std::shared_ptr<detail::Topic> Hub::create_locked(std::string_view name, detail:
     ++created_by_network_[{requester->network_hi, requester->network_lo}];
   }
   topics_.emplace(t->name, t);
+  patterns_->add_topic(t->name);
+  notify_patterns_locked(t);
   return t;
+}
+
+void Hub::notify_patterns_locked(const std::shared_ptr<detail::Topic>& t) {
+  if (patterns_->size() == 0) return;
+  using Matched = std::vector<std::shared_ptr<detail::PatternSubscription>>;
+  std::vector<Matched> by_shard;
+  patterns_->match(t->name, [&](const std::shared_ptr<detail::PatternSubscription>& s) {
+    if (by_shard.empty()) by_shard.resize(runtime_.shard_count());
+    by_shard[s->shard].push_back(s);
+  });
+  for (std::size_t i = 0; i < by_shard.size(); ++i) {
+    if (by_shard[i].empty()) continue;
+    // The sessions join on their own thread; messages published before they do are replayed from
+    // the history (Recovery::from_start), so none is lost in between.
+    asio::post(detail::RuntimeAccess::shard(runtime_, i).context(), [matched = std::move(by_shard[i]), t] {
+      for (const auto& s : matched)
+        if (s->on_topic) s->on_topic(t);
+    });
+  }
+}
+
+std::vector<std::shared_ptr<detail::Topic>> Hub::add_pattern(const std::shared_ptr<detail::PatternSubscription>& s,
+                                                             std::size_t limit) {
+  std::vector<std::shared_ptr<detail::Topic>> existing;
+  std::lock_guard lock(mutex_);
+  // Under one lock: a topic is either here already or created later and notified, never neither.
+  patterns_->add(s);
+  patterns_->topics_matching(s->pattern, [&](std::string_view name) {
+    existing.push_back(topics_.find(name)->second);
+    return existing.size() <= limit;
+  });
+  return existing;
+}
+
+void Hub::remove_pattern(const detail::PatternSubscription& s) {
+  std::lock_guard lock(mutex_);
+  patterns_->remove(s);
 }
 
 std::shared_ptr<detail::Topic> Hub::find_or_create_locked(std::string_view name) {
@@ -391,15 +433,36 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
     if (r.interval_ms != 0 && !detail::find_lane(out->lanes[shard], r.interval_ms) &&
         detail::lane_count(out->lanes[shard]) >= options_.max_intervals_per_topic)
       return SubscribeResult::too_many_intervals;
-    // Counted under the lock so unsubscribe() never erases a topic someone is joining.
-    if (out->members.fetch_add(1, std::memory_order_relaxed) == 0) {
-      idle_unlink_locked(*out);
-      active_topics_.fetch_add(1, std::memory_order_relaxed);
-      if (observer_) observer_(out->name, true);
-    }
+    count_member_locked(*out);
     break;
   }
-  detail::Topic& t = *out;
+  attach(*out, shard, s, r, index, replay);
+  return SubscribeResult::ok;
+}
+
+void Hub::count_member_locked(detail::Topic& t) {
+  // Counted under the lock so unsubscribe() never erases a topic someone is joining.
+  if (t.members.fetch_add(1, std::memory_order_relaxed) == 0) {
+    idle_unlink_locked(t);
+    active_topics_.fetch_add(1, std::memory_order_relaxed);
+    if (observer_) observer_(t.name, true);
+  }
+}
+
+Hub::SubscribeResult Hub::join_matched(const std::shared_ptr<detail::Topic>& topic, std::size_t shard,
+                                       detail::Member* s, const Recovery& r, std::size_t& index, Replay& replay) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(topic->name);
+    if (it == topics_.end() || it->second != topic) return SubscribeResult::unknown_topic;
+    count_member_locked(*topic);
+  }
+  attach(*topic, shard, s, r, index, replay);
+  return SubscribeResult::ok;
+}
+
+void Hub::attach(detail::Topic& t, std::size_t shard, detail::Member* s, const Recovery& r, std::size_t& index,
+                 Replay& replay) {
   // Under the topic's lock no publish runs: the replay ends exactly where live frames begin.
   std::lock_guard lock(t.mutex);
   replay.seq = t.seq;
@@ -416,12 +479,13 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
   };
   if (r.has_since) {
     const bool same_epoch = r.epoch == 0 || r.epoch == t.epoch;
-    if (!same_epoch || r.since > t.seq || r.since < t.history.floor()) {
+    const std::uint64_t since = r.from_start ? t.history.floor() : r.since;
+    if (!same_epoch || since > t.seq || since < t.history.floor()) {
       replay.resync = true;
       replay.first = t.history.first_seq();
       add_snapshot();
     } else {
-      for (std::size_t i = t.history.after(r.since); i < t.history.size(); ++i) {
+      for (std::size_t i = t.history.after(since); i < t.history.size(); ++i) {
         auto& e = t.history[i];
         if (r.envelope && !e.envelope) {
           const auto before = static_cast<std::int64_t>(t.history.bytes());
@@ -451,7 +515,6 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
     index = lane->group.add_member(s, t.seq);
   }
   if (first_here) t.shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
-  return SubscribeResult::ok;
 }
 
 detail::Member* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i,

@@ -360,6 +360,7 @@ void Session::leave(std::size_t k) {
   const auto t = subs_[k].topic;
   const std::size_t index = subs_[k].index;
   const std::uint32_t interval_ms = subs_[k].interval_ms;
+  if (custom_ && custom_->patterns) forget_pattern_topic(t.get());  // no pattern lists it any more
   auto& group = group_of(subs_[k]);
   if (group.flagged[index]) {
     BackpressureCounters counters;
@@ -376,6 +377,7 @@ void Session::leave(std::size_t k) {
 }
 
 void Session::unsubscribe_all() {
+  drop_patterns();
   while (!subs_.empty()) leave(subs_.size() - 1);
   subs_.shrink_to_fit();
 }

@@ -13,6 +13,7 @@
 #include "fanout/http.hpp"
 #include "fanout/server.hpp"
 #include "fanout/session.hpp"
+#include "fanout/topic_pattern.hpp"
 
 namespace fanout {
 
@@ -213,7 +214,10 @@ bool Session::may_subscribe(std::string_view topic, std::string_view token) {
     subscribe_token = std::move(r.identity);
   }
   const auto name = detail::json_string(topic);
-  switch (auth.rules.check(topic, identity(), subscribe_token ? &*subscribe_token : nullptr)) {
+  const Identity* const token_identity = subscribe_token ? &*subscribe_token : nullptr;
+  // A pattern is allowed only where the rules allow every topic it could match (access_rules.hpp).
+  switch (TopicPattern::is_pattern(topic) ? auth.rules.check_pattern(topic, identity(), token_identity)
+                                          : auth.rules.check(topic, identity(), token_identity)) {
     case AccessRules::Verdict::allow: return true;
     case AccessRules::Verdict::need_identity:
       reply_error(static_cast<int>(detail::ControlError::unauthorized),

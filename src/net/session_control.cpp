@@ -14,6 +14,7 @@
 #include "fanout/hub.hpp"
 #include "fanout/server.hpp"
 #include "fanout/session.hpp"
+#include "fanout/topic_pattern.hpp"
 
 namespace fanout {
 
@@ -43,7 +44,12 @@ void Session::on_control(detail::ControlParse& parsed) {
       if (!interval_allowed(parsed.request.interval_ms)) return;
       for (const auto& t : parsed.request.args) {
         if (state_ != State::open) return;  // a reply past the queue's reserve closed it
-        if (group_index_known(t)) {
+        if (TopicPattern::is_pattern(t)) {
+          subscribe_pattern(parsed.request, t);  // session_patterns.cpp
+          continue;
+        }
+        if (auto* known = find_subscription(t)) {
+          known->direct = true;  // a pattern brought it; now it stays when the pattern goes
           reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"seq":{}}})", detail::json_string(t),
                                   owner_.server.hub().last_seq(t)));
           continue;
@@ -91,7 +97,7 @@ void Session::on_control(detail::ControlParse& parsed) {
     case detail::ControlRequest::Op::unsubscribe:
       for (const auto& t : parsed.request.args) {
         if (state_ != State::open) return;
-        if (unsubscribe(t))
+        if (TopicPattern::is_pattern(t) ? unsubscribe_pattern(t) : unsubscribe(t))
           reply_event(fmt::format(R"({{"event":"unsubscribe","arg":{}}})", detail::json_string(t)));
         else
           reply_error(static_cast<int>(ControlError::not_subscribed), fmt::format("not subscribed to {}", t));
@@ -144,8 +150,17 @@ bool Session::group_index_known(std::string_view topic) const noexcept {
   return false;
 }
 
+Session::Subscription* Session::find_subscription(std::string_view topic) noexcept {
+  for (auto& s : subs_)
+    if (s.topic->name == topic) return &s;
+  return nullptr;
+}
+
 bool Session::subscribe(std::string_view topic) {
-  if (group_index_known(topic)) return state_ == State::open;
+  if (auto* known = find_subscription(topic)) {
+    known->direct = true;
+    return state_ == State::open;
+  }
   detail::Replay replay;
   return join(topic, detail::Recovery{.envelope = envelope_}, replay, nullptr);
 }

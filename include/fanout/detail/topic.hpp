@@ -14,6 +14,7 @@
 #include "fanout/detail/group.hpp"
 #include "fanout/detail/history.hpp"
 #include "fanout/detail/lane.hpp"
+#include "fanout/detail/pattern_index.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/hub.hpp"
 
@@ -121,6 +122,7 @@ struct Recovery {
   bool snapshot = false;          // latest value per key first
   bool envelope = false;          // the frames wanted are envelopes
   std::uint32_t interval_ms = 0;  // > 0: live frames at most once per key per interval (lane.hpp)
+  bool from_start = false;        // with has_since: all the history holds (a topic a pattern met at its creation)
 };
 
 /// What the subscriber gets before live messages, in order.
@@ -155,6 +157,16 @@ struct HubMembers {
     if (interval_ms != 0)
       if (Lane* lane = find_lane(topic.lanes[shard], interval_ms)) return lane->group;
     return topic.groups[shard];
+  }
+  /// Wildcard subscriptions: see Hub::add_pattern, remove_pattern and join_matched.
+  static std::vector<std::shared_ptr<Topic>> add_pattern(Hub& hub, const std::shared_ptr<PatternSubscription>& s,
+                                                         std::size_t limit) {
+    return hub.add_pattern(s, limit);
+  }
+  static void remove_pattern(Hub& hub, const PatternSubscription& s) { hub.remove_pattern(s); }
+  static SubscribeResult join_matched(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, Member* s,
+                                      const Recovery& recovery, std::size_t& index, Replay& replay) {
+    return hub.join_matched(topic, shard, s, recovery, index, replay);
   }
 };
 
