@@ -46,8 +46,8 @@ class ServerShard;
 struct Admission;
 }  // namespace detail
 
-/// The default of Server::Options::queue_budget_bytes: 256 MiB or a tenth of physical memory,
-/// whichever is smaller.
+/// The default of Server::Options::queue_budget_bytes: 256 MiB or a tenth of the memory the process
+/// may use (physical RAM, or its cgroup's memory limit when lower), whichever is smaller.
 FANOUT_API std::size_t default_queue_budget() noexcept;
 
 class FANOUT_API Server final : public Drainable {

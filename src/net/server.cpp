@@ -17,6 +17,7 @@
 #endif
 
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/memory_limit.hpp"
 #include "fanout/detail/queue_memory.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
@@ -28,9 +29,13 @@ namespace fanout {
 
 std::size_t default_queue_budget() noexcept {
   constexpr std::size_t cap = std::size_t{256} << 20;
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return cap;
-  return std::min(cap, static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 10);
+  try {
+    // RAM, or the container's (cgroup's) limit when lower: the budget must act before the OOM killer.
+    const auto memory = detail::usable_memory();
+    return memory ? std::min(cap, *memory / 10) : cap;
+  } catch (...) {  // reading the files failed to allocate: the cap still bounds the queues
+    return cap;
+  }
 }
 
 namespace {
