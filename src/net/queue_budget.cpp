@@ -58,7 +58,7 @@ void ServerShard::enforce_budget() {
     for (const Session* s : sessions_) budget.lengths.push_back(static_cast<std::uint32_t>(s->queue_.frames()));
   else if (budget.lengths.capacity() != 0)
     budget.lengths.shrink_to_fit();
-  const std::size_t own = server.options().session.queue.max_frames;
+  const std::size_t own = session_options.queue.max_frames;
   std::size_t cap = budget.update(used, limit, budget.lengths);
   if (cap >= own) cap = QueueBudget::k_none;  // a cap above every client's own limit changes nothing
   budget_cap.store(cap == QueueBudget::k_none ? 0 : cap, std::memory_order_relaxed);
