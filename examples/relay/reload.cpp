@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <exception>
+#include <set>
+#include <string>
 
 #include "env.hpp"
 #include "live_settings.hpp"
@@ -31,6 +33,17 @@ std::string upstreams(const Config& c) {
                        fmt::join(u.options.subscribe, ","), u.route.topic_template, u.standby);
   return r;
 }
+std::string history_and_topics(const Config& c) {
+  const auto& h = c.hub;
+  // As a set, with the bundled simulator's topics, which start declares (feeds.cpp) and a fresh load does not.
+  std::set<std::string> declared(h.topics.begin(), h.topics.end());
+  if (c.simulator.enabled)  // feeds.cpp's list
+    declared.insert({"tickers:BTC-USDT", "tickers:ETH-USDT", "trades:BTC-USDT", "trades:ETH-USDT"});
+  return fmt::format("{} {} {} {} {} {} [{}] {} {} {} {}", h.history.max_messages, h.history.max_bytes,
+                     h.history.max_keys, h.history.max_snapshot_bytes, h.max_topics, h.max_history_bytes,
+                     fmt::join(declared, ","), h.client_topics.allow, h.client_topics.max_topics,
+                     h.client_topics.max_per_connection, h.client_topics.max_per_address);
+}
 std::string sinks(const Config& c) {
   std::string r;
   for (const auto& s : c.sinks)
@@ -56,14 +69,7 @@ const Part k_restart_parts[] = {
        return fmt::format("{} {} {}", c.server.proxy_protocol, c.server.topic_endpoints, c.server.http_max_age.count());
      }},
     {"shards and paths", [](const Config& c) { return fmt::format("{} {}", c.shards, fmt::join(c.paths, ",")); }},
-    {"[history] and [topics]",
-     [](const Config& c) {
-       const auto& h = c.hub;
-       return fmt::format("{} {} {} {} {} {} [{}] {} {} {} {}", h.history.max_messages, h.history.max_bytes,
-                          h.history.max_keys, h.history.max_snapshot_bytes, h.max_topics, h.max_history_bytes,
-                          fmt::join(h.topics, ","), h.client_topics.allow, h.client_topics.max_topics,
-                          h.client_topics.max_per_connection, h.client_topics.max_per_address);
-     }},
+    {"[history] and [topics]", history_and_topics},
     {"sinks", sinks},
     {"processor", [](const Config& c) { return fmt::format("{} {}", c.processor.enabled, c.processor.stage); }},
     {"[auth] key file path and token settings",
