@@ -4,8 +4,11 @@
 #include <fmt/ranges.h>
 
 #include <exception>
+#include <set>
+#include <string>
 
 #include "env.hpp"
+#include "live_settings.hpp"
 #include "log.hpp"
 
 namespace relay {
@@ -30,14 +33,16 @@ std::string upstreams(const Config& c) {
                        fmt::join(u.options.subscribe, ","), u.route.topic_template, u.standby);
   return r;
 }
-std::string limits(const Config& c) {
-  const auto& s = c.server.session;
-  const auto& v = c.server;
-  return fmt::format("{} {} {} {} {} {} {} {} {} {} {} {} {}", s.queue.max_bytes, s.queue.max_frames,
-                     s.max_message_bytes, s.max_subscriptions, s.policy ? s.policy->name() : "",
-                     s.ping_interval.count(), s.idle_timeout.count(), s.write_timeout.count(), v.max_connections,
-                     v.max_connections_per_ip, v.handshakes_per_second_per_ip, v.handshake_timeout.count(),
-                     fmt::join(v.trusted_proxies, ","));
+std::string history_and_topics(const Config& c) {
+  const auto& h = c.hub;
+  // As a set, with the bundled simulator's topics, which start declares (feeds.cpp) and a fresh load does not.
+  std::set<std::string> declared(h.topics.begin(), h.topics.end());
+  if (c.simulator.enabled)  // feeds.cpp's list
+    declared.insert({"tickers:BTC-USDT", "tickers:ETH-USDT", "trades:BTC-USDT", "trades:ETH-USDT"});
+  return fmt::format("{} {} {} {} {} {} [{}] {} {} {} {}", h.history.max_messages, h.history.max_bytes,
+                     h.history.max_keys, h.history.max_snapshot_bytes, h.max_topics, h.max_history_bytes,
+                     fmt::join(declared, ","), h.client_topics.allow, h.client_topics.max_topics,
+                     h.client_topics.max_per_connection, h.client_topics.max_per_address);
 }
 std::string sinks(const Config& c) {
   std::string r;
@@ -59,11 +64,20 @@ const Part k_restart_parts[] = {
        return fmt::format("{} {} {}:{} {}", to_string(c.role), c.redis.enabled, c.redis.host, c.redis.port,
                           c.redis.prefix);
      }},
-    {"limits", limits},
+    {"proxy_protocol, topic_endpoints, http_max_age_s",
+     [](const Config& c) {
+       return fmt::format("{} {} {}", c.server.proxy_protocol, c.server.topic_endpoints, c.server.http_max_age.count());
+     }},
     {"shards and paths", [](const Config& c) { return fmt::format("{} {}", c.shards, fmt::join(c.paths, ",")); }},
+    {"[history] and [topics]", history_and_topics},
     {"sinks", sinks},
     {"processor", [](const Config& c) { return fmt::format("{} {}", c.processor.enabled, c.processor.stage); }},
-    {"key file path", [](const Config& c) { return c.auth.verifier.key_file; }},
+    {"[auth] key file path and token settings",
+     [](const Config& c) {
+       const auto& v = c.auth.verifier;
+       return fmt::format("{} {} {} {} {} {}", v.key_file, v.leeway.count(), v.require_exp, v.issuer, v.audience,
+                          v.max_token_bytes);
+     }},
     {"log format", [](const Config& c) { return std::string(c.log.format == LogFormat::json ? "json" : "text"); }},
 };
 
@@ -108,6 +122,15 @@ void reload(int argc, char** argv, ReloadTargets t) {
   std::vector<std::string> restart;
   for (const auto& p : k_restart_parts)
     if (p.describe(fresh) != p.describe(t.config)) restart.emplace_back(p.name);
+  // Limits and access rules, on every client listener: clients stay connected (live_settings.hpp).
+  if (auto changes = live_setting_changes(t.config, fresh); !changes.empty()) {
+    try {
+      apply_live_settings(t.config, fresh, t.servers);
+      applied.push_back(fmt::format("{}", fmt::join(changes, ", ")));
+    } catch (const std::exception& e) {
+      log_error("SIGHUP: limits and access rules refused, keeping the ones in use: {}", e.what());
+    }
+  }
   log("SIGHUP: configuration reloaded{}{}",
       applied.empty() ? "" : fmt::format("; applied: {}", fmt::join(applied, ", ")),
       restart.empty() ? "" : fmt::format("; changed but needs a restart: {}", fmt::join(restart, ", ")));

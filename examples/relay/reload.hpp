@@ -3,9 +3,12 @@
 // load is logged and the one in use stays.
 //
 //   applied now:        [log] level; TLS certificate and key (new handshakes use them, open
-//                       connections keep theirs); [auth] key_file's keys (TokenVerifier::reload)
+//                       connections keep theirs); [auth] key_file's keys (TokenVerifier::reload);
+//                       [limits], [server] connection limits, [auth] access settings and [[acl]]
+//                       (live_settings.hpp: which apply to open connections, which to new ones)
 //   needs a restart:    listen addresses, TLS file paths, the admin listener, upstreams, role and
-//                       Redis, [limits] and [server] limits, shards, paths, sinks, processor, log format
+//                       Redis, shards, paths, [topics], sinks, processor, log format, the token
+//                       verifier's settings, proxy_protocol, topic_endpoints, http_max_age_s
 //
 // Thread safety: on the ingest thread (where the SIGHUP handler runs), one reload at a time.
 #pragma once

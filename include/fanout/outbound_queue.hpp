@@ -98,6 +98,11 @@ class FANOUT_API OutboundQueue {
   /// Drops the oldest data frames until at most `max_frames` are queued (control frames and a
   /// partly written head stay); returns how many went.
   std::size_t trim_to(std::size_t max_frames, BackpressureCounters& counters) noexcept;
+  /// Conflates down to `max_frames`: drops data frames that a newer frame of the same (topic, key)
+  /// supersedes, oldest first, until at most `max_frames` are queued or none is superseded; returns
+  /// how many went (counted as conflated). What stays keeps its order. Allocates (a sort of the
+  /// queue's keys): for the server tick, not the delivery path.
+  std::size_t conflate_to(std::size_t max_frames, BackpressureCounters& counters);
   /// Drops the queued data frame of `topic_id` with the same key as `frame` (Frame::key_hash; 0 for
   /// messages without a key) and appends `frame`: the newest value per (topic, key), in seq order.
   /// False (and `frame` untouched) when none is queued. It cannot fail to append (it just freed a slot).

@@ -43,11 +43,12 @@ class Hub;
 class Gateway;
 namespace detail {
 class ServerShard;
+struct ServerSnapshot;
 struct Admission;
 }  // namespace detail
 
-/// The default of Server::Options::queue_budget_bytes: 256 MiB or a tenth of physical memory,
-/// whichever is smaller.
+/// The default of Server::Options::queue_budget_bytes: 256 MiB or a tenth of the memory the process
+/// may use (physical RAM, or its cgroup's memory limit when lower), whichever is smaller.
 FANOUT_API std::size_t default_queue_budget() noexcept;
 
 class FANOUT_API Server final : public Drainable {
@@ -171,7 +172,8 @@ class FANOUT_API Server final : public Drainable {
   Server& operator=(const Server&) = delete;
 
   std::uint16_t port() const noexcept { return port_; }
-  const Options& options() const noexcept { return options_; }
+  /// The options in force (after the last reload()). Controlling thread.
+  const Options& options() const noexcept;
   Stats stats() const;
   /// Seconds from Hub::publish to the gather-write that carried the frame (one sample per write).
   Histogram::Snapshot publish_to_write_latency() const;
@@ -181,6 +183,24 @@ class FANOUT_API Server final : public Drainable {
   /// std::system_error (the files' problem) and keeps the context in use; std::logic_error without TLS.
   /// From the controlling thread (not concurrently with itself or the destructor).
   void reload_tls();
+
+  /// Applies new settings without dropping a client (docs/embedding.md, "Reloading settings"): each
+  /// shard switches to an immutable copy of them on its own thread, between loop turns.
+  ///   - new connections: every setting below;
+  ///   - open connections, at their next check: Session::Options (queue limits at the next frame
+  ///     queued, max_message_bytes at the next message, max_subscriptions and the access rules at
+  ///     the next subscribe, timers at the next tick, rates at the next op, the policy at the next
+  ///     overflow unless Session::set_policy chose one); subscriptions already made stay;
+  ///   - connection limits (max_connections, per-IP limits and rate, limit_exempt, exempt_loopback,
+  ///     trusted_proxies, retry_after) at the next connection; open ones are never closed for them;
+  ///   - handshake_timeout and the request limits for requests whose head is still arriving;
+  ///   - auth (its rules, origins, anonymous access, timeouts; the verifier object) for new
+  ///     connections, subscribes and HTTP pulls; queue_budget_bytes at the next tick.
+  /// Kept as they are (a restart's): host, port, paths, tls (reload_tls() renews its files),
+  /// backlog, tick, proxy_protocol, http_routes, topic_endpoints, http_max_age.
+  /// Throws std::invalid_argument on bad options (null policy, a malformed network), changing
+  /// nothing. From the controlling thread (not concurrently with itself, reload_tls or the destructor).
+  void reload(Options options);
 
   void begin_drain() override;
   std::size_t open_connections() const override;
@@ -194,7 +214,8 @@ class FANOUT_API Server final : public Drainable {
 
   Runtime& runtime_;
   Hub& hub_;
-  Options options_;
+  std::shared_ptr<const detail::ServerSnapshot> snapshot_;  // the options in force; each shard holds it too
+  std::size_t own_routes_from_ = 0;  // http_routes from here on are the server's own (topic routes)
   Callbacks callbacks_;
   std::uint16_t port_ = 0;
   std::unique_ptr<detail::Admission> admission_;     // connection limits, shared by the shards

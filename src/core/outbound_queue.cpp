@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <vector>
 
 #include "fanout/detail/queue_memory.hpp"
 #include "fanout/policy.hpp"
@@ -169,6 +170,42 @@ std::size_t OutboundQueue::trim_to(std::size_t max_frames, BackpressureCounters&
   std::size_t n = 0;
   while (count_ > max_frames && drop_oldest(counters)) ++n;
   return n;
+}
+
+std::size_t OutboundQueue::conflate_to(std::size_t max_frames, BackpressureCounters& counters) {
+  if (count_ <= max_frames) return 0;
+  // Sorted by (topic, key, position): in each run of equal keys all but the last are superseded.
+  struct Slot {
+    std::uint64_t topic_id;
+    std::uint32_t key;
+    std::uint32_t index;
+    auto operator<=>(const Slot&) const = default;
+  };
+  std::vector<Slot> slots;
+  slots.reserve(count_);
+  const std::uint32_t first = head_offset_ > 0 ? 1 : 0;  // a partly written head must finish
+  for (std::uint32_t i = first; i < count_; ++i)
+    if (at(i).topic_id != 0) slots.push_back({at(i).topic_id, at(i).frame->key_hash(), i});
+  std::sort(slots.begin(), slots.end());
+  std::vector<bool> superseded(count_, false);
+  for (std::size_t k = 0; k + 1 < slots.size(); ++k)
+    superseded[slots[k].index] = slots[k].topic_id == slots[k + 1].topic_id && slots[k].key == slots[k + 1].key;
+  // One pass from the head: superseded frames go (oldest first) while the queue is over; the rest
+  // slide down in order.
+  std::uint32_t kept = 0, dropped = 0;
+  for (std::uint32_t i = 0; i < count_; ++i) {
+    const Entry e = at(i);
+    if (superseded[i] && count_ - dropped > max_frames) {
+      bytes_ -= e.frame->size();
+      FrameRef::adopt(e.frame);
+      ++dropped;
+    } else {
+      at(kept++) = e;
+    }
+  }
+  count_ = kept;
+  counters.conflated += dropped;
+  return dropped;
 }
 
 bool OutboundQueue::replace_latest_of_topic(std::uint64_t topic_id, FrameRef& frame,

@@ -181,8 +181,8 @@ ProxyHeader parse_proxy_header(std::span<const std::byte> data) noexcept {
 
 std::uint32_t Admission::jittered_retry_after() const noexcept {
   thread_local std::minstd_rand rng{std::random_device{}()};
-  const auto full = static_cast<std::uint32_t>(
-      std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(retry_after).count()));
+  const auto full =
+      static_cast<std::uint32_t>(std::max<std::int64_t>(1, retry_after_ms.load(std::memory_order_relaxed) / 1000));
   return std::max<std::uint32_t>(1, std::uniform_int_distribution<std::uint32_t>(full / 2, full)(rng));
 }
 
@@ -194,7 +194,20 @@ std::size_t IpLimiter::Hash::operator()(const IpKey& k) const noexcept {
   return static_cast<std::size_t>(h ^ (h >> 31));
 }
 
+void IpLimiter::set(Settings s) noexcept {
+  max_connections_.store(s.max_connections, std::memory_order_relaxed);
+  handshakes_per_second_.store(s.handshakes_per_second, std::memory_order_relaxed);
+  handshake_burst_.store(s.handshake_burst, std::memory_order_relaxed);
+}
+
+IpLimiter::Settings IpLimiter::settings() const noexcept {
+  return {.max_connections = max_connections_.load(std::memory_order_relaxed),
+          .handshakes_per_second = handshakes_per_second_.load(std::memory_order_relaxed),
+          .handshake_burst = handshake_burst_.load(std::memory_order_relaxed)};
+}
+
 IpLimiter::Verdict IpLimiter::acquire(const IpKey& ip, std::uint32_t now) {
+  const Settings settings_ = settings();
   Stripe& s = stripe_of(ip);
   std::lock_guard lock(s.mutex);
   Entry& e = s.map[ip];
@@ -209,6 +222,7 @@ IpLimiter::Verdict IpLimiter::acquire(const IpKey& ip, std::uint32_t now) {
 }
 
 void IpLimiter::release(const IpKey& ip, std::uint32_t now) noexcept {
+  const Settings settings_ = settings();
   Stripe& s = stripe_of(ip);
   std::lock_guard lock(s.mutex);
   const auto it = s.map.find(ip);
@@ -220,6 +234,7 @@ void IpLimiter::release(const IpKey& ip, std::uint32_t now) noexcept {
 }
 
 void IpLimiter::sweep(std::uint32_t now) noexcept {
+  const Settings settings_ = settings();
   Stripe& s = stripes_[next_sweep_.fetch_add(1, std::memory_order_relaxed) % k_stripes];
   std::lock_guard lock(s.mutex);
   for (auto it = s.map.begin(); it != s.map.end();) {

@@ -58,7 +58,7 @@ void ServerShard::enforce_budget() {
     for (const Session* s : sessions_) budget.lengths.push_back(static_cast<std::uint32_t>(s->queue_.frames()));
   else if (budget.lengths.capacity() != 0)
     budget.lengths.shrink_to_fit();
-  const std::size_t own = server.options().session.queue.max_frames;
+  const std::size_t own = session_options.queue.max_frames;
   std::size_t cap = budget.update(used, limit, budget.lengths);
   if (cap >= own) cap = QueueBudget::k_none;  // a cap above every client's own limit changes nothing
   budget_cap.store(cap == QueueBudget::k_none ? 0 : cap, std::memory_order_relaxed);
@@ -82,8 +82,11 @@ void Session::apply_budget(std::size_t max_frames, BackpressureCounters& counter
       close(CloseCode::policy_violation, "slow consumer");
       return;
     }
+    // conflate keeps the newest value per (topic, key) first: a client behind on a few busy keys
+    // loses only superseded values, and gets every key's latest.
+    if (policy_name == "conflate") counters.budget_dropped += queue_.conflate_to(max_frames, counters);
     // drop_newest keeps what it holds and refuses what comes (OutboundQueue::push); every other
-    // policy (conflate's newest values are at the back) loses the oldest frames first.
+    // policy (and conflate, when distinct keys alone exceed the cap) loses the oldest frames first.
     if (policy_name != "drop_newest") counters.budget_dropped += queue_.trim_to(max_frames, counters);
   }
   // A trimmed queue keeps its ring until compacted; rings up to twice the cap are left alone.

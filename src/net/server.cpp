@@ -17,6 +17,7 @@
 #endif
 
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/memory_limit.hpp"
 #include "fanout/detail/queue_memory.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
@@ -28,9 +29,13 @@ namespace fanout {
 
 std::size_t default_queue_budget() noexcept {
   constexpr std::size_t cap = std::size_t{256} << 20;
-  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
-  if (pages <= 0 || page <= 0) return cap;
-  return std::min(cap, static_cast<std::size_t>(pages) * static_cast<std::size_t>(page) / 10);
+  try {
+    // RAM, or the container's (cgroup's) limit when lower: the budget must act before the OOM killer.
+    const auto memory = detail::usable_memory();
+    return memory ? std::min(cap, *memory / 10) : cap;
+  } catch (...) {  // reading the files failed to allocate: the cap still bounds the queues
+    return cap;
+  }
 }
 
 namespace {
@@ -43,14 +48,69 @@ void install_budget(std::size_t budget) {
   while ((now == 0 || budget < now) && !installed.compare_exchange_weak(now, budget, std::memory_order_relaxed)) {
   }
 }
+
+// A server's budget changes (reload) or goes (destruction): the one in force is replaced when it
+// was this server's; a smaller one stays.
+void replace_budget(std::size_t old_budget, std::size_t new_budget) {
+  if (old_budget != 0) {
+    std::size_t mine = old_budget;
+    detail::queue_memory().budget.compare_exchange_strong(mine, new_budget, std::memory_order_relaxed);
+  }
+  install_budget(new_budget);
+}
+
+// Validates the options and derives what the shards need from them; throws std::invalid_argument.
+std::shared_ptr<const detail::ServerSnapshot> make_snapshot(Server::Options options) {
+  if (!options.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");
+  detail::AdmissionNetworks networks;
+  networks.trusted_proxies = detail::CidrSet(options.trusted_proxies);
+  auto exempt = options.limit_exempt;
+  if (options.exempt_loopback) exempt.insert(exempt.end(), {"127.0.0.0/8", "::1/128"});
+  networks.exempt = detail::CidrSet(exempt);
+  return std::make_shared<const detail::ServerSnapshot>(
+      detail::ServerSnapshot{.options = std::move(options), .networks = std::move(networks)});
+}
+
+// The connection limits every shard reads (atomics: set from the controlling thread at any time).
+void set_limits(detail::Admission& a, const Server::Options& o) {
+  a.per_ip.set({.max_connections = o.max_connections_per_ip,
+                .handshakes_per_second = o.handshakes_per_second_per_ip,
+                .handshake_burst = std::max(1.0, o.handshake_burst_per_ip)});
+  a.retry_after_ms.store(o.retry_after.count(), std::memory_order_relaxed);
+  std::size_t max_connections = o.max_connections;
+  if (max_connections == 0) {
+    // Headroom under the descriptor limit for upstreams, sinks, the listeners and accept() itself,
+    // so the limit answers 503 before accept fails with EMFILE.
+    rlimit rl{};
+    const std::size_t fds = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                                ? static_cast<std::size_t>(rl.rlim_cur)
+                                : std::size_t{1} << 20;
+    max_connections = fds - std::min(fds / 2, std::max<std::size_t>(64, fds / 10));
+  }
+  a.max_connections.store(max_connections, std::memory_order_relaxed);
+}
 }  // namespace
 
 namespace detail {
 
-ServerShard::ServerShard(Server& s, Shard& sh, asio::ip::tcp::acceptor acceptor)
-    : server(s), shard(sh), acceptor_(std::move(acceptor)), tick_timer_(sh.context()), accept_pause_(sh.context()) {}
+ServerShard::ServerShard(Server& s, Shard& sh, asio::ip::tcp::acceptor acceptor,
+                         std::shared_ptr<const ServerSnapshot> snapshot)
+    : server(s),
+      shard(sh),
+      session_options(snapshot->options.session),
+      paths(snapshot->options.paths),
+      snapshot_(std::move(snapshot)),
+      acceptor_(std::move(acceptor)),
+      tick_timer_(sh.context()),
+      accept_pause_(sh.context()) {}
 
 ServerShard::~ServerShard() = default;
+
+void ServerShard::apply(std::shared_ptr<const ServerSnapshot> snapshot) {
+  // Between loop turns: no session is inside a call that holds a reference into the old snapshot.
+  session_options = snapshot->options.session;
+  snapshot_ = std::move(snapshot);
+}
 
 void ServerShard::start() {
   accept();
@@ -87,7 +147,7 @@ void ServerShard::accept() {
 
 void ServerShard::start_session(ShardSocket socket) {
   ShardCounters::add(accepted, 1);
-  if (server.options().tls)
+  if (options().tls)
     make_tls_session(*this, std::move(socket));
   else
     make_plain_session(*this, std::move(socket));
@@ -122,7 +182,7 @@ void ServerShard::tick() {
 #endif
   }
   if (acceptor_.is_open() || !sessions_.empty()) {
-    tick_timer_.expires_after(server.options().tick);
+    tick_timer_.expires_after(options().tick);
     tick_timer_.async_wait([this](const asio::error_code& ec) {
       if (!ec) tick();
     });
@@ -189,47 +249,32 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const Server::Tls& files) {
 Server::Server(Runtime& runtime, Hub& hub, Options options) : Server(runtime, hub, std::move(options), Callbacks{}) {}
 
 Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
-    : runtime_(runtime), hub_(hub), options_(std::move(options)), callbacks_(std::move(callbacks)) {
-  for (const auto& p : options_.paths)
+    : runtime_(runtime), hub_(hub), callbacks_(std::move(callbacks)) {
+  for (const auto& p : options.paths)
     if (p.empty() || p[0] != '/') throw std::invalid_argument("fanout: WebSocket path must start with '/': " + p);
-  if (!options_.session.policy) throw std::invalid_argument("fanout: Session::Options::policy is null");
-  admission_ = std::make_unique<detail::Admission>(
-      detail::IpLimiter::Settings{.max_connections = options_.max_connections_per_ip,
-                                  .handshakes_per_second = options_.handshakes_per_second_per_ip,
-                                  .handshake_burst = std::max(1.0, options_.handshake_burst_per_ip)});
-  admission_->trusted_proxies = detail::CidrSet(options_.trusted_proxies);  // throws std::invalid_argument
-  auto exempt = options_.limit_exempt;
-  if (options_.exempt_loopback) exempt.insert(exempt.end(), {"127.0.0.0/8", "::1/128"});
-  admission_->exempt = detail::CidrSet(exempt);
-  admission_->proxy_protocol = options_.proxy_protocol;
-  admission_->retry_after = options_.retry_after;
-  admission_->max_connections = options_.max_connections;
-  if (admission_->max_connections == 0) {
-    // Headroom under the descriptor limit for upstreams, sinks, the listeners and accept() itself,
-    // so the limit answers 503 before accept fails with EMFILE.
-    rlimit rl{};
-    const std::size_t fds = ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
-                                ? static_cast<std::size_t>(rl.rlim_cur)
-                                : std::size_t{1} << 20;
-    admission_->max_connections = fds - std::min(fds / 2, std::max<std::size_t>(64, fds / 10));
-  }
-  if (options_.paths.empty()) options_.queue_budget_bytes = 0;  // HTTP only (an admin port): no say in it
-  install_budget(options_.queue_budget_bytes);
-  if (options_.proxy_protocol && options_.tls)
+  if (options.proxy_protocol && options.tls)
     throw std::invalid_argument("fanout: proxy_protocol is for plain listeners (terminate TLS at the proxy)");
-  if (options_.topic_endpoints)
+  if (options.paths.empty()) options.queue_budget_bytes = 0;  // HTTP only (an admin port): no say in it
+  own_routes_from_ = options.http_routes.size();
+  if (options.topic_endpoints)
     for (auto& r :
-         topic_routes(hub_, {.max_age = options_.http_max_age, .auth = std::make_shared<const Auth>(options_.auth)}))
-      options_.http_routes.push_back(std::move(r));
-  if (options_.tls) {
+         topic_routes(hub_, {.max_age = options.http_max_age, .auth = std::make_shared<const Auth>(options.auth)}))
+      options.http_routes.push_back(std::move(r));
+  auto snapshot = make_snapshot(std::move(options));  // throws std::invalid_argument
+  const Options& o = snapshot->options;
+  admission_ = std::make_unique<detail::Admission>(detail::IpLimiter::Settings{});
+  admission_->proxy_protocol = o.proxy_protocol;
+  set_limits(*admission_, o);
+  install_budget(o.queue_budget_bytes);
+  if (o.tls) {
 #ifdef FANOUT_WITH_TLS
-    tls_context_ = make_tls_context(*options_.tls);
+    tls_context_ = make_tls_context(*o.tls);
 #else
     throw std::invalid_argument("fanout: built without TLS (FANOUT_WITH_TLS=OFF)");
 #endif
   }
 
-  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(options_.host), options_.port);
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(o.host), o.port);
   for (std::size_t i = 0; i < runtime_.shard_count(); ++i) {
     asio::ip::tcp::acceptor acceptor(runtime_.context(i));
     acceptor.open(endpoint.protocol());
@@ -239,25 +284,55 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
     if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
       throw std::system_error(errno, std::generic_category(), "fanout: SO_REUSEPORT");
     acceptor.bind(i == 0 ? endpoint : asio::ip::tcp::endpoint(endpoint.address(), port_));
-    acceptor.listen(options_.backlog);
+    acceptor.listen(o.backlog);
     if (i == 0) port_ = acceptor.local_endpoint().port();
-    shards_.push_back(
-        std::make_unique<detail::ServerShard>(*this, detail::RuntimeAccess::shard(runtime_, i), std::move(acceptor)));
+    shards_.push_back(std::make_unique<detail::ServerShard>(*this, detail::RuntimeAccess::shard(runtime_, i),
+                                                            std::move(acceptor), snapshot));
     shards_.back()->tls_context = tls_context_.get();
     shards_.back()->admission = admission_.get();
   }
+  snapshot_ = std::move(snapshot);
   // Started by each loop; inline when none runs it yet (a posted start could outlive the Server).
   for (std::size_t i = 0; i < shards_.size(); ++i)
     detail::RuntimeAccess::loop(runtime_, i).submit([s = shards_[i].get()] { s->start(); });
   runtime_.add_drainable(this);
 }
 
+const Server::Options& Server::options() const noexcept { return snapshot_->options; }
+
+void Server::reload(Options fresh) {
+  const Options& now = snapshot_->options;
+  // What a restart would change stays as it is (see the header).
+  fresh.host = now.host;
+  fresh.port = now.port;
+  fresh.paths = now.paths;
+  fresh.tls = now.tls;
+  fresh.backlog = now.backlog;
+  fresh.tick = now.tick;
+  fresh.proxy_protocol = now.proxy_protocol;
+  fresh.topic_endpoints = now.topic_endpoints;
+  fresh.http_max_age = now.http_max_age;
+  if (fresh.paths.empty()) fresh.queue_budget_bytes = 0;
+  // The application's routes stay; the topic routes this server added are made again, so that
+  // HTTP pulls obey the new access rules too.
+  fresh.http_routes.assign(now.http_routes.begin(),
+                           now.http_routes.begin() + static_cast<std::ptrdiff_t>(own_routes_from_));
+  if (fresh.topic_endpoints)
+    for (auto& r :
+         topic_routes(hub_, {.max_age = fresh.http_max_age, .auth = std::make_shared<const Auth>(fresh.auth)}))
+      fresh.http_routes.push_back(std::move(r));
+  const std::size_t old_budget = now.queue_budget_bytes;
+  auto snapshot = make_snapshot(std::move(fresh));  // throws: nothing changed yet
+  set_limits(*admission_, snapshot->options);
+  replace_budget(old_budget, snapshot->options.queue_budget_bytes);
+  for (std::size_t i = 0; i < shards_.size(); ++i)
+    detail::RuntimeAccess::loop(runtime_, i).submit([s = shards_[i].get(), snapshot] { s->apply(snapshot); });
+  snapshot_ = std::move(snapshot);
+}
+
 Server::~Server() {
   runtime_.remove_drainable(this);
-  if (options_.queue_budget_bytes != 0) {
-    std::size_t mine = options_.queue_budget_bytes;
-    detail::queue_memory().budget.compare_exchange_strong(mine, 0, std::memory_order_relaxed);
-  }
+  replace_budget(snapshot_->options.queue_budget_bytes, 0);
   // Each shard's part is closed and destroyed by its own loop (inline when no thread runs it), so
   // its acceptor, timers and sessions are never touched by two threads.
   for (std::size_t i = 0; i < shards_.size(); ++i)
@@ -268,9 +343,9 @@ Server::~Server() {
 }
 
 void Server::reload_tls() {
-  if (!options_.tls) throw std::logic_error("fanout: reload_tls on a server without TLS");
+  if (!options().tls) throw std::logic_error("fanout: reload_tls on a server without TLS");
 #ifdef FANOUT_WITH_TLS
-  auto fresh = make_tls_context(*options_.tls);  // throws: the context in use stays
+  auto fresh = make_tls_context(*options().tls);  // throws: the context in use stays
   // Each shard switches on its own thread. A session's SSL holds a reference to the context it was
   // made from, so open connections are untouched; the old context goes with the last of those.
   for (std::size_t i = 0; i < shards_.size(); ++i)
@@ -339,7 +414,7 @@ Server::Stats Server::stats() const {
   st.queue_slot_bytes = memory.slot_bytes.load(std::memory_order_relaxed);
   st.frame_bytes = memory.queued_frame_bytes();
   st.queue_memory_bytes = st.queue_slot_bytes + st.frame_bytes;
-  st.max_connections = admission_->max_connections;
+  st.max_connections = admission_->max_connections.load(std::memory_order_relaxed);
   return st;
 }
 

@@ -29,7 +29,7 @@ constexpr std::uint8_t k_quiet_ticks_before_shrink = 40;  // 10 s at the default
 
 Session::Session(detail::ServerShard& owner, asio::ip::tcp::endpoint remote)
     : owner_(owner),
-      options_(owner.server.options().session),
+      options_(owner.session_options),
       last_read_(std::chrono::steady_clock::now()),
       state_since_(last_read_),
       id_(next_session_id.fetch_add(1, std::memory_order_relaxed)),
@@ -39,7 +39,7 @@ Session::~Session() = default;
 
 void Session::begin_admission() {
   const auto& a = *owner_.admission;
-  if (!a.trusted_proxies.contains(remote_.address()))
+  if (!owner_.networks().trusted_proxies.contains(remote_.address()))
     admit(true);
   else if (a.proxy_protocol)
     proxy_pending_ = true;  // its client is in the PROXY header
@@ -50,11 +50,11 @@ void Session::begin_admission() {
 void Session::admit(bool client_known) {
   auto& a = *owner_.admission;
   if (refusal_ != 0) return;
-  if (a.connections.load(std::memory_order_relaxed) > a.max_connections) {
+  if (a.connections.load(std::memory_order_relaxed) > a.max_connections.load(std::memory_order_relaxed)) {
     refusal_ = static_cast<std::uint8_t>(detail::Refusal::total);
     return;
   }
-  if (!client_known || a.exempt.contains(remote_.address())) return;
+  if (!client_known || owner_.networks().exempt.contains(remote_.address())) return;
   switch (a.per_ip.acquire(detail::ip_key(remote_.address()), detail::now_ms())) {
     case detail::IpLimiter::Verdict::ok: ip_counted_ = true; return;
     case detail::IpLimiter::Verdict::too_many_connections:
@@ -389,7 +389,7 @@ bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
     case State::handshake:
       // A deadline for the whole request head from accept (or the previous keep-alive answer), not
       // from the last byte: a byte every few seconds must not hold a connection (slowloris).
-      if (now - state_since_ > owner_.server.options().handshake_timeout) {
+      if (now - state_since_ > owner_.options().handshake_timeout) {
         if (connect_pending_) {
           // on_connect did not decide in time: the client hears it, and a late decision is ignored.
           connect_pending_ = false;

@@ -92,7 +92,7 @@ void Session::set_identity(Identity identity) {
   st.expires = identity.expires.has_value();
   if (st.expires) {
     // The session's timers run on the steady clock: translate exp once, at the moment it is learnt.
-    const auto& auth = owner_.server.options().auth;
+    const auto& auth = owner_.options().auth;
     const auto leeway = auth.verifier ? auth.verifier->options().leeway : std::chrono::seconds(0);
     const auto left = std::chrono::duration_cast<Steady::duration>(*identity.expires - Identity::Clock::now());
     st.expires_at = Steady::now() + left + leeway;
@@ -103,7 +103,7 @@ void Session::set_identity(Identity identity) {
 }
 
 bool Session::admit(const HttpRequest& req) {
-  const auto& auth = owner_.server.options().auth;
+  const auto& auth = owner_.options().auth;
   if (auto origin = req.header("Origin")) {
     if (!auth.allowed_origins.empty() && !auth.origin_allowed(*origin)) {
       answer_http(403, "Forbidden", {}, "origin not allowed\n");
@@ -151,7 +151,7 @@ bool Session::on_auth_control(const detail::ControlRequest& req) {
   using detail::ControlError;
   const bool auth_op = req.op == Op::auth || req.op == Op::refresh;
   if (!auth_op && !auth_pending()) return false;
-  const auto& auth = owner_.server.options().auth;
+  const auto& auth = owner_.options().auth;
   const auto unauthorized = static_cast<int>(ControlError::unauthorized);
   if (!auth.verifier) {
     reply_error(unauthorized, "this server does not take tokens");
@@ -197,7 +197,7 @@ bool Session::on_auth_control(const detail::ControlRequest& req) {
 }
 
 bool Session::may_subscribe(std::string_view topic, std::string_view token) {
-  const auto& auth = owner_.server.options().auth;
+  const auto& auth = owner_.options().auth;
   if (!auth.checks_access()) return true;
   std::optional<Identity> subscribe_token;
   if (!token.empty()) {
@@ -234,7 +234,7 @@ bool Session::may_subscribe(std::string_view topic, std::string_view token) {
 
 bool Session::auth_tick(Steady::time_point now) {
   auto& st = *custom_->auth;
-  const auto& auth = owner_.server.options().auth;
+  const auto& auth = owner_.options().auth;
   if (st.pending) {
     if (now < st.deadline) return true;
     reply_error(static_cast<int>(detail::ControlError::unauthorized),

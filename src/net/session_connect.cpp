@@ -29,7 +29,7 @@ detail::SessionApp& Session::app_state() {
 
 void Session::begin_connect(const HttpRequest& req, std::span<const std::byte> after_head) {
   // A client does not send frames before its 101; what it did send is held, within the head's limit.
-  if (after_head.size() > owner_.server.options().max_request_head_bytes) {
+  if (after_head.size() > owner_.options().max_request_head_bytes) {
     answer_http(400, "Bad Request", {}, "too much data before the upgrade was answered\n");
     return;
   }

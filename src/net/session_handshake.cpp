@@ -60,7 +60,7 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   if (connect_pending_) {
     // Reading stopped for on_connect's decision; a transport may still hand over what it had.
     auto& held = app_state().held;
-    if (held.size() + data.size() > owner_.server.options().max_request_head_bytes) {
+    if (held.size() + data.size() > owner_.options().max_request_head_bytes) {
       connect_pending_ = false;
       std::string().swap(held);
       answer_http(400, "Bad Request", {}, "too much data before the upgrade was answered\n");
@@ -71,10 +71,10 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
   }
   if (proxy_pending_ && !take_proxy_header(data)) return state_ != State::closed;
   if (data.empty()) return true;
-  const auto& options = owner_.server.options();
+  const auto& options = owner_.options();
   if (!handshake_)
     handshake_ = std::make_unique<detail::HandshakeReader>(options.max_request_head_bytes,
-                                                           options.max_request_body_bytes, options.paths);
+                                                           options.max_request_body_bytes, owner_.paths);
   const auto decision = handshake_->feed(data);
   switch (decision.kind) {
     case detail::HandshakeReader::Kind::need_more:
@@ -115,10 +115,9 @@ bool Session::on_handshake_bytes(std::span<const std::byte> data) {
 bool Session::admit_by_head(const HttpRequest& req) {
   if (admit_at_head_) {
     admit_at_head_ = false;
-    const auto& a = *owner_.admission;
     std::optional<asio::ip::address> client;
     if (const auto xff = req.header("X-Forwarded-For"))
-      client = detail::client_from_forwarded_for(*xff, a.trusted_proxies);
+      client = detail::client_from_forwarded_for(*xff, owner_.networks().trusted_proxies);
     if (client) remote_ = asio::ip::tcp::endpoint(*client, 0);
     admit(client.has_value());
   }
@@ -143,7 +142,7 @@ std::string allow_header(const HttpRoute* route) {
 }  // namespace
 
 void Session::answer_plain_http(const HttpRequest& req) {
-  const auto& options = owner_.server.options();
+  const auto& options = owner_.options();
   // Keep-alive for HTTP/1.1 unless the client says close; responses waiting in the queue are bounded,
   // so a client that pipelines without reading is refused rather than served without limit.
   ++http_requests_;
@@ -206,7 +205,7 @@ void Session::accept_websocket(const HttpRequest& req, std::span<const std::stri
   state_ = State::open;
   state_since_ = std::chrono::steady_clock::now();  // subscribe_timeout counts from here
   detail::ShardCounters::add(owner_.upgraded, 1);
-  const auto& envelope_paths = owner_.server.options().envelope_paths;
+  const auto& envelope_paths = owner_.options().envelope_paths;
   const auto wants = detail::query_param(req.query(), "envelope");
   envelope_ = wants ? (*wants == "1" || *wants == "true")
                     : std::find(envelope_paths.begin(), envelope_paths.end(), req.path()) != envelope_paths.end();

@@ -112,6 +112,67 @@ TEST_CASE("a budget cap makes each policy act below the session's own limits") {
   }
 }
 
+TEST_CASE("conflate under the budget keeps the newest frame per key instead of the newest frames") {
+  OutboundQueue::Limits lim;
+  BackpressureCounters c;
+  OutboundQueue q;
+  // 4 keys, 25 updates each, interleaved: 100 frames where the budget's cap (what apply_budget
+  // passes) is 10.
+  for (int i = 0; i < 100; ++i)
+    push(q,
+         Frame::make(Opcode::text, std::to_string(i), {.seq = std::uint64_t(i), .key_hash = std::uint32_t(i % 4 + 1)}),
+         *conflate(), c, lim);
+  CHECK(q.push_reply(Frame::make(Opcode::text, "ack"), lim));  // a control reply is never conflated
+  const auto payload = [&](std::size_t i) {
+    const auto b = q.unwritten(i).subspan(2);  // a short text frame's header is 2 bytes
+    return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+  };
+  SUBCASE("down to the cap: the oldest superseded values go first, the newest stay in order") {
+    CHECK(q.conflate_to(10, c) == 91);
+    REQUIRE(q.frames() == 10);
+    CHECK(c.conflated == 91);
+    // Left: superseded 91..95 (the newest of those), every key's newest 96..99, and the reply.
+    std::vector<std::string> left;
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < q.frames(); ++i) {
+      left.push_back(payload(i));
+      bytes += q.unwritten(i).size();
+    }
+    CHECK(left == std::vector<std::string>{"91", "92", "93", "94", "95", "96", "97", "98", "99", "ack"});
+    CHECK(q.bytes() == bytes);
+  }
+  SUBCASE("a cap below the number of keys: one frame per key, the trim does the rest") {
+    CHECK(q.conflate_to(2, c) == 96);
+    REQUIRE(q.frames() == 5);  // the newest of each of the 4 keys, and the reply
+    CHECK(payload(0) == "96");
+    CHECK(payload(4) == "ack");
+    CHECK(q.trim_to(2, c) == 3);
+    CHECK(q.frames() == 2);
+  }
+  SUBCASE("a queue within the cap is left alone") {
+    CHECK(q.conflate_to(200, c) == 0);
+    CHECK(q.frames() == 101);
+  }
+}
+
+TEST_CASE("conflate_to keeps the newest value of each key and a partly written head") {
+  OutboundQueue::Limits lim;
+  BackpressureCounters c;
+  OutboundQueue q;
+  for (std::uint64_t seq = 1; seq <= 6; ++seq)  // keys 2 1 2 1 2 1
+    push(q,
+         Frame::make(Opcode::text, std::string(1, char('0' + seq)),
+                     {.seq = seq, .key_hash = std::uint32_t(seq % 2 + 1)}),
+         *conflate(), c, lim);
+  q.consume(1);  // the head (seq 1, superseded) is half written: it must finish
+  CHECK(q.conflate_to(0, c) == 3);
+  REQUIRE(q.frames() == 3);
+  const auto payload = [&](std::size_t i) { return std::to_integer<char>(q.unwritten(i).back()); };
+  CHECK(payload(0) == '1');  // the partly written head
+  CHECK(payload(1) == '5');  // key 2's newest, then key 1's: publish order
+  CHECK(payload(2) == '6');
+}
+
 TEST_CASE("over the budget a full ring does not grow past the floor; under it, it does") {
   OutboundQueue::Limits lim;
   BackpressureCounters c;

@@ -82,7 +82,12 @@ class IpLimiter {
   };
   enum class Verdict { ok, too_many_connections, too_many_handshakes };
 
-  explicit IpLimiter(Settings s) : settings_(s) {}
+  explicit IpLimiter(Settings s) noexcept { set(s); }
+
+  /// New limits (Server::reload), from any thread: counted connections and buckets stay; each
+  /// check reads the limits in force when it runs.
+  void set(Settings s) noexcept;
+  Settings settings() const noexcept;
 
   /// Counts a connection of `ip` when both limits allow it (then release() must follow).
   Verdict acquire(const IpKey& ip, std::uint32_t now);  // may throw std::bad_alloc
@@ -108,7 +113,9 @@ class IpLimiter {
   static constexpr std::size_t k_stripes = 64;
   Stripe& stripe_of(const IpKey& ip) noexcept { return stripes_[Hash{}(ip) % k_stripes]; }
 
-  Settings settings_;
+  std::atomic<std::size_t> max_connections_{0};
+  std::atomic<double> handshakes_per_second_{0};
+  std::atomic<double> handshake_burst_{0};
   std::array<Stripe, k_stripes> stripes_;
   std::atomic<std::size_t> next_sweep_{0};
 };
@@ -117,14 +124,20 @@ class IpLimiter {
 
 namespace fanout::detail {
 
-/// A Server's connection limits as its shards and sessions use them (Server::Options, resolved).
-struct Admission {
-  explicit Admission(IpLimiter::Settings per_ip_settings) : per_ip(per_ip_settings) {}
-  std::size_t max_connections = 0;  // resolved: never 0
+/// Who a Server trusts and exempts (Server::Options::trusted_proxies, limit_exempt, exempt_loopback).
+struct AdmissionNetworks {
   CidrSet trusted_proxies;
   CidrSet exempt;
-  bool proxy_protocol = false;
-  std::chrono::milliseconds retry_after{};
+};
+
+/// A Server's connection limits as its shards and sessions use them (Server::Options, resolved). The
+/// limits are atomics that Server::reload sets from the controlling thread; the networks (trusted
+/// proxies, exempt) are in each shard's snapshot (AdmissionNetworks), swapped on the shard's thread.
+struct Admission {
+  explicit Admission(IpLimiter::Settings per_ip_settings) : per_ip(per_ip_settings) {}
+  std::atomic<std::size_t> max_connections{0};  // resolved: never 0
+  bool proxy_protocol = false;                  // fixed at start (the listener's framing)
+  std::atomic<std::int64_t> retry_after_ms{0};
   IpLimiter per_ip;
   std::atomic<std::size_t> connections{0};  // over all shards, pending handshakes included
 

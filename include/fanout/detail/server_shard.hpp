@@ -6,13 +6,16 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/queue_budget.hpp"
+#include "fanout/server.hpp"
 
 namespace asio::ssl {
 class context;
@@ -26,14 +29,29 @@ class Shard;
 struct Admission;
 class GatewayHooks;
 
+/// What Server::reload replaces, as one immutable whole: the options in force and what is derived
+/// from them. Every shard holds it and swaps it on its own thread, so a session reads one version.
+struct ServerSnapshot {
+  Server::Options options;
+  AdmissionNetworks networks;  // from trusted_proxies, limit_exempt, exempt_loopback
+};
+
 /// An accepted connection. Bound to the shard's io_context executor rather than the type-erased
 /// any_io_executor: the socket and every pending wait on it are smaller (this is per idle connection).
 using ShardSocket = asio::basic_stream_socket<asio::ip::tcp, asio::io_context::executor_type>;
 
 class ServerShard {
  public:
-  ServerShard(Server& server, Shard& shard, asio::ip::tcp::acceptor acceptor);
+  ServerShard(Server& server, Shard& shard, asio::ip::tcp::acceptor acceptor,
+              std::shared_ptr<const ServerSnapshot> snapshot);
   ~ServerShard();
+
+  /// The Server's options in force on this shard. Read on the shard thread and not kept past the
+  /// call (a reload swaps them between loop turns); Server::options() is the controlling thread's.
+  const Server::Options& options() const noexcept { return snapshot_->options; }
+  const AdmissionNetworks& networks() const noexcept { return snapshot_->networks; }
+  /// Server::reload's new snapshot, on the shard thread.
+  void apply(std::shared_ptr<const ServerSnapshot> snapshot);
 
   void start();        // begins accepting and ticking, on the shard's loop (or before any runs it)
   void begin_drain();  // shard thread
@@ -44,6 +62,10 @@ class ServerShard {
 
   Server& server;
   Shard& shard;
+  // Session::Options in force, which every session holds a reference to: a reload assigns it (on
+  // this thread), so open sessions see new limits at their next check.
+  Session::Options session_options;
+  const std::vector<std::string> paths;       // WebSocket paths: fixed for the server's life (a handshake holds a view)
   asio::ssl::context* tls_context = nullptr;  // the server's, when it serves wss://
   std::atomic<std::uint64_t> open{0};
   std::atomic<std::uint64_t> accepted{0};
@@ -78,6 +100,7 @@ class ServerShard {
   static constexpr std::uint64_t k_trim_after_bytes = 4 << 20;  // freed from queues before malloc_trim
   static constexpr std::chrono::seconds k_trim_interval{5};     // and at most this often
 
+  std::shared_ptr<const ServerSnapshot> snapshot_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer tick_timer_;
   asio::steady_timer accept_pause_;
