@@ -77,8 +77,9 @@ struct Pool {
 };
 
 Pool& pool() {
-  static Pool p;
-  return p;
+  // Never destroyed: queues of sessions that outlive static destruction may still free into it.
+  static Pool* const p = new Pool;
+  return *p;
 }
 
 Slab* slab_of(void* ring) noexcept {
