@@ -126,7 +126,10 @@ class FANOUT_API OutboundQueue {
                          std::size_t max_frames);
   void erase_at(std::size_t i) noexcept;  // keeps order
 
-  std::unique_ptr<Entry[]> buf_;
+  static Entry* allocate_ring(std::uint32_t cap);
+  static void free_ring(Entry* ring, std::uint32_t cap) noexcept;
+
+  Entry* buf_ = nullptr;   // cap_ entries; the smallest ring from detail/small_ring_pool.hpp
   std::uint32_t cap_ = 0;  // power of two
   std::uint32_t head_ = 0;
   std::uint32_t count_ = 0;

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <new>
+#include <type_traits>
 #include <vector>
 
 #include "fanout/detail/queue_memory.hpp"
+#include "fanout/detail/small_ring_pool.hpp"
 #include "fanout/policy.hpp"
 
 namespace fanout {
@@ -72,13 +75,37 @@ bool OutboundQueue::push_reply(FrameRef frame, const Limits& limits) {
 
 void OutboundQueue::push_control(FrameRef frame) { append({frame.detach(), 0}); }
 
+namespace {
+constexpr std::uint32_t k_first_ring = 8;  // slots of a queue's first ring
+}
+
+// The first ring of every queue comes from the small-ring pool: it is allocated when a session's
+// first reply is queued and freed when it goes idle, and from the general heap it would leave a
+// hole between long-lived objects each time (detail/small_ring_pool.hpp).
+OutboundQueue::Entry* OutboundQueue::allocate_ring(std::uint32_t cap) {
+  static_assert(k_first_ring * sizeof(Entry) == detail::k_small_ring_bytes);
+  static_assert(std::is_trivially_copyable_v<Entry> && std::is_trivially_destructible_v<Entry>);
+  if (cap != k_first_ring) return new Entry[cap];
+  auto* ring = static_cast<Entry*>(detail::allocate_small_ring());
+  for (std::uint32_t i = 0; i < cap; ++i) new (ring + i) Entry{};
+  return ring;
+}
+
+void OutboundQueue::free_ring(Entry* ring, std::uint32_t cap) noexcept {
+  if (cap == k_first_ring)
+    detail::free_small_ring(ring);
+  else
+    delete[] ring;
+}
+
 void OutboundQueue::reallocate(std::uint32_t cap) {
-  auto buf = std::make_unique<Entry[]>(cap);
+  Entry* buf = allocate_ring(cap);
   for (std::uint32_t i = 0; i < count_; ++i) buf[i] = at(i);
   auto& memory = detail::queue_memory().slot_bytes;
   memory.fetch_add(std::size_t{cap} * sizeof(Entry), std::memory_order_relaxed);
   memory.fetch_sub(slot_bytes(), std::memory_order_relaxed);
-  buf_ = std::move(buf);
+  if (buf_) free_ring(buf_, cap_);
+  buf_ = buf;
   cap_ = cap;
   head_ = 0;
 }
@@ -88,12 +115,12 @@ void OutboundQueue::compact() {
     clear();
     return;
   }
-  const std::uint32_t want = std::max<std::uint32_t>(8, std::bit_ceil(count_));
+  const std::uint32_t want = std::max<std::uint32_t>(k_first_ring, std::bit_ceil(count_));
   if (want < cap_) reallocate(want);
 }
 
 void OutboundQueue::append(Entry e) {
-  if (count_ == cap_) reallocate(cap_ ? cap_ * 2 : 8);
+  if (count_ == cap_) reallocate(cap_ ? cap_ * 2 : k_first_ring);
   buf_[(head_ + count_) & (cap_ - 1)] = e;
   ++count_;
   bytes_ += e.frame->size();
@@ -119,7 +146,8 @@ void OutboundQueue::consume(std::size_t n) noexcept {
 void OutboundQueue::clear() noexcept {
   for (std::uint32_t i = 0; i < count_; ++i) FrameRef::adopt(at(i).frame);
   if (cap_) detail::queue_memory().slot_bytes.fetch_sub(slot_bytes(), std::memory_order_relaxed);
-  buf_.reset();
+  if (buf_) free_ring(buf_, cap_);
+  buf_ = nullptr;
   cap_ = head_ = count_ = head_offset_ = 0;
   bytes_ = 0;
 }
