@@ -81,6 +81,16 @@ Feeds build_feeds(asio::io_context& ingest, const Config& config, Intake intake)
       for (int i = 0; i < copies; ++i) {
         auto options = uc.options;
         options.name = copies > 1 ? fmt::format("{}#{}", uc.name, i + 1) : uc.name;
+        if (copies > 1) {
+          // A standby pair starts on two endpoints (where two exist) and, after a failure, does not
+          // move onto the one its partner is live on: losing one endpoint leaves one connection up.
+          options.first_url = static_cast<std::size_t>(i);
+          options.avoid_url = [&f = *feed, i](std::size_t url) {
+            for (std::size_t j = 0; j < f.connections.size(); ++j)
+              if (j != static_cast<std::size_t>(i) && f.connections[j]->live_url() == url) return true;
+            return false;
+          };
+        }
         feed->names.push_back(options.name);
         feed->connections.push_back(connect(ingest, *feed, std::move(options), shared_intake));
       }
