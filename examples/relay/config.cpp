@@ -297,6 +297,7 @@ const Keys<SessionOptions> k_limits = {
     {"ping_interval_ms", millis(&SessionOptions::ping_interval)},
     {"idle_timeout_ms", millis(&SessionOptions::idle_timeout)},
     {"write_timeout_ms", millis(&SessionOptions::write_timeout)},
+    {"close_write_timeout_ms", millis(&SessionOptions::close_write_timeout)},
     // What one client can cause (docs/security.md, "Bounded per client").
     {"control_reserve_bytes",
      integer(

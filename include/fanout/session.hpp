@@ -69,7 +69,10 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);   // close when nothing arrives; 0: off
     std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  // a write blocked this long is a slow consumer
     std::chrono::milliseconds close_timeout = std::chrono::seconds(2);   // wait for the peer's close reply
-    std::size_t max_write_bytes = 256 * 1024;                            // per gather-write
+    // A close frame stuck behind data a stalled client does not read (1008, 1013) waits this long for
+    // the client to read again, then the connection ends without it (docs/protocol.md, close codes).
+    std::chrono::milliseconds close_write_timeout = std::chrono::seconds(10);
+    std::size_t max_write_bytes = 256 * 1024;  // per gather-write
 
     // ---- what one client can make the server hold or do (docs/security.md, "Bounded per client")
     // A session whose socket is blocked stops reading once this much is queued (TCP backpressure to

@@ -192,7 +192,8 @@ void Session::on_written(std::size_t n) {
     if (state_ == State::handshake || close_received_) {
       finish();
     } else {
-      // Our close frame is out; the peer's reply (or close_timeout) ends the session.
+      // Our close frame is out; the peer's reply (or close_timeout from now) ends the session.
+      if (state_ == State::closing) state_since_ = std::chrono::steady_clock::now();
       shutdown_send();
     }
   }
@@ -408,7 +409,11 @@ bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
       }
       return false;
     case State::closing:
-      if (now - state_since_ > options_.close_timeout) {
+      // Our close frame still waits for room in the socket: a stalled client may read again (then
+      // it gets the frame after what the kernel holds), so it gets close_write_timeout for that.
+      if (now - state_since_ > (close_after_flush_ && !queue_.empty() && !close_received_
+                                    ? std::max(options_.close_write_timeout, options_.close_timeout)
+                                    : options_.close_timeout)) {
         finish();
         return true;
       }
