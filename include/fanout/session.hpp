@@ -308,6 +308,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// Server-wide queue budget pressure (queue_budget.cpp): acts by the policy on a queue longer than
   /// `max_frames` (trim, or disconnect), and shrinks a ring much larger than that.
   void apply_budget(std::size_t max_frames, BackpressureCounters& counters);
+  /// 1013 with {"reason":"overload","retry_after_ms":N}: the server's queue budget, not the client's own limit.
+  void close_overloaded();
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;

@@ -18,6 +18,7 @@
 
 #include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/queue_memory.hpp"
+#include "fanout/detail/retry_advice.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
@@ -152,11 +153,13 @@ void ServerShard::begin_drain() {
   asio::error_code ec;
   acceptor_.close(ec);
   accept_pause_.cancel();
+  const auto& o = server.options();
   for (std::size_t i = sessions_.size(); i-- > 0;) {
     if (i >= sessions_.size()) continue;
     Session* s = sessions_[i];
-    if (s->state() == Session::State::open)
-      s->close(CloseCode::going_away, "server shutting down");
+    if (s->state() == Session::State::open)  // each its own advice: clients come back spread out
+      s->close(CloseCode::service_restart,
+               retry_close_reason("draining", jittered(o.drain_retry_after, o.retry_jitter)));
     else if (s->state() == Session::State::handshake)
       s->finish();
   }
@@ -203,6 +206,7 @@ Server::Server(Runtime& runtime, Hub& hub, Options options, Callbacks callbacks)
   admission_->exempt = detail::CidrSet(exempt);
   admission_->proxy_protocol = options_.proxy_protocol;
   admission_->retry_after = options_.retry_after;
+  admission_->retry_jitter = options_.retry_jitter;
   admission_->max_connections = options_.max_connections;
   if (admission_->max_connections == 0) {
     // Headroom under the descriptor limit for upstreams, sinks, the listeners and accept() itself,

@@ -51,8 +51,11 @@ void Session::answer_refusal() {
     case detail::Refusal::rate: detail::ShardCounters::add(owner_.refused_rate, 1); break;
     case detail::Refusal::none: return;
   }
-  answer_http(503, "Service Unavailable", fmt::format("Retry-After: {}\r\n", a.jittered_retry_after()),
-              "connection limit reached, retry later\n");
+  // Capacity (connections in total or per IP) is 503; the handshake rate is a rate limit: 429.
+  const bool rate = static_cast<detail::Refusal>(refusal_) == detail::Refusal::rate;
+  answer_http(rate ? 429 : 503, rate ? "Too Many Requests" : "Service Unavailable",
+              fmt::format("Retry-After: {}\r\n", a.jittered_retry_after()),
+              rate ? "too many new connections, retry later\n" : "connection limit reached, retry later\n");
 }
 
 bool Session::on_handshake_bytes(std::span<const std::byte> data) {

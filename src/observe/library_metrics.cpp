@@ -88,7 +88,7 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   for (auto [limit, field] : {std::pair{"total", &S::refused_total}, std::pair{"per_ip", &S::refused_per_ip},
                               std::pair{"handshake_rate", &S::refused_rate}})
     out.push_back(r.add_counter("fanout_connections_refused_total",
-                                "Connections answered 503 by a connection limit",
+                                "Connections refused by a connection limit (503; 429 for handshake_rate)",
                                 with(labels, {{"limit", limit}}), stat(field)));
   out.push_back(r.add_counter("fanout_head_timeouts_total",
                               "Connections closed because the request head was not complete within handshake_timeout",

@@ -125,11 +125,12 @@ struct Admission {
   CidrSet exempt;
   bool proxy_protocol = false;
   std::chrono::milliseconds retry_after{};
+  double retry_jitter = 0.5;
   IpLimiter per_ip;
   std::atomic<std::size_t> connections{0};  // over all shards, pending handshakes included
 
-  /// Seconds for a 503's Retry-After: uniform in [retry_after / 2, retry_after], at least 1, so
-  /// clients refused together do not come back together.
+  /// Seconds for a 503's Retry-After: uniform in [retry_after x (1 - retry_jitter), retry_after],
+  /// at least 1, so clients refused together do not come back together (retry_advice.hpp).
   std::uint32_t jittered_retry_after() const noexcept;
 };
 
