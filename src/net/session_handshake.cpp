@@ -197,6 +197,13 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
 }
 
 void Session::accept_websocket(const HttpRequest& req, std::span<const std::string> app_topics) {
+  if (owner_.gateway && !owner_.gateway->may_open(*this)) {
+    // The user's connections are at the gateway's max_connections_per_user: capacity, so 503.
+    answer_http(503, "Service Unavailable",
+                fmt::format("Retry-After: {}\r\n", owner_.admission->jittered_retry_after()),
+                "too many connections for this user, retry later\n");
+    return;
+  }
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
   // A browser that offers subprotocols (e.g. "fanout.v1" beside "bearer.<token>", auth.hpp) fails the
   // connection unless one is echoed.
