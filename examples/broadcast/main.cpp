@@ -40,5 +40,5 @@ int main(int argc, char** argv) {
   });
   runtime.start();
   while (!done) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  runtime.stop();  // clients get close 1001
+  runtime.stop();  // clients get close 1012 (drain, with retry_after_ms)
 }

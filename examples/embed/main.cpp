@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
 
   auto destroy_fanout = [&] {
     publisher.reset();
-    server.reset();  // closes its clients (1001 after a drain only through runtime.stop())
+    server.reset();  // closes its clients (1012 after a drain only through runtime.stop())
     hub.reset();
     runtime.reset();
   };

@@ -251,7 +251,15 @@ const Keys<Config> k_server = {
     {"exempt_loopback", value<bool>([](Config& c) -> auto& { return c.server.exempt_loopback; })},
     {"trusted_proxies", strings([](Config& c) -> auto& { return c.server.trusted_proxies; })},
     {"proxy_protocol", value<bool>([](Config& c) -> auto& { return c.server.proxy_protocol; })},
+    // Reconnect advice (docs/protocol.md): 503 Retry-After and 1013 overload closes; 1012 on drain.
     {"retry_after_ms", millis([](Config& c) -> auto& { return c.server.retry_after; })},
+    {"retry_jitter",
+     [](const toml::node& n, const Where& w, Config& c) {
+       rate([](Config & cc) -> auto& { return cc.server.retry_jitter; })(n, w, c);
+       if (c.server.retry_jitter > 1)
+         throw std::runtime_error(fmt::format("{}.{} must be in [0, 1]", w.section, w.key));
+     }},
+    {"drain_retry_after_ms", millis([](Config& c) -> auto& { return c.server.drain_retry_after; })},
     // What all clients' queues hold together, beside [limits]' per-client max_queue_*
     // (docs/tuning.md, "Queue memory budget"); 0: off.
     {"queue_budget_bytes", integer(
@@ -302,6 +310,7 @@ const Keys<SessionOptions> k_limits = {
     {"ping_interval_ms", millis(&SessionOptions::ping_interval)},
     {"idle_timeout_ms", millis(&SessionOptions::idle_timeout)},
     {"write_timeout_ms", millis(&SessionOptions::write_timeout)},
+    {"close_write_timeout_ms", millis(&SessionOptions::close_write_timeout)},
     // What one client can cause (docs/security.md, "Bounded per client").
     {"control_reserve_bytes",
      integer(

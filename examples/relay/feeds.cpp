@@ -1,6 +1,9 @@
 #include "feeds.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
 
 #include "log.hpp"
 
@@ -40,6 +43,33 @@ std::unique_ptr<fanout::Upstream> connect(asio::io_context& ingest, Feed& f, fan
       });
 }
 
+/// The router's non-JSON hook: one log line per k_non_json_log_every at most, with how many came
+/// since the last one and where they went, so a feed that turns to garbage is seen, not flooded.
+constexpr auto k_non_json_log_every = std::chrono::seconds(10);
+
+std::function<void(std::string_view)> non_json_logger(const UpstreamConfig& uc) {
+  const auto& r = uc.route;
+  const std::string fate = !r.non_json_topic.empty()  ? fmt::format("routed to '{}'", r.non_json_topic)
+                           : !r.default_topic.empty() ? fmt::format("routed to default_topic '{}'", r.default_topic)
+                                                      : std::string("dropped (no default_topic)");
+  struct State {
+    std::chrono::steady_clock::time_point last{};
+    std::uint64_t since_last = 0;
+  };
+  return [name = uc.name, fate, state = std::make_shared<State>()](std::string_view msg) {
+    ++state->since_last;
+    const auto now = std::chrono::steady_clock::now();
+    if (state->last != std::chrono::steady_clock::time_point{} && now - state->last < k_non_json_log_every) return;
+    std::string excerpt(msg.substr(0, 64));
+    for (char& c : excerpt)
+      if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '.';
+    log_warn("upstream {}: {} non-JSON message(s) {} (fanout_router_non_json_total); last: \"{}{}\"", name,
+             state->since_last, fate, excerpt, msg.size() > excerpt.size() ? "..." : "");
+    state->last = now;
+    state->since_last = 0;
+  };
+}
+
 }  // namespace
 
 std::unique_ptr<fanout::sim::FeedSimulator> start_simulator(Config& config) {
@@ -75,12 +105,24 @@ Feeds build_feeds(asio::io_context& ingest, const Config& config, Intake intake)
     auto shared_intake = std::make_shared<const Intake>(std::move(intake));
     Feeds feeds;
     for (const auto& uc : config.upstreams) {
-      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(uc.route), nullptr, {}, {}});
+      auto route = uc.route;
+      route.on_non_json = non_json_logger(uc);
+      auto feed = std::make_unique<Feed>(Feed{uc, fanout::Router(std::move(route)), nullptr, {}, {}});
       if (uc.standby) feed->dedupe = std::make_unique<fanout::Dedupe>();
       const int copies = uc.standby ? 2 : 1;
       for (int i = 0; i < copies; ++i) {
         auto options = uc.options;
         options.name = copies > 1 ? fmt::format("{}#{}", uc.name, i + 1) : uc.name;
+        if (copies > 1) {
+          // A standby pair starts on two endpoints (where two exist) and, after a failure, does not
+          // move onto the one its partner is live on: losing one endpoint leaves one connection up.
+          options.first_url = static_cast<std::size_t>(i);
+          options.avoid_url = [&f = *feed, i](std::size_t url) {
+            for (std::size_t j = 0; j < f.connections.size(); ++j)
+              if (j != static_cast<std::size_t>(i) && f.connections[j]->live_url() == url) return true;
+            return false;
+          };
+        }
         feed->names.push_back(options.name);
         feed->connections.push_back(connect(ingest, *feed, std::move(options), shared_intake));
       }

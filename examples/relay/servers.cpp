@@ -84,9 +84,11 @@ fanout::MetricRegistrations add_relay_metrics(fanout::MetricsRegistry& registry,
       labels.push_back({"listener", fmt::format("{}:{}", config.listen[i].host, servers[i]->port())});
     keep(fanout::add_server_metrics(registry, *servers[i], hub, labels));
   }
-  for (auto& f : feeds)
+  for (auto& f : feeds) {
     for (std::size_t i = 0; i < f->connections.size(); ++i)
       keep(fanout::add_upstream_metrics(registry, *f->connections[i], f->names[i]));
+    keep(fanout::add_router_metrics(registry, f->router, f->config.name));
+  }
   metrics.push_back(registry.add_family("fanout_relay_topic_messages_total",
                                         "Messages routed from upstreams, per topic (at most status_max_topics; "
                                         "the rest as topic=\"(other)\")",

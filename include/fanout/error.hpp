@@ -18,7 +18,8 @@ enum class CloseCode : std::uint16_t {
   policy_violation = 1008,  // slow consumer under the disconnect policy
   message_too_big = 1009,
   internal_error = 1011,
-  try_again_later = 1013,
+  service_restart = 1012,  // drain: {"reason":"draining","retry_after_ms":N} (docs/protocol.md)
+  try_again_later = 1013,  // overload, e.g. the queue budget: {"reason":"overload","retry_after_ms":N}
   // Identity (auth.hpp): application codes, 4000-4999 (RFC 6455 section 7.4.2), after HTTP's 401/403/410.
   unauthorized = 4401,   // no valid token: bad {"op":"auth"}, or none within Auth::auth_timeout
   forbidden = 4403,      // a refresh token for another `sub`

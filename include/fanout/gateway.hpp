@@ -55,7 +55,7 @@ class FANOUT_API Gateway {
     // This node's name in client ids ("<node>-<hex counter>"): unique in a cluster, [A-Za-z0-9_.]{1,32}.
     std::string node = "n1";
     std::size_t max_user_id_bytes = 128;         // longer user ids are refused (bind_user false, 4xx in the API)
-    std::size_t max_connections_per_user = 100;  // bind_user past it is refused; 0: no limit
+    std::size_t max_connections_per_user = 100;  // bind_user past it is refused, an upgrade 503; 0: no limit
     std::size_t max_list = 10'000;               // most entries a list returns (counts are always exact)
     /// A user got its first connection on this node (true) or lost its last (false): what a cluster
     /// needs to know (RedisGatewayLink::local_user). Runs with the gateway's lock held, on the

@@ -24,6 +24,7 @@ namespace fanout {
 class Hub;
 class Server;
 class Upstream;
+class Router;
 
 using MetricRegistrations = std::vector<MetricsRegistry::Registration>;
 
@@ -38,5 +39,11 @@ FANOUT_API MetricRegistrations add_server_metrics(MetricsRegistry& registry, con
 /// bytes, heartbeats and bad input of one upstream connection, labelled upstream="<name>".
 FANOUT_API MetricRegistrations add_upstream_metrics(MetricsRegistry& registry, const Upstream& upstream,
                                                     const std::string& name);
+
+/// What a router made of an upstream's messages (fanout_router_messages_total{result=routed,
+/// control, heartbeat, unmatched, invalid}) and how many were not JSON (fanout_router_non_json_total),
+/// labelled upstream="<name>".
+FANOUT_API MetricRegistrations add_router_metrics(MetricsRegistry& registry, const Router& router,
+                                                  const std::string& name);
 
 }  // namespace fanout

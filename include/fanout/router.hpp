@@ -49,8 +49,12 @@ class FANOUT_API Router {
     std::vector<std::string> control_fields = {"event", "op"};
     /// Whole messages that are heartbeats (compared exactly, e.g. "pong"): not forwarded.
     std::vector<std::string> heartbeat_texts = {"pong"};
-    /// Non-JSON messages go to this topic when set; otherwise they are counted invalid and dropped.
+    /// Non-JSON messages go to this topic when set, else to default_topic when that is set;
+    /// otherwise they are dropped (Result::invalid). Every one counts in Counters::non_json.
     std::string non_json_topic{};
+    /// Called with each non-JSON message (before it is routed or dropped), on route()'s thread:
+    /// e.g. a rate-limited log line. The view is valid during the call only.
+    std::function<void(std::string_view message)> on_non_json{};
   };
 
   enum class Result { routed, control, heartbeat, unmatched, invalid };
@@ -71,6 +75,7 @@ class FANOUT_API Router {
 
   struct Counters {
     std::uint64_t routed = 0, control = 0, heartbeat = 0, unmatched = 0, invalid = 0;
+    std::uint64_t non_json = 0;  // not JSON: routed (non_json_topic, default_topic) or invalid
   };
   Counters counters() const noexcept;
 

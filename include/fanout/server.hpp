@@ -89,8 +89,9 @@ class FANOUT_API Server final : public Drainable {
     Auth auth{};                        // tokens, access rules and the Origin allow-list (auth.hpp); none by default
 
     // ---- connection limits (docs/security.md, "Connection limits and proxies"). Past one, the
-    // request gets 503 with a jittered Retry-After and the connection closes. handshake_timeout
-    // above is a deadline for the whole request head from accept, not for the gap between bytes.
+    // request gets 503 (429 for the handshake rate) with a jittered Retry-After and the connection
+    // closes. handshake_timeout above is a deadline for the whole request head from accept, not for
+    // the gap between bytes.
     std::size_t max_connections = 0;  // all connections, handshakes included; 0: RLIMIT_NOFILE less a tenth (>= 64)
     std::size_t max_connections_per_ip = 256;  // per client IP; 0: no limit
     double handshakes_per_second_per_ip = 20;  // new connections per client IP, token bucket; 0: no limit
@@ -104,7 +105,15 @@ class FANOUT_API Server final : public Drainable {
     // limits apply to that client and Session::remote() reports it. Nobody is trusted by default.
     std::vector<std::string> trusted_proxies{};
     bool proxy_protocol = false;  // trusted proxies send a PROXY v1/v2 header first (plain listeners only)
-    std::chrono::milliseconds retry_after = std::chrono::seconds(10);  // 503's Retry-After: [half, whole] s
+
+    // ---- reconnect advice (docs/protocol.md, "Reconnect advice"): a client turned away is told when
+    // to come back, uniform in [x (1 - retry_jitter), x] so clients turned away together spread out.
+    // x = retry_after for a connection limit (503 Retry-After, whole seconds rounded up) and for an
+    // overload close (1013, e.g. the queue budget); x = drain_retry_after for a drain (1012). The
+    // closes carry it as {"reason":"draining"|"overload","retry_after_ms":N}.
+    std::chrono::milliseconds retry_after = std::chrono::seconds(10);
+    double retry_jitter = 0.5;  // the random share of the advice, 0..1 (0: exactly x)
+    std::chrono::milliseconds drain_retry_after = std::chrono::seconds(5);
   };
 
   // Every callback runs on the session's shard thread: quick, or hand the work to another thread
@@ -146,13 +155,13 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t queue_slot_bytes = 0;     // ring storage of every session's queue
     std::uint64_t frame_bytes = 0;          // live frames, each once, beyond what history and latest values hold
     std::uint64_t budget_dropped = 0;       // frames dropped or conflated because of the budget
-    std::uint64_t budget_disconnected = 0;  // clients closed (1008) because of the budget
+    std::uint64_t budget_disconnected = 0;  // clients closed (1013) because of the budget
     std::uint64_t budget_cap_frames = 0;    // lowest per-client frame cap the budget imposes now; 0: none
     // Connection limits and per-client bounds (docs/security.md).
     std::uint64_t max_connections = 0;     // the limit in force (Options::max_connections resolved)
     std::uint64_t refused_total = 0;       // 503: max_connections
     std::uint64_t refused_per_ip = 0;      // 503: max_connections_per_ip
-    std::uint64_t refused_rate = 0;        // 503: handshakes_per_second_per_ip
+    std::uint64_t refused_rate = 0;        // 429: handshakes_per_second_per_ip
     std::uint64_t head_timeouts = 0;       // request head incomplete at handshake_timeout (also in rejected)
     std::uint64_t subscribe_timeouts = 0;  // closed 1008: no subscription within subscribe_timeout
     std::uint64_t rate_limited = 0;        // closed 1008: control ops or pings past their rate

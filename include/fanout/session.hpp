@@ -71,7 +71,10 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     std::chrono::milliseconds idle_timeout = std::chrono::seconds(75);   // close when nothing arrives; 0: off
     std::chrono::milliseconds write_timeout = std::chrono::seconds(30);  // a write blocked this long is a slow consumer
     std::chrono::milliseconds close_timeout = std::chrono::seconds(2);   // wait for the peer's close reply
-    std::size_t max_write_bytes = 256 * 1024;                            // per gather-write
+    // A close frame stuck behind data a stalled client does not read (1008, 1013) waits this long for
+    // the client to read again, then the connection ends without it (docs/protocol.md, close codes).
+    std::chrono::milliseconds close_write_timeout = std::chrono::seconds(10);
+    std::size_t max_write_bytes = 256 * 1024;  // per gather-write
 
     // ---- what one client can make the server hold or do (docs/security.md, "Bounded per client")
     // A session whose socket is blocked stops reading once this much is queued (TCP backpressure to
@@ -327,6 +330,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// Server-wide queue budget pressure (queue_budget.cpp): acts by the policy on a queue longer than
   /// `max_frames` (trim, or disconnect), and shrinks a ring much larger than that.
   void apply_budget(std::size_t max_frames, BackpressureCounters& counters);
+  /// 1013 with {"reason":"overload","retry_after_ms":N}: the server's queue budget, not the client's own limit.
+  void close_overloaded();
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;

@@ -38,6 +38,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -83,6 +84,12 @@ class FANOUT_API Upstream {
     Inflate inflate_binary = Inflate::none;    // binary frames that are gzip/zlib data become text
     std::size_t max_message_bytes = 16 << 20;  // after inflation; larger closes and reconnects
     std::string name = "upstream";             // in events, for logs
+    // Hot standby (several Upstreams on one stream, e.g. the relay's standby = true): the URL the
+    // first attempt goes to, and URLs to pass over when moving on after a failure (true: skip it,
+    // e.g. a partner is live there; when every other one is skipped the same URL is retried). So a
+    // pair started at 0 and 1, each avoiding the other's live_url(), stays on two endpoints.
+    std::size_t first_url = 0;                         // index into urls (modulo its size)
+    std::function<bool(std::size_t url)> avoid_url{};  // on the io_context's thread
     // Callbacks, on the io_context's thread, beside OnEvent (which sees every state change).
     std::function<void(const std::string& url)> on_connect{};    // first live connection after start()
     std::function<void(const std::string& url)> on_reconnect{};  // live again after a lost connection
@@ -132,6 +139,8 @@ class FANOUT_API Upstream {
   void stop();
   Stats stats() const;
   State state() const noexcept;
+  /// The index in Options::urls of the live connection; nullopt while not live. Any thread.
+  std::optional<std::size_t> live_url() const noexcept;
 
   static const char* to_string(State s) noexcept;
 

@@ -170,6 +170,12 @@ struct GatewayState final : GatewayHooks {
 
   std::string client_id(std::uint64_t session_id) const override { return format(session_id); }
 
+  bool may_open(const Session& s) const override {
+    if (options.max_connections_per_user == 0 || !valid_user(s.user_id())) return true;
+    const std::lock_guard lock(mutex);
+    return users.connections(s.user_id()).size() < options.max_connections_per_user;
+  }
+
   void opened(Session& s) override {
     shards->sessions[s.shard()][s.id()] = &s;
     const std::lock_guard lock(mutex);

@@ -138,7 +138,7 @@ struct Router::Impl {
 
   simdjson::dom::parser parser;  // reused: its buffers grow to the largest message and stay
 
-  std::atomic<std::uint64_t> routed{0}, control{0}, heartbeat{0}, unmatched{0}, invalid{0};
+  std::atomic<std::uint64_t> routed{0}, control{0}, heartbeat{0}, unmatched{0}, invalid{0}, non_json{0};
 
   explicit Impl(Options o) : options(std::move(o)) {
     parse_template(options.topic_template);
@@ -188,8 +188,11 @@ struct Router::Impl {
 
     simdjson::dom::element doc;
     if (parser.parse(message.data(), message.size(), true).get(doc)) {
-      if (options.non_json_topic.empty()) return count(invalid, Result::invalid);
-      out.topic = options.non_json_topic;
+      bump(non_json);
+      if (options.on_non_json) options.on_non_json(message);
+      const std::string& topic = options.non_json_topic.empty() ? options.default_topic : options.non_json_topic;
+      if (topic.empty()) return count(invalid, Result::invalid);
+      out.topic = topic;
       out.key.reset();
       out.seq.reset();
       return count(routed, Result::routed);
@@ -258,8 +261,8 @@ Router::Result Router::route(std::string_view message, Routed& out) {
 Router::Counters Router::counters() const noexcept {
   if (!impl_) return {};
   constexpr auto relaxed = std::memory_order_relaxed;
-  return {impl_->routed.load(relaxed), impl_->control.load(relaxed), impl_->heartbeat.load(relaxed),
-          impl_->unmatched.load(relaxed), impl_->invalid.load(relaxed)};
+  return {impl_->routed.load(relaxed),    impl_->control.load(relaxed), impl_->heartbeat.load(relaxed),
+          impl_->unmatched.load(relaxed), impl_->invalid.load(relaxed), impl_->non_json.load(relaxed)};
 }
 
 }  // namespace fanout

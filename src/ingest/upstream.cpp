@@ -208,6 +208,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
             .stable_after = options.stable_after,
             .custom_delay = options.custom_delay,
             .random = [this] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); },
+            .first_endpoint = options.first_url,
+            .endpoint_taken = options.avoid_url,
         }) {
     if (options.urls.empty()) throw std::invalid_argument("fanout: Upstream needs at least one URL");
     for (const auto& u : options.urls) {
@@ -232,6 +234,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   std::recursive_mutex callback_mutex;  // held while a callback runs; the destructor takes it to detach
   std::atomic<bool> detached{false};    // the Upstream is gone: no callbacks, no new connections
   std::atomic<State> state{State::stopped};
+  std::atomic<std::size_t> live_url{k_not_live};  // index of the live connection's URL
+  static constexpr std::size_t k_not_live = static_cast<std::size_t>(-1);
   asio::ssl::context ssl;
   asio::steady_timer timer;  // armed at fsm.next_deadline()
   Clock::time_point armed_at = Clock::time_point::max();
@@ -356,6 +360,7 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     else
       why = reason(a.error);
     state.store(s, std::memory_order_relaxed);
+    live_url.store(s == State::live ? a.url : k_not_live, std::memory_order_relaxed);
     {
       std::lock_guard lock(stats_mutex);
       stats.state = s;
@@ -698,6 +703,12 @@ void Upstream::stop() {
 }
 
 Upstream::State Upstream::state() const noexcept { return impl_->state.load(std::memory_order_relaxed); }
+
+std::optional<std::size_t> Upstream::live_url() const noexcept {
+  const std::size_t i = impl_->live_url.load(std::memory_order_relaxed);
+  if (i == Impl::k_not_live) return std::nullopt;
+  return i;
+}
 
 Upstream::Stats Upstream::stats() const {
   std::lock_guard lock(impl_->stats_mutex);

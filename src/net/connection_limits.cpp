@@ -1,9 +1,9 @@
 #include "fanout/detail/connection_limits.hpp"
+#include "fanout/detail/retry_advice.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 
 namespace fanout::detail {
@@ -180,10 +180,8 @@ ProxyHeader parse_proxy_header(std::span<const std::byte> data) noexcept {
 // ---------------------------------------------------------------- the per-IP table
 
 std::uint32_t Admission::jittered_retry_after() const noexcept {
-  thread_local std::minstd_rand rng{std::random_device{}()};
-  const auto full =
-      static_cast<std::uint32_t>(std::max<std::int64_t>(1, retry_after_ms.load(std::memory_order_relaxed) / 1000));
-  return std::max<std::uint32_t>(1, std::uniform_int_distribution<std::uint32_t>(full / 2, full)(rng));
+  return retry_after_seconds(std::chrono::milliseconds(retry_after_ms.load(std::memory_order_relaxed)),
+                             retry_jitter.load(std::memory_order_relaxed));
 }
 
 std::size_t IpLimiter::Hash::operator()(const IpKey& k) const noexcept {

@@ -4,6 +4,7 @@
 #include <bit>
 
 #include "fanout/detail/queue_memory.hpp"
+#include "fanout/detail/retry_advice.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/hub.hpp"
@@ -79,7 +80,7 @@ void Session::apply_budget(std::size_t max_frames, BackpressureCounters& counter
     if (policy_name == "disconnect") {
       ++counters.disconnected;
       ++counters.budget_disconnected;
-      close(CloseCode::policy_violation, "slow consumer");
+      close_overloaded();
       return;
     }
     // conflate keeps the newest value per (topic, key) first: a client behind on a few busy keys
@@ -91,6 +92,13 @@ void Session::apply_budget(std::size_t max_frames, BackpressureCounters& counter
   }
   // A trimmed queue keeps its ring until compacted; rings up to twice the cap are left alone.
   if (queue_.capacity() > 2 * std::bit_ceil(max_frames)) queue_.compact();
+}
+
+void Session::close_overloaded() {
+  // The server is over its budget (not this client's own limit): overload, come back later.
+  const auto& o = owner_.options();
+  close(CloseCode::try_again_later,
+        detail::retry_close_reason("overload", detail::jittered(o.retry_after, o.retry_jitter)));
 }
 
 }  // namespace fanout

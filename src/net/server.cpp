@@ -19,6 +19,7 @@
 #include "fanout/detail/connection_limits.hpp"
 #include "fanout/detail/memory_limit.hpp"
 #include "fanout/detail/queue_memory.hpp"
+#include "fanout/detail/retry_advice.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/shard.hpp"
@@ -77,6 +78,7 @@ void set_limits(detail::Admission& a, const Server::Options& o) {
                 .handshakes_per_second = o.handshakes_per_second_per_ip,
                 .handshake_burst = std::max(1.0, o.handshake_burst_per_ip)});
   a.retry_after_ms.store(o.retry_after.count(), std::memory_order_relaxed);
+  a.retry_jitter.store(o.retry_jitter, std::memory_order_relaxed);
   std::size_t max_connections = o.max_connections;
   if (max_connections == 0) {
     // Headroom under the descriptor limit for upstreams, sinks, the listeners and accept() itself,
@@ -212,11 +214,13 @@ void ServerShard::begin_drain() {
   asio::error_code ec;
   acceptor_.close(ec);
   accept_pause_.cancel();
+  const auto& o = options();
   for (std::size_t i = sessions_.size(); i-- > 0;) {
     if (i >= sessions_.size()) continue;
     Session* s = sessions_[i];
-    if (s->state() == Session::State::open)
-      s->close(CloseCode::going_away, "server shutting down");
+    if (s->state() == Session::State::open)  // each its own advice: clients come back spread out
+      s->close(CloseCode::service_restart,
+               retry_close_reason("draining", jittered(o.drain_retry_after, o.retry_jitter)));
     else if (s->state() == Session::State::handshake)
       s->finish();
   }

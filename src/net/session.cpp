@@ -116,10 +116,16 @@ bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCo
                                 .session = this,
                                 .limits = options_.queue,
                                 .counters = counters};
+  const std::uint64_t budget_closes = counters.budget_disconnected;
   switch (queue_.push(std::move(frame), context, policy(), owner_.budget.cap_frames())) {
     case OutboundQueue::Result::queued: return true;
     case OutboundQueue::Result::dropped: return false;
-    case OutboundQueue::Result::disconnect: close(CloseCode::policy_violation, "slow consumer"); return false;
+    case OutboundQueue::Result::disconnect:
+      if (counters.budget_disconnected != budget_closes)
+        close_overloaded();  // the server-wide budget's cap, not the client's own limit
+      else
+        close(CloseCode::policy_violation, "slow consumer");
+      return false;
   }
   return false;
 }
@@ -174,11 +180,14 @@ bool Session::send_frame(FrameRef frame) {
 void Session::close(CloseCode code, std::string_view reason) {
   if (state_ != State::open) return;
   // What was published before the close goes out before the close frame, as if it had been queued.
-  if (code != CloseCode::policy_violation) pull_due();
+  // A client closed for being behind (1008) or under overload (1013) gets its close frame ahead of
+  // what it has not read.
+  const bool behind = code == CloseCode::policy_violation || code == CloseCode::try_again_later;
+  if (!behind) pull_due();
   if (state_ != State::open) return;  // the pull met a full queue and the policy disconnected
   state_ = State::closing;
   state_since_ = std::chrono::steady_clock::now();
-  if (code == CloseCode::policy_violation) {
+  if (behind) {
     // The client is not reading: what is queued would hold the close frame back for good.
     queue_.clear_unsent();
   }
@@ -196,7 +205,8 @@ void Session::on_written(std::size_t n) {
     if (state_ == State::handshake || close_received_) {
       finish();
     } else {
-      // Our close frame is out; the peer's reply (or close_timeout) ends the session.
+      // Our close frame is out; the peer's reply (or close_timeout from now) ends the session.
+      if (state_ == State::closing) state_since_ = std::chrono::steady_clock::now();
       shutdown_send();
     }
   }
@@ -415,7 +425,11 @@ bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
       }
       return false;
     case State::closing:
-      if (now - state_since_ > options_.close_timeout) {
+      // Our close frame still waits for room in the socket: a stalled client may read again (then
+      // it gets the frame after what the kernel holds), so it gets close_write_timeout for that.
+      if (now - state_since_ > (close_after_flush_ && !queue_.empty() && !close_received_
+                                    ? std::max(options_.close_write_timeout, options_.close_timeout)
+                                    : options_.close_timeout)) {
         finish();
         return true;
       }

@@ -51,8 +51,11 @@ void Session::answer_refusal() {
     case detail::Refusal::rate: detail::ShardCounters::add(owner_.refused_rate, 1); break;
     case detail::Refusal::none: return;
   }
-  answer_http(503, "Service Unavailable", fmt::format("Retry-After: {}\r\n", a.jittered_retry_after()),
-              "connection limit reached, retry later\n");
+  // Capacity (connections in total or per IP) is 503; the handshake rate is a rate limit: 429.
+  const bool rate = static_cast<detail::Refusal>(refusal_) == detail::Refusal::rate;
+  answer_http(rate ? 429 : 503, rate ? "Too Many Requests" : "Service Unavailable",
+              fmt::format("Retry-After: {}\r\n", a.jittered_retry_after()),
+              rate ? "too many new connections, retry later\n" : "connection limit reached, retry later\n");
 }
 
 bool Session::on_handshake_bytes(std::span<const std::byte> data) {
@@ -193,6 +196,13 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
 }
 
 void Session::accept_websocket(const HttpRequest& req, std::span<const std::string> app_topics) {
+  if (owner_.gateway && !owner_.gateway->may_open(*this)) {
+    // The user's connections are at the gateway's max_connections_per_user: capacity, so 503.
+    answer_http(503, "Service Unavailable",
+                fmt::format("Retry-After: {}\r\n", owner_.admission->jittered_retry_after()),
+                "too many connections for this user, retry later\n");
+    return;
+  }
   const auto accept = detail::websocket_accept(*req.header("Sec-WebSocket-Key"));
   // A browser that offers subprotocols (e.g. "fanout.v1" beside "bearer.<token>", auth.hpp) fails the
   // connection unless one is echoed.

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "fanout/hub.hpp"
+#include "fanout/router.hpp"
 #include "fanout/server.hpp"
 #include "fanout/upstream.hpp"
 
@@ -92,7 +93,8 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
                             stat(&S::max_connections)));
   for (auto [limit, field] : {std::pair{"total", &S::refused_total}, std::pair{"per_ip", &S::refused_per_ip},
                               std::pair{"handshake_rate", &S::refused_rate}})
-    out.push_back(r.add_counter("fanout_connections_refused_total", "Connections answered 503 by a connection limit",
+    out.push_back(r.add_counter("fanout_connections_refused_total",
+                                "Connections refused by a connection limit (503; 429 for handshake_rate)",
                                 with(labels, {{"limit", limit}}), stat(field)));
   out.push_back(r.add_counter("fanout_head_timeouts_total",
                               "Connections closed because the request head was not complete within handshake_timeout",
@@ -136,6 +138,26 @@ MetricRegistrations add_upstream_metrics(MetricsRegistry& r, const Upstream& up,
       r.add_counter("fanout_upstream_heartbeats_sent_total", "Heartbeats sent", labels, stat(&S::heartbeats_sent)));
   out.push_back(r.add_counter("fanout_upstream_bad_input_total",
                               "Protocol errors, inflate errors and oversize messages", labels, stat(&S::bad_input)));
+  return out;
+}
+
+MetricRegistrations add_router_metrics(MetricsRegistry& r, const Router& router, const std::string& name) {
+  MetricRegistrations out;
+  const MetricLabels labels{{"upstream", name}};
+  using C = Router::Counters;
+  const std::pair<const char*, std::uint64_t C::*> results[] = {{"routed", &C::routed},
+                                                                {"control", &C::control},
+                                                                {"heartbeat", &C::heartbeat},
+                                                                {"unmatched", &C::unmatched},
+                                                                {"invalid", &C::invalid}};
+  for (const auto& [result, field] : results)
+    out.push_back(r.add_counter("fanout_router_messages_total", "Upstream messages by what the router made of them",
+                                with(labels, {{"result", result}}),
+                                [&router, field] { return static_cast<double>(router.counters().*field); }));
+  out.push_back(r.add_counter("fanout_router_non_json_total",
+                              "Upstream messages that are not JSON (routed to non_json_topic or default_topic, "
+                              "else dropped as invalid)",
+                              labels, [&router] { return static_cast<double>(router.counters().non_json); }));
   return out;
 }
 

@@ -526,6 +526,22 @@ def parse_close(payload: bytes) -> tuple[int | None, bytes]:
     return struct.unpack("!H", payload[:2])[0], payload[2:]
 
 
+def check_retry_advice(who: str, reason, expect: str, lo_ms: int, hi_ms: int) -> int:
+    """A 1012/1013 close reason is {"reason":expect,"retry_after_ms":N}, N in [lo_ms, hi_ms], and fits
+    the 123 bytes of a close reason. Returns N."""
+    raw = reason if isinstance(reason, bytes) else (reason or "").encode()
+    check(len(raw) <= 123, f"{who}: close reason of {len(raw)} bytes: {raw!r}")
+    try:
+        d = json.loads(raw)
+    except ValueError:
+        fail(f"{who}: close reason is not JSON: {raw!r}")
+    check(isinstance(d, dict) and d.get("reason") == expect, f"{who}: close reason {raw!r}, expected reason {expect!r}")
+    n = d.get("retry_after_ms")
+    check(isinstance(n, int) and lo_ms <= n <= hi_ms,
+          f"{who}: retry_after_ms {n!r} outside [{lo_ms}, {hi_ms}] in {raw!r}")
+    return n
+
+
 class ConnectionEnded(Exception):
     def __init__(self, how: str):
         super().__init__(how)

@@ -8,7 +8,8 @@ raw-socket client with a 4 KiB receive buffer subscribed to d and e, so the serv
 queued data for it when it is told to quit). The test writes `publish d 300 2000`,
 `publish e 1 50000` and `quit` to stdin in one go. Asserted: the answers `published d 300`,
 `published e 1`, `bye`; every client receives every message published before `quit`, byte-exact
-and in order, and then a close frame with code 1001; the server exits with status 0.
+and in order, and then a close frame with code 1012 (service restart) whose reason is
+{"reason":"draining","retry_after_ms":N} (issue 15: reconnect advice); the server exits with status 0.
 """
 
 import asyncio
@@ -20,9 +21,17 @@ import threading
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import (OP_CLOSE, OP_TEXT, Checks, ConnectionEnded, RawWS, Server,  # noqa: E402
                             WsClient, check, check_payload, close_payload, collect_topic_data,
-                            fail, is_event, log, parse_close, parse_payload, run_test, short)
+                            check_retry_advice, fail, is_event, log, parse_close, parse_payload, run_test,
+                            short)
 
 N_WS = 8
+# Server::Options' defaults: drain_retry_after 5 s, retry_jitter 0.5.
+DRAIN_ADVICE_MS = (2500, 5000)
+
+
+def check_drain_advice(who: str, reason):
+    check_retry_advice(who, reason, "draining", *DRAIN_ADVICE_MS)
+
 D_COUNT, D_BYTES = 300, 2000
 E_BYTES = 50000
 
@@ -115,9 +124,10 @@ async def body(args):
                 fail(f"{c.name}: not closed within 30 s after quit")
             extra = c.pending_data()
             check(not extra, f"{c.name}: data after the last message: {[short(m, 60) for _, m in extra[:2]]}")
-            check(c.close_code == 1001,
-                  f"{c.name}: expected close code 1001 (going away), got {c.describe_close()}")
-    await checks.arun("websockets clients: all data, then close 1001", ws_clients)
+            check(c.close_code == 1012,
+                  f"{c.name}: expected close code 1012 (service restart), got {c.describe_close()}")
+            check_drain_advice(c.name, c.close_reason)
+    await checks.arun("websockets clients: all data, then close 1012 with retry_after_ms", ws_clients)
 
     async def raw_client():
         await asyncio.to_thread(raw_thread.join, 60)
@@ -130,11 +140,12 @@ async def body(args):
         check("error" not in raw_result, f"raw client: {summary}")
         check(len(got.get("d", [])) == D_COUNT and len(got.get("e", [])) == 1,
               f"raw client (4 KiB receive buffer, data still queued at quit) lost data: {summary}")
-        check(raw_result.get("close") is not None and raw_result["close"][0] == 1001,
-              f"raw client: expected a close frame with code 1001 after the data: {summary}")
+        check(raw_result.get("close") is not None and raw_result["close"][0] == 1012,
+              f"raw client: expected a close frame with code 1012 after the data: {summary}")
+        check_drain_advice("raw client", raw_result["close"][1])
         check(raw_result.get("after_close") in ("eof", "reset"),
               f"raw client: TCP not closed after the closing handshake ({raw_result.get('after_close')})")
-    await checks.arun("raw client with queued data: all data, then close 1001", raw_client)
+    await checks.arun("raw client with queued data: all data, then close 1012", raw_client)
 
     async def exit_status():
         try:

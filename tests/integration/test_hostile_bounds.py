@@ -15,8 +15,8 @@ Relay A (the per-client rate limits at their defaults):
   * a slow reader (takes a trickle while much more queues) -> disconnected by write_timeout;
   * slowloris (one header byte every 0.3 s) -> closed at the request-head deadline;
   * a WebSocket without a subscription -> close 1008 at subscribe_timeout;
-  * per-IP connections, handshake rate per IP, X-Forwarded-For from a trusted proxy, the total
-    limit -> 503 with a Retry-After in [retry_after/2, retry_after].
+  * per-IP connections, X-Forwarded-For from a trusted proxy, the total limit -> 503, and the
+    handshake rate per IP -> 429 (a rate limit), each with a Retry-After in [retry_after/2, retry_after].
 Relay B (control-op and ping rates off: the queue bound alone; a PROXY-protocol proxy trusted):
   * PROXY v1 and v2 headers from the trusted proxy name the client the per-IP limit counts;
   * the F1 amplification (unsubscribe lists of bogus names, never reading) and a ping flood,
@@ -147,10 +147,11 @@ def metric(port: int, name: str, **labels) -> float:
     return total
 
 
-def check_503(r: HttpResponse, what: str):
-    check(r.status == 503, f"{what}: expected 503, got {r!r}")
+def check_503(r: HttpResponse, what: str, status: int = 503):
+    """A refusal with a jittered Retry-After: 503 for capacity limits, 429 for the handshake rate."""
+    check(r.status == status, f"{what}: expected {status}, got {r!r}")
     ra = r.headers.get("retry-after", "")
-    check(ra.isdigit(), f"{what}: 503 without a numeric Retry-After: {r!r}")
+    check(ra.isdigit(), f"{what}: {status} without a numeric Retry-After: {r!r}")
     lo, hi = max(1, RETRY_AFTER_MS // 2000), RETRY_AFTER_MS // 1000
     check(lo <= int(ra) <= hi, f"{what}: Retry-After {ra} outside [{lo}, {hi}]")
     return int(ra)
@@ -339,11 +340,11 @@ async def body(args):
         for _ in range(30):  # burst 8 at 2/s: quickly refused
             r = await asyncio.to_thread(request, port, src, "/healthz", (), False)
             statuses.append(r.status)
-            if r.status == 503:
-                check_503(r, f"handshake {len(statuses)} from {src}")
+            if r.status == 429:  # a rate limit, not capacity: 429 Too Many Requests
+                check_503(r, f"handshake {len(statuses)} from {src}", 429)
                 break
         log(f"    statuses: {statuses}")
-        check(503 in statuses, f"30 quick handshakes from one IP never refused: {statuses}")
+        check(429 in statuses, f"30 quick handshakes from one IP never refused with 429: {statuses}")
         check(metric(admin, "fanout_connections_refused_total", limit="handshake_rate") >= 1, "not counted")
 
     async def total():
@@ -370,7 +371,7 @@ async def body(args):
                      ("slowloris: closed at the request-head deadline", slowloris),
                      ("no subscription: close 1008 at subscribe_timeout", no_subscription),
                      ("per-IP connections (direct and through a trusted proxy): 503 + Retry-After", per_ip),
-                     ("handshakes per second per IP: 503 + Retry-After", handshake_rate),
+                     ("handshakes per second per IP: 429 + Retry-After", handshake_rate),
                      ("total connections: 503 + Retry-After", total)]:
         await checks.arun(name, fn)
     await checks.arun("canary unharmed by all of it", lambda: canary.check(what="at the end of relay A"))

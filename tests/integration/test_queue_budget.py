@@ -14,6 +14,9 @@ stalled clients' queues would hold COUNT frames each (their rings alone: STALLED
   * every fast client receives every message, in order, no gap, and stays connected;
   * the budget's counters moved (budget_dropped under drop_oldest, budget_disconnected under
     disconnect) and the accounted queue memory ends under 1.5 x the budget;
+  * disconnect: a stalled client the budget closed gets, once it reads, close 1013 (try again
+    later: the server's overload, not its own limit) with {"reason":"overload","retry_after_ms":N},
+    N in [5000, 10000] (retry_after 10 s, jitter 0.5; issue 15, reconnect advice);
   * the server's RSS stays under baseline + budget + 24 MiB at every tenth batch (release builds;
     logged under sanitizers, whose quarantine is in RSS).
 """
@@ -24,8 +27,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fanout_testlib import (RawWS, Server, TestFailure, WsClient, base_parser, check,  # noqa: E402
-                            check_payload, fail, is_event, log, run_test, short)
+from fanout_testlib import (OP_CLOSE, ConnectionEnded, RawWS, Server, TestFailure,  # noqa: E402
+                            WsClient, base_parser, check, check_payload, check_retry_advice, fail,
+                            is_event, log, parse_close, run_test, short)
 
 BUDGET = 8 << 20
 RSS_SLACK_KB = 24 * 1024
@@ -83,7 +87,7 @@ async def run_policy(server_path: str, policy: str, stalled_n: int):
     srv = Server(server_path, ["--policy", policy, "--queue-budget-bytes", BUDGET,
                                "--max-queue-bytes", 64 << 20, "--max-queue-frames", 1000000, "--shards", 2,
                                "--write-timeout-ms", 600000, "--ping-interval-ms", 600000,
-                               "--idle-timeout-ms", 600000],
+                               "--idle-timeout-ms", 600000, "--close-write-timeout-ms", 600000],
                  name=f"server[{policy}]")
     stalled = []
     try:
@@ -129,6 +133,18 @@ async def run_policy(server_path: str, policy: str, stalled_n: int):
             f"peak accounted {peak_memory >> 10} KiB")
         if policy == "disconnect":
             check(st["budget_disconnected"] > 0, f"[disconnect] budget_disconnected did not move: {st}")
+            # A sample (reading all 300 takes long): each was closed with 1013 or is still open, and
+            # at least as many closed as the budget's count allows for the sample.
+            sample = stalled[:30]
+            closes = await asyncio.gather(*(asyncio.to_thread(read_to_close, s) for s in sample))
+            check(all(c is None or c[0] == 1013 for c in closes),
+                  f"[disconnect] a stalled client closed with another code: {[c for c in closes if c]}")
+            advice = [check_retry_advice("stalled client", c[1], "overload", 5000, 10000) for c in closes if c]
+            least = max(0, st["budget_disconnected"] - (len(stalled) - len(sample)))
+            check(len(advice) >= least, f"[disconnect] {len(advice)} of {len(sample)} sampled stalled clients got "
+                                        f"1013, expected at least {least}")
+            log(f"[disconnect] {len(advice)} of {len(sample)} sampled stalled clients got 1013 overload, "
+                f"retry_after_ms {min(advice, default=None)}..{max(advice, default=None)}")
         else:
             check(st["budget_dropped"] > 0, f"[{policy}] budget_dropped did not move: {st}")
         check(st["queue_memory_bytes"] <= BUDGET * 3 // 2,
@@ -138,6 +154,18 @@ async def run_policy(server_path: str, policy: str, stalled_n: int):
         for s in stalled:
             s.close_socket()
         srv.kill()
+
+
+def read_to_close(s: RawWS):
+    """Reads what a stalled client was sent: its close frame (code, reason), or None when the
+    connection is still open (quiet for 3 s) or ended without one."""
+    while True:
+        try:
+            op, payload = s.recv_message(3)
+        except (TimeoutError, ConnectionEnded, OSError):
+            return None
+        if op == OP_CLOSE:
+            return parse_close(payload)
 
 
 async def main(args):

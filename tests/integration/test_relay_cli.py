@@ -11,7 +11,7 @@ straight to the bundled simulator gets; `--check --config examples/relay/relay.t
 file with a TOML syntax error exits 2 naming the file and the line, one with an out-of-range value
 exits 2 naming the file and the key, one with an unknown key exits 2 naming the key and its table;
 SIGTERM makes the relay exit 0 after closing its clients with
-1001.
+1012 (drain, with retry_after_ms in the reason).
 """
 
 import asyncio
@@ -132,15 +132,15 @@ async def run(args, checks: Checks, tmp: str):
             except asyncio.TimeoutError:
                 pass
             check(c.client.closed.is_set(), f"{c.name}: still open after the relay exited")
-            check(c.client.close_code == 1001,
+            check(c.client.close_code == 1012,
                   f"{c.name}: closed with {c.client.close_code} {c.client.close_reason!r} "
-                  f"on SIGTERM, expected 1001")
+                  f"on SIGTERM, expected 1012 (drain)")
         check(rc == 0, f"exit {rc} on SIGTERM; " + relay.describe_death())
         await relay.wait_line(r"\bstopped$", what="the last log line")
 
     await checks.arun("default run: bundled simulator relayed to clients", default_run)
     if len(clients) == 3:  # the clients to watch exist
-        await checks.arun("SIGTERM: clients closed with 1001, exit 0", sigterm)
+        await checks.arun("SIGTERM: clients closed with 1012, exit 0", sigterm)
     await close_all(*clients)
 
 

@@ -8,7 +8,7 @@ Checks: GET /readyz on the client and the admin listener answers 200 once the up
 {"reason":"no upstream live"} once fanout-feed-sim quit (while /healthz stays 200), and 200 again when
 a new simulator comes up on the same port; on SIGTERM with drain_delay_ms (set through
 FANOUT_SERVER_DRAIN_DELAY_MS) both answer 503 "draining" while /healthz still answers 200 and a client
-stays connected, then the client gets 1001 and the relay exits 0. SIGHUP with a renewed certificate:
+stays connected, then the client gets 1012 (with retry_after_ms) and the relay exits 0. SIGHUP with a renewed certificate:
 a wss client connected before stays connected and keeps receiving, a new client sees the new
 certificate (its bytes, verified against the new CA) and a client trusting only the old CA is
 refused; a certificate file that does not load is refused with a log line and the new certificate
@@ -27,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from relay_testlib import (HOST, ROUTE, Checks, FeedSim, Relay, Stream, check, check_open,  # noqa: E402
                            close_all, declare_args, http_get, log, relay_client, run_relay_test,
                            subscribe_msg, topic_of, wait_readyz, write_file)
+from fanout_testlib import check_retry_advice  # noqa: E402
 from test_tls import make_certs, trusting_context, wss_client, wss_open  # noqa: E402
 
 STREAMS = [("tickers", "BTC-USDT")]
@@ -85,7 +86,8 @@ async def run(args, checks: Checks, tmp: str):
             await asyncio.wait_for(client.client.closed.wait(), 20)
         except asyncio.TimeoutError:
             pass
-        check(client.client.close_code == 1001, f"client after the drain: {client.client.describe_close()}")
+        check(client.client.close_code == 1012, f"client after the drain: {client.client.describe_close()}")
+        check_retry_advice("client after the drain", client.client.close_reason, "draining", 0, 5000)
         rc = await asyncio.to_thread(relay.proc.wait, 30)
         check(rc == 0, f"relay-drain: exit {rc}")
         await close_all(client)

@@ -278,6 +278,8 @@ int main(int argc, char** argv) {
         opt.session.idle_timeout = ms(i);
       else if (a == "--write-timeout-ms")
         opt.session.write_timeout = ms(i);
+      else if (a == "--close-write-timeout-ms")
+        opt.session.close_write_timeout = ms(i);
       else if (a == "--control-ops-burst")  // per-client bounds (docs/security.md)
         opt.session.control_ops_burst = static_cast<double>(num(i));
       else if (a == "--subscribe-timeout-ms")

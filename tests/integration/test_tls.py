@@ -8,7 +8,7 @@ line in a temp dir. Checks: URL and JSON subscriptions over wss (certificate ver
 test CA), byte-exact in-order delivery; a client that does not trust the CA fails the handshake
 with a certificate verification error and the server keeps serving; GET /healthz over TLS; a
 plain-TCP client speaking HTTP to the TLS port is disconnected and the server keeps serving; quit
-closes the wss clients with 1001 and the server exits 0.
+closes the wss clients with 1012 and the server exits 0.
 """
 
 import asyncio
@@ -307,7 +307,7 @@ async def run(args, tmp: str):
     await checks.arun("plain-TCP HTTP to the TLS port is disconnected; server keeps serving wss",
                       plain_http)
 
-    # -- quit: every wss client gets 1001, the server exits 0
+    # -- quit: every wss client gets 1012, the server exits 0
     async def quit_closes_1001():
         open_clients = [c for c in clients if not c.closed.is_set()]
         check(len(open_clients) == len(clients),
@@ -319,10 +319,10 @@ async def run(args, tmp: str):
                 await asyncio.wait_for(c.closed.wait(), 15)
             except asyncio.TimeoutError:
                 fail(f"{c.name}: still open 15 s after the server's bye")
-        bad = [f"{c.name}: {c.describe_close()}" for c in clients if c.close_code != 1001]
-        check(not bad, "after quit expected close code 1001 on every client: " + "; ".join(bad))
+        bad = [f"{c.name}: {c.describe_close()}" for c in clients if c.close_code != 1012]
+        check(not bad, "after quit expected close code 1012 (drain) on every client: " + "; ".join(bad))
         check(rc == 0, f"server exited with {rc} after quit, expected 0; " + srv.describe_death())
-    await checks.arun("quit: wss clients closed with 1001, server exits 0", quit_closes_1001)
+    await checks.arun("quit: wss clients closed with 1012, server exits 0", quit_closes_1001)
 
     for c in clients:
         await c.close()

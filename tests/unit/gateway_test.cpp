@@ -307,3 +307,37 @@ TEST_CASE("gateway with on_connect: the request carries the client id; the decis
   CHECK(c.next_with("to-") == "to-erin");
   rt.stop();
 }
+
+TEST_CASE("gateway: past max_connections_per_user the upgrade gets 503 with a Retry-After (capacity)") {
+  fanout::Runtime rt({.shards = 1});
+  fanout::Hub hub(rt);
+  fanout::Gateway gw(rt, hub, {.node = "u1", .max_connections_per_user = 1});
+  fanout::Server::Options o;
+  o.port = 0;
+  o.retry_after = std::chrono::seconds(6);
+  o.retry_jitter = 0;  // exactly retry_after
+  fanout::Server server(
+      rt, hub, o,
+      {.on_open = [&](fanout::Session& s) { s.send(R"({"event":"hello"})"); },
+       .on_connect = [](const fanout::ConnectRequest&,
+                        fanout::ConnectDecide decide) { decide(fanout::ConnectDecision::accepted("erin", {})); }});
+  gw.attach(server);
+  rt.start();
+  Client first(server.port(), "x=1");
+  CHECK_FALSE(first.next_with("hello").empty());
+  REQUIRE(wait_for([&] { return gw.clients_of_user("erin").size() == 1; }));
+  // The second connection of erin: refused before the upgrade.
+  const int fd = connect_to(server.port());
+  const std::string req =
+      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  REQUIRE(::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size()));
+  std::string answer;
+  char tmp[4096];
+  for (ssize_t n; (n = ::recv(fd, tmp, sizeof tmp, 0)) > 0;) answer.append(tmp, static_cast<std::size_t>(n));
+  ::close(fd);
+  CHECK(answer.starts_with("HTTP/1.1 503 "));
+  CHECK(answer.find("Retry-After: 6\r\n") != std::string::npos);
+  CHECK(gw.clients_of_user("erin").size() == 1);
+  rt.stop();
+}

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using fanout::Routed;
 using fanout::Router;
@@ -101,6 +102,29 @@ TEST_CASE("router: non-JSON topic") {
   CHECK_FALSE(out.seq);
   CHECK(r.route("pong", out) == Result::heartbeat);  // heartbeats still win
   CHECK(r.counters().invalid == 0);
+}
+
+TEST_CASE("router: non-JSON goes to default_topic when set, is counted, and seen by on_non_json") {
+  std::vector<std::string> seen;
+  Router r({.topic_template = "{ch}", .default_topic = "misc", .on_non_json = [&](std::string_view m) {
+              seen.emplace_back(m);
+            }});
+  Routed out;
+  REQUIRE(r.route("hello {", out) == Result::routed);
+  CHECK(out.topic == "misc");
+  CHECK(r.route(R"({"ch":"a"})", out) == Result::routed);
+  CHECK(out.topic == "a");
+  CHECK(seen == std::vector<std::string>{"hello {"});
+  CHECK(r.counters().non_json == 1);
+  CHECK(r.counters().invalid == 0);
+  // non_json_topic wins over default_topic; without either, non-JSON is invalid but still counted.
+  Router both({.topic_template = "{ch}", .default_topic = "misc", .non_json_topic = "raw"});
+  REQUIRE(both.route("x", out) == Result::routed);
+  CHECK(out.topic == "raw");
+  Router none({.topic_template = "{ch}"});
+  CHECK(none.route("x", out) == Result::invalid);
+  CHECK(none.counters().non_json == 1);
+  CHECK(none.counters().invalid == 1);
 }
 
 TEST_CASE("router: missing or non-scalar field is unmatched, or goes to the default topic") {

@@ -37,7 +37,7 @@ struct Client {
   }
 };
 
-constexpr auto k_going_away = "\x03\xe9";  // close code 1001 at the start of a close frame's payload
+constexpr auto k_going_away = "\x03\xf4";  // close code 1012 (drain) at the start of a close frame's payload
 
 }  // namespace
 

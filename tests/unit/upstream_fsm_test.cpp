@@ -171,6 +171,48 @@ TEST_CASE("UpstreamFsm: failed attempts rotate over the endpoints in order; a st
   CHECK(find(a, Kind::state)->delay == 100ms);  // the count started over
 }
 
+TEST_CASE("UpstreamFsm: a standby partner starts at its own endpoint and never moves onto a taken one") {
+  // Two connections of a pair over endpoints {A=0, B=1}: the second starts at B. When A dies, the
+  // first passes over B (its partner is live there) and keeps retrying A; once B is free again it
+  // may move on to B.
+  auto c = config();
+  c.endpoints = 2;
+  c.first_endpoint = 1;
+  Fsm second(c);
+  auto now = t0();
+  CHECK(find(second.start(now), Kind::connect)->url == 1);
+
+  bool b_taken = true;
+  c.first_endpoint = 0;
+  c.endpoint_taken = [&](std::size_t e) { return e == 1 && b_taken; };
+  Fsm first(c);
+  CHECK(find(first.start(now), Kind::connect)->url == 0);
+  go_live(first, now);
+  now += 6s;
+  std::vector<std::size_t> tried;
+  first.closed(now, fanout::Errc::upstream_closed);  // A went away
+  for (int i = 0; i < 3; ++i) {
+    now = first.next_deadline();
+    tried.push_back(find(first.timer(now), Kind::connect)->url);
+    first.failed(now, std::make_error_code(std::errc::connection_refused));
+  }
+  CHECK(tried == std::vector<std::size_t>{0, 0, 0});
+  b_taken = false;  // the partner lost B too: any endpoint will do
+  now = first.next_deadline();
+  CHECK(find(first.timer(now), Kind::connect)->url == 0);
+  first.failed(now, std::make_error_code(std::errc::connection_refused));
+  now = first.next_deadline();
+  CHECK(find(first.timer(now), Kind::connect)->url == 1);
+  // One endpoint only: both connections of a pair share it.
+  auto one = config();
+  one.first_endpoint = 1;
+  one.endpoint_taken = [](std::size_t) { return true; };
+  Fsm single(one);
+  CHECK(find(single.start(now), Kind::connect)->url == 0);
+  single.failed(now, std::make_error_code(std::errc::connection_refused));
+  CHECK(single.url_index() == 0);
+}
+
 TEST_CASE("UpstreamFsm: a server that accepts and closes at once still sees the backoff grow (F7)") {
   Fsm f(config());
   auto now = t0();

@@ -883,8 +883,10 @@ class Child {
     TopicState& t = ts_[static_cast<size_t>(i) * k_ + slot];
     const uint64_t prev = t.last;
     if (c.recovering && c.state == State::open && prev < t.target && seq >= t.target && --c.behind == 0) caught_up(i);
-    ++t.count;
-    if (seq == prev + 1) {
+    // Gaps count from the first seq this connection saw on the topic: a client joins a stream that
+    // started long ago, so the seqs before its first are not missing.
+    const bool first = t.count++ == 0;
+    if (first || seq == prev + 1) {
       t.last = seq;
     } else if (seq > prev) {
       t.gaps += seq - prev - 1;

@@ -138,11 +138,12 @@ struct Admission {
   std::atomic<std::size_t> max_connections{0};  // resolved: never 0
   bool proxy_protocol = false;                  // fixed at start (the listener's framing)
   std::atomic<std::int64_t> retry_after_ms{0};
+  std::atomic<double> retry_jitter{0.5};
   IpLimiter per_ip;
   std::atomic<std::size_t> connections{0};  // over all shards, pending handshakes included
 
-  /// Seconds for a 503's Retry-After: uniform in [retry_after / 2, retry_after], at least 1, so
-  /// clients refused together do not come back together.
+  /// Seconds for a 503's Retry-After: uniform in [retry_after x (1 - retry_jitter), retry_after],
+  /// at least 1, so clients refused together do not come back together (retry_advice.hpp).
   std::uint32_t jittered_retry_after() const noexcept;
 };
 

@@ -17,6 +17,9 @@ class GatewayHooks {
   virtual ~GatewayHooks() = default;
   /// The connection's id in the gateway's form ("<node>-<hex id>"): ConnectRequest::client_id.
   virtual std::string client_id(std::uint64_t session_id) const = 0;
+  /// Before the upgrade is answered: false when the connection's user_id() has
+  /// max_connections_per_user connections already (a capacity limit: 503 with Retry-After).
+  virtual bool may_open(const Session& s) const = 0;
   /// After the upgrade, before Server::Callbacks::on_open: registers it (and binds its user_id()).
   virtual void opened(Session& s) = 0;
   /// When it ends (after it left its topics).

@@ -80,7 +80,7 @@ class ServerShard {
   GatewayHooks* gateway = nullptr;                   // set by Gateway::attach; null: no gateway, no cost
   std::atomic<std::uint64_t> refused_total{0};       // 503: max_connections
   std::atomic<std::uint64_t> refused_per_ip{0};      // 503: max_connections_per_ip
-  std::atomic<std::uint64_t> refused_rate{0};        // 503: handshakes_per_second_per_ip
+  std::atomic<std::uint64_t> refused_rate{0};        // 429: handshakes_per_second_per_ip
   std::atomic<std::uint64_t> head_timeouts{0};       // request head not complete within handshake_timeout
   std::atomic<std::uint64_t> subscribe_timeouts{0};  // no subscription within subscribe_timeout: 1008
   std::atomic<std::uint64_t> rate_limited{0};        // control ops or pings past their rate: 1008

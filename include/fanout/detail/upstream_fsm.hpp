@@ -13,7 +13,9 @@
 //
 // A failure always counts. The count resets only when a connection stayed live for `stable_after`,
 // so a server that accepts and closes at once sees the delay grow. A stable connection that drops is
-// retried on the same endpoint; any other failure moves on to the next one, in order.
+// retried on the same endpoint; any other failure moves on to the next one, in order, passing over
+// endpoints the driver says are taken (a hot-standby partner is live there), so the two connections
+// of a pair stay on different endpoints while two exist.
 #pragma once
 
 #include <algorithm>
@@ -46,6 +48,9 @@ class UpstreamFsm {
     Ms stable_after{5'000};           // live this long: the failure count starts over
     std::function<Ms(unsigned attempt)> custom_delay{};  // replaces backoff and jitter when set
     std::function<double()> random{};                    // uniform in [0, 1); empty: always 1
+    std::size_t first_endpoint = 0;                      // the first attempt's endpoint (modulo endpoints)
+    // True for an endpoint to pass over when moving on; when every other one is, the same is retried.
+    std::function<bool(std::size_t endpoint)> endpoint_taken{};
   };
 
   enum class Phase : std::uint8_t { stopped, connecting, handshaking, live, backing_off };
@@ -116,6 +121,7 @@ class UpstreamFsm {
     if (phase_ != Phase::stopped) return out;
     failures_ = 0;
     ever_live_ = false;
+    url_ = config_.first_endpoint % config_.endpoints;
     begin_attempt(now, out);
     return out;
   }
@@ -163,7 +169,7 @@ class UpstreamFsm {
     if (was_live && now - live_since_ >= config_.stable_after)
       failures_ = 0;  // it worked for a while: start over, on the same endpoint
     else
-      url_ = (url_ + 1) % config_.endpoints;
+      url_ = next_endpoint(url_);
     ++failures_;
     if (config_.max_reconnect_attempts >= 0 && failures_ > static_cast<unsigned>(config_.max_reconnect_attempts)) {
       phase_ = Phase::stopped;
@@ -221,6 +227,15 @@ class UpstreamFsm {
   }
 
  private:
+  /// The next endpoint in order that is not taken; `from` itself when every other one is.
+  std::size_t next_endpoint(std::size_t from) const {
+    for (std::size_t step = 1; step < config_.endpoints; ++step) {
+      const std::size_t i = (from + step) % config_.endpoints;
+      if (!config_.endpoint_taken || !config_.endpoint_taken(i)) return i;
+    }
+    return from;
+  }
+
   void begin_attempt(TimePoint now, Actions& out) {
     phase_ = Phase::connecting;
     connect_deadline_ = config_.connect_timeout.count() > 0 ? now + config_.connect_timeout : TimePoint::max();
