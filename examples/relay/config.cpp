@@ -18,6 +18,7 @@
 #include <functional>
 #include <sstream>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 
 namespace relay {
@@ -893,68 +894,213 @@ std::string flag_hint(const CLI::App& app, int argc, char** argv) {
 }
 }  // namespace
 
+namespace {
+
+// ---- The command line's mapping: one row per flag, applied in one loop (like the file's Keys). ----
+//
+// A Flag names its CLI11 option, its help line (--help is made from this table) and what it sets.
+// Flags override the file and the environment: every row is applied after both, in the table's
+// order (so --upstream's upstream gets --subscribe, --route, ...), except the two the file needs.
+
+struct Flag {
+  enum class Arity : std::uint8_t { toggle, one, many };  // no value; one value (the last given); repeatable
+  std::string_view names;                                 // CLI11 names: "-u,--upstream"
+  std::string_view help;
+  Arity arity = Arity::one;
+  std::function<void(const std::vector<std::string>& values, Config& c)> apply;  // when given
+  std::optional<CLI::Validator> check{};  // on each value, by CLI11 (its message names the flag)
+  bool before_file = false;               // --config and --check: what the file's reading needs
+};
+
+// A number flag's check, and what --help shows for its value (in place of CLI11's "TEXT:...").
+CLI::Validator numeric(CLI::Validator v, std::string shown) { return v.description(std::move(shown)).name("numeric"); }
+// A whole number of type N, not negative.
+template <class N>
+CLI::Validator at_least_zero() {
+  return numeric(CLI::Range(N{0}, std::numeric_limits<N>::max()), "N>=0");
+}
+template <class N>
+N number_of(const std::string& s) {  // already checked by the row's validator
+  N v{};
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+const std::vector<Flag>& flags() {
+  using A = Flag::Arity;
+  using V = std::vector<std::string>;
+  static const std::vector<Flag> table{
+      {"-c,--config", "TOML configuration file (see examples/relay/relay.toml)", A::one,
+       [](const V& v, Config& c) { c.config_file = v.back(); }, CLI::ExistingFile, true},
+      {"--check",
+       "validate the configuration as start would (listen addresses, TLS files, URLs, paths), exit 0 or 1",
+       A::toggle,
+       [](const V&, Config& c) { c.check = true; },
+       {},
+       true},
+      {"-u,--upstream", "upstream ws:// or wss:// URL (repeat for failover endpoints)", A::many,
+       [](const V& v, Config& c) {
+         UpstreamConfig u;
+         u.name = "upstream";
+         u.options.urls = v;
+         c.upstreams.push_back(std::move(u));
+       }},
+      {"-s,--subscribe", "message sent to the upstream on every connect (repeatable)", A::many,
+       [](const V& v, Config& c) {
+         for (auto& u : c.upstreams) u.options.subscribe = v;
+       }},
+      {"-r,--route", "topic template over JSON fields, e.g. {arg.channel}:{arg.instId}", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty())
+           for (auto& u : c.upstreams) u.route.topic_template = v.back();
+       }},
+      {"--ca-file", "CA bundle to verify wss upstreams with", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty())
+           for (auto& u : c.upstreams) u.options.ca_file = v.back();
+       }},
+      {"--insecure", "do not verify upstream certificates (tests only)", A::toggle,
+       [](const V&, Config& c) {
+         for (auto& u : c.upstreams) u.options.insecure_skip_verify = true;
+       }},
+      // Listen addresses given here replace those of their kind (plain or TLS).
+      {"-l,--listen", "HOST:PORT to serve WebSocket clients on (repeatable; default 127.0.0.1:8080)", A::many,
+       [](const V& v, Config& c) {
+         std::erase_if(c.listen, [](const Listen& l) { return !l.tls; });
+         for (auto& l : v) c.listen.push_back(parse_listen(l, false));
+       }},
+      {"--listen-tls", "HOST:PORT for wss clients (needs --tls-cert and --tls-key)", A::many,
+       [](const V& v, Config& c) {
+         std::erase_if(c.listen, [](const Listen& l) { return l.tls; });
+         for (auto& l : v) c.listen.push_back(parse_listen(l, true));
+       }},
+      {"--tls-cert", "PEM certificate chain for --listen-tls", A::one,
+       [](const V& v, Config& c) { c.tls_cert = v.back(); }},
+      {"--tls-key", "PEM private key for --listen-tls", A::one, [](const V& v, Config& c) { c.tls_key = v.back(); }},
+      {"--path", "WebSocket path (default /ws)", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) c.paths = {v.back()};
+       }},
+      {"--shards", "I/O threads (default 1; 0 = one per core, at most 64)", A::one,
+       [](const V& v, Config& c) { c.shards = number_of<unsigned>(v.back()); },  // 0 too: one per core
+       numeric(CLI::Range(0u, 64u), "0..64")},
+      {"--policy", "backpressure policy: drop_oldest, drop_newest, conflate, disconnect", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) c.server.session.policy = fanout::policy_by_name(v.back());
+       }},
+      {"--max-queue-bytes", "queued bytes per client before the policy acts", A::one,
+       [](const V& v, Config& c) {
+         if (const auto n = number_of<std::size_t>(v.back())) c.server.session.queue.max_bytes = n;
+       },
+       at_least_zero<std::size_t>()},
+      {"--stats-interval", "seconds between stats lines (0: off)", A::one,
+       [](const V& v, Config& c) { c.stats_interval_s = number_of<unsigned>(v.back()); }, at_least_zero<unsigned>()},
+      {"--sim", "run the bundled feed simulator even with upstreams configured", A::toggle,
+       [](const V&, Config& c) { c.simulator.enabled = true; }},
+      {"--sim-port", "port of the bundled simulator (default: any free)", A::one,
+       [](const V& v, Config& c) { c.simulator.port = number_of<std::uint16_t>(v.back()); },
+       numeric(CLI::Range(0, 65535), "PORT")},
+      {"--sim-rate", "simulator messages per second per instrument", A::one,
+       [](const V& v, Config& c) { c.simulator.rate = std::stod(v.back()); }, numeric(CLI::Number, "NUMBER")},
+      {"--admin-listen", "HOST:PORT for metrics, the status page and /topics (default 127.0.0.1:8081; off: none)",
+       A::one, [](const V& v, Config& c) { set_admin_listen(v.back(), c.admin); }},
+      {"--admin-token-file", "file whose first line is the admin bearer token (docs/security.md)", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) c.admin.token = read_token_file(v.back());
+       }},
+      {"--api-key-file",
+       "file of server API keys, one a line: turns on /api/* on the admin listener (docs/server-api.md)", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) c.api.key_file = v.back();
+       }},
+      {"--node", "this node's name in client ids (default: the host name; with --redis: host.pid)", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) c.gateway.node = v.back();
+       }},
+      {"--no-metrics", "do not serve GET /metrics", A::toggle, [](const V&, Config& c) { c.http.metrics = false; }},
+      {"--no-status-page", "do not serve the status page (GET / and /status.json)", A::toggle,
+       [](const V&, Config& c) { c.http.status_page = false; }},
+      {"--role", "both (default), ingest or edge; ingest and edge need --redis (docs/scaling.md)", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) c.role = role_by_name(v.back());
+       }},
+      {"--redis", "Redis for the bus and ingest leadership: redis://HOST:PORT or HOST:PORT", A::one,
+       [](const V& v, Config& c) {
+         if (!v.back().empty()) parse_redis_address(v.back(), c.redis);
+       }},
+      {"--lease-ttl-ms", "ingest leadership lease (default 3000)", A::one,
+       [](const V& v, Config& c) {
+         if (const auto n = number_of<std::int64_t>(v.back())) c.redis.lease_ttl = ms(n);
+       },
+       at_least_zero<std::int64_t>()},
+      {"--presence-ttl-ms", "a dead node's users go offline on the others after this (default 5000; docs/cluster.md)",
+       A::one,
+       [](const V& v, Config& c) {
+         if (const auto n = number_of<std::int64_t>(v.back())) c.redis.presence_ttl = ms(n);
+       },
+       at_least_zero<std::int64_t>()},
+      {"--topic", "declare a topic clients may subscribe to before its first message (repeatable)", A::many,
+       [](const V& v, Config& c) {
+         for (auto& t : v) c.hub.topics.push_back(t);
+       }},
+      {"--client-topics",
+       "let clients create topics by subscribing (limits: [topics]; default: unknown topics are refused)", A::toggle,
+       [](const V&, Config& c) { c.hub.client_topics.allow = true; }},
+      {"--log-level", "error, warn, info (default) or debug ([log] level)", A::one,
+       [](const V& v, Config& c) {
+         if (v.back().empty()) return;
+         const auto level = log_level_by_name(v.back());
+         if (!level)
+           throw std::runtime_error(fmt::format("--log-level '{}' must be error, warn, info or debug", v.back()));
+         c.log.level = *level;
+       }},
+      {"--log-format", "text (default) or json: one object per line ([log] format)", A::one,
+       [](const V& v, Config& c) {
+         if (v.back().empty()) return;
+         const auto format = log_format_by_name(v.back());
+         if (!format) throw std::runtime_error(fmt::format("--log-format '{}' must be text or json", v.back()));
+         c.log.format = *format;
+       }},
+  };
+  return table;
+}
+
+/// The flags given on the command line: each row's values, in the order of flags().
+struct GivenFlags {
+  std::vector<std::vector<std::string>> values;
+  std::vector<bool> given;
+
+  void apply(Config& c, bool before_file) const {
+    const auto& table = flags();
+    for (std::size_t i = 0; i < table.size(); ++i)
+      if (given[i] && table[i].before_file == before_file) table[i].apply(values[i], c);
+  }
+};
+}  // namespace
+
 bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c) {
   CLI::App app{
       "fanout-relay: relays upstream WebSocket feeds to many downstream clients by topic.\n"
       "With no upstream configured, it runs the bundled feed simulator and relays that."};
-  std::string config_file;
-  std::vector<std::string> upstream_urls, subscribe, listen, listen_tls;
-  std::string route, policy, path;
-  unsigned shards = 0;
-  std::size_t max_queue_bytes = 0;
-  bool insecure = false;
-  std::string ca_file;
-  app.add_option("-c,--config", config_file, "TOML configuration file (see examples/relay/relay.toml)")
-      ->check(CLI::ExistingFile);
-  app.add_option("-u,--upstream", upstream_urls, "upstream ws:// or wss:// URL (repeat for failover endpoints)");
-  app.add_option("-s,--subscribe", subscribe, "message sent to the upstream on every connect (repeatable)");
-  app.add_option("-r,--route", route, "topic template over JSON fields, e.g. {arg.channel}:{arg.instId}");
-  app.add_option("-l,--listen", listen, "HOST:PORT to serve WebSocket clients on (repeatable; default 127.0.0.1:8080)");
-  app.add_option("--listen-tls", listen_tls, "HOST:PORT for wss clients (needs --tls-cert and --tls-key)");
-  app.add_option("--tls-cert", c.tls_cert, "PEM certificate chain for --listen-tls");
-  app.add_option("--tls-key", c.tls_key, "PEM private key for --listen-tls");
-  app.add_option("--path", path, "WebSocket path (default /ws)");
-  app.add_option("--shards", shards, "I/O threads (default 1; 0 = one per core, at most 64)")
-      ->check(CLI::Range(0u, 64u));
-  app.add_option("--policy", policy, "backpressure policy: drop_oldest, drop_newest, conflate, disconnect");
-  app.add_option("--max-queue-bytes", max_queue_bytes, "queued bytes per client before the policy acts");
-  app.add_option("--ca-file", ca_file, "CA bundle to verify wss upstreams with");
-  app.add_flag("--insecure", insecure, "do not verify upstream certificates (tests only)");
-  app.add_option("--stats-interval", c.stats_interval_s, "seconds between stats lines (0: off)");
-  app.add_flag("--sim", c.simulator.enabled, "run the bundled feed simulator even with upstreams configured");
-  app.add_option("--sim-port", c.simulator.port, "port of the bundled simulator (default: any free)");
-  app.add_option("--sim-rate", c.simulator.rate, "simulator messages per second per instrument");
-  std::string admin_listen, admin_token_file;
-  app.add_option("--admin-listen", admin_listen,
-                 "HOST:PORT for metrics, the status page and /topics (default 127.0.0.1:8081; off: none)");
-  app.add_option("--admin-token-file", admin_token_file,
-                 "file whose first line is the admin bearer token (docs/security.md)");
-  std::string api_key_file, node;
-  app.add_option("--api-key-file", api_key_file,
-                 "file of server API keys, one a line: turns on /api/* on the admin listener (docs/server-api.md)");
-  app.add_option("--node", node, "this node's name in client ids (default: the host name; with --redis: host.pid)");
-  bool no_metrics = false, no_status_page = false;
-  app.add_flag("--no-metrics", no_metrics, "do not serve GET /metrics");
-  app.add_flag("--no-status-page", no_status_page, "do not serve the status page (GET / and /status.json)");
-  std::string role, redis;
-  app.add_option("--role", role, "both (default), ingest or edge; ingest and edge need --redis (docs/scaling.md)");
-  app.add_option("--redis", redis, "Redis for the bus and ingest leadership: redis://HOST:PORT or HOST:PORT");
-  std::int64_t lease_ttl_ms = 0;
-  app.add_option("--lease-ttl-ms", lease_ttl_ms, "ingest leadership lease (default 3000)");
-  std::int64_t presence_ttl_ms = 0;
-  app.add_option("--presence-ttl-ms", presence_ttl_ms,
-                 "a dead node's users go offline on the others after this (default 5000; docs/cluster.md)");
-  std::vector<std::string> declare;
-  app.add_option("--topic", declare, "declare a topic clients may subscribe to before its first message (repeatable)");
-  bool client_topics = false;
-  app.add_flag("--client-topics", client_topics,
-               "let clients create topics by subscribing (limits: [topics]; default: unknown topics are refused)");
-  std::string log_level, log_format;
-  app.add_option("--log-level", log_level, "error, warn, info (default) or debug ([log] level)");
-  app.add_option("--log-format", log_format, "text (default) or json: one object per line ([log] format)");
-  bool check = false;
-  app.add_flag("--check", check,
-               "validate the configuration as start would (listen addresses, TLS files, URLs, paths), exit 0 or 1");
+  const auto& table = flags();
+  GivenFlags given{std::vector<std::vector<std::string>>(table.size()), std::vector<bool>(table.size())};
+  std::vector<CLI::Option*> options;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const Flag& f = table[i];
+    auto& values = given.values[i];
+    CLI::Option* o = f.arity == Flag::Arity::toggle
+                         ? app.add_flag(std::string(f.names))->description(std::string(f.help))
+                         : app.add_option(std::string(f.names), values, std::string(f.help));
+    if (f.arity == Flag::Arity::one) o->expected(1)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    if (f.check && f.check->get_name() == "numeric") {  // shown as its own type, e.g. "--shards 0..64"
+      CLI::Validator v = *f.check;
+      o->type_name(v.get_description());
+      o->check(v.description(""));
+    } else if (f.check) {
+      o->check(*f.check);
+    }
+    options.push_back(o);
+  }
   app.set_version_flag("--version", version_line(), "print the version and the features built in, and exit");
   try {
     app.parse(argc, argv);
@@ -967,40 +1113,19 @@ bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c)
   } catch (const CLI::ParseError& e) {
     throw std::runtime_error(std::string(e.what()) + flag_hint(app, argc, argv));
   }
+  for (std::size_t i = 0; i < table.size(); ++i) given.given[i] = options[i]->count() > 0;
 
-  c.config_file = config_file;
-  c.check = check;
-  if (!config_file.empty()) apply_file(config_file, c);
-  apply_env(env, c);  // the environment overrides the file (env.hpp)
-  // Flags override both. Listen addresses given here replace those of their kind (plain or TLS).
-  if (!listen.empty()) std::erase_if(c.listen, [](const Listen& l) { return !l.tls; });
-  if (!listen_tls.empty()) std::erase_if(c.listen, [](const Listen& l) { return l.tls; });
-  for (auto& l : listen) c.listen.push_back(parse_listen(l, false));
-  for (auto& l : listen_tls) c.listen.push_back(parse_listen(l, true));
-  if (!log_level.empty()) {
-    const auto level = log_level_by_name(log_level);
-    if (!level) throw std::runtime_error(fmt::format("--log-level '{}' must be error, warn, info or debug", log_level));
-    c.log.level = *level;
-  }
-  if (!log_format.empty()) {
-    const auto format = log_format_by_name(log_format);
-    if (!format) throw std::runtime_error(fmt::format("--log-format '{}' must be text or json", log_format));
-    c.log.format = *format;
-  }
-  if (!path.empty()) c.paths = {path};
-  if (no_metrics) c.http.metrics = false;
-  if (no_status_page) c.http.status_page = false;
-  if (app.count("--admin-listen")) set_admin_listen(admin_listen, c.admin);
-  if (!admin_token_file.empty()) c.admin.token = read_token_file(admin_token_file);
+  given.apply(c, true);  // --config, --check
+  if (!c.config_file.empty()) apply_file(c.config_file, c);
+  apply_env(env, c);      // the environment overrides the file (env.hpp)
+  given.apply(c, false);  // flags override both
   if (!c.admin.token.empty() && c.admin.token.size() < 16)
     throw std::runtime_error("admin token must be at least 16 characters");
   if (c.admin.on_public && c.admin.token.empty())
     throw std::runtime_error("admin.public serves metrics and status to the client listeners: it needs admin.token");
-  if (!api_key_file.empty()) c.api.key_file = api_key_file;
   if (!c.api.key_file.empty()) c.api.keys = read_api_keys(c.api.key_file);
   if (c.api.enabled() && !c.admin.listen)
     throw std::runtime_error("[api] is served on the admin listener: it needs [admin] listen (not off)");
-  if (!node.empty()) c.gateway.node = node;
   // Several edges may share a host (SO_REUSEPORT, docs/scaling.md) and node names must differ in a
   // cluster (docs/cluster.md): there the default name is the host name and the pid.
   const bool cluster_default = c.gateway.node.empty() && c.redis.enabled && c.redis.gateway;
@@ -1012,23 +1137,6 @@ bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c)
     if (c.admin.on_public &&
         ((c.http.metrics && p == c.http.metrics_path) || (c.http.status_page && (p == "/" || p == "/status.json"))))
       throw std::runtime_error(fmt::format("WebSocket path {} is also an HTTP endpoint (see [http])", p));
-  if (app.count("--shards")) c.shards = shards;  // --shards 0 too: one per core
-  if (!policy.empty()) c.server.session.policy = fanout::policy_by_name(policy);
-  if (max_queue_bytes) c.server.session.queue.max_bytes = max_queue_bytes;
-  if (!upstream_urls.empty()) {
-    UpstreamConfig u;
-    u.name = "upstream";
-    u.options.urls = upstream_urls;
-    c.upstreams.push_back(std::move(u));
-  }
-  for (auto& u : c.upstreams) {
-    if (!subscribe.empty()) u.options.subscribe = subscribe;
-    if (!route.empty()) u.route.topic_template = route;
-    if (!ca_file.empty()) u.options.ca_file = ca_file;
-    if (insecure) u.options.insecure_skip_verify = true;
-  }
-  for (auto& t : declare) c.hub.topics.push_back(t);
-  if (client_topics) c.hub.client_topics.allow = true;
   for (const auto& t : c.hub.topics)  // the Hub's rule (valid_topic), checked before anything starts
     if (t.empty() || t.size() > c.hub.max_topic_bytes ||
         std::any_of(t.begin(), t.end(), [](unsigned char ch) { return ch <= 0x20 || ch == 0x7F || ch == ','; }))
@@ -1039,10 +1147,6 @@ bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c)
     throw std::runtime_error("limits.min_interval_ms must not be above limits.max_interval_ms");
   if (c.server.session.max_interval.count() != 0 && c.server.session.min_interval.count() == 0)
     throw std::runtime_error("limits.min_interval_ms must be at least 1 (throttling off: max_interval_ms = 0)");
-  if (!role.empty()) c.role = role_by_name(role);
-  if (!redis.empty()) parse_redis_address(redis, c.redis);
-  if (lease_ttl_ms) c.redis.lease_ttl = ms(lease_ttl_ms);
-  if (presence_ttl_ms) c.redis.presence_ttl = ms(presence_ttl_ms);
   if (c.role != Role::both && !c.redis.enabled)
     throw std::runtime_error(fmt::format("role {} needs a Redis ([redis] or --redis)", to_string(c.role)));
   if (c.redis.enabled && c.redis.lease_ttl < ms(100))

@@ -1,6 +1,5 @@
 #include "fanout/upstream.hpp"
 
-#include <wslay/wslay.h>
 #include <zlib.h>
 
 #include <asio/connect.hpp>
@@ -13,7 +12,6 @@
 #include <asio/write.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -23,8 +21,9 @@
 #include <random>
 #include <stdexcept>
 
-#include "fanout/detail/websocket_key.hpp"
+#include "fanout/detail/frame_reader.hpp"
 #include "fanout/detail/upstream_fsm.hpp"
+#include "fanout/detail/websocket_key.hpp"
 #include "fanout/error.hpp"
 #include "fanout/http.hpp"
 #include "fanout/redact.hpp"
@@ -145,28 +144,16 @@ struct Connection {
   std::size_t url = 0;  // index into Options::urls
   bool tls = false;
   bool closed = false;
-  wslay_event_context* ws = nullptr;
+  std::unique_ptr<detail::FrameReader> ws;  // after the upgrade: frames in and out (client mode)
   std::string request;
   asio::streambuf head{64 * 1024};  // HTTP response head (bounded) and whatever followed it
   std::array<char, 16384> in{};
-  const char* feed = nullptr;  // bytes wslay may read
-  std::size_t feed_left = 0;
-  std::string out;      // frames wslay produced, waiting for the socket
   std::string writing;  // the write in flight
   bool write_busy = false;
   bool deflate = false;  // permessage-deflate agreed
   bool server_no_context_takeover = false;
   std::unique_ptr<Inflater> pmd;  // permessage-deflate stream
   std::string scratch;            // inflated message
-  struct Message {
-    std::uint8_t opcode;
-    std::uint8_t rsv;
-    std::string data;
-  };
-  std::vector<Message> messages;  // completed during one wslay_event_recv
-  ~Connection() {
-    if (ws) wslay_event_context_free(ws);
-  }
 };
 
 using Fsm = detail::UpstreamFsm;
@@ -324,14 +311,14 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
         if (conn) send_upgrade(conn);
         break;
       case K::subscribe:
-        if (!options.login.empty()) send(WSLAY_TEXT_FRAME, options.login);
-        for (const auto& s : options.subscribe) send(WSLAY_TEXT_FRAME, s);
+        if (!options.login.empty()) send(Opcode::text, options.login);
+        for (const auto& s : options.subscribe) send(Opcode::text, s);
         break;
       case K::heartbeat:
         if (options.heartbeat == Heartbeat::text)
-          send(WSLAY_TEXT_FRAME, options.heartbeat_text);
+          send(Opcode::text, options.heartbeat_text);
         else
-          send(WSLAY_PING, {});
+          send(Opcode::ping, {});
         count([](Stats& st) { ++st.heartbeats_sent; });
         break;
       case K::close: close_connection(); break;
@@ -544,41 +531,8 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
   // ------------------------------------------------------------------ WebSocket
 
   void open_websocket(const std::shared_ptr<Connection>& c) {
-    static constexpr wslay_event_callbacks callbacks{
-        [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) -> ssize_t {
-          auto* conn = static_cast<Connection*>(user);
-          if (conn->feed_left == 0) {
-            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-            return -1;
-          }
-          const std::size_t n = std::min(len, conn->feed_left);
-          std::memcpy(buf, conn->feed, n);
-          conn->feed += n;
-          conn->feed_left -= n;
-          return static_cast<ssize_t>(n);
-        },
-        [](wslay_event_context_ptr, const uint8_t* data, size_t len, int, void* user) -> ssize_t {
-          static_cast<Connection*>(user)->out.append(reinterpret_cast<const char*>(data), len);
-          return static_cast<ssize_t>(len);
-        },
-        [](wslay_event_context_ptr, uint8_t* buf, size_t len, void*) -> int {
-          return RAND_bytes(buf, static_cast<int>(len)) == 1 ? 0 : -1;
-        },
-        nullptr,
-        nullptr,
-        nullptr,
-        nullptr,  // messages are collected by on_msg below (set per connection through user data)
-    };
-    wslay_event_context_client_init(&c->ws, &callbacks, c.get());
-    wslay_event_config_set_max_recv_msg_length(c->ws, options.max_message_bytes);
-    if (c->deflate) wslay_event_config_set_allowed_rsv_bits(c->ws, WSLAY_RSV1_BIT);
-    wslay_event_callbacks with_msg = callbacks;
-    with_msg.on_msg_recv_callback = [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
-      auto* conn = static_cast<Connection*>(user);
-      conn->messages.push_back(
-          {arg->opcode, arg->rsv, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length)});
-    };
-    wslay_event_config_set_callbacks(c->ws, &with_msg);
+    c->ws = std::make_unique<detail::FrameReader>(options.max_message_bytes, detail::FrameReader::Role::client);
+    if (c->deflate) c->ws->allow_rsv1();
   }
 
   void read_loop(const std::shared_ptr<Connection>& c) {
@@ -591,26 +545,23 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
-  /// Runs bytes through wslay; false when the connection ended.
+  /// Runs bytes through the frame reader; false when the connection ended.
   bool feed(const std::shared_ptr<Connection>& c, const char* data, std::size_t n) {
-    c->feed = data;
-    c->feed_left = n;
-    const int rv = wslay_event_recv(c->ws);
-    auto messages = std::move(c->messages);
-    c->messages.clear();
-    for (auto& m : messages) {
+    auto& ws = *c->ws;
+    const bool framed = ws.feed(std::as_bytes(std::span(data, n)));
+    if (ws.take_pings() + ws.take_pongs() > 0) fsm.message(Clock::now());  // they prove liveness too
+    for (auto& m : ws.take_messages()) {
       if (c->closed) return false;
       handle_message(c, m);
     }
     if (c->closed) return false;
-    if (rv != 0 || !wslay_event_get_read_enabled(c->ws)) {
-      const bool by_peer = wslay_event_get_close_received(c->ws);
-      const auto code = wslay_event_get_status_code_received(c->ws);
+    if (!framed || ws.finished()) {
+      const bool by_peer = ws.close_received();
       if (!by_peer) count([](Stats& st) { ++st.bad_input; });
       flush(c);  // our close frame, best effort
       if (by_peer)
-        fail(Errc::upstream_closed, fmt::format("closed by the server ({})", code));
-      else if (wslay_event_get_status_code_sent(c->ws) == WSLAY_CODE_MESSAGE_TOO_BIG)
+        fail(Errc::upstream_closed, fmt::format("closed by the server ({})", ws.close_code_received()));
+      else if (ws.close_code_sent() == static_cast<std::uint16_t>(CloseCode::message_too_big))
         fail(Errc::message_too_big, "message over max_message_bytes");
       else
         fail(Errc::protocol_error, "protocol error from the server");
@@ -620,12 +571,12 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     return true;
   }
 
-  void handle_message(const std::shared_ptr<Connection>& c, Connection::Message& m) {
-    fsm.message(Clock::now());  // pongs and pings prove liveness too
-    if (m.opcode != WSLAY_TEXT_FRAME && m.opcode != WSLAY_BINARY_FRAME) return;
-    std::string_view payload = m.data;
-    bool binary = m.opcode == WSLAY_BINARY_FRAME;
-    if (m.rsv & WSLAY_RSV1_BIT) {
+  void handle_message(const std::shared_ptr<Connection>& c, detail::FrameReader::Message& m) {
+    fsm.message(Clock::now());
+    if (m.op != Opcode::text && m.op != Opcode::binary) return;
+    std::string_view payload = m.payload;
+    bool binary = m.op == Opcode::binary;
+    if (m.compressed) {
       c->scratch.clear();
       if (!c->pmd || !c->pmd->inflate(payload, true, options.max_message_bytes, c->scratch)) {
         count([](Stats& st) { ++st.bad_input; });
@@ -652,19 +603,19 @@ struct Upstream::Impl : std::enable_shared_from_this<Impl> {
     if (on_message) call_user([&] { on_message(payload, binary); });
   }
 
-  void send(uint8_t opcode, std::string_view text) {
+  void send(Opcode op, std::string_view text) {
     if (!conn || !conn->ws) return;
-    wslay_event_msg msg{opcode, reinterpret_cast<const uint8_t*>(text.data()), text.size()};
-    wslay_event_queue_msg(conn->ws, &msg);
+    conn->ws->send(op, text);
     flush(conn);
   }
 
+  /// Writes what the frame reader produced (our frames, its pongs and close replies), one write at a time.
   void flush(const std::shared_ptr<Connection>& c) {
     if (c->closed || !c->ws) return;
-    wslay_event_send(c->ws);
-    if (c->write_busy || c->out.empty()) return;
-    c->writing.swap(c->out);
-    c->out.clear();
+    auto& out = c->ws->replies();
+    if (c->write_busy || out.empty()) return;
+    c->writing.swap(out);
+    out.clear();
     c->write_busy = true;
     write(c, asio::buffer(c->writing), [self = shared_from_this(), c](const asio::error_code& ec, std::size_t) {
       c->write_busy = false;

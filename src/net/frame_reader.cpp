@@ -1,5 +1,6 @@
 #include "fanout/detail/frame_reader.hpp"
 
+#include <openssl/rand.h>
 #include <wslay/wslay.h>
 
 #include <algorithm>
@@ -40,7 +41,7 @@ void FrameReader::Boundary::feed(const std::byte* p, std::size_t n) noexcept {
   }
 }
 
-FrameReader::FrameReader(std::size_t max_message_bytes) {
+FrameReader::FrameReader(std::size_t max_message_bytes, Role role) {
   static constexpr wslay_event_callbacks callbacks{
       [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) -> ssize_t {
         auto& r = *static_cast<FrameReader*>(user);
@@ -58,7 +59,10 @@ FrameReader::FrameReader(std::size_t max_message_bytes) {
         static_cast<FrameReader*>(user)->out_.append(reinterpret_cast<const char*>(data), len);
         return static_cast<ssize_t>(len);
       },
-      nullptr,
+      // Masking keys for a client's frames (RFC 6455 5.3: unpredictable).
+      [](wslay_event_context_ptr, uint8_t* buf, size_t len, void*) -> int {
+        return RAND_bytes(buf, static_cast<int>(len)) == 1 ? 0 : -1;
+      },
       nullptr,
       nullptr,
       nullptr,
@@ -68,11 +72,15 @@ FrameReader::FrameReader(std::size_t max_message_bytes) {
         // A close payload of one byte cannot hold a status code (RFC 6455 5.5.1).
         if (op == Opcode::close && arg->msg_length == 1) r.protocol_error_ = true;
         if (op == Opcode::ping) ++r.pings_;
+        if (op == Opcode::pong) ++r.pongs_;
         if (op == Opcode::text || op == Opcode::binary || op == Opcode::close)
-          r.messages_.emplace_back(op, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length));
+          r.messages_.push_back(Message{op, std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length),
+                                        (arg->rsv & WSLAY_RSV1_BIT) != 0});
       },
   };
-  if (wslay_event_context_server_init(&ctx_, &callbacks, this) != 0) throw std::bad_alloc();
+  const int rv = role == Role::server ? wslay_event_context_server_init(&ctx_, &callbacks, this)
+                                      : wslay_event_context_client_init(&ctx_, &callbacks, this);
+  if (rv != 0) throw std::bad_alloc();
   wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes);
 }
 
@@ -88,6 +96,31 @@ bool FrameReader::feed(std::span<const std::byte> data) {
   // Whatever wslay answers (pong, close with 1002/1007/1009, the echo of the client's close).
   if (wslay_event_want_write(ctx_)) wslay_event_send(ctx_);
   return true;
+}
+
+bool FrameReader::send(Opcode op, std::string_view payload) {
+  const wslay_event_msg msg{static_cast<std::uint8_t>(op), reinterpret_cast<const uint8_t*>(payload.data()),
+                            payload.size()};
+  if (wslay_event_queue_msg(ctx_, &msg) != 0) return false;
+  wslay_event_send(ctx_);
+  return true;
+}
+
+bool FrameReader::send_close(std::uint16_t code, std::string_view reason) {
+  if (wslay_event_queue_close(ctx_, code, reinterpret_cast<const uint8_t*>(reason.data()), reason.size()) != 0)
+    return false;
+  wslay_event_send(ctx_);
+  return true;
+}
+
+void FrameReader::allow_rsv1() noexcept { wslay_event_config_set_allowed_rsv_bits(ctx_, WSLAY_RSV1_BIT); }
+
+std::uint16_t FrameReader::close_code_received() const noexcept {
+  return wslay_event_get_close_received(ctx_) ? wslay_event_get_status_code_received(ctx_) : 0;
+}
+
+std::uint16_t FrameReader::close_code_sent() const noexcept {
+  return wslay_event_get_close_sent(ctx_) ? wslay_event_get_status_code_sent(ctx_) : 0;
 }
 
 bool FrameReader::close_received() const noexcept { return wslay_event_get_close_received(ctx_); }

@@ -2,43 +2,22 @@
 // costs more per idle connection: detail/poller.hpp); reads go into the shard's scratch buffer, so an idle connection
 // owns no read buffer; writes go straight out with sendmsg() and only wait for writability when the
 // socket is full (the way uWebSockets corks).
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include "fanout/detail/gather.hpp"
-#include "fanout/detail/server_shard.hpp"
-#include "fanout/detail/shard.hpp"
-#include "fanout/session.hpp"
-
-#include <asio/post.hpp>
+#include "fanout/detail/polled_session.hpp"
 
 namespace fanout {
 namespace detail {
 namespace {
 
-class PlainSession final : public Session, public Pollable {
+class PlainSession final : public PolledSession<PlainSession> {
  public:
-  PlainSession(ServerShard& owner, int fd, asio::ip::tcp::endpoint remote)
-      : Session(owner, std::move(remote)), fd_(fd) {}
-  ~PlainSession() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  void start() {
-    self_ = shared_from_this();
-    const int flags = ::fcntl(fd_, F_GETFL);
-    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (owner_.shard.poller().add(fd_, this, false)) finish();
-  }
+  using PolledSession::PolledSession;
 
   void flush() override {
     if (waiting_writable_ || state_ == State::closed) return;
@@ -62,21 +41,15 @@ class PlainSession final : public Session, public Pollable {
         msg.msg_iov = &one;
         msg.msg_iovlen = 1;
       }
-      // Replayed history carries its original stamp: not a publish-to-write sample.
-      const std::int64_t first_published = published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_
-                                               ? published_ns_of(queue_.front_unstarted())
-                                               : 0;
+      const std::int64_t first_published = head_published_ns();
       const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        // Reset by peer, broken pipe: nobody left to write to. Ended from the loop, since flush()
-        // may run inside a delivery walk that must not see the member list change.
-        fail_later();
+        fail_later();  // reset by peer, broken pipe: nobody left to write to
         return;
       }
-      ShardCounters::add(owner_.shard.counters.writes, 1);
-      sample_write(owner_.shard.counters, first_published);
+      count_write(first_published);
       on_written(static_cast<std::size_t>(n));
       if (state_ == State::closed) return;
       if (static_cast<std::size_t>(n) < want) break;  // the socket is full
@@ -85,24 +58,11 @@ class PlainSession final : public Session, public Pollable {
   }
 
  protected:
-  void close_transport() override {
-    if (fd_ < 0) return;
-    owner_.shard.poller().remove(fd_);
-    if (abort_close_) {
-      const linger reset{.l_onoff = 1, .l_linger = 0};
-      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    }
-    ::close(fd_);
-    fd_ = -1;
-  }
-
-  void shutdown_send() override {
-    if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
-  }
-
   void set_reading(bool) override { update_interest(); }
 
  private:
+  friend PolledSession;
+
   static constexpr std::size_t k_max_iov = 256;
   static constexpr std::size_t k_copy_limit = Shard::k_write_buffer_size;  // bytes copied into one buffer at most
   static constexpr std::size_t k_copy_frame_bytes = 512;  // ... and only when frames average at most this
@@ -144,34 +104,12 @@ class PlainSession final : public Session, public Pollable {
       return;
     }
   }
-
-  void fail_later() {
-    waiting_writable_ = true;  // nothing more is written
-    queue_.clear_unsent();
-    asio::post(owner_.shard.context(), [self = shared_from_this(), this] { finish(); });
-  }
-
-  void wait_writable() {
-    ShardCounters::add(owner_.shard.counters.write_stalls, 1);
-    waiting_writable_ = true;
-    note_blocked();
-    update_interest();
-  }
-
-  int fd_;
 };
 
 }  // namespace
 
 std::shared_ptr<Session> make_plain_session(ServerShard& owner, ShardSocket socket) {
-  asio::error_code ec;
-  auto remote = socket.remote_endpoint(ec);
-  const int fd = socket.release(ec);  // leaves asio's reactor; the shard's Poller takes over
-  if (ec) return nullptr;
-  auto s = std::make_shared<PlainSession>(owner, fd, remote);
-  owner.add(s.get());
-  s->start();
-  return s;
+  return PlainSession::open(owner, std::move(socket));
 }
 
 }  // namespace detail

@@ -304,7 +304,7 @@ bool Session::on_ws_bytes(std::span<const std::byte> data) {
     }
     schedule_flush();
   }
-  for (auto& [op, payload] : ws_->take_messages()) on_message(op, payload);
+  for (auto& m : ws_->take_messages()) on_message(m.op, m.payload);
   if (state_ == State::closed) return false;
   if (!ws_) return true;  // on_message failed the connection
   if (ws_->close_received()) close_received_ = true;

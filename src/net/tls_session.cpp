@@ -11,17 +11,14 @@
 // off the queue, so the backpressure policy can still drop or conflate everything behind them.
 #include "fanout/detail/gather.hpp"
 #include "fanout/detail/server_shard.hpp"
-#include "fanout/detail/shard.hpp"
 #include "fanout/server.hpp"
 #include "fanout/session.hpp"
 
 #ifdef FANOUT_WITH_TLS
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
+
+#include "fanout/detail/polled_session.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -100,35 +97,11 @@ std::byte* record_scratch() {
   return buf.get();
 }
 
-class TlsSession final : public Session, public Pollable {
+class TlsSession final : public PolledSession<TlsSession> {
  public:
-  TlsSession(ServerShard& owner, int fd, asio::ip::tcp::endpoint remote) : Session(owner, std::move(remote)), fd_(fd) {}
+  using PolledSession::PolledSession;
   ~TlsSession() override {
     if (ssl_) SSL_free(ssl_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  void start(SSL_CTX* ctx) {
-    self_ = shared_from_this();
-    const int flags = ::fcntl(fd_, F_GETFL);
-    ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ssl_ = SSL_new(ctx);
-    BIO* bio = ssl_ ? BIO_new(socket_method()) : nullptr;
-    if (!bio) {  // out of memory: refuse this one
-      ERR_clear_error();
-      ShardCounters::add(owner_.rejected, 1);
-      finish();
-      return;
-    }
-    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd_)));
-    SSL_set_bio(ssl_, bio, bio);
-    // RELEASE_BUFFERS: no record buffers while idle. PARTIAL_WRITE: SSL_write returns after each
-    // record. MOVING_WRITE_BUFFER: a blocked record is retried from the session's copy of its bytes.
-    SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    SSL_set_accept_state(ssl_);
-    if (owner_.shard.poller().add(fd_, this, false)) finish();
   }
 
   void flush() override {
@@ -138,10 +111,7 @@ class TlsSession final : public Session, public Pollable {
     iovec iov[64];
     while (!queue_.empty()) {
       const std::size_t count = gather(queue_, iov, 64, k_record);
-      // Replayed history carries its original stamp: not a publish-to-write sample.
-      const std::int64_t first_published = published_ns_of(queue_.front_unstarted()) >= replayed_until_ns_
-                                               ? published_ns_of(queue_.front_unstarted())
-                                               : 0;
+      const std::int64_t first_published = head_published_ns();
       const std::byte* data = static_cast<const std::byte*>(iov[0].iov_base);
       std::size_t n = k_record;
       if (iov[0].iov_len < k_record) {  // gather small frames into one record
@@ -156,17 +126,14 @@ class TlsSession final : public Session, public Pollable {
       ERR_clear_error();  // SSL_get_error reads this thread's queue
       const int r = SSL_write(ssl_, data, static_cast<int>(n));
       if (r > 0) {
-        ShardCounters::add(owner_.shard.counters.writes, 1);
-        sample_write(owner_.shard.counters, first_published);
+        count_write(first_published);
         on_written(static_cast<std::size_t>(r));
         if (state_ == State::closed) return;
         continue;
       }
       const int err = SSL_get_error(ssl_, r);
       if (err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ) {
-        // Reset by peer, broken pipe, a TLS alert: nobody left to write to. Ended from the loop,
-        // since flush() may run inside a delivery walk that must not see the member list change.
-        fail_later();
+        fail_later();  // reset by peer, broken pipe, a TLS alert: nobody left to write to
         return;
       }
       // The record is encrypted and OpenSSL will send it before anything else: its bytes leave
@@ -182,35 +149,42 @@ class TlsSession final : public Session, public Pollable {
   }
 
  protected:
-  void close_transport() override {
-    if (fd_ < 0) return;
-    owner_.shard.poller().remove(fd_);
-    if (abort_close_) {
-      const linger reset{.l_onoff = 1, .l_linger = 0};
-      ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    }
-    SSL_free(ssl_);  // no close_notify: the WebSocket close handshake already said goodbye
-    ssl_ = nullptr;
-    blocked_.reset();
-    ::close(fd_);
-    fd_ = -1;
-  }
-
   void shutdown_send() override {}  // the peer's close reply or close_timeout ends the session
 
   void set_reading(bool on) override {
     update_interest(true);
     // Records OpenSSL already decrypted do not wake epoll: take them now.
-    if (on && ssl_ && SSL_pending(ssl_) > 0 && !read_posted_) {
-      read_posted_ = true;
-      asio::post(owner_.shard.context(), [self = shared_from_this(), this] {
-        read_posted_ = false;
-        if (state_ != State::closed && !read_paused_) on_readable();
-      });
-    }
+    if (on && ssl_) read_pending_later();
   }
 
  private:
+  friend PolledSession;
+
+  /// Sets up OpenSSL on the descriptor (before the Poller watches it); false when out of memory.
+  bool open_transport(SSL_CTX* ctx) {
+    ssl_ = SSL_new(ctx);
+    BIO* bio = ssl_ ? BIO_new(socket_method()) : nullptr;
+    if (!bio) {  // out of memory: refuse this one
+      ERR_clear_error();
+      ShardCounters::add(owner_.rejected, 1);
+      finish();
+      return false;
+    }
+    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd_)));
+    SSL_set_bio(ssl_, bio, bio);
+    // RELEASE_BUFFERS: no record buffers while idle. PARTIAL_WRITE: SSL_write returns after each
+    // record. MOVING_WRITE_BUFFER: a blocked record is retried from the session's copy of its bytes.
+    SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_accept_state(ssl_);
+    return true;
+  }
+
+  void release_transport() {
+    SSL_free(ssl_);  // no close_notify: the WebSocket close handshake already said goodbye
+    ssl_ = nullptr;
+    blocked_.reset();
+  }
+
   void on_poll(std::uint32_t events) override {
     if (state_ == State::closed || failing_) return;
     if (!tls_ready_) {
@@ -291,13 +265,17 @@ class TlsSession final : public Session, public Pollable {
       return;
     }
     // Out of rounds. What OpenSSL already holds decrypted does not wake epoll: come back for it.
-    if (SSL_pending(ssl_) > 0 && !read_posted_) {
-      read_posted_ = true;
-      asio::post(owner_.shard.context(), [self = shared_from_this(), this] {
-        read_posted_ = false;
-        if (state_ != State::closed && !read_paused_) on_readable();
-      });
-    }
+    read_pending_later();
+  }
+
+  /// Reads what OpenSSL holds decrypted on the next loop turn (such records do not wake epoll).
+  void read_pending_later() {
+    if (SSL_pending(ssl_) == 0 || read_posted_) return;
+    read_posted_ = true;
+    asio::post(owner_.shard.context(), [self = shared_from_this(), this] {
+      read_posted_ = false;
+      if (state_ != State::closed && !read_paused_) on_readable();
+    });
   }
 
   /// Offers the blocked record's bytes again; then, once it is out, the rest of the queue.
@@ -317,8 +295,7 @@ class TlsSession final : public Session, public Pollable {
       }
       blocked_done_ += static_cast<std::uint32_t>(r);
     }
-    ShardCounters::add(owner_.shard.counters.writes, 1);
-    sample_write(owner_.shard.counters, blocked_published_);
+    count_write(blocked_published_);
     blocked_.reset();
     blocked_size_ = blocked_done_ = 0;
     waiting_writable_ = false;
@@ -329,11 +306,8 @@ class TlsSession final : public Session, public Pollable {
   }
 
   void wait_to_write(bool wants_read) {
-    ShardCounters::add(owner_.shard.counters.write_stalls, 1);
-    waiting_writable_ = true;
-    note_blocked();
     write_wants_read_ = wants_read;
-    update_interest();
+    wait_writable();
   }
 
   /// Level-triggered input is watched unless reading is paused (a blocked write that waits for the
@@ -346,15 +320,6 @@ class TlsSession final : public Session, public Pollable {
     if (owner_.shard.poller().modify(fd_, this, want, read)) fail_later();
   }
 
-  void fail_later() {
-    if (failing_) return;
-    failing_ = true;
-    waiting_writable_ = true;  // nothing more is written
-    queue_.clear_unsent();
-    asio::post(owner_.shard.context(), [self = shared_from_this(), this] { finish(); });
-  }
-
-  int fd_;
   SSL* ssl_ = nullptr;
   std::unique_ptr<std::byte[]> blocked_;  // a record OpenSSL could not send yet: only while blocked
   std::uint32_t blocked_size_ = 0;
@@ -366,21 +331,12 @@ class TlsSession final : public Session, public Pollable {
   bool write_wants_read_ = false;       // the blocked SSL_write waits for the peer (renegotiation)
   bool polled_write_ = false;           // EPOLLOUT is in the Poller's mask
   bool read_posted_ = false;
-  bool failing_ = false;
 };
 
 }  // namespace
 
 std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket) {
-  asio::error_code ec;
-  auto remote = socket.remote_endpoint(ec);
-  const int fd = socket.release(ec);  // leaves asio's reactor; the shard's Poller takes over
-  if (ec) return nullptr;
-  auto* ctx = owner.tls_context->native_handle();
-  auto s = std::make_shared<TlsSession>(owner, fd, remote);
-  owner.add(s.get());
-  s->start(ctx);
-  return s;
+  return TlsSession::open(owner, std::move(socket), owner.tls_context->native_handle());
 }
 
 }  // namespace detail

@@ -10,7 +10,8 @@ it: a client subscribed to tickers:BTC-USDT gets that stream, seq +1, the bytes 
 straight to the bundled simulator gets; `--check --config examples/relay/relay.toml` exits 0; a
 file with a TOML syntax error exits 2 naming the file and the line, one with an out-of-range value
 exits 2 naming the file and the key, one with an unknown key exits 2 naming the key and its table;
-SIGTERM makes the relay exit 0 after closing its clients with
+`--help` names exactly the flags docs/relay.md documents (both come from config.cpp's flag table);
+flags override the file, and a one-valued flag given twice takes the last; SIGTERM makes the relay exit 0 after closing its clients with
 1012 (drain, with retry_after_ms in the reason).
 """
 
@@ -88,7 +89,34 @@ async def run(args, checks: Checks, tmp: str):
                   f"--version says {m.group(1)}, the CMake project version is {project}")
         log(f"    {out.strip()}")
 
+    async def help_matches_docs():
+        rc, out, err = run_command([args.relay, "--help"])
+        check(rc == 0, f"--help: exit {rc}, expected 0; stderr {err!r}")
+        with open(os.path.join(REPO_DIR, "docs", "relay.md")) as f:
+            section = f.read().split("## Flags", 1)[1].split("\n## ", 1)[0]
+        flag = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
+        helped, documented = set(flag.findall(out)), set(flag.findall(section))
+        check(helped == documented, f"--help and docs/relay.md differ: only in --help {sorted(helped - documented)}, "
+                                    f"only in the docs {sorted(documented - helped)}")
+        log(f"    {len(helped)} flags, each in --help and in docs/relay.md")
+
+    async def flags_override_file():
+        path = write_file(tmp, "flags.toml", '[server]\npath = "/file"\n[limits]\npolicy = "drop_newest"\n'
+                                             'max_queue_bytes = 5000\n')
+        r = Relay(args.relay, ["--config", path, "--listen", "127.0.0.1:0", "--path", "/first", "--path", "/last",
+                               "--policy", "conflate"], name="relay-flags")
+        try:
+            _, line = await r.wait_line(r"serving ws://", what="the listener line")
+            check(re.search(r"/last \(policy conflate, queue 5000 bytes", line) is not None,
+                  f"expected path /last (the last --path, not the file's), policy conflate (the flag's) and the "
+                  f"file's queue limit: {line!r}")
+            log(f"    {line.strip()}")
+        finally:
+            await r.aterminate()
+
     await checks.arun("--version: the project version, exit 0", version)
+    await checks.arun("--help lists the flags docs/relay.md documents", help_matches_docs)
+    await checks.arun("flags override the file; the last of a repeated flag wins", flags_override_file)
     await checks.arun("--check --config examples/relay/relay.toml exits 0", check_sample)
     await checks.arun("syntax error: exit 2 with file and line", syntax_error)
     await checks.arun("value out of range: exit 2 with file and key", out_of_range)

@@ -1,20 +1,23 @@
-// fanout/detail/frame_reader.hpp — client frames in, messages out: wslay's server mode (masking,
-// fragmentation, control-frame rules, close codes) fed from memory, with no socket.
+// fanout/detail/frame_reader.hpp — the peer's frames in, messages out: wslay (masking, fragmentation,
+// control-frame rules, close codes) fed from memory, with no socket. The one wslay adapter: server
+// sessions read client frames with it (Role::server), the upstream client reads a server's frames and
+// sends its own masked frames with it (Role::client).
 //
 //   FrameReader reader(64 * 1024);
 //   if (!reader.feed(bytes)) ...;        // framing error: answer 1002
-//   send(reader.replies());              // wslay's pongs and close replies
-//   for (auto& [op, payload] : reader.take_messages()) ...;
+//   send(reader.replies());              // wslay's pongs and close replies (and send()'s frames)
+//   for (auto& m : reader.take_messages()) ... m.op, m.payload ...;
 //
-// A reader carries wslay's input buffer; its owner frees it whenever idle() (no frame or fragmented
-// message half-received), so an idle connection holds no parser state.
-// Thread safety: one reader per connection, used on that connection's shard only.
+// A server session frees its reader (and wslay's input buffer) whenever idle() (no frame or
+// fragmented message half-received), so an idle connection holds no parser state.
+// Thread safety: one reader per connection, used on that connection's thread only.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,10 +29,18 @@ namespace fanout::detail {
 
 class FrameReader {
  public:
-  using Message = std::pair<Opcode, std::string>;  // text, binary or close (ping is answered, pong noted)
+  /// A completed message: text, binary or close (pings are answered, pongs only noted).
+  struct Message {
+    Opcode op;
+    std::string payload;
+    bool compressed = false;  // RSV1 was set (permessage-deflate, after allow_rsv1)
+  };
+  /// server: the peer is a client, its frames must be masked and ours are not. client: the reverse
+  /// (a masked frame from a server is a protocol error, closed with 1002).
+  enum class Role : std::uint8_t { server, client };
 
   /// Larger messages are refused with a 1009 close. Throws std::bad_alloc.
-  explicit FrameReader(std::size_t max_message_bytes);
+  explicit FrameReader(std::size_t max_message_bytes, Role role = Role::server);
   ~FrameReader();
   FrameReader(const FrameReader&) = delete;
   FrameReader& operator=(const FrameReader&) = delete;
@@ -37,10 +48,24 @@ class FrameReader {
   /// Reads `data`. False on a framing error wslay reports without a status code (fragmented or
   /// oversized control frame, bad opcode sequence, one-byte close payload): the caller answers 1002.
   [[nodiscard]] bool feed(std::span<const std::byte> data);
-  /// What wslay answered during the feeds so far (pongs, close frames); the caller sends and clears it.
+  /// What wslay answered during the feeds so far (pongs, close frames), and the frames of send() and
+  /// send_close(); the caller sends and clears it.
   std::string& replies() noexcept { return out_; }
+  /// Frames a message for the peer (text, binary, ping or pong; masked in client mode) into
+  /// replies(). False once a close frame was sent, or when the control payload is over 125 bytes.
+  bool send(Opcode op, std::string_view payload);
+  /// Frames a close (a code of 0 sends none) into replies(); false when one was sent already.
+  bool send_close(std::uint16_t code, std::string_view reason = {});
+  /// permessage-deflate was agreed: RSV1 may be set on data messages (Message::compressed).
+  void allow_rsv1() noexcept;
+  /// The code of the peer's close frame (1005 when it had none; 0 before one arrived).
+  std::uint16_t close_code_received() const noexcept;
+  /// The code of the close frame wslay or send_close sent (e.g. 1009 for an oversize message; 0: none).
+  std::uint16_t close_code_sent() const noexcept;
   /// Pings received since the last call (wslay answers them; the session rate-limits them).
   std::size_t take_pings() noexcept { return std::exchange(pings_, 0); }
+  /// Pongs received since the last call (the upstream client counts them as signs of life).
+  std::size_t take_pongs() noexcept { return std::exchange(pongs_, 0); }
   /// Messages completed so far, in arrival order.
   std::vector<Message> take_messages() noexcept { return std::exchange(messages_, {}); }
   /// The client's close frame arrived.
@@ -69,6 +94,7 @@ class FrameReader {
   // wslay's own answers (a ping's pong goes out before the reply to a later text message).
   std::vector<Message> messages_;
   std::size_t pings_ = 0;
+  std::size_t pongs_ = 0;
   bool protocol_error_ = false;  // something wslay lets through that RFC 6455 forbids
   Boundary boundary_;
 };
