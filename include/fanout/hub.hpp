@@ -90,6 +90,9 @@ class FANOUT_API Hub {
     std::vector<std::string> topics{};  // declared at construction (declare()), e.g. from configuration
     std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
     Group::Limits group{};  // bounds on the log each topic's members pull from (group.hpp); checked here
+    // Subscriptions with "delta":"fossil" (docs/protocol.md): a publish computes one Fossil delta against
+    // the key's previous message (kept in the snapshot) only when both payloads are at most this big.
+    std::size_t delta_max_payload = 64 * 1024;
   };
 
   /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
@@ -197,6 +200,8 @@ class FANOUT_API Hub {
   std::size_t subscriber_count(std::string_view topic) const;
   std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
   std::uint64_t duplicates() const noexcept { return duplicates_.load(std::memory_order_relaxed); }
+  /// Publishes that computed a Fossil delta for "delta":"fossil" subscribers (once for all of them).
+  std::uint64_t deltas() const noexcept { return deltas_.load(std::memory_order_relaxed); }
   /// Bytes held by every topic's history and snapshot (see Options::max_history_bytes).
   std::size_t history_bytes() const noexcept {
     return static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_->load(std::memory_order_relaxed)));
@@ -277,6 +282,7 @@ class FANOUT_API Hub {
   TopicDirectory directory_;
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> deltas_{0};
   std::shared_ptr<std::atomic<std::int64_t>> history_bytes_ = std::make_shared<std::atomic<std::int64_t>>(0);
   std::atomic<std::size_t> active_topics_{0};
   ActivityObserver observer_;

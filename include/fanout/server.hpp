@@ -157,6 +157,8 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t rate_limited = 0;        // closed 1008: control ops or pings past their rate
     std::uint64_t reply_overflows = 0;     // closed 1008: replies past the queue's control reserve
     std::uint64_t read_pauses = 0;         // times a session stopped reading for a client that did not
+    std::uint64_t deltas_written = 0;      // "delta":"fossil" subscriptions: deltas written instead of full messages
+    std::uint64_t drop_notices = 0;        // {"event":"dropped",..} notices sent ("drop_notices":true)
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.

@@ -44,13 +44,15 @@ struct ControlRequest {
   enum class Op { subscribe, unsubscribe, ping, auth, refresh, presence, rpc };
   Op op = Op::ping;
   std::vector<std::string> args;
-  std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
-  bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
-  std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
-  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
-  std::string id;            // rpc: "id" as JSON text (a number or a string)
-  std::string data;          // rpc: "data" as the client wrote it ("null" when absent)
-  std::string method;        // rpc: "method" when a string
+  std::vector<Since> since;   // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
+  bool snapshot = false;      // subscribe: {"snapshot":true} sends the latest value per key first
+  std::string token;          // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
+  bool presence = false;      // subscribe: {"presence":true} also sends the topic's join/leave events
+  bool delta = false;         // subscribe: {"delta":"fossil"} gets Fossil deltas (detail/delta_forms.hpp)
+  bool drop_notices = false;  // subscribe: {"drop_notices":true} gets {"event":"dropped",..} (drop_notices.hpp)
+  std::string id;             // rpc: "id" as JSON text (a number or a string)
+  std::string data;           // rpc: "data" as the client wrote it ("null" when absent)
+  std::string method;         // rpc: "method" when a string
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)

@@ -84,6 +84,7 @@ struct Topic {
   std::uint64_t seq = 0;             // last published
   bool erased = false;               // left the hub's map unpublished (Hub::unsubscribe): publish looks again
   std::size_t envelope_members = 0;  // members that want envelopes: publish builds one when > 0
+  std::size_t delta_members = 0;     // members with "delta":"fossil": publish builds the delta form when > 0
   History history;
   // The hub's sum over all topics (Hub::Options::max_history_bytes). Shared: a topic held by a task still
   // queued on a shard may be destroyed after the hub.
@@ -111,6 +112,7 @@ struct Recovery {
   std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
   bool snapshot = false;    // latest value per key first
   bool envelope = false;    // the frames wanted are envelopes
+  bool delta = false;       // the frames wanted are the delta form (detail/delta_forms.hpp)
 };
 
 /// What the subscriber gets before live messages, in order.
@@ -138,6 +140,11 @@ struct HubMembers {
   static Member* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
                              Member* s, bool envelope) {
     return hub.unsubscribe(topic, shard, index, s, envelope);
+  }
+  /// A member that subscribed with Recovery::delta left (call after unsubscribe).
+  static void left_delta(Topic& topic) {
+    std::lock_guard lock(topic.mutex);
+    --topic.delta_members;
   }
 };
 
