@@ -279,6 +279,8 @@ const Keys<fanout::Hub::Options> k_history = {
     {"max_snapshot_bytes",
      integer(
          0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.history.max_snapshot_bytes; })},
+    // "delta":"fossil" subscriptions: the delta is computed against the key's latest value (above).
+    {"delta_max_payload", integer(0, k_int_max, &fanout::Hub::Options::delta_max_payload)},
 };
 
 // [topics]: which topics exist, and whether clients may create more (docs/security.md, "Topics").
@@ -325,6 +327,8 @@ const Keys<SessionOptions> k_limits = {
     // Throttled subscriptions ("interval_ms", docs/protocol.md): the intervals clients may ask for; max 0: none.
     {"min_interval_ms", millis(&SessionOptions::min_interval)},
     {"max_interval_ms", millis(&SessionOptions::max_interval)},
+    {"max_delta_keys", integer(0, k_int_max, &SessionOptions::max_delta_keys)},
+    {"drop_notice_interval_ms", millis(&SessionOptions::drop_notice_interval)},
     {"policy",
      [](const toml::node& n, const Where& w, SessionOptions& s) {
        if (auto name = value_of<std::string>(n, w); !name.empty()) s.policy = fanout::policy_by_name(name);

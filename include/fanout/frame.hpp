@@ -25,6 +25,9 @@ namespace fanout {
 enum class Opcode : std::uint8_t { continuation = 0x0, text = 0x1, binary = 0x2, close = 0x8, ping = 0x9, pong = 0xA };
 
 class FrameRef;
+namespace detail {
+struct DeltaForms;
+}
 
 /// What a published frame carries besides its bytes: its topic's seq, and a hash of its key
 /// (0: none) that conflation uses to keep the newest frame per (topic, key).
@@ -59,11 +62,20 @@ class FANOUT_API Frame {
   std::int64_t published_ns() const noexcept { return published_ns_.load(std::memory_order_relaxed); }
   void stamp_published(std::int64_t ns) const noexcept { published_ns_.store(ns, std::memory_order_relaxed); }
 
+  /// Subscriptions with `"delta":"fossil"` (detail/delta_forms.hpp). On a frame of their form: the same
+  /// message as a Fossil delta against the previous message of its key (nullptr when none is worth
+  /// sending) and that message's seq. On a delta, full() is the frame it stands for; else itself.
+  bool delta_form() const noexcept { return delta_form_; }
+  const Frame* delta() const noexcept { return delta_; }
+  std::uint64_t delta_base() const noexcept { return delta_base_; }
+  const Frame* full() const noexcept { return full_ ? full_ : this; }
+
   /// Writes the header of an unmasked FIN frame into `out` (at least 10 bytes); returns its length.
   static std::size_t encode_header(Opcode op, std::uint64_t payload_size, std::byte* out) noexcept;
 
  private:
   friend class FrameRef;
+  friend struct detail::DeltaForms;
   Frame(std::uint32_t size, std::uint8_t header_size, Opcode op, Meta meta) noexcept
       : size_(size), header_size_(header_size), opcode_(op), key_hash_(meta.key_hash), seq_(meta.seq) {}
   static Frame* allocate(std::size_t total, std::uint8_t header_size, Opcode op, Meta meta = {});
@@ -77,8 +89,14 @@ class FANOUT_API Frame {
   std::uint32_t size_;
   std::uint8_t header_size_;
   Opcode opcode_;
+  bool delta_form_ = false;
   std::uint32_t key_hash_;
   std::uint64_t seq_;
+  // Set once, before the frame is shared (DeltaForms). delta_ holds a reference; full_ does not
+  // (a delta lives no longer than its full frame, which owns it).
+  const Frame* delta_ = nullptr;
+  const Frame* full_ = nullptr;
+  std::uint64_t delta_base_ = 0;
 };
 
 /// Intrusive shared reference to a Frame. Same size as a pointer.

@@ -96,6 +96,9 @@ class FANOUT_API Hub {
     // the same interval share one conflating buffer and one flush per tick. Distinct intervals per
     // topic per shard, at most; a subscribe with one more gets error 4422.
     std::size_t max_intervals_per_topic = 8;
+    // Subscriptions with "delta":"fossil" (docs/protocol.md): a publish computes one Fossil delta against
+    // the key's previous message (kept in the snapshot) only when both payloads are at most this big.
+    std::size_t delta_max_payload = 64 * 1024;
   };
 
   /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
@@ -203,6 +206,8 @@ class FANOUT_API Hub {
   std::size_t subscriber_count(std::string_view topic) const;
   std::uint64_t published() const noexcept { return published_.load(std::memory_order_relaxed); }
   std::uint64_t duplicates() const noexcept { return duplicates_.load(std::memory_order_relaxed); }
+  /// Publishes that computed a Fossil delta for "delta":"fossil" subscribers (once for all of them).
+  std::uint64_t deltas() const noexcept { return deltas_.load(std::memory_order_relaxed); }
   /// Bytes held by every topic's history and snapshot (see Options::max_history_bytes).
   std::size_t history_bytes() const noexcept {
     return static_cast<std::size_t>(std::max<std::int64_t>(0, history_bytes_->load(std::memory_order_relaxed)));
@@ -299,6 +304,7 @@ class FANOUT_API Hub {
   TopicDirectory directory_;
   std::atomic<std::uint64_t> published_{0};
   std::atomic<std::uint64_t> duplicates_{0};
+  std::atomic<std::uint64_t> deltas_{0};
   std::shared_ptr<std::atomic<std::int64_t>> history_bytes_ = std::make_shared<std::atomic<std::int64_t>>(0);
   std::atomic<std::size_t> active_topics_{0};
   ActivityObserver observer_;

@@ -22,6 +22,15 @@ namespace fanout {
 class BackpressurePolicy;
 struct OverflowContext;
 
+/// Told the topic of each data frame a policy drops or replaces (a session's drop notices).
+class FANOUT_API DropObserver {
+ public:
+  virtual void on_drop(std::uint64_t topic_id) noexcept = 0;
+
+ protected:
+  ~DropObserver() = default;
+};
+
 /// What happened to frames because of limits. Summed per shard, reported by Server::stats().
 struct FANOUT_API BackpressureCounters {
   std::uint64_t dropped_newest = 0;
@@ -32,6 +41,9 @@ struct FANOUT_API BackpressureCounters {
   // queue_budget_bytes) while the frame fitted the session's own limits.
   std::uint64_t budget_dropped = 0;  // frames dropped (oldest or newest) or conflated
   std::uint64_t budget_disconnected = 0;
+  // Not a count: when set, told the topic of every frame dropped or replaced (the session that owns
+  // the queue sets it around its own push).
+  DropObserver* observer = nullptr;
 };
 
 class FANOUT_API OutboundQueue {
@@ -72,6 +84,15 @@ class FANOUT_API OutboundQueue {
   }
   /// Removes `n` written bytes from the head (whole frames released, a partial one remembered).
   void consume(std::size_t n) noexcept;
+
+  /// Queued frame `i` (0: the head) and its topic's id (0: a control frame).
+  const Frame* frame_at(std::size_t i) const noexcept { return at(i).frame; }
+  std::uint64_t topic_at(std::size_t i) const noexcept { return at(i).topic_id; }
+  /// True when part of the head frame is written (it must be finished as it is).
+  bool head_started() const noexcept { return head_offset_ > 0; }
+  /// For a frame of the delta form (Frame::delta_form) not started yet: shows it to the writer as
+  /// its delta (`delta` and it has one) or as the full message. Dropping it releases the full frame.
+  void show_delta(std::size_t i, bool delta) noexcept;
 
   /// The head frame when none of it is written yet (else nullptr): what the next write starts with.
   const Frame* front_unstarted() const noexcept { return count_ && head_offset_ == 0 ? at(0).frame : nullptr; }

@@ -170,6 +170,8 @@ class FANOUT_API Server final : public Drainable {
     // Throttled delivery ("interval_ms"; docs/protocol.md).
     std::uint64_t throttle_flushes = 0;    // lane ticks that carried frames: one per topic, shard and interval
     std::uint64_t throttle_conflated = 0;  // frames a newer one of the same key replaced in a lane's buffer
+    std::uint64_t deltas_written = 0;      // "delta":"fossil" subscriptions: deltas written instead of full messages
+    std::uint64_t drop_notices = 0;        // {"event":"dropped",..} notices sent ("drop_notices":true)
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.

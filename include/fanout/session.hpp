@@ -22,7 +22,9 @@
 #include <asio/ip/tcp.hpp>
 
 #include "fanout/export.hpp"
+#include "fanout/detail/drop_notices.hpp"
 #include "fanout/detail/member.hpp"
+#include "fanout/detail/session_delta.hpp"
 #include "fanout/detail/token_bucket.hpp"
 #include "fanout/error.hpp"
 #include "fanout/frame.hpp"
@@ -102,6 +104,12 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     // pattern brings is a subscription like any other: max_subscriptions bounds them all.
     std::size_t max_patterns = 16;         // patterns per connection; 0: patterns are refused (4007)
     std::size_t max_pattern_topics = 256;  // topics one pattern subscription brings; later ones are not joined
+    // "delta":"fossil" subscriptions (docs/protocol.md, "Deltas"): (topic, key) pairs whose last written
+    // message a session remembers; past it, messages of new keys go out in full.
+    std::size_t max_delta_keys = 4096;
+    // "drop_notices":true subscriptions: at most one {"event":"dropped"} per topic per interval, each
+    // counting every frame dropped since the last (docs/protocol.md, "Drop notices").
+    std::chrono::milliseconds drop_notice_interval = std::chrono::seconds(1);
   };
 
   using State = SessionState;  // handshake, open, closing, closed (session_state.hpp)
@@ -169,6 +177,9 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void on_read_end();
   /// After a write: what's left of the queue, and what to do when it is empty.
   void on_written(std::size_t n);
+  /// Removes `n` written bytes from the queue (on_written does; a transport that takes bytes out of
+  /// the queue before they are written calls it itself, then on_written(0)).
+  void take_written(std::size_t n);
   void schedule_flush();
   /// Pulls from every group that flagged this session: the start of every flush.
   void pull_due();
@@ -238,8 +249,10 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   struct Custom {
     std::shared_ptr<BackpressurePolicy> policy;
     std::any user_data;
-    std::unique_ptr<detail::SessionAuth> auth;  // with Server::Options::auth: identity and token expiry
-    std::unique_ptr<detail::SessionApp> app;    // with the application's callbacks: on_connect, on_message, on_rpc
+    std::unique_ptr<detail::SessionAuth> auth;    // with Server::Options::auth: identity and token expiry
+    std::unique_ptr<detail::SessionApp> app;      // with the application's callbacks: on_connect, on_message, on_rpc
+    std::unique_ptr<detail::SessionDelta> delta;  // with "delta":"fossil" subscriptions
+    std::unique_ptr<detail::DropNotices> drops;   // with "drop_notices":true subscriptions
     // Wildcard subscriptions (session_patterns.cpp). Shared only so that the files creating Custom
     // need not see the type.
     std::shared_ptr<detail::SessionPatterns> patterns;
@@ -319,6 +332,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// Admits by a trusted proxy's X-Forwarded-For when due; true when the connection is refused (answered).
   bool admit_by_head(const HttpRequest& req);
   void unsubscribe_all();
+  /// Queues the drop notices that are due (detail/drop_notices.hpp).
+  void send_drop_notices(std::chrono::steady_clock::time_point now);
   /// subscribe() with recovery: `replay` receives what goes out before live frames. `requester`: the
   /// client asked (it may create the topic only as Hub::Options::client_topics allows); nullptr: the application.
   bool join(std::string_view topic, const detail::Recovery& recovery, detail::Replay& replay,

@@ -63,6 +63,7 @@ FrameRef Frame::make_close(std::uint16_t code, std::string_view reason) {
 void Frame::release() noexcept {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     detail::queue_memory().frame_bytes.fetch_sub(sizeof(Frame) + size_, std::memory_order_relaxed);
+    if (delta_) FrameRef::adopt(delta_);  // releases it
     this->~Frame();
     ::operator delete(static_cast<void*>(this));
   }

@@ -6,6 +6,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "fanout/detail/delta_forms.hpp"
 #include "fanout/detail/envelope.hpp"
 #include "fanout/detail/pattern_index.hpp"
 #include "fanout/detail/runtime_access.hpp"
@@ -266,6 +267,14 @@ Hub::PublishResult Hub::publish(std::string_view name, std::string_view payload,
   t.seq = seq;
   FrameRef frame = Frame::make(o.op, payload, {seq, key_hash(o.key)});
   FrameRef envelope = t.envelope_members > 0 ? detail::make_envelope(t.name, seq, o.key, frame) : FrameRef{};
+  FrameRef delta_form;
+  if (t.delta_members > 0) {
+    // Against the key's previous message, before put() below replaces it: once for every delta member.
+    const auto* base = t.latest.find(o.key);
+    delta_form = detail::DeltaForms::make(t.name, seq, o.key, frame, base ? base->frame.get() : nullptr,
+                                          options_.delta_max_payload);
+    if (delta_form->delta()) deltas_.fetch_add(1, std::memory_order_relaxed);
+  }
 
   const auto now = std::chrono::steady_clock::now();
   if (now - t.window_start >= std::chrono::seconds(1)) {
@@ -298,6 +307,10 @@ Hub::PublishResult Hub::publish(std::string_view name, std::string_view payload,
   const std::int64_t stamp = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   frame->stamp_published(stamp);
   if (envelope && envelope.get() != frame.get()) envelope->stamp_published(stamp);
+  if (delta_form && delta_form.get() != frame.get()) {
+    delta_form->stamp_published(stamp);
+    if (delta_form->delta()) delta_form->delta()->stamp_published(stamp);
+  }
 
   std::uint64_t mask = t.shard_mask.load(std::memory_order_acquire);
   std::size_t posted = 0;
@@ -308,7 +321,7 @@ Hub::PublishResult Hub::publish(std::string_view name, std::string_view payload,
     // The per-recipient work happens on the shard. One task per shard while frames wait: the
     // frames published before it runs join the same walk (see Group::pending).
     auto& pending = t.groups[i].pending;
-    pending.push_back({frame, envelope});
+    pending.push_back({frame, envelope, delta_form});
     if (pending.size() == 1) asio::post(shard.context(), [&shard, topic] { shard.deliver_pending(*topic); });
     ++posted;
   }
@@ -474,7 +487,9 @@ void Hub::attach(detail::Topic& t, std::size_t shard, detail::Member* s, const R
         t.latest.set_envelope(e, detail::make_envelope(t.name, e.seq, e.key, e.frame));
         history_bytes_->fetch_add(static_cast<std::int64_t>(t.latest.bytes()) - before, std::memory_order_relaxed);
       }
-      replay.frames.push_back(r.envelope ? e.envelope : e.frame);
+      replay.frames.push_back(r.delta      ? detail::DeltaForms::make(t.name, e.seq, e.key, e.frame, nullptr, 0)
+                              : r.envelope ? e.envelope
+                                           : e.frame);
     }
   };
   if (r.has_since) {
@@ -492,13 +507,17 @@ void Hub::attach(detail::Topic& t, std::size_t shard, detail::Member* s, const R
           t.history.set_envelope(i, detail::make_envelope(t.name, e.seq, e.key, e.frame));
           history_bytes_->fetch_add(static_cast<std::int64_t>(t.history.bytes()) - before, std::memory_order_relaxed);
         }
-        replay.frames.push_back(r.envelope ? e.envelope : e.frame);
+        // A delta member's replay is built for it alone (full messages, its bases): replays are rare.
+        replay.frames.push_back(r.delta      ? detail::DeltaForms::make(t.name, e.seq, e.key, e.frame, nullptr, 0)
+                                : r.envelope ? e.envelope
+                                             : e.frame);
       }
     }
   } else if (r.snapshot) {
     add_snapshot();
   }
   if (r.envelope) ++t.envelope_members;
+  if (r.delta) ++t.delta_members;
   auto& group = t.groups[shard];
   auto& lanes = t.lanes[shard];
   const bool first_here = group.members.empty() && !lanes;

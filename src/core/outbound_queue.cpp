@@ -31,13 +31,17 @@ OutboundQueue::Result OutboundQueue::overflow(FrameRef frame, const OverflowCont
   BackpressureCounters& counters = context.counters;
   switch (policy.on_overflow(*this, frame, context)) {
     case BackpressurePolicy::Verdict::placed: return Result::queued;
-    case BackpressurePolicy::Verdict::drop: ++counters.dropped_newest; return Result::dropped;
+    case BackpressurePolicy::Verdict::drop:
+      ++counters.dropped_newest;
+      if (counters.observer) counters.observer->on_drop(context.topic_id);
+      return Result::dropped;
     case BackpressurePolicy::Verdict::disconnect: ++counters.disconnected; return Result::disconnect;
     case BackpressurePolicy::Verdict::enqueue: break;
   }
   // The limit is a promise about memory: a policy that made too little room loses the frame.
   if (!fits(frame->size(), context.limits)) {
     ++counters.dropped_newest;
+    if (counters.observer) counters.observer->on_drop(context.topic_id);
     return Result::dropped;
   }
   append({frame.detach(), context.topic_id});
@@ -136,7 +140,7 @@ void OutboundQueue::consume(std::size_t n) noexcept {
       return;
     }
     n -= left;
-    FrameRef::adopt(e.frame);  // releases
+    FrameRef::adopt(e.frame->full());  // releases (a delta form's reference is its full frame's)
     head_offset_ = 0;
     head_ = (head_ + 1) & (cap_ - 1);
     --count_;
@@ -144,7 +148,7 @@ void OutboundQueue::consume(std::size_t n) noexcept {
 }
 
 void OutboundQueue::clear() noexcept {
-  for (std::uint32_t i = 0; i < count_; ++i) FrameRef::adopt(at(i).frame);
+  for (std::uint32_t i = 0; i < count_; ++i) FrameRef::adopt(at(i).frame->full());
   if (cap_) detail::queue_memory().slot_bytes.fetch_sub(slot_bytes(), std::memory_order_relaxed);
   if (buf_) free_ring(buf_, cap_);
   buf_ = nullptr;
@@ -161,7 +165,7 @@ void OutboundQueue::clear_unsent() noexcept {
     const Entry gone = at(count_ - 1);
     bytes_ -= gone.frame->size();
     --count_;
-    FrameRef::adopt(gone.frame);
+    FrameRef::adopt(gone.frame->full());
   }
 }
 
@@ -180,15 +184,26 @@ void OutboundQueue::erase_at(std::size_t i) noexcept {
     for (std::size_t k = i; k + 1 < count_; ++k) at(k) = at(k + 1);
   }
   --count_;
-  FrameRef::adopt(gone.frame);
+  FrameRef::adopt(gone.frame->full());
+}
+
+void OutboundQueue::show_delta(std::size_t i, bool delta) noexcept {
+  Entry& e = at(i);
+  const Frame* full = e.frame->full();
+  const Frame* shown = delta && full->delta() ? full->delta() : full;
+  if (shown == e.frame) return;
+  bytes_ = bytes_ - e.frame->size() + shown->size();
+  e.frame = shown;  // the entry's reference stays its full frame's, which owns the delta
 }
 
 bool OutboundQueue::drop_oldest(BackpressureCounters& counters) noexcept {
   // A partly written head frame must finish, or the stream would be corrupt; control frames stay.
   for (std::uint32_t i = head_offset_ > 0 ? 1 : 0; i < count_; ++i) {
-    if (at(i).topic_id == 0) continue;
+    const std::uint64_t topic = at(i).topic_id;
+    if (topic == 0) continue;
     erase_at(i);
     ++counters.dropped_oldest;
+    if (counters.observer) counters.observer->on_drop(topic);
     return true;
   }
   return false;
@@ -247,6 +262,7 @@ bool OutboundQueue::replace_latest_of_topic(std::uint64_t topic_id, FrameRef& fr
     erase_at(i);
     append({frame.detach(), topic_id});
     ++counters.conflated;
+    if (counters.observer) counters.observer->on_drop(topic_id);
     return true;
   }
   return false;

@@ -21,7 +21,7 @@ void Throttle::offer(Lane* head, std::span<const PendingFrame> frames) {
   std::uint64_t conflated = 0;
   bool scheduled = false;
   for (Lane* lane = head; lane; lane = lane->next.get()) {
-    for (const auto& p : frames) conflated += lane->buffer.offer(PendingFrame{p.frame, p.envelope});
+    for (const auto& p : frames) conflated += lane->buffer.offer(PendingFrame{p.frame, p.envelope, p.delta_form});
     if (lane->buffer_over_limit()) {
       // More distinct keys within one interval than a group's log may hold: deliver them now.
       wheel_.cancel(*lane);

@@ -170,6 +170,14 @@ ControlParse parse_control(std::string_view text) {
     } else if (key == "interval_ms") {
       if (value.get_uint64().get(out.request.interval_ms))
         return fail(ControlError::bad_args, R"("interval_ms" must be an unsigned integer (milliseconds))");
+    } else if (key == "delta") {
+      std::string_view kind;
+      if (value.get_string().get(kind) || kind != "fossil")
+        return fail(ControlError::bad_args, R"("delta" must be "fossil" (the only delta format served))");
+      out.request.delta = true;
+    } else if (key == "drop_notices") {
+      if (value.get_bool().get(out.request.drop_notices))
+        return fail(ControlError::bad_args, R"("drop_notices" must be true or false)");
     } else if (key == "presence") {
       if (value.get_bool().get(out.request.presence))
         return fail(ControlError::bad_args, R"("presence" must be true or false)");

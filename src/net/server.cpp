@@ -411,6 +411,8 @@ Server::Stats Server::stats() const {
     st.rate_limited += s->rate_limited.load(std::memory_order_relaxed);
     st.reply_overflows += s->reply_overflows.load(std::memory_order_relaxed);
     st.read_pauses += s->read_pauses.load(std::memory_order_relaxed);
+    st.deltas_written += s->deltas_written.load(std::memory_order_relaxed);
+    st.drop_notices += s->drop_notices.load(std::memory_order_relaxed);
     st.budget_dropped += c.budget_dropped.load(std::memory_order_relaxed);
     st.budget_disconnected += c.budget_disconnected.load(std::memory_order_relaxed);
     const auto cap = s->budget_cap.load(std::memory_order_relaxed);

@@ -1,5 +1,6 @@
 #include "fanout/session.hpp"
 
+#include <fmt/format.h>
 #include <simdjson.h>
 
 #include <asio/post.hpp>
@@ -11,6 +12,7 @@
 #include "fanout/detail/frame_reader.hpp"
 #include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/handshake_reader.hpp"
+#include "fanout/detail/json.hpp"
 #include "fanout/http.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/session_app.hpp"
@@ -110,6 +112,14 @@ void Session::deliver(FrameRef frame, const detail::Topic& topic, BackpressureCo
 bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCounters& counters) {
   if (state_ != State::open) return false;
   delivered_since_tick_ = true;
+  // Drop notices learn which topics the policy drops from (only for this push: counters may be shared).
+  DropObserver* const observer = counters.observer;
+  if (custom_ && custom_->drops && !custom_->drops->empty()) counters.observer = custom_->drops.get();
+  struct Restore {
+    BackpressureCounters& c;
+    DropObserver* o;
+    ~Restore() { c.observer = o; }
+  } restore{counters, observer};
   const OverflowContext context{.topic = topic.name,
                                 .topic_id = topic.id,
                                 .key_hash = frame->key_hash(),
@@ -134,7 +144,9 @@ void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, Ba
   const auto frames = group.after(group.cursor[i]);
   if (!frames.empty()) {
     group.cursor[i] = frames.back().frame->seq();
-    for (const auto& p : frames) enqueue(envelope_ && p.envelope ? p.envelope : p.frame, topic, counters);
+    const bool delta = frames.front().delta_form && custom_ && custom_->delta && custom_->delta->has_topic(topic.id);
+    for (const auto& p : frames)
+      enqueue(delta && p.delta_form ? p.delta_form : envelope_ && p.envelope ? p.envelope : p.frame, topic, counters);
     detail::ShardCounters::add(owner_.shard.counters.deliveries, frames.size());
   }
   if (group.flagged[i]) {
@@ -144,13 +156,34 @@ void Session::pull(detail::Topic& topic, detail::Group& group, std::size_t i, Ba
 }
 
 void Session::pull_due() {
-  if (pulls_due_ == 0) return;
-  BackpressureCounters counters;
-  for (const auto& sub : subs_) {
-    auto& group = group_of(sub);
-    if (group.flagged[sub.index]) Session::pull(*sub.topic, group, sub.index, counters);  // not virtual
+  if (pulls_due_ != 0) {
+    BackpressureCounters counters;
+    for (const auto& sub : subs_) {
+      auto& group = group_of(sub);
+      if (group.flagged[sub.index]) Session::pull(*sub.topic, group, sub.index, counters);  // not virtual
+    }
+    owner_.shard.add_counters(counters);
   }
-  owner_.shard.add_counters(counters);
+  if (custom_ && custom_->drops && !custom_->drops->empty()) send_drop_notices(std::chrono::steady_clock::now());
+  // The start of every flush: what the write takes is shown as deltas where the client has the base.
+  if (custom_ && custom_->delta && !custom_->delta->empty()) custom_->delta->choose(queue_, options_.max_write_bytes);
+}
+
+void Session::send_drop_notices(std::chrono::steady_clock::time_point now) {
+  if (state_ != State::open) return;
+  custom_->drops->flush(now, options_.drop_notice_interval, [this](std::uint64_t topic_id, std::uint64_t count) {
+    for (const auto& sub : subs_) {
+      if (sub.topic->id != topic_id) continue;
+      // A control reply: never dropped by the policy; past the control reserve it waits for a later try.
+      const auto text =
+          fmt::format(R"({{"event":"dropped","arg":{},"count":{}}})", detail::json_string(sub.topic->name), count);
+      if (!queue_.push_reply(Frame::make(Opcode::text, text), options_.queue)) return false;
+      detail::ShardCounters::add(owner_.drop_notices, 1);
+      schedule_flush();
+      return true;
+    }
+    return true;  // no longer subscribed: nothing to tell
+  });
 }
 
 void Session::schedule_flush() {
@@ -196,8 +229,19 @@ void Session::close(CloseCode code, std::string_view reason) {
   schedule_flush();
 }
 
-void Session::on_written(std::size_t n) {
+void Session::take_written(std::size_t n) {
+  if (custom_ && custom_->delta && !custom_->delta->empty()) {
+    const auto before = custom_->delta->deltas_written;
+    custom_->delta->commit(queue_, n);
+    if (custom_->delta->deltas_written != before)
+      detail::ShardCounters::add(owner_.deltas_written, custom_->delta->deltas_written - before);
+  }
   queue_.consume(n);
+}
+
+void Session::on_written(std::size_t n) {
+  take_written(n);
+  if (custom_ && custom_->delta && !custom_->delta->empty()) custom_->delta->choose(queue_, options_.max_write_bytes);
   // Progress: the client took the queue below the mark, so the write_timeout clock starts over.
   if (queue_.bytes() <= options_.read_pause_bytes) behind_since_ = {};
   if (read_paused_) update_reading();
@@ -381,6 +425,11 @@ void Session::leave(std::size_t k) {
   if (detail::Member* moved = detail::HubMembers::unsubscribe(owner_.server.hub(), t, owner_.shard.index(), index, this,
                                                               envelope_, interval_ms))
     static_cast<Session*>(moved)->set_group_index(t.get(), index);
+  if (custom_ && custom_->drops) custom_->drops->remove_topic(t->id);
+  if (custom_ && custom_->delta && custom_->delta->has_topic(t->id)) {
+    custom_->delta->remove_topic(t->id);
+    detail::HubMembers::left_delta(*t);
+  }
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);
   if (owner_.gateway) owner_.gateway->left(*this, t->name);
@@ -441,6 +490,7 @@ bool Session::check_deadlines(std::chrono::steady_clock::time_point now) {
 
 void Session::tick(std::chrono::steady_clock::time_point now) {
   if (check_deadlines(now) || state_ != State::open) return;
+  if (custom_ && custom_->drops && !custom_->drops->empty()) send_drop_notices(now);
   // Slow: the queue has not drained below read_pause_bytes for write_timeout since the socket
   // blocked. Any byte read does not count: a client taking a trickle while much more queues is slow.
   if (behind_since_ != std::chrono::steady_clock::time_point{} && options_.write_timeout.count() > 0 &&

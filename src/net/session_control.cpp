@@ -9,6 +9,8 @@
 #include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
+#include "fanout/detail/session_app.hpp"   // Session::Custom owns one
+#include "fanout/detail/session_auth.hpp"  // Session::Custom owns one
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/hub.hpp"
@@ -62,7 +64,8 @@ void Session::on_control(detail::ControlParse& parsed) {
         }
         detail::Recovery recovery{.snapshot = parsed.request.snapshot,
                                   .envelope = envelope_,
-                                  .interval_ms = static_cast<std::uint32_t>(parsed.request.interval_ms)};
+                                  .interval_ms = static_cast<std::uint32_t>(parsed.request.interval_ms),
+                                  .delta = parsed.request.delta};
         if (const auto* since = parsed.request.since_of(t)) {
           recovery.has_since = true;
           recovery.since = since->seq;
@@ -80,6 +83,11 @@ void Session::on_control(detail::ControlParse& parsed) {
           reply_event(
               fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
         if (parsed.request.presence) watch_presence(t);
+        if (parsed.request.drop_notices) {
+          if (!custom_) custom_ = std::make_unique<Custom>();
+          if (!custom_->drops) custom_->drops = std::make_unique<detail::DropNotices>();
+          custom_->drops->add_topic(subs_.back().topic->id);
+        }
         if (replay.resync)
           reply_event(fmt::format(R"({{"event":"resync","arg":{},"from":{},"first":{},"epoch":{}}})", name, replay.seq,
                                   replay.first, replay.epoch));
@@ -199,6 +207,11 @@ bool Session::join(std::string_view topic, const detail::Recovery& recovery, det
       reply_topic_error(ControlError::too_many_topics, topic,
                         fmt::format("at most {} topics created per client address", limits.max_per_address));
       return false;
+  }
+  if (recovery.delta) {
+    if (!custom_) custom_ = std::make_unique<Custom>();
+    if (!custom_->delta) custom_->delta = std::make_unique<detail::SessionDelta>(options_.max_delta_keys);
+    custom_->delta->add_topic(t->id);
   }
   subs_.push_back({std::move(t), static_cast<std::uint32_t>(index), recovery.interval_ms});
   ever_subscribed_ = true;

@@ -142,7 +142,7 @@ class TlsSession final : public PolledSession<TlsSession> {
       std::memcpy(blocked_.get(), data, n);
       blocked_size_ = static_cast<std::uint32_t>(n);
       blocked_published_ = first_published;
-      queue_.consume(n);
+      take_written(n);
       wait_to_write(err == SSL_ERROR_WANT_READ);
       return;
     }

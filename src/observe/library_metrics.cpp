@@ -43,6 +43,10 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   out.push_back(r.add_counter("fanout_published_total",
                               "Messages Hub::publish accepted (and posted to the shards with subscribers)", labels,
                               [&hub] { return static_cast<double>(hub.published()); }));
+  out.push_back(
+      r.add_counter("fanout_deltas_computed_total",
+                    "Publishes that computed a Fossil delta for \"delta\":\"fossil\" subscribers (once for all)",
+                    labels, [&hub] { return static_cast<double>(hub.deltas()); }));
   out.push_back(r.add_counter("fanout_delivered_total", "Frames queued to subscribers (one per recipient)", labels,
                               stat(&S::deliveries)));
   out.push_back(r.add_counter("fanout_dropped_total", "Frames a backpressure policy dropped or replaced",
@@ -107,6 +111,12 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   out.push_back(r.add_counter("fanout_read_pauses_total",
                               "Times a session stopped reading because its client did not read", labels,
                               stat(&S::read_pauses)));
+  out.push_back(r.add_counter("fanout_deltas_written_total",
+                              "Fossil deltas written instead of full messages (\"delta\":\"fossil\" subscriptions)",
+                              labels, stat(&S::deltas_written)));
+  out.push_back(r.add_counter("fanout_drop_notices_total",
+                              "{\"event\":\"dropped\"} notices sent to clients that asked for them", labels,
+                              stat(&S::drop_notices)));
   out.push_back(r.add_histogram("fanout_publish_to_write_seconds",
                                 "Time from Hub::publish to the gather-write carrying the frame (one sample per write)",
                                 labels, [&server] { return server.publish_to_write_latency(); }));

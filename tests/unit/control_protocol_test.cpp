@@ -128,3 +128,14 @@ TEST_CASE("presence: one topic in arg (or args); subscribe may ask for join/leav
   // "arg" names a topic for presence only: a subscribe still needs "args".
   CHECK(parse_control(R"({"op":"subscribe","arg":"room"})").error == ControlError::bad_args);
 }
+
+TEST_CASE("subscribe options of issue 15: delta and drop_notices") {
+  auto p = parse_control(R"({"op":"subscribe","args":["t"],"delta":"fossil","drop_notices":true})");
+  CHECK(p.ok);
+  CHECK(p.request.delta);
+  CHECK(p.request.drop_notices);
+  CHECK_FALSE(parse_control(R"({"op":"subscribe","args":["t"]})").request.delta);
+  CHECK(parse_control(R"({"op":"subscribe","args":["t"],"delta":"xdelta"})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"subscribe","args":["t"],"delta":true})").error == ControlError::bad_args);
+  CHECK(parse_control(R"({"op":"subscribe","args":["t"],"drop_notices":1})").error == ControlError::bad_args);
+}

@@ -17,7 +17,7 @@ namespace {
 fanout::detail::Member* fake(std::uintptr_t n) {
   return reinterpret_cast<fanout::detail::Member*>(n * 64);
 }  // never dereferenced
-void publish(Group& g, std::uint64_t seq) { g.append({Frame::make(Opcode::text, "x", {.seq = seq}), {}}); }
+void publish(Group& g, std::uint64_t seq) { g.append({Frame::make(Opcode::text, "x", {.seq = seq}), {}, {}}); }
 std::uint64_t first_after(const Group& g, std::uint64_t seq) {
   const auto s = g.after(seq);
   return s.empty() ? 0 : s.front().frame->seq();
@@ -98,7 +98,7 @@ TEST_CASE("group: the log reports when it is over its bounds") {
   publish(g, fanout::Group::Limits{}.log_max_frames + 1);
   CHECK(g.log_over_limit());
   g.clear_log();
-  g.append({Frame::make(Opcode::binary, std::string(fanout::Group::Limits{}.log_max_bytes, 'b'), {.seq = 1}), {}});
+  g.append({Frame::make(Opcode::binary, std::string(fanout::Group::Limits{}.log_max_bytes, 'b'), {.seq = 1}), {}, {}});
   CHECK(g.log_over_limit());
 }
 
@@ -164,9 +164,9 @@ TEST_CASE("group: smaller limits trim and hand frames over earlier") {
 
   Group b;  // a byte bound goes eager on the first frame over it
   b.limits = {.log_trim_frames = 4, .log_max_frames = 8, .log_max_bytes = 100};
-  b.append({Frame::make(Opcode::binary, std::string(60, 'b'), {.seq = 1}), {}});
+  b.append({Frame::make(Opcode::binary, std::string(60, 'b'), {.seq = 1}), {}, {}});
   CHECK_FALSE(b.log_over_limit());
-  b.append({Frame::make(Opcode::binary, std::string(60, 'b'), {.seq = 2}), {}});
+  b.append({Frame::make(Opcode::binary, std::string(60, 'b'), {.seq = 2}), {}, {}});
   CHECK(b.log_over_limit());
 }
 

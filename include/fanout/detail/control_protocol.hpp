@@ -52,6 +52,8 @@ struct ControlRequest {
   std::string token;              // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
   bool presence = false;          // subscribe: {"presence":true} also sends the topic's join/leave events
   std::uint64_t interval_ms = 0;  // subscribe: {"interval_ms":N} throttles live messages; 0: not throttled
+  bool delta = false;             // subscribe: {"delta":"fossil"} gets Fossil deltas (detail/delta_forms.hpp)
+  bool drop_notices = false;      // subscribe: {"drop_notices":true} gets {"event":"dropped",..} (drop_notices.hpp)
   std::string id;                 // rpc: "id" as JSON text (a number or a string)
   std::string data;               // rpc: "data" as the client wrote it ("null" when absent)
   std::string method;             // rpc: "method" when a string

@@ -26,6 +26,7 @@ namespace detail {
 struct PendingFrame {
   FrameRef frame;
   FrameRef envelope;
+  FrameRef delta_form;  // for "delta":"fossil" members (detail/delta_forms.hpp), when there are any
 };
 
 /// Touched only by the shard's thread, except `pending` (guarded by the owning Topic's mutex).

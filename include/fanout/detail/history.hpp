@@ -75,6 +75,11 @@ class Snapshot {
            std::size_t max_bytes);
   /// Forgets the key updated longest ago (not the last one left). False when at most one remains.
   bool pop_oldest() noexcept;
+  /// The latest entry of `key`, or nullptr.
+  const Entry* find(std::string_view key) const noexcept {
+    auto it = index_.find(key);
+    return it == index_.end() ? nullptr : &*it->second;
+  }
   /// Keeps the envelope built for `e` (one of this snapshot's entries), counting its bytes.
   void set_envelope(Entry& e, FrameRef envelope) noexcept;
 

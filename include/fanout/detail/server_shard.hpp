@@ -86,6 +86,8 @@ class ServerShard {
   std::atomic<std::uint64_t> rate_limited{0};        // control ops or pings past their rate: 1008
   std::atomic<std::uint64_t> reply_overflows{0};     // replies past the queue's control reserve: 1008
   std::atomic<std::uint64_t> read_pauses{0};         // sessions that stopped reading for a client that does not
+  std::atomic<std::uint64_t> deltas_written{0};      // "delta":"fossil": deltas written instead of full messages
+  std::atomic<std::uint64_t> drop_notices{0};        // {"event":"dropped",..} notices queued
   QueueBudget budget;                                // this shard's part of Server::Options::queue_budget_bytes
   std::atomic<std::uint64_t> budget_cap{0};          // frames per client the budget allows now; 0: no pressure
   bool draining = false;

@@ -93,6 +93,7 @@ struct Topic {
   std::uint64_t seq = 0;             // last published
   bool erased = false;               // left the hub's map unpublished (Hub::unsubscribe): publish looks again
   std::size_t envelope_members = 0;  // members that want envelopes: publish builds one when > 0
+  std::size_t delta_members = 0;     // members with "delta":"fossil": publish builds the delta form when > 0
   History history;
   // The hub's sum over all topics (Hub::Options::max_history_bytes). Shared: a topic held by a task still
   // queued on a shard may be destroyed after the hub.
@@ -123,6 +124,7 @@ struct Recovery {
   bool envelope = false;          // the frames wanted are envelopes
   std::uint32_t interval_ms = 0;  // > 0: live frames at most once per key per interval (lane.hpp)
   bool from_start = false;        // with has_since: all the history holds (a topic a pattern met at its creation)
+  bool delta = false;             // the frames wanted are the delta form (detail/delta_forms.hpp)
 };
 
 /// What the subscriber gets before live messages, in order.
@@ -167,6 +169,11 @@ struct HubMembers {
   static SubscribeResult join_matched(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, Member* s,
                                       const Recovery& recovery, std::size_t& index, Replay& replay) {
     return hub.join_matched(topic, shard, s, recovery, index, replay);
+  }
+  /// A member that subscribed with Recovery::delta left (call after unsubscribe).
+  static void left_delta(Topic& topic) {
+    std::lock_guard lock(topic.mutex);
+    --topic.delta_members;
   }
 };
 
