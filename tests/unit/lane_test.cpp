@@ -34,11 +34,11 @@ std::vector<std::uint64_t> take_seqs(ConflatingBuffer& b) {
 
 TEST_CASE("conflating buffer: newest per key wins, in seq order") {
   ConflatingBuffer b;
-  CHECK_FALSE(b.offer({frame(1, 11), {}}));
-  CHECK_FALSE(b.offer({frame(2, 22), {}}));
-  CHECK(b.offer({frame(3, 11), {}}));  // replaces seq 1
-  CHECK_FALSE(b.offer({frame(4, 33), {}}));
-  CHECK(b.offer({frame(5, 22), {}}));  // replaces seq 2
+  CHECK_FALSE(b.offer({frame(1, 11), {}, {}}));
+  CHECK_FALSE(b.offer({frame(2, 22), {}, {}}));
+  CHECK(b.offer({frame(3, 11), {}, {}}));  // replaces seq 1
+  CHECK_FALSE(b.offer({frame(4, 33), {}, {}}));
+  CHECK(b.offer({frame(5, 22), {}, {}}));  // replaces seq 2
   CHECK(b.size() == 3);
   CHECK(take_seqs(b) == std::vector<std::uint64_t>{3, 4, 5});
   CHECK(b.empty());
@@ -48,7 +48,7 @@ TEST_CASE("conflating buffer: newest per key wins, in seq order") {
 
 TEST_CASE("conflating buffer: frames without a key conflate as one key") {
   ConflatingBuffer b;
-  for (std::uint64_t s = 1; s <= 50; ++s) b.offer({frame(s, 0), {}});
+  for (std::uint64_t s = 1; s <= 50; ++s) b.offer({frame(s, 0), {}, {}});
   CHECK(b.size() == 1);
   CHECK(take_seqs(b) == std::vector<std::uint64_t>{50});
 }
@@ -57,7 +57,7 @@ TEST_CASE("conflating buffer: hands out the very frames offered, envelopes with 
   ConflatingBuffer b;
   const FrameRef f = frame(7, 5, "payload");
   const FrameRef env = frame(7, 5, "{\"data\":\"payload\"}");
-  b.offer({f, env});
+  b.offer({f, env, {}});
   std::vector<PendingFrame> out;
   b.take([&](PendingFrame&& p) { out.push_back(std::move(p)); });
   REQUIRE(out.size() == 1);
@@ -68,7 +68,7 @@ TEST_CASE("conflating buffer: hands out the very frames offered, envelopes with 
 TEST_CASE("conflating buffer: many updates of few keys stay bounded by the keys (holes are compacted)") {
   ConflatingBuffer b;
   std::size_t expected_bytes = 0;
-  for (std::uint64_t s = 1; s <= 10'000; ++s) b.offer({frame(s, static_cast<std::uint32_t>(s % 4) + 1), {}});
+  for (std::uint64_t s = 1; s <= 10'000; ++s) b.offer({frame(s, static_cast<std::uint32_t>(s % 4) + 1), {}, {}});
   for (std::uint64_t s = 9'997; s <= 10'000; ++s) expected_bytes += frame(s, 1)->size();
   CHECK(b.size() == 4);
   CHECK(b.bytes() == expected_bytes);
@@ -78,8 +78,8 @@ TEST_CASE("conflating buffer: many updates of few keys stay bounded by the keys 
 TEST_CASE("conflating buffer: a frame outlives the buffer only through its takers") {
   ConflatingBuffer b;
   FrameRef f = frame(1, 1);
-  b.offer({f, {}});
-  b.offer({frame(2, 1), {}});  // the buffer let go of seq 1
+  b.offer({f, {}, {}});
+  b.offer({frame(2, 1), {}, {}});  // the buffer let go of seq 1
   CHECK(f->seq() == 1);
   b.clear();
   CHECK(b.empty());
@@ -112,10 +112,10 @@ TEST_CASE("lane: a buffer past the group's log bounds asks for an early flush") 
   fanout::Group::Limits limits{};
   limits.log_max_frames = 3;
   Lane lane(topic, 500, limits);
-  for (std::uint32_t k = 1; k <= 3; ++k) lane.buffer.offer({frame(k, k), {}});
+  for (std::uint32_t k = 1; k <= 3; ++k) lane.buffer.offer({frame(k, k), {}, {}});
   CHECK_FALSE(lane.buffer_over_limit());
-  lane.buffer.offer({frame(4, 4), {}});
+  lane.buffer.offer({frame(4, 4), {}, {}});
   CHECK(lane.buffer_over_limit());
-  lane.buffer.offer({frame(5, 4), {}});  // the same key: no more room taken
+  lane.buffer.offer({frame(5, 4), {}, {}});  // the same key: no more room taken
   CHECK(lane.buffer.size() == 4);
 }
