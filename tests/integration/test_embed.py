@@ -10,7 +10,7 @@ Asserted, for the chosen shutdown: two python-websockets clients (one with ?subs
 127.0.0.1, one with a subscribe message from 127.0.0.2) receive consecutive ticks byte for byte, and
 on_open chose their backpressure policy per client (disconnect, and the example's own); after SIGTERM the process prints
 `embed: stopped cleanly` and exits 0 within 10 s (no hang); the clients' connections end (with close
-1001 when the drain ran: on-loop); the journal holds every tick a client saw, with the seq the
+1012 when the drain ran: on-loop); the journal holds every tick a client saw, with the seq the
 client's topic counted (journal seq == n, as both count from 1 with one publisher).
 """
 
@@ -67,7 +67,7 @@ async def body(args):
         except asyncio.TimeoutError:
             fail(f"{c.name}: connection still open after the process exited")
         if args.shutdown == "on-loop":
-            check(c.close_code == 1001, f"{c.name}: {c.describe_close()}, expected close 1001 after the drain")
+            check(c.close_code == 1012, f"{c.name}: {c.describe_close()}, expected close 1012 (service restart) after the drain")
     log(f"exit 0; clients closed ({url_client.describe_close()})")
 
     with open(journal) as f:
