@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "fanout/detail/deflate_stats.hpp"
 #include "fanout/hub.hpp"
 #include "fanout/server.hpp"
 #include "fanout/upstream.hpp"
@@ -99,6 +100,14 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   out.push_back(r.add_counter("fanout_read_pauses_total",
                               "Times a session stopped reading because its client did not read", labels,
                               stat(&S::read_pauses)));
+  // permessage-deflate compress-once (docs/protocol.md, "Compression"): process-wide, once per message.
+  out.push_back(r.add_counter(
+      "fanout_deflate_compressions_total",
+      "Messages compressed for permessage-deflate clients (once each, not per client)", labels,
+      [] { return static_cast<double>(detail::deflate_stats().compressions.load(std::memory_order_relaxed)); }));
+  out.push_back(r.add_counter(
+      "fanout_deflate_bytes_saved_total", "Frame bytes compression spared, per message (not per client)", labels,
+      [] { return static_cast<double>(detail::deflate_stats().bytes_saved.load(std::memory_order_relaxed)); }));
   out.push_back(r.add_histogram("fanout_publish_to_write_seconds",
                                 "Time from Hub::publish to the gather-write carrying the frame (one sample per write)",
                                 labels, [&server] { return server.publish_to_write_latency(); }));

@@ -1,4 +1,5 @@
 // fanout-test-server: a server driven through stdin, used by the integration tests (README.md here).
+#include <fanout/detail/deflate_stats.hpp>
 #include <fanout/fanout.hpp>
 #include <fanout/gateway.hpp>
 #include <fanout/http.hpp>
@@ -270,6 +271,10 @@ int main(int argc, char** argv) {
         opt.queue_budget_bytes = static_cast<std::size_t>(num(i));
       else if (a == "--max-message-bytes")
         opt.session.max_message_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--deflate")  // 0: no permessage-deflate (negotiated with clients that offer it by default)
+        opt.session.permessage_deflate = num(i) != 0;
+      else if (a == "--deflate-threshold")
+        opt.session.deflate_threshold = static_cast<std::size_t>(num(i));
       else if (a == "--handshake-timeout-ms")
         opt.handshake_timeout = ms(i);
       else if (a == "--ping-interval-ms")
@@ -445,6 +450,9 @@ int main(int argc, char** argv) {
           s.write_stalls, s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
           mallinfo2().uordblks, s.queue_budget_bytes, s.queue_memory_bytes, s.queue_slot_bytes, s.frame_bytes,
           s.budget_dropped, s.budget_disconnected, s.budget_cap_frames));
+    } else if (cmd == "deflate-stats") {  // permessage-deflate compress-once (process-wide)
+      const auto& d = fanout::detail::deflate_stats();
+      say(fmt::format(R"(deflate {{"compressions":{},"bytes_saved":{}}})", d.compressions.load(), d.bytes_saved.load()));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

@@ -28,8 +28,10 @@ class FrameReader {
  public:
   using Message = std::pair<Opcode, std::string>;  // text, binary or close (ping is answered, pong noted)
 
-  /// Larger messages are refused with a 1009 close. Throws std::bad_alloc.
-  explicit FrameReader(std::size_t max_message_bytes);
+  /// Larger messages are refused with a 1009 close. `deflate`: permessage-deflate was negotiated, so
+  /// RSV1 marks a compressed message, inflated here (inflater.hpp) within the same bound (1009
+  /// past it, 1007 when corrupt). Throws std::bad_alloc.
+  explicit FrameReader(std::size_t max_message_bytes, bool deflate = false);
   ~FrameReader();
   FrameReader(const FrameReader&) = delete;
   FrameReader& operator=(const FrameReader&) = delete;
@@ -70,6 +72,7 @@ class FrameReader {
   std::vector<Message> messages_;
   std::size_t pings_ = 0;
   bool protocol_error_ = false;  // something wslay lets through that RFC 6455 forbids
+  std::size_t max_message_bytes_;
   Boundary boundary_;
 };
 
