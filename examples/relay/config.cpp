@@ -307,6 +307,9 @@ const Keys<SessionOptions> k_limits = {
     {"pings_per_second", rate(&SessionOptions::pings_per_second)},
     {"pings_burst", rate(&SessionOptions::pings_burst)},
     {"subscribe_timeout_ms", millis(&SessionOptions::subscribe_timeout)},
+    // permessage-deflate to clients, compressed once per message (docs/protocol.md, "Compression").
+    {"permessage_deflate", value<bool>(&SessionOptions::permessage_deflate)},
+    {"deflate_threshold_bytes", integer(0, k_int_max, &SessionOptions::deflate_threshold)},
     {"policy",
      [](const toml::node& n, const Where& w, SessionOptions& s) {
        if (auto name = value_of<std::string>(n, w); !name.empty()) s.policy = fanout::policy_by_name(name);
