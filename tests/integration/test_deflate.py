@@ -285,6 +285,19 @@ async def body(args):
         check(op == 1 and b'"event":"pong"' in payload, f"raw: compressed ping answered: {payload[:100]!r}")
     await checks.arun("a compressed control message from a raw client is inflated and answered", ping_compressed)
 
+    def fragmented():
+        packed = client_deflate(b'{"op":"ping"}' + b" " * 400)
+        half = len(packed) // 2
+
+        def frame(b0, payload):  # masked with a zero key
+            return bytes([b0, 0x80 | len(payload)]) + b"\0\0\0\0" + payload
+        f = RawClient(port)
+        f.s.sendall(frame(0x40 | 0x01, packed[:half]) + frame(0x80, packed[half:]))  # RSV1 on the first only
+        op, _, payload = f.frame()
+        check(op == 1 and b'"event":"pong"' in payload, f"fragmented compressed ping: {payload[:100]!r}")
+        f.close()
+    checks.run("a compressed message in two fragments (RSV1 on the first) is inflated", fragmented)
+
     async def chromium():
         if not os.access(CHROMIUM, os.X_OK):
             log(f"  SKIP: {CHROMIUM} is not installed (scripts/install-deps installs chromium)")
