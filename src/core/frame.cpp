@@ -68,10 +68,15 @@ const Frame* Frame::deflated(std::size_t threshold) const noexcept {
   std::uintptr_t state = deflated_.load(std::memory_order_acquire);
   if (state > k_skip) return reinterpret_cast<const Frame*>(state);
   const std::size_t n = size_ - header_size_;
+  if (state == k_busy) {
+    detail::deflate_stats().raced.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
   if (state != k_none || header_size_ == 0 || n < threshold || (opcode_ != Opcode::text && opcode_ != Opcode::binary))
     return nullptr;
   // One thread makes it; one racing it sends this frame meanwhile rather than wait or compress twice.
   if (!deflated_.compare_exchange_strong(state, k_busy, std::memory_order_acq_rel)) {
+    if (state == k_busy) detail::deflate_stats().raced.fetch_add(1, std::memory_order_relaxed);
     return state > k_skip ? reinterpret_cast<const Frame*>(state) : nullptr;
   }
   thread_local std::string out;

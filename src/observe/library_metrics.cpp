@@ -108,6 +108,10 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   out.push_back(r.add_counter(
       "fanout_deflate_bytes_saved_total", "Frame bytes compression spared, per message (not per client)", labels,
       [] { return static_cast<double>(detail::deflate_stats().bytes_saved.load(std::memory_order_relaxed)); }));
+  out.push_back(r.add_counter(
+      "fanout_deflate_raced_total",
+      "Deliveries to deflate clients sent uncompressed because another shard was compressing the message", labels,
+      [] { return static_cast<double>(detail::deflate_stats().raced.load(std::memory_order_relaxed)); }));
   out.push_back(r.add_histogram("fanout_publish_to_write_seconds",
                                 "Time from Hub::publish to the gather-write carrying the frame (one sample per write)",
                                 labels, [&server] { return server.publish_to_write_latency(); }));

@@ -471,8 +471,8 @@ int main(int argc, char** argv) {
           s.budget_dropped, s.budget_disconnected, s.budget_cap_frames));
     } else if (cmd == "deflate-stats") {  // permessage-deflate compress-once (process-wide)
       const auto& d = fanout::detail::deflate_stats();
-      say(fmt::format(R"(deflate {{"compressions":{},"bytes_saved":{}}})", d.compressions.load(),
-                      d.bytes_saved.load()));
+      say(fmt::format(R"(deflate {{"compressions":{},"bytes_saved":{},"raced":{}}})", d.compressions.load(),
+                      d.bytes_saved.load(), d.raced.load()));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

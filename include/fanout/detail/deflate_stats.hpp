@@ -15,6 +15,8 @@ namespace fanout::detail {
 struct DeflateStats {
   std::atomic<std::uint64_t> compressions{0};  // messages compressed (incompressible ones included)
   std::atomic<std::uint64_t> bytes_saved{0};   // frame bytes the compressed frames spare, per message
+  // Deliveries sent uncompressed because another thread was compressing that message just then.
+  std::atomic<std::uint64_t> raced{0};
 };
 
 FANOUT_API DeflateStats& deflate_stats() noexcept;
