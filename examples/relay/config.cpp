@@ -286,6 +286,8 @@ const Keys<fanout::Hub::Options> k_topics = {
     {"client_max_per_address",
      integer(
          0, k_int_max, [](fanout::Hub::Options& h) -> auto& { return h.client_topics.max_per_address; })},
+    // Throttled subscriptions: distinct "interval_ms" per topic per shard (docs/relay.md).
+    {"max_intervals_per_topic", integer(1, 1024, &fanout::Hub::Options::max_intervals_per_topic)},
 };
 
 using SessionOptions = decltype(fanout::Server::Options{}.session);
@@ -307,6 +309,9 @@ const Keys<SessionOptions> k_limits = {
     {"pings_per_second", rate(&SessionOptions::pings_per_second)},
     {"pings_burst", rate(&SessionOptions::pings_burst)},
     {"subscribe_timeout_ms", millis(&SessionOptions::subscribe_timeout)},
+    // Throttled subscriptions ("interval_ms", docs/protocol.md): the intervals clients may ask for; max 0: none.
+    {"min_interval_ms", millis(&SessionOptions::min_interval)},
+    {"max_interval_ms", millis(&SessionOptions::max_interval)},
     // permessage-deflate to clients, compressed once per message (docs/protocol.md, "Compression").
     {"permessage_deflate", value<bool>(&SessionOptions::permessage_deflate)},
     {"deflate_threshold_bytes", integer(0, k_int_max, &SessionOptions::deflate_threshold)},
@@ -1021,6 +1026,10 @@ bool load(int argc, char** argv, const std::vector<std::string>& env, Config& c)
       throw std::runtime_error(fmt::format("topics.declare: invalid topic name '{}'", t));
   if (c.hub.topics.size() > c.hub.max_topics)
     throw std::runtime_error("topics.declare: more topics than history.max_topics");
+  if (c.server.session.max_interval.count() != 0 && c.server.session.min_interval > c.server.session.max_interval)
+    throw std::runtime_error("limits.min_interval_ms must not be above limits.max_interval_ms");
+  if (c.server.session.max_interval.count() != 0 && c.server.session.min_interval.count() == 0)
+    throw std::runtime_error("limits.min_interval_ms must be at least 1 (throttling off: max_interval_ms = 0)");
   if (!role.empty()) c.role = role_by_name(role);
   if (!redis.empty()) parse_redis_address(redis, c.redis);
   if (lease_ttl_ms) c.redis.lease_ttl = ms(lease_ttl_ms);

@@ -90,6 +90,10 @@ class FANOUT_API Hub {
     std::vector<std::string> topics{};  // declared at construction (declare()), e.g. from configuration
     std::vector<std::pair<std::string, History>> history_by_prefix{};  // first matching prefix wins
     Group::Limits group{};  // bounds on the log each topic's members pull from (group.hpp); checked here
+    // Throttled subscriptions ("interval_ms", docs/protocol.md): members of a topic on one shard with
+    // the same interval share one conflating buffer and one flush per tick. Distinct intervals per
+    // topic per shard, at most; a subscribe with one more gets error 4422.
+    std::size_t max_intervals_per_topic = 8;
   };
 
   /// Called under the hub's lock when a topic gets its first member (active) or loses its last, from
@@ -239,7 +243,7 @@ class FANOUT_API Hub {
   /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
   /// member moved into place `index` (it must learn its new place), or nullptr.
   detail::Member* unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t index,
-                              detail::Member* s, bool envelope);
+                              detail::Member* s, bool envelope, std::uint32_t interval_ms);
 
   std::shared_ptr<detail::Topic> find(std::string_view topic) const;
   /// Finds or creates (evicting an idle topic when full); nullptr when refused. Hub lock held.

@@ -157,6 +157,9 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t rate_limited = 0;        // closed 1008: control ops or pings past their rate
     std::uint64_t reply_overflows = 0;     // closed 1008: replies past the queue's control reserve
     std::uint64_t read_pauses = 0;         // times a session stopped reading for a client that did not
+    // Throttled delivery ("interval_ms"; docs/protocol.md).
+    std::uint64_t throttle_flushes = 0;    // lane ticks that carried frames: one per topic, shard and interval
+    std::uint64_t throttle_conflated = 0;  // frames a newer one of the same key replaced in a lane's buffer
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.

@@ -88,6 +88,11 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     double messages_burst = 200;
     std::size_t max_pending_rpcs = 16;  // rpcs waiting for the application's answer; past it: error 4429
     std::chrono::milliseconds rpc_timeout = std::chrono::seconds(10);  // then error 4504; a late answer is dropped
+    // Throttled subscriptions ({"op":"subscribe",...,"interval_ms":N} or ?interval_ms=N; docs/protocol.md):
+    // at most one update per key per interval, newest wins. An interval outside these gets error 4422;
+    // max_interval 0 refuses throttling. Distinct intervals per topic: Hub::Options::max_intervals_per_topic.
+    std::chrono::milliseconds min_interval = std::chrono::milliseconds(50);
+    std::chrono::milliseconds max_interval = std::chrono::seconds(60);
 
     // ---- permessage-deflate (RFC 7692; docs/protocol.md, "Compression"). Clients that offer it get
     // topic messages compressed once per message for all of them (no context takeover); the inflated
@@ -221,8 +226,11 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void set_group_index(const detail::Topic* t, std::size_t i) noexcept;
   struct Subscription {
     std::shared_ptr<detail::Topic> topic;
-    std::size_t index;  // place in the topic's member list on this shard
+    std::uint32_t index;            // place in the member list of its group on this shard
+    std::uint32_t interval_ms = 0;  // throttled ("interval_ms"): its group is that lane's (detail/lane.hpp)
   };
+  /// The group `sub` is a member of on this shard.
+  detail::Group& group_of(const Subscription& sub) const noexcept;
   /// What most sessions never need, so they pay one pointer: what the application set, and a PROXY
   /// protocol header while it is half-received.
   struct Custom {
@@ -253,6 +261,9 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// ?subscribe=, then on_open.
   void accept_websocket(const HttpRequest& req, std::span<const std::string> app_topics = {});
   bool on_ws_bytes(std::span<const std::byte> data);
+  /// The URL's options for its ?subscribe= topics, as JSON members to add to the subscribe op ("" or
+  /// ',"interval_ms":N').
+  static std::string url_subscribe_options(const HttpRequest& req);
   void on_message(Opcode op, std::string_view payload);
   void on_control(std::string_view text);
   /// A parsed control op (or, without on_message, anything that is not one: its error is answered).
@@ -317,6 +328,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// Leaves subs_[k]'s topic (after pulling what was published before, as a queue would have had it).
   void leave(std::size_t k);
   bool group_index_known(std::string_view topic) const noexcept;
+  /// Whether a subscribe's "interval_ms" is within the options (0: not throttled); replies 4422 when not.
+  bool interval_allowed(std::uint64_t interval_ms);
   /// {"op":"presence"} and a subscribe's "presence":true, answered by an attached Gateway.
   void answer_presence(std::string_view topic, std::string_view token);
   void watch_presence(std::string_view topic);

@@ -9,6 +9,7 @@
 #include "fanout/detail/envelope.hpp"
 #include "fanout/detail/runtime_access.hpp"
 #include "fanout/detail/shard.hpp"
+#include "fanout/detail/throttle.hpp"
 #include "fanout/detail/topic.hpp"
 #include "fanout/runtime.hpp"
 
@@ -386,6 +387,10 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
       }
       out = create_locked(name, origin, requester);
     }
+    // Lanes are this shard's (its thread runs this): one more interval is refused before anything counts.
+    if (r.interval_ms != 0 && !detail::find_lane(out->lanes[shard], r.interval_ms) &&
+        detail::lane_count(out->lanes[shard]) >= options_.max_intervals_per_topic)
+      return SubscribeResult::too_many_intervals;
     // Counted under the lock so unsubscribe() never erases a topic someone is joining.
     if (out->members.fetch_add(1, std::memory_order_relaxed) == 0) {
       idle_unlink_locked(*out);
@@ -431,18 +436,39 @@ Hub::SubscribeResult Hub::subscribe(std::string_view name, std::size_t shard, de
   }
   if (r.envelope) ++t.envelope_members;
   auto& group = t.groups[shard];
-  index = group.add_member(s, t.seq);
-  if (group.members.size() == 1) t.shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
+  auto& lanes = t.lanes[shard];
+  const bool first_here = group.members.empty() && !lanes;
+  if (r.interval_ms == 0) {
+    index = group.add_member(s, t.seq);
+  } else {
+    detail::Lane* lane = detail::find_lane(lanes, r.interval_ms);
+    if (!lane) {
+      auto made = std::make_unique<detail::Lane>(t, r.interval_ms, options_.group);
+      made->next = std::move(lanes);
+      lanes = std::move(made);
+      lane = lanes.get();
+    }
+    index = lane->group.add_member(s, t.seq);
+  }
+  if (first_here) t.shard_mask.fetch_or(std::uint64_t{1} << shard, std::memory_order_release);
   return SubscribeResult::ok;
 }
 
 detail::Member* Hub::unsubscribe(const std::shared_ptr<detail::Topic>& topic, std::size_t shard, std::size_t i,
-                                 detail::Member* s, bool envelope) {
+                                 detail::Member* s, bool envelope, std::uint32_t interval_ms) {
   auto& group = topic->groups[shard];
-  if (i >= group.members.size() || group.members[i] != s) return nullptr;
+  auto& lanes = topic->lanes[shard];
+  detail::Lane* const lane = interval_ms != 0 ? detail::find_lane(lanes, interval_ms) : nullptr;
+  if (interval_ms != 0 && !lane) return nullptr;
+  auto& mine = lane ? lane->group : group;
+  if (i >= mine.members.size() || mine.members[i] != s) return nullptr;
   // Swap-remove: O(1); the caller tells the member that moved its new place.
-  detail::Member* const moved = group.remove_member(i);
-  if (group.members.empty()) {
+  detail::Member* const moved = mine.remove_member(i);
+  if (lane && lane->group.members.empty()) {  // its last member: the lane and what it buffered go
+    detail::RuntimeAccess::shard(runtime_, shard).throttle().forget(*lane);
+    detail::erase_lane(lanes, lane);
+  }
+  if (group.members.empty() && !lanes) {
     topic->shard_mask.fetch_and(~(std::uint64_t{1} << shard), std::memory_order_release);
   }
   if (envelope) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "fanout/detail/member.hpp"
+#include "fanout/detail/throttle.hpp"
 #include "fanout/detail/topic.hpp"
 
 namespace fanout::detail {
@@ -18,18 +19,31 @@ Shard::Shard(asio::io_context& ioc, std::size_t index)
       write_buffer_(new std::byte[k_write_buffer_size]),
       poller_(ioc) {}
 
+Shard::~Shard() = default;
+
+Throttle& Shard::throttle() {
+  if (!throttle_) throttle_ = std::make_unique<Throttle>(*this);
+  return *throttle_;
+}
+
 void Shard::deliver_pending(Topic& topic) {
   Group& group = topic.groups[index_];
   {
     std::lock_guard lock(topic.mutex);
     batch_.swap(group.pending);
   }
-  if (group.members.empty()) {  // everyone left since the task was posted
+  // Throttled members get the frames at their lane's tick (one reference per lane, not per member).
+  if (Lane* lanes = topic.lanes[index_].get()) throttle().offer(lanes, batch_);
+  if (group.members.empty()) {  // everyone left since the task was posted, or all are throttled
     batch_.clear();
     return;
   }
   for (auto& p : batch_) group.append(std::move(p));
   batch_.clear();
+  walk(topic, group);
+}
+
+void Shard::walk(Topic& topic, Group& group) {
   BackpressureCounters c;
   const auto& members = group.members;
   const std::size_t n = members.size();

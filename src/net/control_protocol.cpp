@@ -167,6 +167,9 @@ ControlParse parse_control(std::string_view text) {
     } else if (key == "snapshot") {
       if (value.get_bool().get(out.request.snapshot))
         return fail(ControlError::bad_args, R"("snapshot" must be true or false)");
+    } else if (key == "interval_ms") {
+      if (value.get_uint64().get(out.request.interval_ms))
+        return fail(ControlError::bad_args, R"("interval_ms" must be an unsigned integer (milliseconds))");
     } else if (key == "presence") {
       if (value.get_bool().get(out.request.presence))
         return fail(ControlError::bad_args, R"("presence" must be true or false)");

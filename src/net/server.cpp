@@ -317,6 +317,8 @@ Server::Stats Server::stats() const {
     st.disconnected_slow += c.disconnected_slow.load(std::memory_order_relaxed) + timeouts;
     st.write_timeouts += timeouts;
     st.write_stalls += c.write_stalls.load(std::memory_order_relaxed);
+    st.throttle_flushes += c.throttle_flushes.load(std::memory_order_relaxed);
+    st.throttle_conflated += c.throttle_conflated.load(std::memory_order_relaxed);
     st.queued_bytes += s->queued_bytes.load(std::memory_order_relaxed);
     st.websockets += s->websockets.load(std::memory_order_relaxed);
     st.refused_total += s->refused_total.load(std::memory_order_relaxed);

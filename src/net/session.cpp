@@ -68,10 +68,14 @@ void Session::admit(bool client_known) {
 
 std::size_t Session::shard() const noexcept { return owner_.shard.index(); }
 
+detail::Group& Session::group_of(const Subscription& sub) const noexcept {
+  return detail::HubMembers::group_of(*sub.topic, owner_.shard.index(), sub.interval_ms);
+}
+
 void Session::set_group_index(const detail::Topic* t, std::size_t i) noexcept {
   for (auto& s : subs_)
     if (s.topic.get() == t) {
-      s.index = i;
+      s.index = static_cast<std::uint32_t>(i);
       return;
     }
 }
@@ -140,7 +144,7 @@ void Session::pull_due() {
   if (pulls_due_ == 0) return;
   BackpressureCounters counters;
   for (const auto& sub : subs_) {
-    auto& group = sub.topic->groups[owner_.shard.index()];
+    auto& group = group_of(sub);
     if (group.flagged[sub.index]) Session::pull(*sub.topic, group, sub.index, counters);  // not virtual
   }
   owner_.shard.add_counters(counters);
@@ -358,15 +362,16 @@ void Session::on_message(Opcode op, std::string_view payload) {
 void Session::leave(std::size_t k) {
   const auto t = subs_[k].topic;
   const std::size_t index = subs_[k].index;
-  auto& group = t->groups[owner_.shard.index()];
+  const std::uint32_t interval_ms = subs_[k].interval_ms;
+  auto& group = group_of(subs_[k]);
   if (group.flagged[index]) {
     BackpressureCounters counters;
     pull(*t, group, index, counters);
     owner_.shard.add_counters(counters);
   }
   // Swap-remove: the member that took our place learns its new index.
-  if (detail::Member* moved =
-          detail::HubMembers::unsubscribe(owner_.server.hub(), t, owner_.shard.index(), index, this, envelope_))
+  if (detail::Member* moved = detail::HubMembers::unsubscribe(owner_.server.hub(), t, owner_.shard.index(), index, this,
+                                                              envelope_, interval_ms))
     static_cast<Session*>(moved)->set_group_index(t.get(), index);
   subs_.erase(subs_.begin() + static_cast<std::ptrdiff_t>(k));
   owner_.subscriptions.fetch_sub(1, std::memory_order_relaxed);

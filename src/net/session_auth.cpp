@@ -126,7 +126,10 @@ bool Session::admit(const HttpRequest& req) {
       auto& st = auth_state();
       st.pending = true;
       st.deadline = Steady::now() + auth.auth_timeout;
-      if (auto topics = detail::query_param(req.query(), "subscribe")) st.deferred_subscribe = std::move(*topics);
+      if (auto topics = detail::query_param(req.query(), "subscribe")) {
+        st.deferred_subscribe = std::move(*topics);
+        st.deferred_options = url_subscribe_options(req);
+      }
     }
     return true;
   }
@@ -173,6 +176,7 @@ bool Session::on_auth_control(const detail::ControlRequest& req) {
   }
   std::string deferred = std::move(auth_state().deferred_subscribe);
   auth_state().deferred_subscribe.clear();
+  const std::string options = std::move(auth_state().deferred_options);
   const auto expires = r.identity.expires;
   std::string event = fmt::format(R"({{"event":"{}","sub":{})", op, detail::json_string(r.identity.user));
   if (expires) event += fmt::format(R"(,"exp":{})", unix_seconds(*expires));
@@ -184,7 +188,7 @@ bool Session::on_auth_control(const detail::ControlRequest& req) {
   while (!rest.empty() && state_ == State::open) {
     const auto comma = rest.find(',');
     if (const auto t = rest.substr(0, comma); !t.empty())
-      on_control(fmt::format(R"({{"op":"subscribe","args":[{}]}})", detail::json_string(t)));
+      on_control(fmt::format(R"({{"op":"subscribe","args":[{}]{}}})", detail::json_string(t), options));
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }

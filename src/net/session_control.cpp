@@ -40,6 +40,7 @@ void Session::on_control(detail::ControlParse& parsed) {
     case detail::ControlRequest::Op::ping: reply_event(R"({"event":"pong"})"); return;
     case detail::ControlRequest::Op::rpc: on_rpc(parsed.request); return;
     case detail::ControlRequest::Op::subscribe:
+      if (!interval_allowed(parsed.request.interval_ms)) return;
       for (const auto& t : parsed.request.args) {
         if (state_ != State::open) return;  // a reply past the queue's reserve closed it
         if (group_index_known(t)) {
@@ -53,7 +54,9 @@ void Session::on_control(detail::ControlParse& parsed) {
                       fmt::format("at most {} subscriptions per connection", options_.max_subscriptions));
           continue;
         }
-        detail::Recovery recovery{.snapshot = parsed.request.snapshot, .envelope = envelope_};
+        detail::Recovery recovery{.snapshot = parsed.request.snapshot,
+                                  .envelope = envelope_,
+                                  .interval_ms = static_cast<std::uint32_t>(parsed.request.interval_ms)};
         if (const auto* since = parsed.request.since_of(t)) {
           recovery.has_since = true;
           recovery.since = since->seq;
@@ -63,8 +66,13 @@ void Session::on_control(detail::ControlParse& parsed) {
         const detail::Requester requester = requester_of(id_, remote_);
         if (!join(t, recovery, replay, &requester)) continue;
         const auto name = detail::json_string(t);
-        reply_event(
-            fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
+        // A throttled client's ack says so: its seq jumps are conflation, not drops (docs/protocol.md).
+        if (recovery.interval_ms != 0)
+          reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{},"interval_ms":{}}})", name,
+                                  replay.seq, replay.epoch, recovery.interval_ms));
+        else
+          reply_event(
+              fmt::format(R"({{"event":"subscribe","arg":{},"seq":{},"epoch":{}}})", name, replay.seq, replay.epoch));
         if (parsed.request.presence) watch_presence(t);
         if (replay.resync)
           reply_event(fmt::format(R"({{"event":"resync","arg":{},"from":{},"first":{},"epoch":{}}})", name, replay.seq,
@@ -113,6 +121,23 @@ void Session::watch_presence(std::string_view topic) {
     reply_topic_error(detail::ControlError::too_many_subscriptions, topic, error);
 }
 
+// Throttling's bounds (Session::Options::min_interval, max_interval): checked once per subscribe.
+bool Session::interval_allowed(std::uint64_t interval_ms) {
+  if (interval_ms == 0) return true;
+  const auto min = static_cast<std::uint64_t>(options_.min_interval.count());
+  const auto max = static_cast<std::uint64_t>(options_.max_interval.count());
+  if (max == 0) {
+    reply_error(static_cast<int>(detail::ControlError::bad_interval), "throttling (interval_ms) is not served here");
+    return false;
+  }
+  if (interval_ms < min || interval_ms > max) {
+    reply_error(static_cast<int>(detail::ControlError::bad_interval),
+                fmt::format("interval_ms must be between {} and {}", min, max));
+    return false;
+  }
+  return true;
+}
+
 bool Session::group_index_known(std::string_view topic) const noexcept {
   for (const auto& s : subs_)
     if (s.topic->name == topic) return true;
@@ -150,12 +175,17 @@ bool Session::join(std::string_view topic, const detail::Recovery& recovery, det
       reply_topic_error(ControlError::too_many_topics, topic,
                         fmt::format("at most {} topics created per connection", limits.max_per_connection));
       return false;
+    case detail::SubscribeResult::too_many_intervals:
+      reply_topic_error(ControlError::bad_interval, topic,
+                        fmt::format("at most {} distinct interval_ms per topic",
+                                    owner_.server.hub().options().max_intervals_per_topic));
+      return false;
     case detail::SubscribeResult::address_limit:
       reply_topic_error(ControlError::too_many_topics, topic,
                         fmt::format("at most {} topics created per client address", limits.max_per_address));
       return false;
   }
-  subs_.push_back({std::move(t), index});
+  subs_.push_back({std::move(t), static_cast<std::uint32_t>(index), recovery.interval_ms});
   ever_subscribed_ = true;
   owner_.subscriptions.fetch_add(1, std::memory_order_relaxed);
   if (owner_.gateway) owner_.gateway->joined(*this, topic);

@@ -236,19 +236,30 @@ void Session::accept_websocket(const HttpRequest& req, std::span<const std::stri
     if (state_ == State::open) subscribe(t);
   // A client that still owes its auth message joins these once it authenticates (session_auth.cpp).
   if (auto topics = detail::query_param(req.query(), "subscribe"); topics && !auth_pending()) {
+    const std::string throttle = url_subscribe_options(req);
     std::string_view rest = *topics;
     while (!rest.empty() && state_ == State::open) {
       const auto comma = rest.find(',');
       const auto t = rest.substr(0, comma);
       if (!t.empty()) {
         // Same path as a JSON subscribe, so the client gets the same acks and errors.
-        on_control(fmt::format(R"({{"op":"subscribe","args":[{}]}})", detail::json_string(t)));
+        on_control(fmt::format(R"({{"op":"subscribe","args":[{}]{}}})", detail::json_string(t), throttle));
       }
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
     }
   }
   if (owner_.server.callbacks().on_open) owner_.server.callbacks().on_open(*this);
+}
+
+// ?interval_ms=N throttles the URL's topics (docs/protocol.md); anything but digits goes to the parser
+// as a string, which answers 4002, so nothing of the URL is ever spliced into the JSON unquoted.
+std::string Session::url_subscribe_options(const HttpRequest& req) {
+  const auto interval = detail::query_param(req.query(), "interval_ms");
+  if (!interval) return {};
+  const bool digits = !interval->empty() && interval->size() <= 12 &&
+                      std::all_of(interval->begin(), interval->end(), [](char c) { return c >= '0' && c <= '9'; });
+  return fmt::format(R"(,"interval_ms":{})", digits ? *interval : detail::json_string(*interval));
 }
 
 }  // namespace fanout

@@ -82,6 +82,12 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
                               stat(&S::write_stalls)));
   out.push_back(r.add_counter("fanout_gather_writes_total", "Gather-writes (syscalls) that carried data", labels,
                               stat(&S::writes)));
+  out.push_back(r.add_counter("fanout_throttle_flushes_total",
+                              "Ticks of throttled lanes (topic, shard, interval) that carried frames", labels,
+                              stat(&S::throttle_flushes)));
+  out.push_back(r.add_counter("fanout_throttle_conflated_total",
+                              "Frames replaced by a newer one of the same key in a throttled lane", labels,
+                              stat(&S::throttle_conflated)));
   // Connection limits and per-client bounds (docs/security.md).
   out.push_back(r.add_gauge("fanout_connections_max", "The connection limit in force (max_connections)", labels,
                             stat(&S::max_connections)));

@@ -315,6 +315,12 @@ int main(int argc, char** argv) {
         opt.session.rpc_timeout = ms(i);
       else if (a == "--max-subscriptions")
         opt.session.max_subscriptions = static_cast<std::size_t>(num(i));
+      else if (a == "--min-interval-ms")  // throttled subscriptions ("interval_ms")
+        opt.session.min_interval = ms(i);
+      else if (a == "--max-interval-ms")
+        opt.session.max_interval = ms(i);
+      else if (a == "--max-intervals-per-topic")
+        hub_opt.max_intervals_per_topic = static_cast<std::size_t>(num(i));
       else if (a == "--client-topics") {
         // The fan-out tests subscribe before the first publish: this server lets clients create topics
         // unless told `deny` (the library's default; `declare` then makes topics exist).
@@ -464,11 +470,11 @@ int main(int argc, char** argv) {
     } else if (cmd == "stats") {
       const auto s = server.stats();
       say(fmt::format(
-          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{},"queue_budget_bytes":{},"queue_memory_bytes":{},"queue_slot_bytes":{},"frame_bytes":{},"budget_dropped":{},"budget_disconnected":{},"budget_cap_frames":{}}})",
+          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{},"queue_budget_bytes":{},"queue_memory_bytes":{},"queue_slot_bytes":{},"frame_bytes":{},"budget_dropped":{},"budget_disconnected":{},"budget_cap_frames":{},"throttle_flushes":{},"throttle_conflated":{}}})",
           s.sessions, s.subscriptions, hub.topic_count(), hub.duplicates(), hub.published(), s.deliveries, s.writes,
           s.write_stalls, s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
           mallinfo2().uordblks, s.queue_budget_bytes, s.queue_memory_bytes, s.queue_slot_bytes, s.frame_bytes,
-          s.budget_dropped, s.budget_disconnected, s.budget_cap_frames));
+          s.budget_dropped, s.budget_disconnected, s.budget_cap_frames, s.throttle_flushes, s.throttle_conflated));
     } else if (cmd == "deflate-stats") {  // permessage-deflate compress-once (process-wide)
       const auto& d = fanout::detail::deflate_stats();
       say(fmt::format(R"(deflate {{"compressions":{},"bytes_saved":{},"raced":{}}})", d.compressions.load(),

@@ -392,6 +392,7 @@ class Child {
         if (s) path.push_back(',');
         append_url_component(path, plan_.names[plan_.gid(c.base, s)]);
       }
+      if (o_.interval_ms) path += fmt::format("&interval_ms={}", o_.interval_ms);
     }
     const std::string req = fmt::format(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -473,6 +474,7 @@ class Child {
         }
         payload += "}";
       }
+      if (o_.interval_ms) fmt::format_to(std::back_inserter(payload), ",\"interval_ms\":{}", o_.interval_ms);
       payload += "}";
       send_frame(i, 0x1, payload.data(), payload.size());
       if (c.fd < 0) return;

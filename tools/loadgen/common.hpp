@@ -55,6 +55,7 @@ struct Options {
   unsigned topics_per_conn = 0;     // with topic_count: K out of t0..t{M-1}, round-robin
   unsigned topic_count = 0;
   bool url_mode = false;
+  uint64_t interval_ms = 0;  // > 0: throttled subscriptions ("interval_ms" / ?interval_ms=)
   double duration_s = 10;
   bool duration_given = false;
   bool has_expect = false;

@@ -10,6 +10,7 @@
 //                  [--tls [--tls-ca-file CA]]   (wss: OpenSSL per connection, no verification without a CA)
 //                  [--deflate]   (offers permessage-deflate; bytes_received counts what the socket carried)
 //                  [--uid-prefix P] [--rpc-rate R]   (two-way: ?uid=P<i>, R rpc requests/s per connection)
+//                  [--interval-ms N]   (throttled subscriptions: at most one update per key per N ms)
 //   fanout-loadgen --self-test [--connections 100] [--duration-s 5] [--self-test-bytes 128]
 //                  [--self-test-batch 64] [other flags]
 //
@@ -77,6 +78,7 @@ void print_usage() {
              "         [--storm-at-s S]   (all connections drop at S and recover with since)\n"
              "         [--no-wait-acks] [--tls [--tls-ca-file CA]] [--deflate]\n"
              "         [--uid-prefix P] [--rpc-rate R]\n"
+             "         [--interval-ms N]\n"
              "       fanout-loadgen --self-test [--connections N] [--duration-s S] [--self-test-bytes B]\n"
              "         [--self-test-batch N]\n");
 }
@@ -200,6 +202,8 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--tls-ca-file") {
       o.tls_ca_file = val();
       o.tls = true;
+    } else if (a == "--interval-ms") {
+      o.interval_ms = static_cast<uint64_t>(to_double(a, val()));
     } else if (a == "--uid-prefix") {
       o.uid_prefix = val();
     } else if (a == "--rpc-rate") {
@@ -592,6 +596,7 @@ int run(Options o) {
   out("topics", num(plan.names.size()));
   out("topics_per_connection", num(plan.per_conn));
   out("subscribe_mode", o.url_mode ? "\"url\"" : "\"json\"");
+  out("interval_ms", num(o.interval_ms));
   out("connect_ms", fix(connect_ms, 1));
   out("duration_s", fix(run_s, 3));
   out("messages_received", num(msgs));

@@ -28,6 +28,9 @@ enum class ControlError : int {
   app_failed = 4500,     // the application threw, or answered an rpc with text that is not JSON
   not_served = 4501,     // an op this server does not serve (rpc without on_rpc, presence without a Gateway)
   rpc_timeout = 4504,    // no answer within Session::Options::rpc_timeout
+  // Throttling ("interval_ms"), after HTTP's 422: an interval outside Session::Options::min_interval..
+  // max_interval, or one distinct interval too many for a topic (Hub::Options::max_intervals_per_topic).
+  bad_interval = 4422,
 };
 
 /// The longest rpc "id" (as JSON text) a session keeps while the rpc waits for its answer.
@@ -44,13 +47,14 @@ struct ControlRequest {
   enum class Op { subscribe, unsubscribe, ping, auth, refresh, presence, rpc };
   Op op = Op::ping;
   std::vector<std::string> args;
-  std::vector<Since> since;  // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
-  bool snapshot = false;     // subscribe: {"snapshot":true} sends the latest value per key first
-  std::string token;         // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
-  bool presence = false;     // subscribe: {"presence":true} also sends the topic's join/leave events
-  std::string id;            // rpc: "id" as JSON text (a number or a string)
-  std::string data;          // rpc: "data" as the client wrote it ("null" when absent)
-  std::string method;        // rpc: "method" when a string
+  std::vector<Since> since;       // subscribe: {"since":{"t":120}} or {"since":{"t":{"seq":120,"epoch":E}}}
+  bool snapshot = false;          // subscribe: {"snapshot":true} sends the latest value per key first
+  std::string token;              // auth, refresh: the JWT; subscribe: a per-topic subscribe token (optional)
+  bool presence = false;          // subscribe: {"presence":true} also sends the topic's join/leave events
+  std::uint64_t interval_ms = 0;  // subscribe: {"interval_ms":N} throttles live messages; 0: not throttled
+  std::string id;                 // rpc: "id" as JSON text (a number or a string)
+  std::string data;               // rpc: "data" as the client wrote it ("null" when absent)
+  std::string method;             // rpc: "method" when a string
 
   const Since* since_of(std::string_view topic) const noexcept {
     for (const auto& s : since)

@@ -22,6 +22,7 @@ struct SessionAuth {
   bool warned = false;
   bool pending = false;            // no token yet, and anonymous access is off
   std::string deferred_subscribe;  // ?subscribe= of a pending connection: joined once it authenticates
+  std::string deferred_options;    // and the URL's options for it (Session::url_subscribe_options)
 };
 
 }  // namespace fanout::detail

@@ -30,6 +30,8 @@ struct ShardCounters {
   std::atomic<std::uint64_t> write_timeouts{0};       // a write blocked longer than write_timeout
   std::atomic<std::uint64_t> writes{0};               // gather-writes (syscalls) that carried data
   std::atomic<std::uint64_t> write_stalls{0};         // the socket was full: waited for writability
+  std::atomic<std::uint64_t> throttle_flushes{0};     // ticks of throttled lanes that carried frames (lane.hpp)
+  std::atomic<std::uint64_t> throttle_conflated{0};   // frames a lane's newer frame of the same key replaced
   /// Seconds from Hub::publish to the gather-write carrying the frame, one sample per write (its
   /// first frame, the oldest), not per delivery.
   Histogram publish_to_write{Histogram::latency_bounds()};
@@ -56,9 +58,12 @@ inline void sample_write(ShardCounters& counters, std::int64_t published_ns) noe
   counters.publish_to_write.observe(static_cast<double>(steady_now_ns() - published_ns) * 1e-9);
 }
 
+class Throttle;
+
 class Shard {
  public:
   Shard(asio::io_context& ioc, std::size_t index);
+  ~Shard();
 
   asio::io_context& context() noexcept { return ioc_; }
   std::size_t index() const noexcept { return index_; }
@@ -66,6 +71,11 @@ class Shard {
   /// Moves the frames waiting in the topic's Group::pending into its log on this shard and flags
   /// the members that will pull them (group.hpp). Shard thread only.
   void deliver_pending(Topic& topic);
+  /// After frames were appended to `group`'s log (a publish, or a throttled lane's tick): flags the
+  /// members that will pull them, hands them now to those that cannot wait, bounds the log.
+  void walk(Topic& topic, Group& group);
+  /// Throttled delivery on this shard (throttle.hpp), made at the first throttled subscription.
+  Throttle& throttle();
   /// Adds what policies did outside deliver() (replays at subscribe). Shard thread only.
   void add_counters(const BackpressureCounters& c) noexcept;
   /// Schedules `s` for a gather-write at the end of this loop turn. Shard thread only.
@@ -96,6 +106,7 @@ class Shard {
   std::unique_ptr<std::byte[]> read_buffer_;
   std::unique_ptr<std::byte[]> write_buffer_;
   Poller poller_;
+  std::unique_ptr<Throttle> throttle_;
   std::vector<PendingFrame> batch_;  // taken from a Group::pending; swapped, so both keep their capacity
   std::vector<Member*> dirty_;
   std::size_t flush_pos_ = 0;  // next dirty_ entry to write in the current pass

@@ -13,6 +13,7 @@
 
 #include "fanout/detail/group.hpp"
 #include "fanout/detail/history.hpp"
+#include "fanout/detail/lane.hpp"
 #include "fanout/frame.hpp"
 #include "fanout/hub.hpp"
 
@@ -52,7 +53,12 @@ inline std::uint64_t next_topic_id() noexcept {
 struct Topic {
   Topic(std::string n, std::size_t shards, HistoryLimits l, const fanout::Group::Limits& group_limits, std::uint64_t e,
         std::shared_ptr<std::atomic<std::int64_t>> total)
-      : name(std::move(n)), epoch(e), groups(new Group[shards]), limits(l), history_total(std::move(total)) {
+      : name(std::move(n)),
+        epoch(e),
+        groups(new Group[shards]),
+        lanes(new std::unique_ptr<Lane>[shards]),
+        limits(l),
+        history_total(std::move(total)) {
     for (std::size_t i = 0; i < shards; ++i) groups[i].limits = group_limits;
   }
   ~Topic() {
@@ -70,6 +76,8 @@ struct Topic {
   /// Members over all shards.
   std::atomic<std::int64_t> members{0};
   std::unique_ptr<Group[]> groups;
+  /// Per shard, the throttled members' lanes, one per distinct interval (lane.hpp); shard thread only.
+  std::unique_ptr<std::unique_ptr<Lane>[]> lanes;
 
   // ---- guarded by the hub's mutex ----
   TopicOrigin origin = TopicOrigin::publisher;
@@ -98,19 +106,21 @@ struct Topic {
 enum class SubscribeResult {
   ok,
   invalid_topic,
-  unknown_topic,     // clients may not create topics (ClientTopics::allow), and nobody knows this one
-  too_many_topics,   // max_topics (the application's join) or ClientTopics::max_topics
-  connection_limit,  // ClientTopics::max_per_connection
-  address_limit,     // ClientTopics::max_per_address
+  unknown_topic,       // clients may not create topics (ClientTopics::allow), and nobody knows this one
+  too_many_topics,     // max_topics (the application's join) or ClientTopics::max_topics
+  connection_limit,    // ClientTopics::max_per_connection
+  address_limit,       // ClientTopics::max_per_address
+  too_many_intervals,  // Hub::Options::max_intervals_per_topic distinct intervals on this shard already
 };
 
 /// What a subscriber asks for besides live messages.
 struct Recovery {
   bool has_since = false;
-  std::uint64_t since = 0;  // replay messages with seq > since
-  std::uint64_t epoch = 0;  // 0: not given; another epoch than the topic's forces a resync
-  bool snapshot = false;    // latest value per key first
-  bool envelope = false;    // the frames wanted are envelopes
+  std::uint64_t since = 0;        // replay messages with seq > since
+  std::uint64_t epoch = 0;        // 0: not given; another epoch than the topic's forces a resync
+  bool snapshot = false;          // latest value per key first
+  bool envelope = false;          // the frames wanted are envelopes
+  std::uint32_t interval_ms = 0;  // > 0: live frames at most once per key per interval (lane.hpp)
 };
 
 /// What the subscriber gets before live messages, in order.
@@ -135,9 +145,16 @@ struct HubMembers {
   }
   /// Removes `s`, at `index` in the member list; `topic` is the record subscribe() gave. Returns the
   /// member moved into place `index` (it must learn its new place), or nullptr.
+  /// `interval_ms`: the subscription's (Recovery::interval_ms), 0 when not throttled.
   static Member* unsubscribe(Hub& hub, const std::shared_ptr<Topic>& topic, std::size_t shard, std::size_t index,
-                             Member* s, bool envelope) {
-    return hub.unsubscribe(topic, shard, index, s, envelope);
+                             Member* s, bool envelope, std::uint32_t interval_ms = 0) {
+    return hub.unsubscribe(topic, shard, index, s, envelope, interval_ms);
+  }
+  /// The group a member subscribed with `interval_ms` belongs to on `shard` (its lane's, when throttled).
+  static Group& group_of(Topic& topic, std::size_t shard, std::uint32_t interval_ms) noexcept {
+    if (interval_ms != 0)
+      if (Lane* lane = find_lane(topic.lanes[shard], interval_ms)) return lane->group;
+    return topic.groups[shard];
   }
 };
 
