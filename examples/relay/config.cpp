@@ -329,6 +329,9 @@ const Keys<SessionOptions> k_limits = {
     {"max_interval_ms", millis(&SessionOptions::max_interval)},
     {"max_delta_keys", integer(0, k_int_max, &SessionOptions::max_delta_keys)},
     {"drop_notice_interval_ms", millis(&SessionOptions::drop_notice_interval)},
+    // permessage-deflate to clients, compressed once per message (docs/protocol.md, "Compression").
+    {"permessage_deflate", value<bool>(&SessionOptions::permessage_deflate)},
+    {"deflate_threshold_bytes", integer(0, k_int_max, &SessionOptions::deflate_threshold)},
     {"policy",
      [](const toml::node& n, const Where& w, SessionOptions& s) {
        if (auto name = value_of<std::string>(n, w); !name.empty()) s.policy = fanout::policy_by_name(name);

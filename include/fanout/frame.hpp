@@ -70,6 +70,13 @@ class FANOUT_API Frame {
   std::uint64_t delta_base() const noexcept { return delta_base_; }
   const Frame* full() const noexcept { return full_ ? full_ : this; }
 
+  /// The permessage-deflate form of this text or binary frame (RSV1 set, payload compressed with no
+  /// context, RFC 7692), made once by its first caller and kept for every later one: compress-once for
+  /// all clients that negotiated it. Null when not worth it (payload under `threshold` bytes, or not
+  /// smaller compressed) or while another thread is making it: the caller then sends this frame,
+  /// as RSV1 clear is legal on any message. Lives as long as this frame.
+  const Frame* deflated(std::size_t threshold) const noexcept;
+
   /// Writes the header of an unmasked FIN frame into `out` (at least 10 bytes); returns its length.
   static std::size_t encode_header(Opcode op, std::uint64_t payload_size, std::byte* out) noexcept;
 
@@ -86,6 +93,8 @@ class FANOUT_API Frame {
 
   std::atomic<std::uint32_t> refs_{1};
   mutable std::atomic<std::int64_t> published_ns_{0};  // a timestamp, not content: set by publish
+  // deflated(): 0 not tried, 1 being made, 2 not worth it, else the compressed Frame (one reference).
+  mutable std::atomic<std::uintptr_t> deflated_{0};
   std::uint32_t size_;
   std::uint8_t header_size_;
   Opcode opcode_;

@@ -110,6 +110,12 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
     // "drop_notices":true subscriptions: at most one {"event":"dropped"} per topic per interval, each
     // counting every frame dropped since the last (docs/protocol.md, "Drop notices").
     std::chrono::milliseconds drop_notice_interval = std::chrono::seconds(1);
+
+    // ---- permessage-deflate (RFC 7692; docs/protocol.md, "Compression"). Clients that offer it get
+    // topic messages compressed once per message for all of them (no context takeover); the inflated
+    // size of a compressed client message is bounded by max_message_bytes (1009 past it).
+    bool permessage_deflate = true;       // negotiate it with clients that offer it
+    std::size_t deflate_threshold = 256;  // payloads smaller than this go uncompressed (RSV1 clear)
   };
 
   using State = SessionState;  // handshake, open, closing, closed (session_state.hpp)
@@ -131,6 +137,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   /// subscribe, a topic that does not exist is created (as a publisher's would be). Returns false
   /// (with no effect) when refused.
   bool subscribe(std::string_view topic);
+  /// True when the client negotiated permessage-deflate (Options::permessage_deflate).
+  bool deflate() const noexcept { return deflate_; }
   /// True when this client gets envelopes ({"topic":..,"seq":..,"data":..}) instead of verbatim messages.
   bool envelope() const noexcept { return envelope_; }
   bool unsubscribe(std::string_view topic);
@@ -204,7 +212,8 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   bool admit_at_head_ : 1 = false;    // a trusted proxy's X-Forwarded-For names the client
   bool connect_pending_ : 1 = false;  // on_connect has not decided yet: the upgrade (and reading) waits
   bool abort_close_ = false;          // close_transport resets: what the kernel still buffers is dropped
-  bool proxy_pending_ = false;        // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
+  bool proxy_pending_ : 1 = false;    // a trusted proxy's PROXY header comes first (into Custom::proxy_header)
+  bool deflate_ : 1 = false;          // permessage-deflate negotiated: compressed frames out, RSV1 in
   std::uint8_t refusal_ = 0;          // a connection limit refused this one (detail::Refusal): 503
   // Two flags above share a byte so that this fits before owner_ (Session under 256 bytes).
   std::uint32_t index_in_owner_ = 0;  // in ServerShard's session list

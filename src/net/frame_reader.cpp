@@ -1,6 +1,9 @@
 #include "fanout/detail/frame_reader.hpp"
 
 #include <openssl/rand.h>
+
+#include "fanout/detail/inflater.hpp"
+
 #include <wslay/wslay.h>
 
 #include <algorithm>
@@ -8,6 +11,16 @@
 #include <new>
 
 namespace fanout::detail {
+namespace {
+using InflateResult = Inflater::Result;
+InflateResult inflate_message(std::string_view in, std::size_t limit, std::string& out) {
+  try {
+    return thread_inflater().inflate(in, limit, out);
+  } catch (const std::bad_alloc&) {
+    return InflateResult::too_big;  // inside a wslay callback: no exception may cross C
+  }
+}
+}  // namespace
 
 void FrameReader::Boundary::feed(const std::byte* p, std::size_t n) noexcept {
   while (n > 0) {
@@ -41,7 +54,8 @@ void FrameReader::Boundary::feed(const std::byte* p, std::size_t n) noexcept {
   }
 }
 
-FrameReader::FrameReader(std::size_t max_message_bytes, Role role) {
+FrameReader::FrameReader(std::size_t max_message_bytes, Role role, bool deflate)
+    : max_message_bytes_(max_message_bytes), inflate_(deflate) {
   static constexpr wslay_event_callbacks callbacks{
       [](wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) -> ssize_t {
         auto& r = *static_cast<FrameReader*>(user);
@@ -66,9 +80,24 @@ FrameReader::FrameReader(std::size_t max_message_bytes, Role role) {
       nullptr,
       nullptr,
       nullptr,
-      [](wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
+      [](wslay_event_context_ptr ctx, const wslay_event_on_msg_recv_arg* arg, void* user) {
         auto& r = *static_cast<FrameReader*>(user);
         const auto op = static_cast<Opcode>(arg->opcode);
+        if ((arg->rsv & WSLAY_RSV1_BIT) && r.inflate_) {
+          // Compressed (RFC 7692) with no context: only data messages may be; inflated within the message
+          // bound. (A reader that keeps context, the upstream's, calls allow_rsv1 and inflates itself.)
+          if (op != Opcode::text && op != Opcode::binary) {
+            r.protocol_error_ = true;
+            return;
+          }
+          std::string inflated;
+          const std::string_view in(reinterpret_cast<const char*>(arg->msg), arg->msg_length);
+          switch (inflate_message(in, r.max_message_bytes_, inflated)) {
+            case InflateResult::ok: r.messages_.push_back(Message{op, std::move(inflated)}); return;
+            case InflateResult::too_big: wslay_event_queue_close(ctx, 1009, nullptr, 0); return;
+            case InflateResult::corrupt: wslay_event_queue_close(ctx, 1007, nullptr, 0); return;
+          }
+        }
         // A close payload of one byte cannot hold a status code (RFC 6455 5.5.1).
         if (op == Opcode::close && arg->msg_length == 1) r.protocol_error_ = true;
         if (op == Opcode::ping) ++r.pings_;
@@ -82,6 +111,7 @@ FrameReader::FrameReader(std::size_t max_message_bytes, Role role) {
                                       : wslay_event_context_client_init(&ctx_, &callbacks, this);
   if (rv != 0) throw std::bad_alloc();
   wslay_event_config_set_max_recv_msg_length(ctx_, max_message_bytes);
+  if (deflate) wslay_event_config_set_allowed_rsv_bits(ctx_, WSLAY_RSV1_BIT);
 }
 
 FrameReader::~FrameReader() {

@@ -120,6 +120,10 @@ bool Session::enqueue(FrameRef frame, const detail::Topic& topic, BackpressureCo
     DropObserver* o;
     ~Restore() { c.observer = o; }
   } restore{counters, observer};
+  // Compressed once for every client that negotiated it (Frame::deflated); RSV1 clear when not worth it.
+  // Delta forms stay as they are: the write picks their delta or full message (session_delta.hpp).
+  if (deflate_ && !frame->delta_form())
+    if (const Frame* d = frame->deflated(options_.deflate_threshold)) frame = FrameRef::share(d);
   const OverflowContext context{.topic = topic.name,
                                 .topic_id = topic.id,
                                 .key_hash = frame->key_hash(),
@@ -308,7 +312,7 @@ void Session::on_read_end() {
 
 bool Session::on_ws_bytes(std::span<const std::byte> data) {
   // The reader (and wslay's input buffer) lives only while a frame or message is half-received.
-  if (!ws_) ws_ = std::make_unique<detail::FrameReader>(options_.max_message_bytes);
+  if (!ws_) ws_ = std::make_unique<detail::FrameReader>(options_.max_message_bytes, detail::FrameReader::Role::server, bool{deflate_});
   const bool framed = ws_->feed(data);
   if (state_ == State::closed) return false;
   if (!framed) {

@@ -1,5 +1,6 @@
 // The HTTP side of a session: what the HandshakeReader decided, acted on (answers, routes, the upgrade).
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -8,6 +9,7 @@
 #include "fanout/detail/handshake.hpp"
 #include "fanout/detail/handshake_reader.hpp"
 #include "fanout/detail/json.hpp"
+#include "fanout/detail/permessage_deflate.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/detail/session_app.hpp"   // Session::Custom owns one
 #include "fanout/detail/session_auth.hpp"  // Session::Custom owns one
@@ -195,6 +197,18 @@ void Session::answer_http(int status, std::string_view reason, std::string_view 
   schedule_flush();
 }
 
+namespace {
+/// Every Sec-WebSocket-Extensions value, joined as one list (a client may send the header twice).
+std::string offered_extensions(const HttpRequest& req) {
+  std::string all;
+  constexpr std::string_view k_name = "sec-websocket-extensions";
+  const auto same = [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; };
+  for (const auto& [name, value] : req.headers())
+    if (std::ranges::equal(name, k_name, same)) (all += all.empty() ? "" : ",") += value;
+  return all;
+}
+}  // namespace
+
 void Session::accept_websocket(const HttpRequest& req, std::span<const std::string> app_topics) {
   if (owner_.gateway && !owner_.gateway->may_open(*this)) {
     // The user's connections are at the gateway's max_connections_per_user: capacity, so 503.
@@ -207,10 +221,14 @@ void Session::accept_websocket(const HttpRequest& req, std::span<const std::stri
   // A browser that offers subprotocols (e.g. "fanout.v1" beside "bearer.<token>", auth.hpp) fails the
   // connection unless one is echoed.
   const bool protocol = req.header_has_token("Sec-WebSocket-Protocol", "fanout.v1");
+  const std::string extensions =
+      options_.permessage_deflate ? detail::negotiate_permessage_deflate(offered_extensions(req)) : std::string();
+  deflate_ = !extensions.empty();
   const auto head = fmt::format(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
-      "{}\r\n{}\r\n",
-      accept, protocol ? "Sec-WebSocket-Protocol: fanout.v1\r\n" : "");
+      "{}\r\n{}{}{}{}\r\n",
+      accept, protocol ? "Sec-WebSocket-Protocol: fanout.v1\r\n" : "", deflate_ ? "Sec-WebSocket-Extensions: " : "",
+      extensions, deflate_ ? "\r\n" : "");
   queue_.push_control(Frame::make_raw(std::as_bytes(std::span(head))));
   state_ = State::open;
   state_since_ = std::chrono::steady_clock::now();  // subscribe_timeout counts from here

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "fanout/detail/deflate_stats.hpp"
 #include "fanout/hub.hpp"
 #include "fanout/router.hpp"
 #include "fanout/server.hpp"
@@ -117,6 +118,18 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   out.push_back(r.add_counter("fanout_drop_notices_total",
                               "{\"event\":\"dropped\"} notices sent to clients that asked for them", labels,
                               stat(&S::drop_notices)));
+  // permessage-deflate compress-once (docs/protocol.md, "Compression"): process-wide, once per message.
+  out.push_back(r.add_counter(
+      "fanout_deflate_compressions_total",
+      "Messages compressed for permessage-deflate clients (once each, not per client)", labels,
+      [] { return static_cast<double>(detail::deflate_stats().compressions.load(std::memory_order_relaxed)); }));
+  out.push_back(r.add_counter(
+      "fanout_deflate_bytes_saved_total", "Frame bytes compression spared, per message (not per client)", labels,
+      [] { return static_cast<double>(detail::deflate_stats().bytes_saved.load(std::memory_order_relaxed)); }));
+  out.push_back(r.add_counter(
+      "fanout_deflate_raced_total",
+      "Deliveries to deflate clients sent uncompressed because another shard was compressing the message", labels,
+      [] { return static_cast<double>(detail::deflate_stats().raced.load(std::memory_order_relaxed)); }));
   out.push_back(r.add_histogram("fanout_publish_to_write_seconds",
                                 "Time from Hub::publish to the gather-write carrying the frame (one sample per write)",
                                 labels, [&server] { return server.publish_to_write_latency(); }));

@@ -1,4 +1,5 @@
 // fanout-test-server: a server driven through stdin, used by the integration tests (README.md here).
+#include <fanout/detail/deflate_stats.hpp>
 #include <fanout/fanout.hpp>
 #include <fanout/gateway.hpp>
 #include <fanout/http.hpp>
@@ -53,6 +54,14 @@ struct Publisher {
   fanout::Hub& hub;
   std::mutex mutex;
   std::map<std::string, std::uint64_t> seqs;
+  bool market_pad = false;  // --pad market
+  std::uint64_t rng_state = 88172645463325252ull;
+  std::uint64_t rng() {  // xorshift: reproducible payloads
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+  }
 
   // Under the lock, so the payload's seq and the hub's agree even with several publishing threads.
   std::uint64_t publish_one(const std::string& topic, std::size_t bytes, const std::string& key = {}) {
@@ -61,7 +70,14 @@ struct Publisher {
     std::string msg = fmt::format(R"({{"seq":{},"ts":{},"topic":"{}",)", seq, now_us(), topic);
     if (!key.empty()) msg += fmt::format(R"("key":"{}",)", key);
     msg += R"("pad":")";
-    if (msg.size() + 2 < bytes) msg.append(bytes - msg.size() - 2, 'x');
+    if (market_pad && msg.size() + 2 < bytes) {
+      // Price levels with random digits (bench/run deflate): compresses like market data, not like 'xxx'.
+      while (msg.size() + 2 < bytes)
+        msg += fmt::format("{}.{}:{}.{:04},", 60000 + rng() % 999, rng() % 10, rng() % 9, rng() % 10000);
+      msg.resize(bytes - 2);
+    } else if (msg.size() + 2 < bytes) {
+      msg.append(bytes - msg.size() - 2, 'x');
+    }
     msg += "\"}";
     hub.publish(topic, msg, fanout::Hub::PublishOptions{.key = key});
     return seq;
@@ -243,6 +259,7 @@ int main(int argc, char** argv) {
   auto num = [&](int& i) { return std::stoll(argv[++i]); };
   auto ms = [&](int& i) { return std::chrono::milliseconds(num(i)); };
   bool demo_connect_on = false, demo_rpc_on = false, demo_echo_on = false;
+  bool market_pad = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
@@ -270,6 +287,12 @@ int main(int argc, char** argv) {
         opt.queue_budget_bytes = static_cast<std::size_t>(num(i));
       else if (a == "--max-message-bytes")
         opt.session.max_message_bytes = static_cast<std::size_t>(num(i));
+      else if (a == "--pad")  // "market": payload padding like price levels; else 'x's
+        market_pad = std::string(argv[++i]) == "market";
+      else if (a == "--deflate")  // 0: no permessage-deflate (negotiated with clients that offer it by default)
+        opt.session.permessage_deflate = num(i) != 0;
+      else if (a == "--deflate-threshold")
+        opt.session.deflate_threshold = static_cast<std::size_t>(num(i));
       else if (a == "--handshake-timeout-ms")
         opt.handshake_timeout = ms(i);
       else if (a == "--ping-interval-ms")
@@ -378,6 +401,7 @@ int main(int argc, char** argv) {
   say(fmt::format("port={}", server.port()));
 
   Publisher pub{hub, {}, {}};
+  pub.market_pad = market_pad;
   std::vector<std::thread> background;
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -453,6 +477,10 @@ int main(int argc, char** argv) {
           s.write_stalls, s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
           mallinfo2().uordblks, s.queue_budget_bytes, s.queue_memory_bytes, s.queue_slot_bytes, s.frame_bytes,
           s.budget_dropped, s.budget_disconnected, s.budget_cap_frames, s.throttle_flushes, s.throttle_conflated));
+    } else if (cmd == "deflate-stats") {  // permessage-deflate compress-once (process-wide)
+      const auto& d = fanout::detail::deflate_stats();
+      say(fmt::format(R"(deflate {{"compressions":{},"bytes_saved":{},"raced":{}}})", d.compressions.load(),
+                      d.bytes_saved.load(), d.raced.load()));
     } else if (cmd == "quit") {
       break;
     } else if (!cmd.empty()) {

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include "common.hpp"
 #include "histogram.hpp"
@@ -173,6 +174,9 @@ class Child {
   static constexpr size_t k_scratch = 256 * 1024;
   static constexpr size_t k_min_read = 64 * 1024;
   static constexpr uint64_t k_max_frame = 256ull << 20;
+  z_stream z_{};  // --deflate: one inflate stream per process, reset per message
+  bool z_ready_ = false;
+  std::string inflated_;
   static constexpr uint32_t k_no_slot = UINT32_MAX;
   static constexpr uint64_t k_tick_ns = 50'000'000;
 
@@ -392,8 +396,9 @@ class Child {
     }
     const std::string req = fmt::format(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: fanout-loadgen\r\n\r\n",
-        path, t_.host_header, k64);
+        "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\nUser-Agent: fanout-loadgen\r\n{}\r\n",
+        path, t_.host_header, k64,
+        o_.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "");
     update_mask(i);
     send_bytes(i, req.data(), req.size());
   }
@@ -748,6 +753,15 @@ class Child {
       case 0x1:
       case 0x2:
         if (!fin) ++fragmented_;
+        if (b0 & 0x40) {  // permessage-deflate (--deflate): the client's cost, one inflate per message
+          if (!inflate(payload, n)) {
+            ++protocol_errors_;
+            fail_or_close(i, "protocol:inflate");
+            break;
+          }
+          on_message(i, inflated_.data(), inflated_.size());
+          break;
+        }
         on_message(i, payload, n);
         break;
       case 0x8: on_close_frame(i, payload, n); break;
@@ -761,6 +775,34 @@ class Child {
         fail_or_close(i, "protocol:bad_opcode");
         break;
     }
+  }
+
+  // Inflates one RSV1 message into inflated_ with a fresh context (the server answers
+  // server_no_context_takeover); false when corrupt.
+  bool inflate(const char* p, size_t n) {
+    if (!z_ready_) {
+      if (inflateInit2(&z_, -15) != Z_OK) return false;
+      z_ready_ = true;
+    }
+    static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};
+    inflated_.clear();
+    bool ok = true;
+    for (auto [in, len] : {std::pair{reinterpret_cast<const unsigned char*>(p), n}, std::pair{tail, size_t{4}}}) {
+      z_.next_in = const_cast<unsigned char*>(in);
+      z_.avail_in = static_cast<uInt>(len);
+      while (ok && z_.avail_in > 0) {
+        char out[16384];
+        z_.next_out = reinterpret_cast<unsigned char*>(out);
+        z_.avail_out = sizeof out;
+        const int rc = ::inflate(&z_, Z_SYNC_FLUSH);
+        inflated_.append(out, sizeof out - z_.avail_out);
+        if (rc == Z_STREAM_END) break;
+        if (rc != Z_OK && rc != Z_BUF_ERROR) ok = false;
+        if (rc == Z_BUF_ERROR) break;
+      }
+    }
+    inflateReset(&z_);
+    return ok;
   }
 
   void on_message(uint32_t i, const char* p, size_t n) {

@@ -77,6 +77,7 @@ struct Options {
   double rpc_rate = 0;      // per connection: {"op":"rpc"} requests/s after the start; their round trip
                             // (reply time minus the ts the request carried) is latency_us.rpc
   bool tls = false;         // wss: TLS (OpenSSL) on every connection
+  bool deflate = false;     // offer permessage-deflate; inflate RSV1 messages (no context) before parsing
   std::string tls_ca_file;  // verify the server against this CA; none: no verification (benchmarks)
   bool self_test = false;
   unsigned self_test_bytes = 128;

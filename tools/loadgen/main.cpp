@@ -8,6 +8,7 @@
 //                  [--json-out FILE] [--ready-file FILE] [--max-inflight N]
 //                  [--setup-timeout-s S] [--no-wait-acks]
 //                  [--tls [--tls-ca-file CA]]   (wss: OpenSSL per connection, no verification without a CA)
+//                  [--deflate]   (offers permessage-deflate; bytes_received counts what the socket carried)
 //                  [--uid-prefix P] [--rpc-rate R]   (two-way: ?uid=P<i>, R rpc requests/s per connection)
 //                  [--interval-ms N]   (throttled subscriptions: at most one update per key per N ms)
 //   fanout-loadgen --self-test [--connections 100] [--duration-s 5] [--self-test-bytes 128]
@@ -75,7 +76,7 @@ void print_usage() {
              "         [--src-count 250] [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]\n"
              "         [--json-out FILE] [--ready-file FILE] [--max-inflight N] [--setup-timeout-s S]\n"
              "         [--storm-at-s S]   (all connections drop at S and recover with since)\n"
-             "         [--no-wait-acks] [--tls [--tls-ca-file CA]]\n"
+             "         [--no-wait-acks] [--tls [--tls-ca-file CA]] [--deflate]\n"
              "         [--uid-prefix P] [--rpc-rate R]\n"
              "         [--interval-ms N]\n"
              "       fanout-loadgen --self-test [--connections N] [--duration-s S] [--self-test-bytes B]\n"
@@ -194,6 +195,8 @@ Options parse_args(int argc, char** argv) {
       o.max_inflight = static_cast<unsigned>(std::max<uint64_t>(1, to_u64(a, val())));
     } else if (a == "--storm-at-s") {
       o.storm_at_s = to_double(a, val());
+    } else if (a == "--deflate") {
+      o.deflate = true;
     } else if (a == "--tls") {
       o.tls = true;
     } else if (a == "--tls-ca-file") {

@@ -39,8 +39,10 @@ class FrameReader {
   /// (a masked frame from a server is a protocol error, closed with 1002).
   enum class Role : std::uint8_t { server, client };
 
-  /// Larger messages are refused with a 1009 close. Throws std::bad_alloc.
-  explicit FrameReader(std::size_t max_message_bytes, Role role = Role::server);
+  /// Larger messages are refused with a 1009 close. `deflate` (server role): permessage-deflate was
+  /// negotiated with no context takeover, so RSV1 marks a compressed message, inflated here
+  /// (inflater.hpp) within the same bound (1009 past it, 1007 when corrupt). Throws std::bad_alloc.
+  explicit FrameReader(std::size_t max_message_bytes, Role role = Role::server, bool deflate = false);
   ~FrameReader();
   FrameReader(const FrameReader&) = delete;
   FrameReader& operator=(const FrameReader&) = delete;
@@ -96,6 +98,8 @@ class FrameReader {
   std::size_t pings_ = 0;
   std::size_t pongs_ = 0;
   bool protocol_error_ = false;  // something wslay lets through that RFC 6455 forbids
+  std::size_t max_message_bytes_;
+  bool inflate_ = false;  // RSV1 messages are inflated here (the constructor's `deflate`)
   Boundary boundary_;
 };
 
