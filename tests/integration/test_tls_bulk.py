@@ -95,10 +95,12 @@ async def run(args, tmp: str):
         import websockets
         raw = tcp_connect(port, rcvbuf=4096)
         try:
-            # max_queue=1: websockets stops reading the socket once a message waits unread.
+            # max_queue=1: websockets stops reading the socket once a message waits unread. No
+            # permessage-deflate: the repetitive payloads would compress to almost nothing.
             ws = await websockets.connect(f"wss://{HOST}:{port}/ws?subscribe=burst", sock=raw, ssl=ctx,
                                           server_hostname=HOST, open_timeout=15, close_timeout=5,
-                                          ping_interval=None, max_size=1 << 24, max_queue=1)
+                                          ping_interval=None, max_size=1 << 24, max_queue=1,
+                                          compression=None)  # uncompressed: the bytes must fill the socket
         except Exception as e:
             raw.close()
             fail(f"slow reader: cannot open wss: {type(e).__name__}: {e}")
