@@ -312,7 +312,9 @@ void Session::on_read_end() {
 
 bool Session::on_ws_bytes(std::span<const std::byte> data) {
   // The reader (and wslay's input buffer) lives only while a frame or message is half-received.
-  if (!ws_) ws_ = std::make_unique<detail::FrameReader>(options_.max_message_bytes, detail::FrameReader::Role::server, bool{deflate_});
+  if (!ws_)
+    ws_ = std::make_unique<detail::FrameReader>(options_.max_message_bytes, detail::FrameReader::Role::server,
+                                                bool{deflate_});
   const bool framed = ws_->feed(data);
   if (state_ == State::closed) return false;
   if (!framed) {
