@@ -373,7 +373,7 @@ class FANOUT_API Session : public std::enable_shared_from_this<Session>, protect
   void pattern_matched(const detail::PatternSubscription& sub, const std::shared_ptr<detail::Topic>& topic);
   /// Joins a topic a pattern matched; false when it left the hub meanwhile.
   bool join_matched(const std::shared_ptr<detail::Topic>& topic, const detail::Recovery& recovery,
-                    detail::Replay& replay);
+                    detail::Replay& replay, bool drop_notices);
   /// `topic` leaves the lists of the patterns that brought it (it is being left).
   void forget_pattern_topic(const detail::Topic* topic) noexcept;
   /// Ends every wildcard subscription (the session closes).

@@ -468,6 +468,9 @@ Hub::SubscribeResult Hub::join_matched(const std::shared_ptr<detail::Topic>& top
     std::lock_guard lock(mutex_);
     auto it = topics_.find(topic->name);
     if (it == topics_.end() || it->second != topic) return SubscribeResult::unknown_topic;
+    if (r.interval_ms != 0 && !detail::find_lane(topic->lanes[shard], r.interval_ms) &&
+        detail::lane_count(topic->lanes[shard]) >= options_.max_intervals_per_topic)
+      return SubscribeResult::too_many_intervals;  // as subscribe(): the pattern does not bring this one
     count_member_locked(*topic);
   }
   attach(*topic, shard, s, r, index, replay);

@@ -6,12 +6,14 @@
 #include <algorithm>
 
 #include "fanout/detail/control_protocol.hpp"
+#include "fanout/detail/drop_notices.hpp"  // Session::Custom owns one
 #include "fanout/detail/envelope.hpp"
 #include "fanout/detail/gateway_hooks.hpp"
 #include "fanout/detail/json.hpp"
 #include "fanout/detail/server_shard.hpp"
-#include "fanout/detail/session_app.hpp"   // Session::Custom owns one
-#include "fanout/detail/session_auth.hpp"  // Session::Custom owns one
+#include "fanout/detail/session_app.hpp"    // Session::Custom owns one
+#include "fanout/detail/session_auth.hpp"   // Session::Custom owns one
+#include "fanout/detail/session_delta.hpp"  // Session::Custom owns one
 #include "fanout/detail/session_patterns.hpp"
 #include "fanout/detail/shard.hpp"
 #include "fanout/detail/topic.hpp"
@@ -57,6 +59,9 @@ void Session::subscribe_pattern(const detail::ControlRequest& req, std::string_v
     reply_topic_error(ControlError::not_served, pattern, "presence is per topic: subscribe to the topic by name");
 
   auto sub = std::make_shared<detail::PatternSubscription>(std::string(pattern), owner_.shard.index());
+  sub->interval_ms = static_cast<std::uint32_t>(req.interval_ms);  // checked by the caller (interval_allowed)
+  sub->delta = req.delta;
+  sub->drop_notices = req.drop_notices;
   const detail::PatternSubscription* const raw = sub.get();
   // Emptied by drop_patterns / unsubscribe_pattern on this thread before this session goes.
   sub->on_topic = [this, raw](const std::shared_ptr<detail::Topic>& t) { pattern_matched(*raw, t); };
@@ -87,14 +92,15 @@ void Session::subscribe_pattern(const detail::ControlRequest& req, std::string_v
       limited = true;
       break;
     }
-    detail::Recovery recovery{.snapshot = req.snapshot, .envelope = envelope_};
+    detail::Recovery recovery{
+        .snapshot = req.snapshot, .envelope = envelope_, .interval_ms = raw->interval_ms, .delta = raw->delta};
     if (const auto* since = req.since_of(t->name)) {
       recovery.has_since = true;
       recovery.since = since->seq;
       recovery.epoch = since->epoch;
     }
     detail::Replay replay;
-    if (!join_matched(t, recovery, replay)) continue;  // it left the hub meanwhile
+    if (!join_matched(t, recovery, replay, raw->drop_notices)) continue;  // it left the hub meanwhile
     subs_.back().direct = false;
     entry.topics.push_back(t.get());
     joined.push_back({&t, std::move(replay)});
@@ -103,7 +109,11 @@ void Session::subscribe_pattern(const detail::ControlRequest& req, std::string_v
   for (const auto& j : joined)
     topics += fmt::format(R"({}{}:{{"seq":{},"epoch":{}}})", topics.empty() ? "" : ",",
                           detail::json_string((*j.topic)->name), j.replay.seq, j.replay.epoch);
-  reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"pattern":true,"topics":{{{}}}}})", name, topics));
+  if (raw->interval_ms != 0)
+    reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"pattern":true,"interval_ms":{},"topics":{{{}}}}})", name,
+                            raw->interval_ms, topics));
+  else
+    reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"pattern":true,"topics":{{{}}}}})", name, topics));
   if (limited) report_pattern_limit(pattern, patterns.find(*raw)->limit_told);
   for (const auto& j : joined) {
     if (state_ != State::open) return;
@@ -134,9 +144,10 @@ void Session::pattern_matched(const detail::PatternSubscription& sub, const std:
     return;
   }
   // A new topic: whatever was published to it before this join is in its history.
-  detail::Recovery recovery{.has_since = true, .envelope = envelope_, .from_start = true};
+  detail::Recovery recovery{
+      .has_since = true, .envelope = envelope_, .interval_ms = sub.interval_ms, .from_start = true, .delta = sub.delta};
   detail::Replay replay;
-  if (!join_matched(t, recovery, replay)) return;
+  if (!join_matched(t, recovery, replay, sub.drop_notices)) return;
   subs_.back().direct = false;
   entry->topics.push_back(t.get());
   reply_event(fmt::format(R"({{"event":"subscribe","arg":{},"pattern":{},"seq":{},"epoch":{}}})",
@@ -148,13 +159,22 @@ void Session::pattern_matched(const detail::PatternSubscription& sub, const std:
 }
 
 bool Session::join_matched(const std::shared_ptr<detail::Topic>& topic, const detail::Recovery& recovery,
-                           detail::Replay& replay) {
+                           detail::Replay& replay, bool drop_notices) {
   if (state_ != State::open) return false;
   std::size_t index = 0;
   if (detail::HubMembers::join_matched(owner_.server.hub(), topic, owner_.shard.index(), this, recovery, index,
                                        replay) != detail::SubscribeResult::ok)
     return false;
-  subs_.push_back({topic, static_cast<std::uint32_t>(index), 0, 1, false});
+  // As Session::join does for a topic by name: the pattern's delta and drop-notice wishes, per topic.
+  if (recovery.delta) {
+    if (!custom_->delta) custom_->delta = std::make_unique<detail::SessionDelta>(options_.max_delta_keys);
+    custom_->delta->add_topic(topic->id);
+  }
+  if (drop_notices) {
+    if (!custom_->drops) custom_->drops = std::make_unique<detail::DropNotices>();
+    custom_->drops->add_topic(topic->id);
+  }
+  subs_.push_back({topic, static_cast<std::uint32_t>(index), recovery.interval_ms, 1, false});
   owner_.subscriptions.fetch_add(1, std::memory_order_relaxed);
   if (owner_.gateway) owner_.gateway->joined(*this, topic->name);
   return true;

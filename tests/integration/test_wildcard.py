@@ -15,7 +15,9 @@ each message names its concrete topic and seq. Checks:
   * limits: a third pattern past max_patterns = 2 (4004), a topic past max_pattern_topics = 3
     (4004 once to each client, no data), an invalid pattern (4003), unsubscribing an unknown pattern (4006);
   * access rules: a pattern is allowed only when every topic it could match is (`*` and `sx:*`
-    denied, 4403; `q:*` needs a token, 4401), `px:*` allowed for anonymous clients.
+    denied, 4403; `q:*` needs a token, 4401), `px:*` allowed for anonymous clients;
+  * a pattern with "interval_ms" throttles the topics it brings (ack says interval_ms; 5 quick
+    publishes arrive at most twice, the newest last, in seq order).
 """
 
 import asyncio
@@ -174,7 +176,22 @@ access = "deny"
     ev = a.pending_events()
     check(not ev, f"A: no announcement after the pattern went: {ev}")
 
-    for c in (a, b):
+    log("a pattern's interval_ms throttles every topic it brings (newest wins), the ack says so")
+    c = await WsClient.open(relay.port, "/ws", name="C")
+    await c.send_json({"op": "subscribe", "args": ["pz:*"], "interval_ms": 1000, "drop_notices": True})
+    _, ack = await c.expect_event("subscribe", arg="pz:*", pattern=True)
+    check(ack.get("interval_ms") == 1000 and list(ack.get("topics", {})) == ["pz:A"], f"C's throttled ack: {ack}")
+    for i in range(1, 6):
+        await pub("pz:A", f"z{i}")
+    seen = []
+    while not seen or seen[-1]["data"] != "z5":
+        seen.append(await next_message(c, "throttled pz:A"))
+    check(len(seen) <= 2 and all(m["topic"] == "pz:A" for m in seen),
+          f"5 publishes within one interval reach a throttled pattern client at most twice: {seen}")
+    check([m["seq"] for m in seen] == sorted(m["seq"] for m in seen), f"in seq order: {seen}")
+    await quiet(c, "nothing after the newest value")
+
+    for c in (a, b, c):
         await c.close()
     code = relay.terminate()
     check(code == 0, f"relay exit code {code}")

@@ -32,6 +32,10 @@ struct PatternSubscription {
   /// queued then finds nobody.
   std::function<void(const std::shared_ptr<Topic>&)> on_topic;
   std::size_t slot = 0;  // place in its trie node's list (PatternIndex)
+  // What the subscribe asked for every topic the pattern brings (set before it is registered).
+  std::uint32_t interval_ms = 0;  // "interval_ms": throttled
+  bool delta = false;             // "delta":"fossil"
+  bool drop_notices = false;      // "drop_notices":true
 };
 
 class PatternIndex {
