@@ -173,10 +173,12 @@ MetricRegistrations add_router_metrics(MetricsRegistry& r, const Router& router,
                                                                 {"heartbeat", &C::heartbeat},
                                                                 {"unmatched", &C::unmatched},
                                                                 {"invalid", &C::invalid}};
-  for (const auto& [result, field] : results)
+  for (const auto& entry : results) {  // not a structured binding: clang 14 cannot capture one
+    const auto field = entry.second;
     out.push_back(r.add_counter("fanout_router_messages_total", "Upstream messages by what the router made of them",
-                                with(labels, {{"result", result}}),
+                                with(labels, {{"result", entry.first}}),
                                 [&router, field] { return static_cast<double>(router.counters().*field); }));
+  }
   out.push_back(r.add_counter("fanout_router_non_json_total",
                               "Upstream messages that are not JSON (routed to non_json_topic or default_topic, "
                               "else dropped as invalid)",
