@@ -23,6 +23,8 @@ class BackpressurePolicy;
 struct OverflowContext;
 
 /// Told the topic of each data frame a policy drops or replaces (a session's drop notices).
+/// Thread safety: called on the queue's thread (the session's shard), during the push or trim that
+/// dropped the frame; it must not touch the queue.
 class FANOUT_API DropObserver {
  public:
   virtual void on_drop(std::uint64_t topic_id) noexcept = 0;
