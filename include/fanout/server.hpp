@@ -56,6 +56,11 @@ class FANOUT_API Server final : public Drainable {
   struct Tls {
     std::string cert_file;  // PEM certificate chain
     std::string key_file;   // PEM private key
+    // TLS 1.3 connections: after OpenSSL's handshake fanout seals and opens the records itself
+    // (AES-GCM / ChaCha20-Poly1305 through OpenSSL's EVP) and frees the SSL object, ~14 KiB per
+    // connection (detail/tls13_records.hpp, docs/tuning.md "TLS"). false: OpenSSL throughout.
+    // TLS 1.2 connections always stay with OpenSSL. Read when a connection is accepted.
+    bool own_records = true;
   };
 
   struct Options {
@@ -172,6 +177,9 @@ class FANOUT_API Server final : public Drainable {
     std::uint64_t throttle_conflated = 0;  // frames a newer one of the same key replaced in a lane's buffer
     std::uint64_t deltas_written = 0;      // "delta":"fossil" subscriptions: deltas written instead of full messages
     std::uint64_t drop_notices = 0;        // {"event":"dropped",..} notices sent ("drop_notices":true)
+    // wss (docs/tuning.md, "TLS").
+    std::uint64_t tls_own_records = 0;    // TLS 1.3 connections handed to fanout's record layer (Tls::own_records)
+    std::uint64_t tls_record_errors = 0;  // of those, ended by a bad record (tag, size or type) with an alert
   };
 
   /// Binds and listens at once (so port() is known); accepts once the shards run.

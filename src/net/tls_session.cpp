@@ -9,6 +9,12 @@
 // record is encrypted in place). When the socket is full, OpenSSL keeps the encrypted record and
 // wants the same bytes offered again: they are copied into a buffer of the session's own and taken
 // off the queue, so the backpressure policy can still drop or conflate everything behind them.
+//
+// TLS 1.3 (Server::Tls::own_records, on by default): OpenSSL does the handshake, then the session
+// takes the application traffic secrets from the key log, frees the SSL object and protects records
+// itself (detail/tls13_records.hpp): an idle wss connection then costs what a ws one does plus ~250
+// bytes, and a write seals up to two 16 KiB records straight from the queue into one send().
+// TLS 1.2 connections, and any the hand-over does not fit, stay with OpenSSL throughout.
 #include "fanout/detail/gather.hpp"
 #include "fanout/detail/server_shard.hpp"
 #include "fanout/server.hpp"
@@ -19,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "fanout/detail/polled_session.hpp"
+#include "fanout/detail/tls13_records.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -32,6 +39,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string_view>
 
 namespace fanout {
 namespace detail {
@@ -97,6 +105,57 @@ std::byte* record_scratch() {
   return buf.get();
 }
 
+// Records sealed per send() with our own record layer: two keep a blocked write's copy (what the
+// socket did not take) within what OpenSSL's record buffer and its copy held before.
+constexpr std::size_t k_records_per_send = 2;
+constexpr std::size_t k_send_plain = k_records_per_send * Tls13Records::k_max_plain;
+
+// Where records are sealed for one send(); only used during one flush call.
+std::byte* sealed_scratch() {
+  thread_local const auto buf = std::make_unique_for_overwrite<std::byte[]>(
+      k_records_per_send * (Tls13Records::k_max_plain + Tls13Records::k_overhead) + Tls13Records::k_overhead +
+      5);  // + a KeyUpdate
+  return buf.get();
+}
+
+// What the hand-over to Tls13Records needs from the handshake, gathered from OpenSSL's callbacks:
+// the key log's application traffic secrets, and how many records the server protected with its
+// secret before the handshake returned (its session tickets).
+struct HandshakeSecrets {
+  std::uint8_t client[48];
+  std::uint8_t server[48];
+  std::uint8_t client_len = 0;
+  std::uint8_t server_len = 0;
+  bool counting = false;  // the server's application secret is in use: its records are counted
+  std::uint32_t server_records = 0;
+
+  ~HandshakeSecrets() { OPENSSL_cleanse(this, sizeof *this); }
+};
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// "<LABEL> <client random> <secret>" (the NSS key log format OpenSSL writes); false if malformed.
+bool parse_key_log(std::string_view line, std::string_view& label, std::uint8_t (&secret)[48], std::uint8_t& len) {
+  const auto a = line.find(' ');
+  const auto b = a == std::string_view::npos ? a : line.find(' ', a + 1);
+  if (b == std::string_view::npos) return false;
+  label = line.substr(0, a);
+  const std::string_view hex = line.substr(b + 1);
+  if (hex.size() % 2 != 0 || hex.size() > 2 * sizeof secret) return false;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = hex_value(hex[i]), lo = hex_value(hex[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    secret[i / 2] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  len = static_cast<std::uint8_t>(hex.size() / 2);
+  return true;
+}
+
 class TlsSession final : public PolledSession<TlsSession> {
  public:
   using PolledSession::PolledSession;
@@ -104,8 +163,36 @@ class TlsSession final : public PolledSession<TlsSession> {
     if (ssl_) SSL_free(ssl_);
   }
 
+  /// The key log callback of the server's SSL_CTX (prepare_tls_context): keeps the application
+  /// traffic secrets of a session that will hand its records over.
+  static void on_key_log(const SSL* ssl, const char* line) {
+    auto* self = static_cast<TlsSession*>(SSL_get_app_data(ssl));
+    if (!self || !self->secrets_) return;
+    HandshakeSecrets& h = *self->secrets_;
+    std::string_view label;
+    std::uint8_t secret[48];
+    std::uint8_t len = 0;
+    if (!parse_key_log(line, label, secret, len)) return;
+    if (label == "CLIENT_TRAFFIC_SECRET_0") {
+      std::memcpy(h.client, secret, len);
+      h.client_len = len;
+    } else if (label == "SERVER_TRAFFIC_SECRET_0") {
+      // Logged as the server's writes switch to it, after its Finished went out: every record
+      // written from here on is protected with it (the session tickets).
+      std::memcpy(h.server, secret, len);
+      h.server_len = len;
+      h.counting = true;
+      h.server_records = 0;
+    }
+    OPENSSL_cleanse(secret, sizeof secret);
+  }
+
   void flush() override {
     if (waiting_writable_ || state_ == State::closed || !tls_ready_) return;
+    if (records_) {
+      flush_records();
+      return;
+    }
     pull_due();
     std::byte* scratch = record_scratch();
     iovec iov[64];
@@ -161,7 +248,7 @@ class TlsSession final : public PolledSession<TlsSession> {
   friend PolledSession;
 
   /// Sets up OpenSSL on the descriptor (before the Poller watches it); false when out of memory.
-  bool open_transport(SSL_CTX* ctx) {
+  bool open_transport(SSL_CTX* ctx, bool own_records) {
     ssl_ = SSL_new(ctx);
     BIO* bio = ssl_ ? BIO_new(socket_method()) : nullptr;
     if (!bio) {  // out of memory: refuse this one
@@ -176,13 +263,43 @@ class TlsSession final : public PolledSession<TlsSession> {
     // record. MOVING_WRITE_BUFFER: a blocked record is retried from the session's copy of its bytes.
     SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_set_accept_state(ssl_);
+    if (own_records) {
+      SSL_set_app_data(ssl_, this);
+      secrets_ = std::make_unique<HandshakeSecrets>();
+      SSL_set_msg_callback(ssl_, count_written_records);
+      SSL_set_msg_callback_arg(ssl_, secrets_.get());
+    }
     return true;
+  }
+
+  static void count_written_records(int write_p, int, int content_type, const void*, std::size_t, SSL*, void* arg) {
+    auto* h = static_cast<HandshakeSecrets*>(arg);
+    if (write_p && content_type == SSL3_RT_HEADER && h->counting) ++h->server_records;
   }
 
   void release_transport() {
     SSL_free(ssl_);  // no close_notify: the WebSocket close handshake already said goodbye
     ssl_ = nullptr;
     blocked_.reset();
+    records_.reset();
+    secrets_.reset();
+  }
+
+  /// After a TLS 1.3 handshake: the records go to Tls13Records and the SSL object is freed. False
+  /// (OpenSSL keeps the connection) for TLS 1.2, a suite outside RFC 8446's three, missing secrets,
+  /// or records OpenSSL already read beyond the handshake.
+  bool hand_over_records() {
+    std::unique_ptr<HandshakeSecrets> h = std::move(secrets_);
+    if (!h || SSL_version(ssl_) != TLS1_3_VERSION || SSL_has_pending(ssl_) || !h->counting) return false;
+    const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl_);
+    if (!cipher) return false;
+    records_ = Tls13Records::make(SSL_CIPHER_get_protocol_id(cipher), {h->client, h->client_len},
+                                  {h->server, h->server_len}, h->server_records);
+    if (!records_) return false;
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+    ShardCounters::add(owner_.tls_own_records, 1);
+    return true;
   }
 
   void on_poll(std::uint32_t events) override {
@@ -193,6 +310,18 @@ class TlsSession final : public PolledSession<TlsSession> {
     }
     const bool readable = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     const bool writable = events & EPOLLOUT;
+    if (records_) {
+      if (blocked_ && writable) {
+        resume_sealed_write();
+        if (state_ == State::closed) return;
+      }
+      if (read_paused_) {
+        if (events & (EPOLLHUP | EPOLLERR)) on_read_end();
+        return;
+      }
+      if (readable) read_records();
+      return;
+    }
     if (blocked_ && !write_wants_read_ && writable) {
       resume_write();
       if (state_ == State::closed) return;
@@ -216,6 +345,10 @@ class TlsSession final : public PolledSession<TlsSession> {
     if (r == 1) {
       tls_ready_ = true;
       handshake_wants_write_ = false;
+      if (!hand_over_records() && ssl_) {
+        SSL_set_msg_callback(ssl_, nullptr);
+        SSL_set_app_data(ssl_, nullptr);
+      }
       update_interest();
       if (state_ != State::closed) on_readable();  // the HTTP request may have come with the Finished
       return;
@@ -233,6 +366,10 @@ class TlsSession final : public PolledSession<TlsSession> {
   }
 
   void on_readable() {
+    if (records_) {
+      read_records();
+      return;
+    }
     if (read_wants_write_) {  // it could write: stop watching for output, or epoll spins
       read_wants_write_ = false;
       update_interest();
@@ -305,6 +442,123 @@ class TlsSession final : public PolledSession<TlsSession> {
     if (state_ != State::closed) flush();
   }
 
+  // ---- our own TLS 1.3 records (after hand_over_records)
+
+  /// Seals what the queue holds into up to k_records_per_send records per send(); a send the
+  /// socket takes only part of keeps the rest (already protected, so it must go out as it is).
+  void flush_records() {
+    pull_due();
+    std::byte* out = sealed_scratch();
+    iovec iov[k_max_iov];
+    iovec pieces[k_max_iov];
+    while (!queue_.empty() || records_->key_update_due()) {
+      std::size_t at = 0;
+      if (records_->key_update_due()) {
+        const std::size_t k = records_->seal_key_update(out);
+        if (k == 0) return fail_later();
+        at = k;
+      }
+      const std::int64_t first_published = queue_.empty() ? 0 : head_published_ns();
+      const std::size_t count = queue_.empty() ? 0 : gather(queue_, iov, k_max_iov, k_send_plain);
+      std::size_t total = 0;
+      for (std::size_t i = 0; i < count; ++i) total += iov[i].iov_len;
+      total = std::min(total, k_send_plain);  // gather's last frame may reach past it
+      // Cut the gathered frames into records of at most 2^14 bytes (a frame may straddle two).
+      std::size_t i = 0, offset = 0, taken = 0;
+      while (taken < total) {
+        const std::size_t want = std::min(Tls13Records::k_max_plain, total - taken);
+        std::size_t np = 0, got = 0;
+        while (got < want) {
+          const std::size_t k = std::min(iov[i].iov_len - offset, want - got);
+          pieces[np++] = {static_cast<std::byte*>(iov[i].iov_base) + offset, k};
+          got += k;
+          offset += k;
+          if (offset == iov[i].iov_len) ++i, offset = 0;
+        }
+        const std::size_t k = records_->seal({pieces, np}, want, out + at);
+        if (k == 0) return fail_later();
+        at += k;
+        taken += want;
+      }
+      ssize_t n;
+      do n = ::send(fd_, out, at, MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (n < 0 && errno == EINTR);
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return fail_later();
+      const std::size_t sent = n < 0 ? 0 : static_cast<std::size_t>(n);
+      if (sent == at) {
+        count_write(first_published);
+        on_written(taken);
+        if (state_ == State::closed) return;
+        continue;
+      }
+      blocked_ = std::make_unique_for_overwrite<std::byte[]>(at - sent);
+      std::memcpy(blocked_.get(), out + sent, at - sent);
+      blocked_size_ = static_cast<std::uint32_t>(at - sent);
+      blocked_done_ = 0;
+      blocked_published_ = first_published;
+      take_written(taken);
+      wait_to_write(false);
+      return;
+    }
+  }
+
+  /// Sends the rest of the records a full socket held back; then, once they are out, the queue.
+  void resume_sealed_write() {
+    while (blocked_done_ < blocked_size_) {
+      const ssize_t n =
+          ::send(fd_, blocked_.get() + blocked_done_, blocked_size_ - blocked_done_, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) fail_later();
+        return;
+      }
+      blocked_done_ += static_cast<std::uint32_t>(n);
+    }
+    count_write(blocked_published_);
+    blocked_.reset();
+    blocked_size_ = blocked_done_ = 0;
+    waiting_writable_ = false;
+    update_interest();
+    on_written(0);  // its bytes left the queue when the write blocked
+    if (state_ != State::closed) flush();
+  }
+
+  void read_records() {
+    auto buf = owner_.shard.read_buffer();
+    for (int round = 0; round < 4; ++round) {  // then back to the loop, as on_readable
+      const ssize_t n = ::recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+      if (n <= 0) {
+        on_read_end();  // EOF or error
+        return;
+      }
+      const auto end = records_->open(buf.first(static_cast<std::size_t>(n)), [this](std::span<const std::byte> plain) {
+        return on_bytes(plain) && state_ != State::closed;
+      });
+      if (end == Tls13Records::End::stopped || state_ == State::closed) return;
+      if (end == Tls13Records::End::peer_closed) {
+        on_read_end();
+        return;
+      }
+      if (end == Tls13Records::End::fatal) {
+        send_alert(records_->fatal_alert());
+        ShardCounters::add(owner_.tls_record_errors, 1);
+        fail_later();
+        return;
+      }
+      if (records_->key_update_due()) schedule_flush();  // the peer asked for our KeyUpdate
+      if (read_paused_ || static_cast<std::size_t>(n) < buf.size()) return;
+    }
+  }
+
+  /// A fatal alert before the connection ends, when nothing half-sent is in the way (best effort).
+  void send_alert(Tls13Records::Alert what) {
+    if (blocked_) return;
+    std::byte out[Tls13Records::k_overhead + 2];
+    if (const std::size_t k = records_->seal_alert(what, out)) ::send(fd_, out, k, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+
   void wait_to_write(bool wants_read) {
     write_wants_read_ = wants_read;
     wait_writable();
@@ -320,8 +574,12 @@ class TlsSession final : public PolledSession<TlsSession> {
     if (owner_.shard.poller().modify(fd_, this, want, read)) fail_later();
   }
 
+  static constexpr std::size_t k_max_iov = 256;
+
   SSL* ssl_ = nullptr;
-  std::unique_ptr<std::byte[]> blocked_;  // a record OpenSSL could not send yet: only while blocked
+  std::unique_ptr<HandshakeSecrets> secrets_;  // during the handshake, when the records will be ours
+  std::unique_ptr<Tls13Records> records_;      // after it: our record layer (no SSL object)
+  std::unique_ptr<std::byte[]> blocked_;       // a record not sent yet (plaintext for OpenSSL, sealed for ours)
   std::uint32_t blocked_size_ = 0;
   std::uint32_t blocked_done_ = 0;
   std::int64_t blocked_published_ = 0;
@@ -336,7 +594,13 @@ class TlsSession final : public PolledSession<TlsSession> {
 }  // namespace
 
 std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket) {
-  return TlsSession::open(owner, std::move(socket), owner.tls_context->native_handle());
+  const auto& tls = owner.options().tls;
+  return TlsSession::open(owner, std::move(socket), owner.tls_context->native_handle(), tls && tls->own_records);
+}
+
+void prepare_tls_context(asio::ssl::context& ctx) {
+  // Called during handshakes only; a session that keeps OpenSSL ignores it.
+  SSL_CTX_set_keylog_callback(ctx.native_handle(), &TlsSession::on_key_log);
 }
 
 }  // namespace detail
@@ -346,6 +610,7 @@ std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket
 
 namespace fanout::detail {
 std::shared_ptr<Session> make_tls_session(ServerShard&, ShardSocket) { return nullptr; }
+void prepare_tls_context(asio::ssl::context&) {}
 }  // namespace fanout::detail
 
 #endif

@@ -118,6 +118,12 @@ MetricRegistrations add_server_metrics(MetricsRegistry& r, const Server& server,
   out.push_back(r.add_counter("fanout_drop_notices_total",
                               "{\"event\":\"dropped\"} notices sent to clients that asked for them", labels,
                               stat(&S::drop_notices)));
+  out.push_back(r.add_counter("fanout_tls_own_records_total",
+                              "TLS 1.3 connections whose records fanout protects after OpenSSL's handshake", labels,
+                              stat(&S::tls_own_records)));
+  out.push_back(r.add_counter("fanout_tls_record_errors_total",
+                              "Of those, connections ended by a bad record (tag, size or type) with a TLS alert",
+                              labels, stat(&S::tls_record_errors)));
   // permessage-deflate compress-once (docs/protocol.md, "Compression"): process-wide, once per message.
   out.push_back(r.add_counter(
       "fanout_deflate_compressions_total",

@@ -268,6 +268,11 @@ int main(int argc, char** argv) {
         (a == "--demo-connect" ? demo_connect_on : a == "--demo-rpc" ? demo_rpc_on : demo_echo_on) = true;
         continue;
       }
+      if (a == "--tls-openssl-records") {  // Tls::own_records = false (after --tls-cert and --tls-key)
+        if (!opt.tls) throw std::invalid_argument("--tls-openssl-records before --tls-cert");
+        opt.tls->own_records = false;
+        continue;
+      }
       if (i + 1 >= argc) throw std::invalid_argument("missing value for " + a);
       if (a == "--host")
         opt.host = argv[++i];
@@ -359,6 +364,7 @@ int main(int argc, char** argv) {
         opt.tls = fanout::Server::Tls{argv[++i], opt.tls ? opt.tls->key_file : ""};
       else if (a == "--tls-key")
         opt.tls = fanout::Server::Tls{opt.tls ? opt.tls->cert_file : "", argv[++i]};
+
       else
         throw std::invalid_argument("unknown option " + a);
     }
@@ -472,11 +478,12 @@ int main(int argc, char** argv) {
     } else if (cmd == "stats") {
       const auto s = server.stats();
       say(fmt::format(
-          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{},"queue_budget_bytes":{},"queue_memory_bytes":{},"queue_slot_bytes":{},"frame_bytes":{},"budget_dropped":{},"budget_disconnected":{},"budget_cap_frames":{},"throttle_flushes":{},"throttle_conflated":{}}})",
+          R"({{"sessions":{},"subscriptions":{},"topics":{},"duplicates":{},"published":{},"delivered":{},"writes":{},"write_stalls":{},"dropped_newest":{},"dropped_oldest":{},"conflated":{},"disconnected_slow":{},"rejected":{},"rss_kb":{},"heap_in_use_bytes":{},"queue_budget_bytes":{},"queue_memory_bytes":{},"queue_slot_bytes":{},"frame_bytes":{},"budget_dropped":{},"budget_disconnected":{},"budget_cap_frames":{},"throttle_flushes":{},"throttle_conflated":{},"tls_own_records":{},"tls_record_errors":{}}})",
           s.sessions, s.subscriptions, hub.topic_count(), hub.duplicates(), hub.published(), s.deliveries, s.writes,
           s.write_stalls, s.dropped_newest, s.dropped_oldest, s.conflated, s.disconnected_slow, s.rejected, rss_kb(),
           mallinfo2().uordblks, s.queue_budget_bytes, s.queue_memory_bytes, s.queue_slot_bytes, s.frame_bytes,
-          s.budget_dropped, s.budget_disconnected, s.budget_cap_frames, s.throttle_flushes, s.throttle_conflated));
+          s.budget_dropped, s.budget_disconnected, s.budget_cap_frames, s.throttle_flushes, s.throttle_conflated,
+          s.tls_own_records, s.tls_record_errors));
     } else if (cmd == "deflate-stats") {  // permessage-deflate compress-once (process-wide)
       const auto& d = fanout::detail::deflate_stats();
       say(fmt::format(R"(deflate {{"compressions":{},"bytes_saved":{},"raced":{}}})", d.compressions.load(),

@@ -88,8 +88,10 @@ class ServerShard {
   std::atomic<std::uint64_t> read_pauses{0};         // sessions that stopped reading for a client that does not
   std::atomic<std::uint64_t> deltas_written{0};      // "delta":"fossil": deltas written instead of full messages
   std::atomic<std::uint64_t> drop_notices{0};        // {"event":"dropped",..} notices queued
-  QueueBudget budget;                                // this shard's part of Server::Options::queue_budget_bytes
-  std::atomic<std::uint64_t> budget_cap{0};          // frames per client the budget allows now; 0: no pressure
+  std::atomic<std::uint64_t> tls_own_records{0};    // TLS 1.3 sessions whose records fanout protects (Tls::own_records)
+  std::atomic<std::uint64_t> tls_record_errors{0};  // of those, ended by a bad record (tag, size, type): alert sent
+  QueueBudget budget;                               // this shard's part of Server::Options::queue_budget_bytes
+  std::atomic<std::uint64_t> budget_cap{0};         // frames per client the budget allows now; 0: no pressure
   bool draining = false;
 
  private:
@@ -98,9 +100,10 @@ class ServerShard {
   void tick();
   void enforce_budget();  // every tick (queue_budget.cpp)
 
-  static constexpr int k_accept_batch = 64;                     // connections taken per accept wakeup
-  static constexpr std::uint64_t k_trim_after_bytes = 4 << 20;  // freed from queues before malloc_trim
-  static constexpr std::chrono::seconds k_trim_interval{5};     // and at most this often
+  static constexpr int k_accept_batch = 64;                      // connections taken per accept wakeup
+  static constexpr std::uint64_t k_trim_after_bytes = 4 << 20;   // freed from queues before malloc_trim
+  static constexpr std::chrono::seconds k_trim_interval{5};      // and at most this often
+  static constexpr std::uint64_t k_trim_after_handshakes = 256;  // or after this many TLS connections accepted
 
   std::shared_ptr<const ServerSnapshot> snapshot_;
   asio::ip::tcp::acceptor acceptor_;
@@ -109,10 +112,13 @@ class ServerShard {
   std::vector<Session*> sessions_;
   std::uint64_t queued_peak_ = 0;  // most queued bytes since the last trim: much freed since -> malloc_trim
   std::chrono::steady_clock::time_point last_trim_{};
+  std::uint64_t handshakes_at_trim_ = 0;
 };
 
 std::shared_ptr<Session> make_plain_session(ServerShard& owner, ShardSocket socket);
 std::shared_ptr<Session> make_tls_session(ServerShard& owner, ShardSocket socket);
+/// Installs what TLS sessions need on the server's context (the key log for Tls::own_records).
+void prepare_tls_context(asio::ssl::context& ctx);
 
 }  // namespace detail
 }  // namespace fanout
