@@ -231,6 +231,7 @@ const Keys<Config> k_server = {
     {"shards", integer(0, 64, &Config::shards)},
     {"tls_cert", value<std::string>(&Config::tls_cert)},
     {"tls_key", value<std::string>(&Config::tls_key)},
+    {"tls_own_records", value<bool>(&Config::tls_own_records)},
     {"handshake_timeout_ms", millis([](Config& c) -> auto& { return c.server.handshake_timeout; })},
     {"max_request_head_bytes", integer(
                                    1, k_int_max, [](Config& c) -> auto& { return c.server.max_request_head_bytes; })},

@@ -155,6 +155,7 @@ struct Config {
   fanout::Server::Options server{};  // limits and timeouts; host/port/paths/tls come from above
   fanout::Hub::Options hub{};        // topics: history, snapshot keys, how many
   std::string tls_cert{}, tls_key{};
+  bool tls_own_records = true;  // fanout::Server::Tls::own_records
   std::vector<UpstreamConfig> upstreams{};
   SimulatorConfig simulator{};
   ProcessorConfig processor{};

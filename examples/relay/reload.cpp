@@ -54,6 +54,7 @@ std::string sinks(const Config& c) {
 const Part k_restart_parts[] = {
     {"listen addresses", listeners},
     {"TLS file paths", [](const Config& c) { return c.tls_cert + "|" + c.tls_key; }},
+    {"TLS record layer", [](const Config& c) { return std::string(c.tls_own_records ? "fanout" : "openssl"); }},
     {"admin listener",
      [](const Config& c) {
        return c.admin.listen ? fmt::format("{}:{}", c.admin.listen->host, c.admin.listen->port) : std::string("off");

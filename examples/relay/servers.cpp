@@ -21,7 +21,7 @@ Servers build_servers(fanout::Runtime& runtime, fanout::Hub& hub, const Config& 
       o.port = l.port;
       o.paths = config.paths;
       o.http_routes.insert(o.http_routes.end(), routes.begin(), routes.end());
-      if (l.tls) o.tls = fanout::Server::Tls{config.tls_cert, config.tls_key};
+      if (l.tls) o.tls = fanout::Server::Tls{config.tls_cert, config.tls_key, config.tls_own_records};
       servers.push_back(std::make_unique<fanout::Server>(runtime, hub, o, callbacks));
       log("serving {}://{}:{}{} (policy {}, queue {} bytes{})", l.tls ? "wss" : "ws", l.host, servers.back()->port(),
           config.paths.front(), o.session.policy->name(), o.session.queue.max_bytes,
