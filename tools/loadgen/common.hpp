@@ -79,6 +79,9 @@ struct Options {
   bool tls = false;         // wss: TLS (OpenSSL) on every connection
   bool deflate = false;     // offer permessage-deflate; inflate RSV1 messages (no context) before parsing
   std::string tls_ca_file;  // verify the server against this CA; none: no verification (benchmarks)
+  // TLS 1.3 suites offered, most preferred first: by default the order Chrome and Firefox offer, so
+  // the server picks what it would for a browser (OpenSSL's own default puts AES-256-GCM first).
+  std::string tls_ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
   bool self_test = false;
   unsigned self_test_bytes = 128;
   unsigned self_test_batch = 64;

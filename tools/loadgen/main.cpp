@@ -7,7 +7,8 @@
 //                  [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]
 //                  [--json-out FILE] [--ready-file FILE] [--max-inflight N]
 //                  [--setup-timeout-s S] [--no-wait-acks]
-//                  [--tls [--tls-ca-file CA]]   (wss: OpenSSL per connection, no verification without a CA)
+//                  [--tls [--tls-ca-file CA] [--tls-ciphersuites LIST]]   (wss: OpenSSL per connection, no
+//                  verification without a CA; TLS 1.3 suites in a browser's order unless LIST says otherwise)
 //                  [--deflate]   (offers permessage-deflate; bytes_received counts what the socket carried)
 //                  [--uid-prefix P] [--rpc-rate R]   (two-way: ?uid=P<i>, R rpc requests/s per connection)
 //                  [--interval-ms N]   (throttled subscriptions: at most one update per key per N ms)
@@ -76,7 +77,7 @@ void print_usage() {
              "         [--src-count 250] [--slow-fraction F] [--slow-read-bps B] [--slow-rcvbuf BYTES]\n"
              "         [--json-out FILE] [--ready-file FILE] [--max-inflight N] [--setup-timeout-s S]\n"
              "         [--storm-at-s S]   (all connections drop at S and recover with since)\n"
-             "         [--no-wait-acks] [--tls [--tls-ca-file CA]] [--deflate]\n"
+             "         [--no-wait-acks] [--tls [--tls-ca-file CA] [--tls-ciphersuites LIST]] [--deflate]\n"
              "         [--uid-prefix P] [--rpc-rate R]\n"
              "         [--interval-ms N]\n"
              "       fanout-loadgen --self-test [--connections N] [--duration-s S] [--self-test-bytes B]\n"
@@ -202,6 +203,8 @@ Options parse_args(int argc, char** argv) {
     } else if (a == "--tls-ca-file") {
       o.tls_ca_file = val();
       o.tls = true;
+    } else if (a == "--tls-ciphersuites") {
+      o.tls_ciphersuites = val();
     } else if (a == "--interval-ms") {
       o.interval_ms = static_cast<uint64_t>(to_double(a, val()));
     } else if (a == "--uid-prefix") {
