@@ -47,7 +47,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fanout_testlib import (HOST, OP_CLOSE, OP_TEXT, Checks, HttpResponse, RawWS, Server,  # noqa: E402
+from fanout_testlib import (HOST, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Checks, HttpResponse, RawWS, Server,  # noqa: E402
                             TestFailure, WsClient, accept_for, build_frame, check, check_payload,
                             collect_topic_data, fail, handshake_request, log, make_key, parse_close,
                             run_test, spawn, tcp_connect)
@@ -232,13 +232,24 @@ class RawTls:
               f"WebSocket upgrade over TLS: {head!r}")
 
     def recv_ws_frame(self, timeout: float = 10) -> tuple[int, bytes]:
-        b0, b1 = self.read_exact(2, timeout)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self.read_exact(2, timeout))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self.read_exact(8, timeout))[0]
-        return b0 & 0x0F, self.read_exact(n, timeout)
+        """The next server frame other than a ping or pong (the server pings every second)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = max(0.001, deadline - time.monotonic())
+            b0, b1 = self.read_exact(2, left)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", self.read_exact(2, left))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", self.read_exact(8, left))[0]
+            payload = self.read_exact(n, left)
+            if b0 & 0x0F not in (OP_PING, OP_PONG):
+                return b0 & 0x0F, payload
+
+    def sealed(self, data: bytes) -> bytes:
+        """data as records Python's OpenSSL sealed (one per write, 16 KiB at most), not sent."""
+        self.obj.write(data)
+        return self.outgoing.read()
 
 
 def record(content_type: int, body: bytes, length: int | None = None) -> bytes:
@@ -462,6 +473,138 @@ async def run(args, tmp: str):
             log(f"resumed session, {exchange}: {what}")
         await checks.arun(f"TLS 1.3 session resumption with own records: {exchange} over the resumed connection",
                           resumption)
+
+    # -- valid records in unusual shapes
+    ping_30k = build_frame(OP_TEXT, b'{"op":"ping"}' + b" " * 30000)  # one message, two records
+
+    def dribbled():
+        c = RawTls(port, ctx13)
+        try:
+            c.upgrade("/ws")
+            c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            wire = c.sealed(ping_30k)
+            check(len(wire) > 30000 + 2 * 22, f"{len(wire)} bytes on the wire for a 30 KB message")
+            # Bytes one at a time around both record headers (each its own segment: the pauses
+            # let the server read them apart), the body in odd-sized chunks.
+            second = 5 + 16384 + 17  # where Python's second record starts
+            at, sends = 0, 0
+            while at < len(wire):
+                near_header = at < 12 or second - 3 <= at < second + 8
+                k = 1 if near_header else random.choice((7, 100, 1500, 4099))
+                c.send_raw(wire[at:at + k])
+                at += k
+                sends += 1
+                if near_header:
+                    time.sleep(0.003)
+            op, payload = c.recv_ws_frame()
+            check(op == OP_TEXT and b'"pong"' in payload, f"dribbled ping: {op} {payload[:100]!r}")
+            return f"{len(wire)} bytes in {sends} sends"
+        finally:
+            c.close()
+
+    async def dribbled_case():
+        log(f"dribbled: {await asyncio.to_thread(dribbled)}")
+    await checks.arun("a 30 KB message in two records, sent a byte at a time around the headers: answered",
+                      dribbled_case)
+
+    def many_records():
+        c = RawTls(port, ctx13)
+        try:
+            c.upgrade("/ws")
+            n = 300
+            ping = build_frame(OP_TEXT, b'{"op":"ping"}' + b" " * 500)
+            wire = b"".join(c.sealed(ping) for _ in range(n))  # 300 records, one send
+            c.send_raw(wire)
+            for i in range(n):
+                op, payload = c.recv_ws_frame()
+                check(op == OP_TEXT and b'"pong"' in payload, f"pong {i + 1} of {n}: {op} {payload[:100]!r}")
+            return f"{n} records ({len(wire)} bytes) in one send, {n} pongs"
+        finally:
+            c.close()
+
+    async def many_records_case():
+        log(f"many records: {await asyncio.to_thread(many_records)}")
+    await checks.arun("300 records in one send (across the server's read buffer): 300 pongs", many_records_case)
+
+    def close_notify():
+        c = RawTls(port, ctx13)
+        try:
+            c.upgrade("/ws?subscribe=cn")
+            try:
+                c.obj.unwrap()  # writes close_notify; the server's answer is not awaited
+            except ssl.SSLWantReadError:
+                pass
+            c._flush()
+            ended = c.wait_eof(10)
+            check(ended in ("eof", "reset"), f"after the client's close_notify: {ended}")
+        finally:
+            c.close()
+
+    async def close_notify_case():
+        before = await srv.astats()
+        await asyncio.to_thread(close_notify)
+        deadline = time.monotonic() + 10
+        while (st := await srv.astats())["sessions"] != before["sessions"]:
+            check(time.monotonic() < deadline, f"10 s after close_notify: {st['sessions']} sessions, "
+                                               f"expected {before['sessions']}")
+            await asyncio.sleep(0.05)
+        check(st["tls_record_errors"] == before["tls_record_errors"],
+              f"close_notify counted as a record error: {before['tls_record_errors']} -> {st['tls_record_errors']}")
+    await checks.arun("the client's close_notify ends the session, not counted as an error", close_notify_case)
+
+    def blocked_then_hostile() -> RawTls:
+        c = RawTls(port, ctx13)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.upgrade("/ws?subscribe=blk")
+        stalls = srv.stats()["write_stalls"]
+        srv.publish("blk", 100, 60000)  # 6 MB the client does not read: the server's write blocks
+        deadline = time.monotonic() + 10
+        while srv.stats()["write_stalls"] <= stalls:
+            check(time.monotonic() < deadline, "the server's write never blocked (write_stalls): test setup")
+            time.sleep(0.05)
+        c.send_raw(record(23, random.randbytes(64)))
+        return c
+
+    async def hostile_while_blocked_case():
+        before = await srv.astats()
+        c = await asyncio.to_thread(blocked_then_hostile)
+        try:
+            # The bad record waits behind the paused read until the client reads: drain the socket
+            # (raw, a thread) while the server's counters say what it did. The bytes the kernel
+            # already holds still arrive after the server closed (slowly, through a 4 KiB window):
+            # the session's end is read from the stats, not from the client's EOF.
+            stop = threading.Event()
+
+            def drain():
+                c.sock.settimeout(0.2)
+                while not stop.is_set():
+                    try:
+                        if not c.sock.recv(65536):
+                            return
+                    except socket.timeout:
+                        continue
+                    except OSError:
+                        return
+            drainer = asyncio.ensure_future(asyncio.to_thread(drain))
+            deadline = time.monotonic() + 15
+            while True:
+                st = await srv.astats()
+                if (st["tls_record_errors"] > before["tls_record_errors"]
+                        and st["sessions"] == before["sessions"]):
+                    break
+                check(time.monotonic() < deadline,
+                      f"15 s after a bad record behind a blocked write: tls_record_errors "
+                      f"{before['tls_record_errors']} -> {st['tls_record_errors']}, sessions "
+                      f"{before['sessions']} -> {st['sessions']}")
+                await asyncio.sleep(0.05)
+            stop.set()
+            await drainer
+            check(st["tls_record_errors"] == before["tls_record_errors"] + 1,
+                  f"tls_record_errors {before['tls_record_errors']} -> {st['tls_record_errors']}")
+        finally:
+            c.close()
+        await canary_gets_data("a bad record behind a blocked write")
+    await checks.arun("a bad record while the server's write is blocked: closed, counted", hostile_while_blocked_case)
 
     # -- 2. hostile records after the handshake
     def hostile(raw: bytes, alert: str, what: str):
