@@ -28,6 +28,8 @@ Certificates as in test_tls.py (a throwaway CA, server certificate for 127.0.0.1
 * headless Chromium (BoringSSL) over wss with --ignore-certificate-errors: subscribes, gets
   messages byte-exact (some over 16 KiB), sends {"op":"ping"} and gets the pong; `tls_own_records`
   grew. Skipped with a note where /usr/bin/chromium is missing.
+* node's own WebSocket (undici, node/wss_client.js; `--experimental-websocket` on node 20) over
+  node's TLS, trusting the test CA: the same. Skipped with a note where node has no WebSocket.
 """
 
 import asyncio
@@ -47,13 +49,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fanout_testlib import (HOST, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Checks, HttpResponse, RawWS, Server,  # noqa: E402
-                            TestFailure, WsClient, accept_for, build_frame, check, check_payload,
-                            collect_topic_data, fail, handshake_request, log, make_key, parse_close,
-                            run_test, spawn, tcp_connect)
+from fanout_testlib import (HOST, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Checks,  # noqa: E402
+                            HttpResponse, Server, TestFailure, accept_for, build_frame, check,
+                            check_payload, collect_topic_data, fail, handshake_request, kill_child, log,
+                            make_key, parse_close, run_test, spawn, tcp_connect)
 from test_tls import in_temp_dir, make_certs, trusting_context, wss_client  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
+NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node", "wss_client.js")
 # Under ASan/TSan memory figures mean little: the 1,000 half records' bounds are logged, not asserted.
 SANITIZED = os.environ.get("TEST_UNDER_SANITIZER") == "1"
 # Message sizes: small ones share a record, 20,000 and 70,000 bytes span two and five.
@@ -257,24 +260,19 @@ def record(content_type: int, body: bytes, length: int | None = None) -> bytes:
     return struct.pack("!BHH", content_type, 0x0303, len(body) if length is None else length) + body
 
 
-def upgrade_raw_ws(s: ssl.SSLSocket, path: str) -> RawWS:
-    """fanout_testlib.RawWS over an already connected TLS socket."""
-    ws = RawWS.__new__(RawWS)
-    ws.sock, ws.buf, ws.frames_seen = s, bytearray(), 0
-    key = make_key()
-    s.sendall(handshake_request(path=path, key=key))
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        check(chunk, f"upgrade over TLS: connection ended after {data!r}")
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    resp = HttpResponse(head + b"\r\n\r\n", "delimiter")
-    check(resp.status == 101 and resp.headers.get("sec-websocket-accept") == accept_for(key),
-          f"upgrade over TLS: {resp!r}")
-    ws.buf += rest
-    ws.response = resp
-    return ws
+def node_websocket_argv() -> list | None:
+    """How to run node with a global WebSocket (built in from node 22, a flag on node 20), or None."""
+    if not shutil.which("node"):
+        return None
+    for argv in (["node"], ["node", "--experimental-websocket"]):
+        try:
+            r = subprocess.run([*argv, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 3)"],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if r.returncode == 0:
+            return argv
+    return None
 
 
 def rss_kib(pid: int) -> int:
@@ -714,6 +712,35 @@ async def run(args, tmp: str):
             shutil.rmtree(profile, ignore_errors=True)
             page.close()
     await checks.arun("headless Chromium (BoringSSL) over wss: byte-exact, >16 KiB frames, ping/pong", chromium)
+
+    # -- node's own WebSocket (undici) over node's TLS
+    async def node_client():
+        argv = node_websocket_argv()
+        if argv is None:
+            log("  SKIP: no node with a built-in WebSocket (node 20: --experimental-websocket)")
+            return
+        before = await own_records()
+        env = dict(os.environ, NODE_EXTRA_CA_CERTS=certs["ca"])
+        p = spawn([*argv, NODE_CLIENT, f"wss://{HOST}:{port}/ws", "node", str(len(SIZES))],
+                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(p.stdout.readline), 20)
+            check(line == b"ready\n", f"node: expected 'ready', got {line!r}; stderr "
+                                       f"{p.stderr.read().decode(errors='replace') if p.poll() is not None else ''}")
+            expected = await publish("node", SIZES)
+            line = await asyncio.wait_for(asyncio.to_thread(p.stdout.readline), 20)
+            check(line, f"node: no result; stderr {p.stderr.read().decode(errors='replace')}")
+            r = json.loads(line)
+            check(len(r["messages"]) == len(SIZES) and r["pong"],
+                  f"node: {len(r['messages'])} messages, pong {r['pong']}")
+            for m, (seq, n) in zip(r["messages"], expected):
+                check_payload(m, "node", seq, n, "node")
+            after = await own_records()
+            check(after == before + 1, f"tls_own_records {before} -> {after} for node's connection")
+            log(f"node {' '.join(argv)}: {len(SIZES)} messages byte-exact, pong")
+        finally:
+            kill_child(p)
+    await checks.arun("node's WebSocket over wss: byte-exact, >16 KiB frames, ping/pong", node_client)
 
     await canary_gets_data("all cases")
     await canary.close()
