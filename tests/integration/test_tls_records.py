@@ -19,6 +19,16 @@ Certificates as in test_tls.py (a throwaway CA, server certificate for 127.0.0.1
   bytes -> record_overflow; unprotected alert (21) and handshake (22) records ->
   unexpected_message. Each time `tls_record_errors` grows by one, the connection ends, the server
   lives, and a canary wss client keeps getting data.
+* valid records in odd shapes: a 30 KB message in two records sent a byte at a time around the
+  headers, 300 records in one send; the client's close_notify; a bad record behind a blocked write.
+* records the test seals itself (python3-cryptography's AEADs, keys from the client's key log;
+  skipped with a note without it), for content no TLS library sends: padding, an empty record,
+  KeyUpdate with and without update_requested (the server's answering KeyUpdate is seen on the
+  wire, both directions go on under the next keys); and fatal: a client NewSessionTicket, no
+  content type, content type 24 (unexpected_message), request_update 2 (illegal_parameter, RFC 8446
+  §4.6.3), a KeyUpdate with more after it in its record (unexpected_message, §5.1), a KeyUpdate of
+  the wrong length and a 3-byte alert (decode_error), 16,385 bytes (record_overflow), a replayed
+  sequence number (bad_record_mac); an encrypted close_notify closes without an error counted.
 * a partial record and then nothing is ended by the existing timers: before the request head by
   handshake_timeout, after the upgrade by subscribe_timeout (close 1008, readable: the server's
   direction is intact), after a subscription by idle_timeout.
@@ -33,6 +43,7 @@ Certificates as in test_tls.py (a throwaway CA, server certificate for 127.0.0.1
 """
 
 import asyncio
+import hmac
 import http.server
 import json
 import os
@@ -65,6 +76,8 @@ SIZES = [300, 20000, 300, 70000, 1000]
 # Alert descriptions (RFC 8446 §6) as Python's OpenSSL names a received alert.
 ALERT_REASONS = {
     "bad_record_mac": "SSLV3_ALERT_BAD_RECORD_MAC",
+    "decode_error": "TLSV1_ALERT_DECODE_ERROR",
+    "illegal_parameter": "SSLV3_ALERT_ILLEGAL_PARAMETER",
     "record_overflow": "TLSV1_ALERT_RECORD_OVERFLOW",
     "unexpected_message": "SSLV3_ALERT_UNEXPECTED_MESSAGE",
 }
@@ -95,6 +108,8 @@ class RawTls:
         self.outgoing = ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname=HOST, session=session)
         self.plain = bytearray()  # application data read but not yet taken
+        self.raw_in = bytearray()
+        self.record_lengths: list[int] = []  # bodies of the server's records, in order
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -134,7 +149,18 @@ class RawTls:
             self.incoming.write_eof()
             return False
         self.incoming.write(chunk)
+        self._note_records(chunk)
         return True
+
+    def _note_records(self, chunk: bytes):
+        """Keeps the body length of every record the server sent (KeyUpdates show as 22 bytes)."""
+        self.raw_in += chunk
+        while len(self.raw_in) >= 5:
+            n = struct.unpack_from("!H", self.raw_in, 3)[0]
+            if len(self.raw_in) < 5 + n:
+                break
+            self.record_lengths.append(n)
+            del self.raw_in[:5 + n]
 
     def close(self):
         try:
@@ -255,9 +281,77 @@ class RawTls:
         return self.outgoing.read()
 
 
+# ----------------------------------------------------------------------------------------------
+# Client records sealed here (python3-cryptography's AEADs), for content no TLS library sends
+
+class Sealer:
+    """Seals the client's records of a RawTls connection itself, from the application traffic
+    secret its context logged (SSLContext.keylog_filename): the client writes nothing through
+    its SSLObject after the handshake, which keeps reading the server's records (a server
+    KeyUpdate included). RFC 8446 §5.2, §5.3, §7.1-7.3."""
+
+    SUITES = {  # cipher name -> (hash, key length, AEAD)
+        "TLS_AES_128_GCM_SHA256": ("sha256", 16, "AESGCM"),
+        "TLS_AES_256_GCM_SHA384": ("sha384", 32, "AESGCM"),
+        "TLS_CHACHA20_POLY1305_SHA256": ("sha256", 32, "ChaCha20Poly1305"),
+    }
+
+    def __init__(self, conn: "RawTls", keylog: str):
+        from cryptography.hazmat.primitives.ciphers import aead
+        self.conn = conn
+        self.suite = conn.obj.cipher()[0]
+        self.hash, self.key_len, cipher = self.SUITES[self.suite]
+        self.aead_class = getattr(aead, cipher)
+        with open(keylog) as f:
+            lines = [ln.split() for ln in f if ln.startswith("CLIENT_TRAFFIC_SECRET_0 ")]
+        check(len(lines) == 1, f"key log {keylog}: {len(lines)} client traffic secrets")
+        self.install(bytes.fromhex(lines[0][2]))
+
+    def expand_label(self, secret: bytes, label: bytes, length: int) -> bytes:
+        full = b"tls13 " + label
+        info = struct.pack("!HB", length, len(full)) + full + b"\x00"
+        out, t, i = b"", b"", 1
+        while len(out) < length:
+            t = hmac.new(secret, t + info + bytes([i]), self.hash).digest()
+            out += t
+            i += 1
+        return out[:length]
+
+    def install(self, secret: bytes):
+        self.secret = secret
+        self.aead = self.aead_class(self.expand_label(secret, b"key", self.key_len))
+        self.iv = self.expand_label(secret, b"iv", 12)
+        self.seq = 0
+
+    def key_update(self):
+        """After sending a KeyUpdate: the next traffic secret."""
+        self.install(self.expand_label(self.secret, b"traffic upd", len(self.secret)))
+
+    def seal(self, content: bytes, inner_type: int = 23, padding: int = 0, seq: int | None = None) -> bytes:
+        inner = content + bytes([inner_type]) + bytes(padding) if inner_type else bytes(len(content) + padding)
+        header = struct.pack("!BHH", 23, 0x0303, len(inner) + 16)
+        n = self.seq if seq is None else seq
+        nonce = bytes(a ^ b for a, b in zip(self.iv, n.to_bytes(12, "big")))
+        if seq is None:
+            self.seq += 1
+        return header + self.aead.encrypt(nonce, inner, header)
+
+    def send(self, content: bytes, **kw):
+        self.conn.send_raw(self.seal(content, **kw))
+
+
+
 def record(content_type: int, body: bytes, length: int | None = None) -> bytes:
     """A TLS record as it goes on the wire (legacy version 0x0303)."""
     return struct.pack("!BHH", content_type, 0x0303, len(body) if length is None else length) + body
+
+
+def have_cryptography() -> bool:
+    try:
+        from cryptography.hazmat.primitives.ciphers import aead  # noqa: F401
+        return True
+    except ImportError:
+        return False
 
 
 def node_websocket_argv() -> list | None:
@@ -636,6 +730,117 @@ async def run(args, tmp: str):
             check(after == before + 1, f"{what}: tls_record_errors {before} -> {after}")
             await canary_gets_data(what)
         await checks.arun(f"hostile: {what} -> {alert} alert, connection closed, others served", case)
+
+    # -- records sealed here: content no TLS library sends (python3-cryptography's AEADs)
+    async def sealed_cases():
+        KEY_UPDATE_BODY = 5 + 1 + 16  # a KeyUpdate record's body: message, content type, tag
+
+        def sealed_conn(name: str):
+            """A TLS 1.3 connection whose client records the test seals (Sealer), upgraded to WebSocket."""
+            ctx = tls13_context(certs["ca"])
+            keylog = os.path.join(tmp, f"keys-{name.replace(' ', '_')}-{random.getrandbits(32)}.log")
+            ctx.keylog_filename = keylog
+            c = RawTls(port, ctx)
+            c.wait_ticket()
+            sealer = Sealer(c, keylog)
+            key = make_key()
+            sealer.send(handshake_request(path="/ws", key=key))
+            head = HttpResponse(c.read_until(b"\r\n\r\n"), "delimiter")
+            check(head.status == 101 and head.headers.get("sec-websocket-accept") == accept_for(key),
+                  f"{name}: upgrade with records sealed here: {head!r}")
+            return c, sealer
+
+        def ping_pong(c: RawTls, sealer: Sealer, what: str, **kw):
+            sealer.send(build_frame(OP_TEXT, b'{"op":"ping"}'), **kw)
+            op, payload = c.recv_ws_frame()
+            check(op == OP_TEXT and b'"pong"' in payload, f"{what}: expected a pong, got {op} {payload[:100]!r}")
+
+        def sealed_ok(name: str, steps) -> str:
+            c, sealer = sealed_conn(name)
+            try:
+                ping_pong(c, sealer, f"{name}: before")
+                seen = len(c.record_lengths)
+                steps(c, sealer)
+                ping_pong(c, sealer, f"{name}: after")
+                return f"{sealer.suite}; server records after it: {c.record_lengths[seen:]}"
+            finally:
+                c.close()
+
+        def key_update(requested: bool):
+            def steps(c: RawTls, sealer: Sealer):
+                sealer.send(bytes([24, 0, 0, 1, int(requested)]), inner_type=22)
+                sealer.key_update()
+                seen = len(c.record_lengths)
+                ping_pong(c, sealer, "under the next key")
+                answered = KEY_UPDATE_BODY in c.record_lengths[seen:]
+                check(answered == requested, f"KeyUpdate(update_requested={int(requested)}): the server "
+                                             f"{'did not answer' if requested else 'answered'}; record "
+                                             f"bodies {c.record_lengths[seen:]}")
+            return steps
+
+        def twice(c: RawTls, sealer: Sealer):
+            for _ in range(2):
+                sealer.send(bytes([24, 0, 0, 1, 1]), inner_type=22)
+                sealer.key_update()
+
+        for name, steps in (
+                ("padding after the content type", lambda c, s: ping_pong(c, s, "padded", padding=300)),
+                ("an empty application data record", lambda c, s: s.send(b"")),
+                ("KeyUpdate asking for the server's (answered, both directions re-keyed)", key_update(True)),
+                ("KeyUpdate not asking (not answered)", key_update(False)),
+                ("two KeyUpdates asking, back to back", twice)):
+            async def ok_case(name=name, steps=steps):
+                before = (await srv.astats())["tls_record_errors"]
+                log(f"{name}: {await asyncio.to_thread(sealed_ok, name, steps)}")
+                after = (await srv.astats())["tls_record_errors"]
+                check(after == before, f"{name}: tls_record_errors {before} -> {after}")
+            await checks.arun(f"sealed here: {name} -> accepted, the connection goes on", ok_case)
+
+        def sealed_bad(name: str, make, alert: str | None) -> str:
+            c, sealer = sealed_conn(name)
+            try:
+                ping_pong(c, sealer, f"{name}: before")
+                c.send_raw(make(sealer))
+                how = c.read_to_end(10)
+                want = f"alert {ALERT_REASONS[alert]}" if alert else "eof"
+                check(how == want, f"{name}: expected {want}, the client saw: {how}")
+                ended = c.wait_eof(10)
+                check(ended in ("eof", "reset"), f"{name}: the connection stayed open ({ended})")
+                return how
+            finally:
+                c.close()
+
+        def replayed(sealer: Sealer) -> bytes:
+            return sealer.seal(build_frame(OP_TEXT, b'{"op":"ping"}'), seq=sealer.seq - 1)
+
+        for name, make, alert in (
+                ("a NewSessionTicket from the client", lambda s: s.seal(bytes([4, 0, 0, 0]), inner_type=22),
+                 "unexpected_message"),
+                ("KeyUpdate with request_update 2", lambda s: s.seal(bytes([24, 0, 0, 1, 2]), inner_type=22),
+                 "illegal_parameter"),
+                ("KeyUpdate with data after it in its record",
+                 lambda s: s.seal(bytes([24, 0, 0, 1, 0]) * 2, inner_type=22), "unexpected_message"),
+                ("KeyUpdate of the wrong length", lambda s: s.seal(bytes([24, 0, 0, 2, 0, 0]), inner_type=22),
+                 "decode_error"),
+                ("no content type (all zeros)", lambda s: s.seal(b"", inner_type=0, padding=10), "unexpected_message"),
+                ("content type 24 (heartbeat)", lambda s: s.seal(b"\x01\x00\x10", inner_type=24), "unexpected_message"),
+                ("16,385 bytes of content", lambda s: s.seal(bytes(16385)), "record_overflow"),
+                ("a replayed record (sequence number reused)", replayed, "bad_record_mac"),
+                ("an alert of 3 bytes", lambda s: s.seal(b"\x02\x28\x00", inner_type=21), "decode_error"),
+                ("close_notify", lambda s: s.seal(b"\x01\x00", inner_type=21), None)):
+            async def bad_case(name=name, make=make, alert=alert):
+                before = (await srv.astats())["tls_record_errors"]
+                log(f"{name}: client saw {await asyncio.to_thread(sealed_bad, name, make, alert)}")
+                after = (await srv.astats())["tls_record_errors"]
+                check(after == before + (1 if alert else 0), f"{name}: tls_record_errors {before} -> {after}")
+                await canary_gets_data(name)
+            outcome = f"{alert} alert" if alert else "the server closes, no error"
+            await checks.arun(f"sealed here: {name} -> {outcome}", bad_case)
+
+    if have_cryptography():
+        await sealed_cases()
+    else:
+        log("  SKIP: records sealed here need python3-cryptography (scripts/install-deps installs it)")
 
     # -- a partial record, then nothing: the existing timers end the connection
     half = record(23, random.randbytes(100), 1000)
