@@ -29,6 +29,8 @@ Certificates as in test_tls.py (a throwaway CA, server certificate for 127.0.0.1
   §4.6.3), a KeyUpdate with more after it in its record (unexpected_message, §5.1), a KeyUpdate of
   the wrong length and a 3-byte alert (decode_error), 16,385 bytes (record_overflow), a replayed
   sequence number (bad_record_mac); an encrypted close_notify closes without an error counted.
+  A KeyUpdate asking for the server's while the server's write is blocked: its answer goes out
+  after the held-back records and before later ones (160 messages and a pong read in order).
 * a partial record and then nothing is ended by the existing timers: before the request head by
   handshake_timeout, after the upgrade by subscribe_timeout (close 1008, readable: the server's
   direction is intact), after a subscription by idle_timeout.
@@ -795,6 +797,49 @@ async def run(args, tmp: str):
                 after = (await srv.astats())["tls_record_errors"]
                 check(after == before, f"{name}: tls_record_errors {before} -> {after}")
             await checks.arun(f"sealed here: {name} -> accepted, the connection goes on", ok_case)
+
+        def key_update_behind_blocked_write() -> str:
+            # The server's answering KeyUpdate must go after the records a full socket holds back and
+            # before any record sealed later: Python's OpenSSL reads them all, in order.
+            c, sealer = sealed_conn("blocked KeyUpdate")
+            try:
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+                sealer.send(build_frame(OP_TEXT, b'{"op":"subscribe","args":["ku"]}'))
+                op, payload = c.recv_ws_frame()
+                check(b'"subscribe"' in payload, f"subscribe ack: {payload!r}")
+                stalls = srv.stats()["write_stalls"]
+                deadline = time.monotonic() + 30
+                while srv.stats()["write_stalls"] <= stalls:
+                    check(time.monotonic() < deadline, "the server's write never blocked: test setup")
+                    srv.publish("ku", 20, 30000)
+                    time.sleep(0.05)
+                sealer.send(bytes([24, 0, 0, 1, 1]), inner_type=22)
+                sealer.key_update()
+                last = srv.publish("ku", 20, 30000)
+                sealer.send(build_frame(OP_TEXT, b'{"op":"ping"}'))  # under the next key
+                got, prev, pong = 0, 0, False
+                while not pong or prev < last:
+                    op, payload = c.recv_ws_frame(20)
+                    if b'"event":"pong"' in payload[:40]:
+                        pong = True
+                        continue
+                    if b'"event"' in payload[:40]:
+                        continue  # a drop notice
+                    seq = check_payload(payload.decode(), "ku", None, 30000, "blocked KeyUpdate")
+                    check(seq > prev, f"seq {seq} after {prev}")
+                    prev, got = seq, got + 1
+                check(KEY_UPDATE_BODY in c.record_lengths, "the server never answered the KeyUpdate")
+                return f"{got} messages up to seq {last} byte-exact and a pong across the server's KeyUpdate"
+            finally:
+                c.close()
+
+        async def key_update_blocked_case():
+            before = (await srv.astats())["tls_record_errors"]
+            log(f"KeyUpdate behind a blocked write: {await asyncio.to_thread(key_update_behind_blocked_write)}")
+            after = (await srv.astats())["tls_record_errors"]
+            check(after == before, f"tls_record_errors {before} -> {after}")
+        await checks.arun("sealed here: KeyUpdate asking, while the server's write is blocked: answered in order",
+                          key_update_blocked_case)
 
         def sealed_bad(name: str, make, alert: str | None) -> str:
             c, sealer = sealed_conn(name)
