@@ -112,6 +112,7 @@ class RawTls:
         self.plain = bytearray()  # application data read but not yet taken
         self.raw_in = bytearray()
         self.record_lengths: list[int] = []  # bodies of the server's records, in order
+        self.ended = ""  # how the socket ended, once it did (_feed)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -122,8 +123,6 @@ class RawTls:
                 if not self._feed(deadline):
                     fail(f"TLS handshake: connection ended ({self.ended})")
         self._flush()
-
-    ended = ""
 
     def _flush(self):
         data = self.outgoing.read()
