@@ -276,7 +276,9 @@ Tls13Records::End Tls13Records::take(std::byte* record, std::size_t size,
       // After the handshake a client may only send KeyUpdate, and it must end its record (§5.1).
       const auto* m = reinterpret_cast<const std::uint8_t*>(plain.data());
       if (plain.empty() || m[0] != 24) return fail(unexpected_message);
-      if (plain.size() != 5 || m[1] != 0 || m[2] != 0 || m[3] != 1 || m[4] > 1) return fail(decode_error);
+      if (plain.size() < 5 || m[1] != 0 || m[2] != 0 || m[3] != 1) return fail(decode_error);
+      if (plain.size() > 5) return fail(unexpected_message);  // more after a key change in its record (§5.1)
+      if (m[4] > 1) return fail(illegal_parameter);           // request_update is 0 or 1 (§4.6.3)
       if (!update(suite_, read_)) return fail(internal_error);
       // update_requested: answer with one KeyUpdate before the next data; several requests while
       // silent get one answer (§4.6.3).

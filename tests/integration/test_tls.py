@@ -2,13 +2,16 @@
 """wss:// with python3-websockets 10.4 against a server started with --tls-cert/--tls-key.
 
   /usr/bin/python3 tests/integration/test_tls.py --server build/tests/integration/fanout-test-server
+                   [--openssl-records]
 
 A throwaway CA and a server certificate for 127.0.0.1/localhost are made with the openssl command
 line in a temp dir. Checks: URL and JSON subscriptions over wss (certificate verified against the
 test CA), byte-exact in-order delivery; a client that does not trust the CA fails the handshake
 with a certificate verification error and the server keeps serving; GET /healthz over TLS; a
 plain-TCP client speaking HTTP to the TLS port is disconnected and the server keeps serving; quit
-closes the wss clients with 1012 and the server exits 0.
+closes the wss clients with 1012 and the server exits 0. stats `tls_own_records` counts the TLS 1.3
+connections fanout's own record layer took over (every one by default; none with --openssl-records,
+which starts the server with --tls-openssl-records: OpenSSL throughout, ctest tls_openssl_records).
 """
 
 import asyncio
@@ -23,8 +26,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fanout_testlib import (HOST, Checks, HttpResponse, Server, WsClient,  # noqa: E402
-                            check, collect_topic_data, fail, kill_child, log, recv_until_closed,
-                            run_test, send_all_tolerant, short, spawn, tcp_connect)
+                            base_parser, check, collect_topic_data, fail, kill_child, log,
+                            recv_until_closed, run_test, send_all_tolerant, short, spawn, tcp_connect)
 
 MSG_BYTES = 300
 
@@ -173,9 +176,18 @@ async def body(args):
 async def run(args, tmp: str):
     certs = make_certs(tmp)
     ctx = trusting_context(certs["ca"])
-    srv = Server(args.server, ["--shards", "2", "--tls-cert", certs["cert"],
-                               "--tls-key", certs["key"]])
+    srv = Server(args.server, ["--shards", "2", "--tls-cert", certs["cert"], "--tls-key", certs["key"],
+                               *(["--tls-openssl-records"] if args.openssl_records else [])])
     port = srv.port
+    log("records: " + ("OpenSSL's (--tls-openssl-records)" if args.openssl_records else "fanout's own (TLS 1.3)"))
+
+    async def check_own_records(tls13_connections: int):
+        """stats.tls_own_records: every TLS 1.3 connection so far, or none with OpenSSL's records."""
+        want = 0 if args.openssl_records else tls13_connections
+        st = await srv.astats()
+        check(st.get("tls_own_records") == want and st.get("tls_record_errors") == 0,
+              f"after {tls13_connections} TLS 1.3 connections expected tls_own_records {want} and "
+              f"tls_record_errors 0, stats: {st}")
     checks = Checks()
     state = {"a": 0}  # last published seq of topic a
     clients: list[WsClient] = []
@@ -206,6 +218,7 @@ async def run(args, tmp: str):
         st = await srv.astats()
         check(st.get("subscriptions") == 2 and st.get("sessions") == 2,
               f"expected 2 sessions with 2 subscriptions, stats: {st}")
+        await check_own_records(2)
         cert = c1.ws.transport.get_extra_info("peercert")
         log(f"c1: TLS {c1.ws.transport.get_extra_info('ssl_object').version()}, "
             f"peer subjectAltName {cert.get('subjectAltName') if cert else None}")
@@ -304,6 +317,7 @@ async def run(args, tmp: str):
         clients.append(c3)
         await srv.arequire_subscribers(3, 15000)
         await deliver_to([c1, c2, c3], 20)
+        await check_own_records(4)  # c1, c2, /healthz, c3 (not the refused handshakes)
     await checks.arun("plain-TCP HTTP to the TLS port is disconnected; server keeps serving wss",
                       plain_http)
 
@@ -330,4 +344,7 @@ async def run(args, tmp: str):
 
 
 if __name__ == "__main__":
-    run_test("tls", body)
+    parser = base_parser("tls")
+    parser.add_argument("--openssl-records", action="store_true",
+                        help="start the server with --tls-openssl-records (Tls::own_records = false)")
+    run_test("tls", body, parser)
