@@ -190,8 +190,9 @@ std::size_t Tls13Records::seal(std::span<const iovec> pieces, std::size_t bytes,
   };
   std::size_t left = bytes;
   for (const iovec& p : pieces) {
+    if (left == 0) break;
     const std::size_t len = std::min(p.iov_len, left);
-    if (len == 0) break;
+    if (len == 0) continue;  // an empty piece, not the end of the gather
     if (len < k_direct) {
       std::memcpy(at, p.iov_base, len);
       at += len;
@@ -218,9 +219,11 @@ std::size_t Tls13Records::seal(std::span<const std::byte> plain, std::byte* out,
   return seal({&piece, 1}, plain.size(), out, type);
 }
 
-std::size_t Tls13Records::seal_key_update(std::byte* out) {
-  constexpr std::byte update_not_requested[] = {std::byte{24}, std::byte{0}, std::byte{0}, std::byte{1}, std::byte{0}};
-  const std::size_t n = seal(update_not_requested, out, handshake);
+std::size_t Tls13Records::seal_key_update(std::byte* out, bool request_update) {
+  // KeyUpdate (24), 3-byte length 1, KeyUpdateRequest: update_not_requested (0) or update_requested (1).
+  const std::byte key_update[] = {std::byte{24}, std::byte{0}, std::byte{0}, std::byte{1},
+                                  std::byte{request_update ? std::uint8_t{1} : std::uint8_t{0}}};
+  const std::size_t n = seal(key_update, out, handshake);
   if (n == 0 || !update(suite_, write_)) return 0;
   key_update_due_ = false;
   return n;
@@ -291,6 +294,18 @@ Tls13Records::End Tls13Records::take(std::byte* record, std::size_t size,
 
 Tls13Records::End Tls13Records::open(std::span<std::byte> received, bool (*sink)(void*, std::span<const std::byte>),
                                      void* ctx) {
+  if (ended_ != End::more) return ended_;  // nothing after a fatal error or the peer's alert is looked at
+  const End e = open_records(received, sink, ctx);
+  if (e == End::fatal || e == End::peer_closed) {
+    ended_ = e;
+    partial_size_ = 0;  // a fatal header may be kept there: never finish it as a record
+    partial_.reset();
+  }
+  return e;
+}
+
+Tls13Records::End Tls13Records::open_records(std::span<std::byte> received,
+                                             bool (*sink)(void*, std::span<const std::byte>), void* ctx) {
   std::size_t at = 0;
   // Every record after the handshake is protected (outer type application_data), at most 2^14 + 256 bytes.
   auto check_header = [this](const std::byte* h) {

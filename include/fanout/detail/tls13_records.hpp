@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <type_traits>
 
 namespace fanout::detail {
 
@@ -69,9 +70,10 @@ class Tls13Records {
 
   /// A KeyUpdate must go out before the next application data: the peer asked for one, or the
   /// write key is near its limit. seal_key_update writes it (k_overhead + 5 bytes) and moves the
-  /// write side to the next secret.
+  /// write side to the next secret. The server only answers or renews (update_not_requested);
+  /// request_update = true asks the peer to update too, what a client does (tests, fuzzer).
   bool key_update_due() const noexcept { return key_update_due_ || write_.seq >= k_records_per_key; }
-  std::size_t seal_key_update(std::byte* out);
+  std::size_t seal_key_update(std::byte* out, bool request_update = false);
 
   /// A fatal alert record (k_overhead + 2 bytes), or 0.
   std::size_t seal_alert(Alert what, std::byte* out);
@@ -85,11 +87,14 @@ class Tls13Records {
 
   /// Opens every complete record in `received` (decrypted in place) and gives the application
   /// data to `sink` (bool(std::span<const std::byte>): false stops); keeps a trailing partial
-  /// record (at most k_max_record bytes, only while one is pending).
+  /// record (at most k_max_record bytes, only while one is pending). After fatal or peer_closed
+  /// it returns the same again and looks at nothing.
   template <class Sink>
   End open(std::span<std::byte> received, Sink&& sink) {
+    using F = std::remove_reference_t<Sink>;  // an lvalue sink makes Sink a reference
     return open(
-        received, +[](void* s, std::span<const std::byte> plain) { return (*static_cast<Sink*>(s))(plain); }, &sink);
+        received, +[](void* s, std::span<const std::byte> plain) { return (*static_cast<F*>(s))(plain); },
+        const_cast<void*>(static_cast<const void*>(std::addressof(sink))));
   }
   End open(std::span<std::byte> received, bool (*sink)(void*, std::span<const std::byte>), void* ctx);
 
@@ -114,6 +119,7 @@ class Tls13Records {
   static constexpr std::uint64_t k_records_per_key = std::uint64_t{1} << 24;
 
   Tls13Records() = default;
+  End open_records(std::span<std::byte> received, bool (*sink)(void*, std::span<const std::byte>), void* ctx);
   bool open_one(std::byte* record, std::size_t size, std::span<const std::byte>& plain, ContentType& type);
   End take(std::byte* record, std::size_t size, bool (*sink)(void*, std::span<const std::byte>), void* ctx);
   End fail(Alert a) noexcept {
@@ -125,6 +131,7 @@ class Tls13Records {
   Direction write_{};
   Suite suite_{};
   bool key_update_due_ = false;
+  End ended_ = End::more;  // fatal or peer_closed, once open() returned it
   Alert alert_ = close_notify;
   std::uint16_t partial_size_ = 0;        // bytes of the partial record in partial_
   std::unique_ptr<std::byte[]> partial_;  // k_max_record bytes, only while a record is incomplete
