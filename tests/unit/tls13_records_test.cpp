@@ -473,16 +473,16 @@ TEST_CASE("Tls13Records: a handshake record must be exactly one KeyUpdate") {
     Tls13Records::Alert alert;
   };
   const Case cases[] = {
-      {{}, Tls13Records::unexpected_message},                                    // empty
-      {bytes_of({1, 0, 0, 0}), Tls13Records::unexpected_message},                // ClientHello
-      {bytes_of({4, 0, 0, 1, 0}), Tls13Records::unexpected_message},             // NewSessionTicket
-      {bytes_of({20, 0, 0, 1, 0}), Tls13Records::unexpected_message},            // Finished
-      {bytes_of({24}), Tls13Records::decode_error},                              // KeyUpdate, cut
-      {bytes_of({24, 0, 0, 1}), Tls13Records::decode_error},                     // no request byte
-      {bytes_of({24, 0, 0, 1, 2}), Tls13Records::decode_error},                  // request 2
-      {bytes_of({24, 0, 0, 2, 1, 0}), Tls13Records::decode_error},               // length 2
-      {bytes_of({24, 0, 0, 1, 1, 24, 0, 0, 1, 0}), Tls13Records::decode_error},  // two in one record
-      {bytes_of({24, 0, 0, 1, 0, 'x'}), Tls13Records::decode_error},             // data after it
+      {{}, Tls13Records::unexpected_message},                                          // empty
+      {bytes_of({1, 0, 0, 0}), Tls13Records::unexpected_message},                      // ClientHello
+      {bytes_of({4, 0, 0, 1, 0}), Tls13Records::unexpected_message},                   // NewSessionTicket
+      {bytes_of({20, 0, 0, 1, 0}), Tls13Records::unexpected_message},                  // Finished
+      {bytes_of({24}), Tls13Records::decode_error},                                    // KeyUpdate, cut
+      {bytes_of({24, 0, 0, 1}), Tls13Records::decode_error},                           // no request byte
+      {bytes_of({24, 0, 0, 1, 2}), Tls13Records::illegal_parameter},                   // request_update 2 (§4.6.3)
+      {bytes_of({24, 0, 0, 2, 1, 0}), Tls13Records::decode_error},                     // length 2
+      {bytes_of({24, 0, 0, 1, 1, 24, 0, 0, 1, 0}), Tls13Records::unexpected_message},  // two in one record (§5.1)
+      {bytes_of({24, 0, 0, 1, 0, 'x'}), Tls13Records::unexpected_message},             // data after it in its record
   };
   for (const Case& c : cases) {
     CAPTURE(c.body.size());
