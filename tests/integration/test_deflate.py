@@ -17,24 +17,18 @@
 
 import asyncio
 import base64
-import http.server
 import json
 import os
-import shutil
-import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
-import threading
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from browser_testlib import CHROMIUM, PageServer, headless_chromium  # noqa: E402
 from fanout_testlib import (HOST, Checks, Server, WsClient, check, check_payload, collect_topic_data, fail,  # noqa: E402
-                            log, run_test, spawn)
+                            log, run_test)
 
-CHROMIUM = "/usr/bin/chromium"
 THRESHOLD = 256
 
 
@@ -168,43 +162,6 @@ setTimeout(() => { result.timeout = true; post("/result", result); }, 40000);
 </script></body></html>"""
 
 
-class PageServer:
-    def __init__(self):
-        self.ready = threading.Event()
-        self.done = threading.Event()
-        self.result = {}
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                body = PAGE.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):  # noqa: N802
-                n = int(self.headers.get("Content-Length", "0"))
-                data = json.loads(self.rfile.read(n) or b"{}")
-                if self.path == "/ready":
-                    outer.ready.set()
-                elif not outer.done.is_set():
-                    outer.result = data
-                    outer.done.set()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer((HOST, 0), Handler)
-        self.origin = f"http://{HOST}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 async def body(args):
@@ -303,38 +260,25 @@ async def body(args):
         if not os.access(CHROMIUM, os.X_OK):
             log(f"  SKIP: {CHROMIUM} is not installed (scripts/install-deps installs chromium)")
             return
-        page = PageServer()
+        page = PageServer(PAGE)
         count = 30
-        profile = tempfile.mkdtemp(prefix="fanout-chromium-")
-        env = dict(os.environ, HOME=profile, XDG_CONFIG_HOME=profile, XDG_CACHE_HOME=profile)
-        argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--mute-audio", f"--user-data-dir={profile}",
-                "--remote-debugging-port=0", f"{page.origin}/?port={port}&count={count}"]
-        p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                  env=env, start_new_session=True)
         try:
-            if not await asyncio.to_thread(page.ready.wait, 60):
-                fail("chromium did not subscribe within 60 s")
-            first = deflate_stats(srv)["compressions"]
-            await srv.apublish("web", count, 2000)
-            if not await asyncio.to_thread(page.done.wait, 60):
-                fail("chromium reported nothing within 60 s")
-            r = page.result
-            check("permessage-deflate" in r.get("extensions", ""), f"chromium: extensions {r.get('extensions')!r}")
-            check(len(r.get("messages", [])) == count, f"chromium: {len(r.get('messages', []))} messages, {r}")
-            for i, m in enumerate(r["messages"]):
-                check_payload(m, "web", i + 1, 2000, "chromium")
-            n = deflate_stats(srv)["compressions"] - first
-            check(n == count, f"compressions grew by {n} for {count} messages")
-            log(f"chromium: extensions {r['extensions']!r}, {count} messages byte-exact")
+            async with headless_chromium(f"{page.origin}/?port={port}&count={count}"):
+                if not await asyncio.to_thread(page.ready.wait, 60):
+                    fail("chromium did not subscribe within 60 s")
+                first = deflate_stats(srv)["compressions"]
+                await srv.apublish("web", count, 2000)
+                if not await asyncio.to_thread(page.done.wait, 60):
+                    fail("chromium reported nothing within 60 s")
+                r = page.result
+                check("permessage-deflate" in r.get("extensions", ""), f"chromium: extensions {r.get('extensions')!r}")
+                check(len(r.get("messages", [])) == count, f"chromium: {len(r.get('messages', []))} messages, {r}")
+                for i, m in enumerate(r["messages"]):
+                    check_payload(m, "web", i + 1, 2000, "chromium")
+                n = deflate_stats(srv)["compressions"] - first
+                check(n == count, f"compressions grew by {n} for {count} messages")
+                log(f"chromium: extensions {r['extensions']!r}, {count} messages byte-exact")
         finally:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await asyncio.to_thread(p.wait)
-            shutil.rmtree(profile, ignore_errors=True)
             page.close()
     await checks.arun("headless Chromium negotiates it and gets every message byte-exact", chromium)
 

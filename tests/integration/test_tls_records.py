@@ -46,18 +46,15 @@ Certificates as in test_tls.py (a throwaway CA, server certificate for 127.0.0.1
 
 import asyncio
 import hmac
-import http.server
 import json
 import os
 import random
 import shutil
-import signal
 import socket
 import ssl
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -66,9 +63,9 @@ from fanout_testlib import (HOST, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, Checks,  
                             HttpResponse, Server, TestFailure, accept_for, build_frame, check,
                             check_payload, collect_topic_data, fail, handshake_request, kill_child, log,
                             make_key, parse_close, run_test, spawn, tcp_connect)
+from browser_testlib import CHROMIUM, PageServer, headless_chromium  # noqa: E402
 from test_tls import in_temp_dir, make_certs, trusting_context, wss_client  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
 NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node", "wss_client.js")
 # Under ASan/TSan memory figures mean little: the 1,000 half records' bounds are logged, not asserted.
 SANITIZED = os.environ.get("TEST_UNDER_SANITIZER") == "1"
@@ -399,45 +396,6 @@ setTimeout(() => { result.timeout = true; post("/result", result); }, 40000);
 </script></body></html>"""
 
 
-class PageServer:
-    """Serves PAGE over plain HTTP and takes the page's reports (/ready, /result)."""
-
-    def __init__(self):
-        self.ready = threading.Event()
-        self.done = threading.Event()
-        self.result = {}
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                body = PAGE.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):  # noqa: N802
-                n = int(self.headers.get("Content-Length", "0"))
-                data = json.loads(self.rfile.read(n) or b"{}")
-                if self.path == "/ready":
-                    outer.ready.set()
-                elif not outer.done.is_set():
-                    outer.result = data
-                    outer.done.set()
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer((HOST, 0), Handler)
-        self.origin = f"http://{HOST}:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -927,39 +885,26 @@ async def run(args, tmp: str):
             log(f"  SKIP: {CHROMIUM} is not installed (scripts/install-deps installs chromium)")
             return
         before = await own_records()
-        page = PageServer()
-        profile = tempfile.mkdtemp(prefix="fanout-chromium-")
-        env = dict(os.environ, HOME=profile, XDG_CONFIG_HOME=profile, XDG_CACHE_HOME=profile)
-        argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--mute-audio", "--ignore-certificate-errors",
-                f"--user-data-dir={profile}", "--remote-debugging-port=0",
-                f"{page.origin}/?port={port}&count={len(SIZES)}"]
-        p = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                  env=env, start_new_session=True)
+        page = PageServer(PAGE)
         try:
-            if not await asyncio.to_thread(page.ready.wait, 40):
-                fail(f"chromium did not subscribe within 40 s (result so far {page.result})")
-            expected = await publish("web", SIZES)
-            if not await asyncio.to_thread(page.done.wait, 40):
-                fail("chromium reported nothing within 40 s")
-            r = page.result
-            msgs = r.get("messages", [])
-            check(len(msgs) == len(SIZES), f"chromium: {len(msgs)} messages of {len(SIZES)}: "
-                                           f"{ {k: v for k, v in r.items() if k != 'messages'} }")
-            for m, (seq, n) in zip(msgs, expected):
-                check_payload(m, "web", seq, n, "chromium")
-            check(r.get("pong"), f"chromium: no pong for its ping: {r}")
-            after = await own_records()
-            check(after > before, f"tls_own_records {before} -> {after}: chromium's connection was not ours")
-            log(f"chromium: {len(msgs)} messages ({SIZES} bytes) byte-exact, pong; tls_own_records {before} -> {after}")
+            async with headless_chromium(f"{page.origin}/?port={port}&count={len(SIZES)}",
+                                         ["--ignore-certificate-errors"]):
+                if not await asyncio.to_thread(page.ready.wait, 40):
+                    fail(f"chromium did not subscribe within 40 s (result so far {page.result})")
+                expected = await publish("web", SIZES)
+                if not await asyncio.to_thread(page.done.wait, 40):
+                    fail("chromium reported nothing within 40 s")
+                r = page.result
+                msgs = r.get("messages", [])
+                check(len(msgs) == len(SIZES), f"chromium: {len(msgs)} messages of {len(SIZES)}: "
+                                               f"{ {k: v for k, v in r.items() if k != 'messages'} }")
+                for m, (seq, n) in zip(msgs, expected):
+                    check_payload(m, "web", seq, n, "chromium")
+                check(r.get("pong"), f"chromium: no pong for its ping: {r}")
+                after = await own_records()
+                check(after > before, f"tls_own_records {before} -> {after}: chromium's connection was not ours")
+                log(f"chromium: {len(msgs)} messages ({SIZES} bytes) byte-exact, pong; tls_own_records {before} -> {after}")
         finally:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            await asyncio.to_thread(p.wait)
-            shutil.rmtree(profile, ignore_errors=True)
             page.close()
     await checks.arun("headless Chromium (BoringSSL) over wss: byte-exact, >16 KiB frames, ping/pong", chromium)
 

@@ -14,6 +14,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include "tls_test_files.hpp"
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -28,35 +30,8 @@
 
 namespace {
 
-// A self-signed EC certificate for localhost, written as PEM.
-void make_certificate(const std::string& cert_file, const std::string& key_file) {
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), EVP_PKEY_free);
-  REQUIRE(key);
-  std::unique_ptr<X509, decltype(&X509_free)> x(X509_new(), X509_free);
-  X509_set_version(x.get(), 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), 0);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), 3600);
-  X509_set_pubkey(x.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(x.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-  X509_set_issuer_name(x.get(), name);
-  REQUIRE(X509_sign(x.get(), key.get(), EVP_sha256()) > 0);
-  std::unique_ptr<FILE, decltype(&std::fclose)> c(std::fopen(cert_file.c_str(), "w"), std::fclose);
-  std::unique_ptr<FILE, decltype(&std::fclose)> k(std::fopen(key_file.c_str(), "w"), std::fclose);
-  REQUIRE((c && k));
-  REQUIRE(PEM_write_X509(c.get(), x.get()) == 1);
-  REQUIRE(PEM_write_PrivateKey(k.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1);
-}
-
-struct TempDir {
-  std::filesystem::path path =
-      std::filesystem::temp_directory_path() / ("fanout-tls13-client-" + std::to_string(::getpid()) + "-" +
-                                                std::to_string(reinterpret_cast<std::uintptr_t>(this)));
-  TempDir() { std::filesystem::create_directories(path); }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const char* name) const { return (path / name).string(); }
-};
+using fanout_test::make_certificate;
+using fanout_test::TempDir;
 
 template <class F>
 bool wait_for(F f) {
@@ -189,9 +164,9 @@ struct Case {
 // Upgrade to /ws?subscribe=t, three messages (one over 2^14 bytes, so it spans records), a
 // KeyUpdate the client asks for (TLS 1.3), a ping answered, two more messages: all byte-exact.
 void run(const Case& c) {
-  TempDir dir;
+  TempDir dir("fanout-tls13-client-");
   const auto cert = dir.file("cert.pem"), key = dir.file("key.pem");
-  make_certificate(cert, key);
+  make_certificate(1, cert, key);
   fanout::Runtime rt({.shards = 1});
   fanout::Hub hub(rt);
   hub.declare("t");
